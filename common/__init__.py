@@ -1,0 +1,1 @@
+"""Pieces shared by every stage: settings, the Kafka event contract, health/metrics, backoff."""

@@ -1,0 +1,122 @@
+"""The Kafka event contract between ingestion (producer) and the worker (consumer).
+
+Every message value is one JSON object (UTF-8, written with orjson). Rules:
+  1. Prices and quantities are JSON *strings* holding the exchange's exact decimal text
+     ("67012.35000000"); they never pass through float on either side.
+  2. Every time is an integer count of microseconds since the Unix epoch, UTC.
+     Ingestion asks Binance for microseconds (``timeUnit=MICROSECOND`` on streams,
+     ``X-MBX-TIME-UNIT: MICROSECOND`` on REST), so a trade has the same time whichever
+     path brought it, and the database's unique keys dedupe across paths.
+  3. The message key is the symbol (UTF-8), so one symbol's events stay in order in one
+     partition. The Kafka timestamp is the receipt time (milliseconds).
+  4. Unknown fields are ignored by readers; a field's meaning never changes. A breaking
+     change bumps ``CONTRACT_VERSION`` and is carried in the ``v`` field.
+
+Topics and value shapes (``TOPIC_*`` settings name the topics):
+
+  trades topic, ``type`` "trade" or "aggTrade":
+    {"v":1, "type":"trade", "symbol":"BTCUSDT", "id":123 (t, or a for aggTrade),
+     "price":"..", "qty":"..", "first_id":null|int (f), "last_id":null|int (l),
+     "trade_time":us (T), "event_time":us|null (E; null when backfilled from REST),
+     "buyer_maker":bool (m), "best_match":bool|null (M), "received_at":us,
+     "source":"stream"|"rest"}
+
+  book-ticker topic:
+    {"v":1, "type":"bookTicker", "symbol":"BTCUSDT", "update_id":int (u),
+     "bid_price":"..", "bid_qty":"..", "ask_price":"..", "ask_qty":"..", "received_at":us,
+     "source":"stream"}
+
+  gaps topic (one record when a gap is detected, another with the same gap_id when it is
+  repaired or given up on; readers keep the most advanced status):
+    {"v":1, "type":"gap", "gap_id":"BTCUSDT/trade/ids/1001-1050", "symbol":"BTCUSDT",
+     "stream":"trade"|"aggTrade"|"bookTicker", "kind":"ids"|"time",
+     "first_id":int|null, "last_id":int|null, "start_time":us|null, "end_time":us|null,
+     "missing":int|null, "reason":"stream"|"reconnect"|"producer_overflow"|...,
+     "status":"open"|"repaired"|"unrepairable", "detected_at":us, "repaired_at":us|null}
+
+  dead-letter topic: the value is the offending raw bytes, unchanged; headers carry
+  ``dlq.reason`` (text), ``dlq.stage`` ("ingestion"|"worker"), ``dlq.received_at`` (us),
+  and from the worker ``dlq.topic``, ``dlq.partition``, ``dlq.offset``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+import orjson
+
+CONTRACT_VERSION = 1
+
+Source = Literal["stream", "rest"]
+GapStatus = Literal["open", "repaired", "unrepairable"]
+GAP_STATUS_RANK: dict[str, int] = {"open": 0, "repaired": 1, "unrepairable": 1}
+
+HDR_REASON = "dlq.reason"
+HDR_STAGE = "dlq.stage"
+HDR_RECEIVED_AT = "dlq.received_at"
+HDR_TOPIC = "dlq.topic"
+HDR_PARTITION = "dlq.partition"
+HDR_OFFSET = "dlq.offset"
+
+
+class TradeMessage(TypedDict):
+    v: int
+    type: Literal["trade", "aggTrade"]
+    symbol: str
+    id: int
+    price: str
+    qty: str
+    first_id: int | None
+    last_id: int | None
+    trade_time: int
+    event_time: int | None
+    buyer_maker: bool
+    best_match: bool | None
+    received_at: int
+    source: Source
+
+
+class BookTickerMessage(TypedDict):
+    v: int
+    type: Literal["bookTicker"]
+    symbol: str
+    update_id: int
+    bid_price: str
+    bid_qty: str
+    ask_price: str
+    ask_qty: str
+    received_at: int
+    source: Source
+
+
+class GapMessage(TypedDict):
+    v: int
+    type: Literal["gap"]
+    gap_id: str
+    symbol: str
+    stream: str
+    kind: Literal["ids", "time"]
+    first_id: int | None
+    last_id: int | None
+    start_time: int | None
+    end_time: int | None
+    missing: int | None
+    reason: str
+    status: GapStatus
+    detected_at: int
+    repaired_at: int | None
+
+
+def id_gap_id(symbol: str, stream: str, first_id: int, last_id: int) -> str:
+    """The stable key of a gap in ids: the same gap always gets the same key."""
+    return f"{symbol}/{stream}/ids/{first_id}-{last_id}"
+
+
+def time_gap_id(symbol: str, stream: str, start_time: int) -> str:
+    """The stable key of a gap in time (bookTicker reconnect windows, dropped events)."""
+    return f"{symbol}/{stream}/time/{start_time}"
+
+
+def encode(message: TradeMessage | BookTickerMessage | GapMessage) -> bytes:
+    """Serialise a message value (orjson; strings stay strings, ints stay ints)."""
+    return orjson.dumps(message)

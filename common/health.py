@@ -1,0 +1,63 @@
+"""The health and metrics HTTP server every long-running stage exposes (aiohttp).
+
+  GET /healthz  200 while the process's loop runs (liveness).
+  GET /readyz   200 {"ready": true} when every readiness check passes, else
+                503 {"ready": false, "reasons": [...]} naming what is wrong.
+  GET /metrics  Prometheus text format from the stage's own CollectorRegistry.
+
+Rule: the server only reads state; it never drives the pipeline. Readiness checks are plain
+callables returning None when fine or a reason string when not, so they are testable alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+ReadinessCheck = Callable[[], str | None]
+
+
+def make_app(registry: CollectorRegistry, checks: Sequence[ReadinessCheck]) -> web.Application:
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"alive": True})
+
+    async def readyz(_: web.Request) -> web.Response:
+        reasons = [r for r in (check() for check in checks) if r is not None]
+        if reasons:
+            return web.json_response({"ready": False, "reasons": reasons}, status=503)
+        return web.json_response({"ready": True})
+
+    async def metrics(_: web.Request) -> web.Response:
+        body = generate_latest(registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+class HealthServer:
+    """Runs ``make_app`` on host:port inside the caller's event loop (port 0 picks one)."""
+
+    def __init__(
+        self, host: str, port: int, registry: CollectorRegistry, checks: Sequence[ReadinessCheck]
+    ) -> None:
+        self._host, self._port = host, port
+        self._runner = web.AppRunner(make_app(registry, checks), access_log=None)
+        self.port: int | None = None
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        server = site._server  # noqa: SLF001 - aiohttp exposes the bound port only here
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else self._port
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()

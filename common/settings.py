@@ -1,0 +1,233 @@
+"""Every setting of binance-pipeline, in one place.
+
+Rules:
+  1. Settings are read once, in an entry point's ``main``, and passed into constructors.
+  2. A bad value stops the program at start: exit status 2 and ONE line naming the setting
+     (``load_or_exit``). Nothing downstream re-validates.
+  3. Secrets are ``SecretStr``; printing the settings masks them.
+The README's settings table is generated from the field descriptions here (``settings_table``).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
+STREAM_TYPES = ("trade", "aggTrade", "bookTicker")
+_HOSTPORT_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(","))
+    return value
+
+
+class Settings(BaseSettings):
+    """Environment variables (names are the upper-cased field names)."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    # --- endpoints
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:19092", description="Kafka bootstrap servers, host:port[,host:port...]"
+    )
+    database_url: SecretStr = Field(
+        SecretStr("postgresql://postgres@127.0.0.1:55432/pipeline"),
+        description="PostgreSQL/TimescaleDB connection URL (libpq form)",
+    )
+    binance_ws_url: str = Field(
+        "wss://stream.binance.com:9443", description="Binance WebSocket base URL"
+    )
+    binance_rest_url: str = Field(
+        "https://api.binance.com", description="Binance REST base URL (gap backfill)"
+    )
+    binance_api_key: SecretStr | None = Field(
+        None, description="Optional Binance API key, sent as X-MBX-APIKEY on REST calls"
+    )
+    # --- what to capture
+    symbols: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("BTCUSDT", "ETHUSDT", "BNBUSDT"), description="Symbols to capture, comma-separated"
+    )
+    stream_types: Annotated[tuple[str, ...], NoDecode] = Field(
+        STREAM_TYPES, description="Stream types per symbol: trade, aggTrade, bookTicker"
+    )
+    # --- topics
+    topic_trades: str = Field("binance.trades", description="Topic for trade and aggTrade events")
+    topic_book_ticker: str = Field("binance.book_ticker", description="Topic for bookTicker events")
+    topic_gaps: str = Field("binance.gaps", description="Topic for gap records")
+    topic_dead_letter: str = Field("binance.dead_letter", description="Dead-letter topic")
+    topic_partitions: int = Field(6, ge=1, le=1000, description="Partitions of topics created at start")
+    topic_retention_ms: int = Field(
+        7 * 24 * 3600 * 1000, ge=60_000, description="retention.ms of topics created at start"
+    )
+    # --- ingestion
+    producer_linger_ms: int = Field(5, ge=0, le=10_000, description="Producer linger.ms")
+    producer_batch_bytes: int = Field(
+        262_144, ge=1024, le=16_777_216, description="Producer batch.size in bytes"
+    )
+    producer_buffer_max_messages: int = Field(
+        200_000, ge=100, le=10_000_000,
+        description="Events buffered while the broker is unreachable; past it they are dropped "
+        "and recorded as a gap",
+    )
+    producer_flush_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="Bound on the producer flush at shutdown"
+    )
+    ws_stall_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="A connection with no frame for this long is replaced"
+    )
+    ws_rollover_after_s: float = Field(
+        23 * 3600.0, gt=0, description="Roll a connection over after this age (Binance cuts at 24 h)"
+    )
+    ws_max_streams_per_connection: int = Field(
+        1024, ge=1, le=1024, description="Streams per WebSocket connection"
+    )
+    backoff_initial_s: float = Field(1.0, gt=0, le=60, description="First reconnect delay")
+    backoff_max_s: float = Field(60.0, gt=0, le=3600, description="Reconnect delay cap")
+    rest_weight_budget_per_min: int = Field(
+        3000, ge=1, le=6000, description="REST request weight ingestion may spend per minute"
+    )
+    # --- worker
+    consumer_group: str = Field("binance-pipeline-worker", description="Worker consumer group id")
+    batch_max_rows: int = Field(500, ge=1, le=100_000, description="Flush a table buffer at N rows")
+    batch_max_seconds: float = Field(
+        2.0, gt=0, le=300, description="Flush a table buffer T seconds after its first row"
+    )
+    kafka_session_timeout_ms: int = Field(
+        10_000, ge=1000, le=300_000, description="Consumer session.timeout.ms"
+    )
+    apply_migrations: bool = Field(True, description="Worker applies DB migrations at start")
+    retention_days: int = Field(
+        0, ge=0, description="Drop data older than N days (0 keeps everything)"
+    )
+    # --- HTTP servers
+    ingestion_health_host: str = Field("127.0.0.1", description="Ingestion health/metrics host")
+    ingestion_health_port: int = Field(8081, ge=0, le=65535, description="Ingestion health port")
+    worker_health_host: str = Field("127.0.0.1", description="Worker health/metrics host")
+    worker_health_port: int = Field(8082, ge=0, le=65535, description="Worker health port")
+    query_api_host: str = Field("127.0.0.1", description="Query API host")
+    query_api_port: int = Field(8083, ge=0, le=65535, description="Query API port")
+    query_api_key: SecretStr | None = Field(
+        None, description="When set, the query API requires it in the X-API-Key header"
+    )
+    log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR")
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _check_bootstrap(cls, value: str) -> str:
+        parts = [p.strip() for p in value.split(",")]
+        if not value.strip() or not all(_HOSTPORT_RE.match(p) for p in parts):
+            raise ValueError("expected host:port[,host:port...]")
+        return ",".join(parts)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_dsn(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("expected a postgresql:// URL")
+        return value
+
+    @field_validator("binance_ws_url")
+    @classmethod
+    def _check_ws_url(cls, value: str) -> str:
+        if not re.match(r"^wss?://[^/\s]+$", value.rstrip("/")):
+            raise ValueError("expected ws[s]://host[:port]")
+        return value.rstrip("/")
+
+    @field_validator("binance_rest_url")
+    @classmethod
+    def _check_rest_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+$", value.rstrip("/")):
+            raise ValueError("expected http[s]://host[:port]")
+        return value.rstrip("/")
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _split_symbols(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("symbols")
+    @classmethod
+    def _check_symbols(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        upper = tuple(s.upper() for s in value)
+        bad = [s for s in upper if not SYMBOL_RE.match(s)]
+        if bad or not upper:
+            raise ValueError(f"invalid symbol(s) {bad or ['<empty>']}: expected e.g. BTCUSDT,ETHUSDT")
+        if len(set(upper)) != len(upper):
+            raise ValueError("duplicate symbols")
+        return upper
+
+    @field_validator("stream_types", mode="before")
+    @classmethod
+    def _split_streams(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("stream_types")
+    @classmethod
+    def _check_streams(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [s for s in value if s not in STREAM_TYPES]
+        if bad or not value:
+            raise ValueError(f"unknown stream type(s) {bad}: choose from {', '.join(STREAM_TYPES)}")
+        return tuple(dict.fromkeys(value))
+
+    @field_validator(
+        "topic_trades", "topic_book_ticker", "topic_gaps", "topic_dead_letter", "consumer_group"
+    )
+    @classmethod
+    def _check_topic(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9._\-]{1,249}$", value):
+            raise ValueError("expected 1-249 characters of [A-Za-z0-9._-]")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        if value.upper() not in _LOG_LEVELS:
+            raise ValueError(f"expected one of {', '.join(_LOG_LEVELS)}")
+        return value.upper()
+
+
+def format_error(exc: ValidationError) -> str:
+    """One line naming the first bad setting by its environment variable."""
+    err = exc.errors()[0]
+    name = str(err["loc"][0]).upper() if err["loc"] else "settings"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return f"invalid setting {name}: {msg}"
+
+
+def load_or_exit(prog: str, **overrides: Any) -> Settings:
+    """Load settings from the environment (plus explicit overrides); exit 2 on a bad value."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        sys.stderr.write(f"{prog}: {format_error(exc)}\n")
+        raise SystemExit(2) from None
+
+
+def settings_table() -> str:
+    """The README's settings table, in Markdown."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, SecretStr):
+            default = default.get_secret_value()
+        if isinstance(default, tuple):
+            default = ",".join(default)
+        shown = "" if default is None else f"`{default}`"
+        rows.append(f"| `{name.upper()}` | {shown} | {field.description} |")
+    return "\n".join(rows)
+
+
+def settings_epilog() -> str:
+    """Text for an entry point's --help: every environment variable it reads."""
+    lines = ["environment variables (see README for details):"]
+    for name, field in Settings.model_fields.items():
+        lines.append(f"  {name.upper():32s} {field.description}")
+    return "\n".join(lines)

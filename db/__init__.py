@@ -1,0 +1,1 @@
+"""The database: schema migrations, queries and the query CLI/API over TimescaleDB."""

@@ -1,0 +1,147 @@
+"""Session-scoped real services and per-test factories (topics, database schemas).
+
+Every test gets its own topics and its own database schema, so tests never see each
+other's data; both are removed when the test ends.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+import psycopg2
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from tests.services import database_endpoint, kafka_endpoint
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [f"services: DATABASE_URL={'set' if os.environ.get('DATABASE_URL') else 'local/testcontainers'}"]
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """Bootstrap servers of a real Kafka-protocol broker for the whole session."""
+    with kafka_endpoint() as (bootstrap, what):
+        print(f"\n[services] broker: {what} at {bootstrap}")  # noqa: T201
+        yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def database_url(kafka_bootstrap: str) -> Iterator[str]:
+    """URL of a real PostgreSQL + TimescaleDB database for the whole session."""
+    with database_endpoint() as (url, what):
+        conn = psycopg2.connect(url)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+            cur.execute(
+                "SELECT extversion, current_setting('timescaledb.license'), version()"
+                " FROM pg_extension WHERE extname = 'timescaledb'"
+            )
+            ts, lic, pg = cur.fetchone()
+        conn.close()
+        print(f"\n[services] database: {what}; TimescaleDB {ts} ({lic} license); {pg}")  # noqa: T201
+        yield url
+
+
+def url_with_schema(url: str, schema: str) -> str:
+    """The same database URL with search_path set to ``schema`` first, then public."""
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options={quote(f'-csearch_path={schema},public')}"
+
+
+@pytest.fixture
+def schema_factory(database_url: str) -> Iterator[Callable[[], str]]:
+    """Make fresh schemas; returns a database URL whose search_path starts with the new one."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        conn = psycopg2.connect(database_url)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE SCHEMA {name}")
+        conn.close()
+        made.append(name)
+        return url_with_schema(database_url, name)
+
+    yield make
+    conn = psycopg2.connect(database_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        for name in made:
+            cur.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+    conn.close()
+
+
+@pytest.fixture
+def db_url(schema_factory: Callable[[], str]) -> str:
+    """A database URL on a fresh, empty schema of this test's own."""
+    return schema_factory()
+
+
+@dataclass
+class Topics:
+    """The four topic names of one test; ``env()`` gives them as settings."""
+
+    trades: str
+    book_ticker: str
+    gaps: str
+    dead_letter: str
+    partitions: int = 3
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "TOPIC_TRADES": self.trades,
+            "TOPIC_BOOK_TICKER": self.book_ticker,
+            "TOPIC_GAPS": self.gaps,
+            "TOPIC_DEAD_LETTER": self.dead_letter,
+            "TOPIC_PARTITIONS": str(self.partitions),
+        }
+
+
+@pytest.fixture
+def topic_factory(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
+    """Create uniquely named topics (``partitions`` each); deleted when the test ends."""
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    made: list[str] = []
+
+    def make(prefix: str = "t", partitions: int = 3, create: bool = True) -> str:
+        name = f"{prefix}.{uuid.uuid4().hex[:12]}"
+        if create:
+            futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+            futures[name].result(timeout=30)
+        made.append(name)
+        return name
+
+    yield make
+    if made:
+        for fut in admin.delete_topics(made, operation_timeout=10).values():
+            try:
+                fut.result(timeout=30)
+            except Exception:  # noqa: BLE001,S110 - topics a test never created, or already gone
+                pass
+
+
+@pytest.fixture
+def topics(topic_factory: Callable[..., str]) -> Topics:
+    """Names for a fresh set of pipeline topics; created by whichever stage starts first."""
+    tag = uuid.uuid4().hex[:8]
+    return Topics(
+        trades=topic_factory(f"trades-{tag}", create=False),
+        book_ticker=topic_factory(f"book-{tag}", create=False),
+        gaps=topic_factory(f"gaps-{tag}", create=False),
+        dead_letter=topic_factory(f"dlq-{tag}", create=False),
+    )
+
+
+@pytest.fixture
+def consumer_group() -> str:
+    """A consumer group id of this test's own."""
+    return f"g-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,67 @@
+"""Where the tests' real broker and database come from, in order of preference:
+
+1. the endpoints in the environment (``KAFKA_BOOTSTRAP_SERVERS``, ``DATABASE_URL``);
+2. testcontainers, when a Docker engine answers (Apache Kafka in KRaft mode, timescale/timescaledb);
+3. the project's own local services (``scripts/services.sh up``: Tansu and a private
+   PostgreSQL 15 + TimescaleDB cluster), which is what CI and Docker-less machines use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ROOT / "scripts" / "services.sh"
+
+
+def docker_answers() -> bool:
+    """True when a Docker engine responds (not merely when the client is installed)."""
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        docker.from_env(timeout=3).ping()
+    except Exception:  # noqa: BLE001 - any failure means "no engine"
+        return False
+    return True
+
+
+def local_services_env() -> dict[str, str]:
+    """Start the local services (idempotent) and return their endpoints."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
+    subprocess.run(["bash", str(SERVICES), "up"], check=True, env=env)  # noqa: S603,S607
+    out = subprocess.run(  # noqa: S603,S607
+        ["bash", str(SERVICES), "env"], check=True, env=env, capture_output=True, text=True
+    ).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+@contextlib.contextmanager
+def kafka_endpoint() -> Iterator[tuple[str, str]]:
+    """Yield (bootstrap servers, description of the broker)."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"], "from KAFKA_BOOTSTRAP_SERVERS"
+    elif docker_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer("apache/kafka:3.9.0").with_kraft() as kafka:
+            yield kafka.get_bootstrap_server(), "Apache Kafka (testcontainers)"
+    else:
+        yield local_services_env()["KAFKA_BOOTSTRAP_SERVERS"], "Tansu 0.6.0 (local services)"
+
+
+@contextlib.contextmanager
+def database_endpoint() -> Iterator[tuple[str, str]]:
+    """Yield (database URL, description of the database)."""
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"], "from DATABASE_URL"
+    elif docker_answers():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("timescale/timescaledb:latest-pg15", driver=None) as pg:
+            yield pg.get_connection_url(), "timescale/timescaledb (testcontainers)"
+    else:
+        yield local_services_env()["DATABASE_URL"], "PostgreSQL 15 + TimescaleDB (local services)"
