@@ -27,7 +27,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def kafka_bootstrap() -> Iterator[str]:
     """Bootstrap servers of a real Kafka-protocol broker for the whole session."""
     with kafka_endpoint() as (bootstrap, what):
-        print(f"\n[services] broker: {what} at {bootstrap}")  # noqa: T201
+        print(f"\n[services] broker: {what} at {bootstrap}")
         yield bootstrap
 
 
@@ -45,7 +45,7 @@ def database_url(kafka_bootstrap: str) -> Iterator[str]:
             )
             ts, lic, pg = cur.fetchone()
         conn.close()
-        print(f"\n[services] database: {what}; TimescaleDB {ts} ({lic} license); {pg}")  # noqa: T201
+        print(f"\n[services] database: {what}; TimescaleDB {ts} ({lic} license); {pg}")
         yield url
 
 
@@ -125,7 +125,7 @@ def topic_factory(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
         for fut in admin.delete_topics(made, operation_timeout=10).values():
             try:
                 fut.result(timeout=30)
-            except Exception:  # noqa: BLE001,S110 - topics a test never created, or already gone
+            except Exception:  # noqa: S110 - topics a test never created, or already gone
                 pass
 
 

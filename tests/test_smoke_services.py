@@ -56,7 +56,9 @@ def test_database_hypertable_write_and_read(db_url: str) -> None:
         cur.execute("INSERT INTO ticks VALUES ('2026-01-01T00:00:00.123456Z', '87648.21000000')")
         cur.execute("SELECT time, price::text FROM ticks")
         (time, price), = cur.fetchall()
-        cur.execute("SELECT count(*) FROM timescaledb_information.hypertables WHERE hypertable_name = 'ticks'")
+        cur.execute(
+            "SELECT count(*) FROM timescaledb_information.hypertables WHERE hypertable_name = %s", ("ticks",)
+        )
         (count,) = cur.fetchone()
     conn.close()
     assert price == "87648.21000000"

@@ -1,0 +1,231 @@
+"""`python -m launcher run|demo`: the whole pipeline in one command.
+
+Steps: apply migrations; (demo) start the exchange simulator; start ingestion and the worker;
+then once a second show the live status. Rules:
+  1. A component that dies is named, the end of its log shown, everything else stopped, and the
+     launcher exits 1.
+  2. Ctrl-C (SIGINT) or SIGTERM stops every child by PID and exits 0: no process is left behind.
+  3. An unreachable exchange is said plainly (with a pointer to `make demo`); ingestion keeps
+     retrying with backoff meanwhile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+
+import psycopg2
+
+from common.settings import Settings, load_or_exit, settings_epilog
+from db.migrate import apply
+from launcher.procs import Component
+from launcher.status import ComponentState, Snapshot, parse, render
+
+ROOT = Path(__file__).resolve().parent.parent
+LOG_DIR = ROOT / ".local" / "logs"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+EXCHANGE_HINT_AFTER_S = 10.0
+
+
+class Stop(Exception):
+    """SIGINT/SIGTERM asked the launcher to stop."""
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    raise Stop
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m launcher",
+        description="Run the whole pipeline with a live status view.",
+        epilog=settings_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="mode", required=True)
+    sub.add_parser("run", help="against BINANCE_WS_URL / BINANCE_REST_URL (real Binance by default)")
+    demo = sub.add_parser("demo", help="against the local exchange simulator (no internet needed)")
+    demo.add_argument("--rate", type=float, default=50.0, help="synthetic events/s per symbol (default 50)")
+    demo.add_argument("--replay", action="store_true", help=f"replay the recordings in {SHARED_DATA}")
+    parser.add_argument("--once", type=float, default=0.0, help=argparse.SUPPRESS)  # tests: run N s
+    return parser.parse_args(argv)
+
+
+def start_simulator(settings: Settings, args: argparse.Namespace) -> tuple[Component, str, str]:
+    """Start the simulator; return it with its WS and REST URLs (from its ready line)."""
+    sim_args = ["--ws-port", "0", "--rest-port", "0", "--symbols", ",".join(settings.symbols)]
+    if args.replay:
+        files = sorted(p for p in SHARED_DATA.glob("*") if p.name != "README.md")
+        if not files:
+            raise SystemExit(f"launcher: --replay needs recordings in {SHARED_DATA}; none found")
+        sim_args = ["--ws-port", "0", "--rest-port", "0", "--source", "replay", "--speed", "1"]
+        for f in files:
+            sim_args += ["--replay-file", str(f)]
+    else:
+        sim_args += ["--rate", str(args.rate)]
+    sim = Component("exchange-sim", "exchange_sim", sim_args)
+    sim.start(LOG_DIR)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for line in sim.log_tail(200).splitlines():
+            if line.startswith("{") and '"ready"' in line:
+                ready = json.loads(line)
+                return sim, ready["ws_url"], ready["rest_url"]
+        if sim.exit_code() is not None:
+            break
+        time.sleep(0.2)
+    sim.stop()
+    raise SystemExit(f"launcher: the exchange simulator did not start; its log:\n{sim.log_tail()}")
+
+
+def fetch(url: str, timeout: float = 0.8) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - our own loopback URL
+            return int(resp.status), resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except (urllib.error.URLError, OSError):
+        return 0, ""
+
+
+def component_state(comp: Component) -> ComponentState:
+    if comp.health_url is None:
+        return ComponentState(comp.name, "running")
+    status, body = fetch(f"{comp.health_url}/readyz")
+    if status == 200:
+        return ComponentState(comp.name, "ready")
+    if status == 0:
+        return ComponentState(comp.name, "starting")
+    try:
+        reasons = "; ".join(json.loads(body).get("reasons", []))
+    except ValueError:
+        reasons = body[:80]
+    return ComponentState(comp.name, f"not ready ({reasons})")
+
+
+def latest_prices(dsn: str, symbols: tuple[str, ...]) -> dict[str, tuple[str, datetime] | None]:
+    out: dict[str, tuple[str, datetime] | None] = dict.fromkeys(symbols)
+    try:
+        with psycopg2.connect(dsn, connect_timeout=2) as conn, conn.cursor() as cur:
+            for symbol in symbols:
+                cur.execute(
+                    "SELECT price::text, time FROM trades WHERE symbol = %s AND type = 'trade'"
+                    " ORDER BY time DESC LIMIT 1",
+                    (symbol,),
+                )
+                row = cur.fetchone()
+                out[symbol] = (row[0], row[1]) if row else None
+        conn.close()
+    except psycopg2.Error:
+        pass
+    return out
+
+
+def build_components(settings: Settings, ws_url: str, rest_url: str) -> list[Component]:
+    endpoints = {"BINANCE_WS_URL": ws_url, "BINANCE_REST_URL": rest_url}
+    ing = f"http://{settings.ingestion_health_host}:{settings.ingestion_health_port}"
+    wrk = f"http://{settings.worker_health_host}:{settings.worker_health_port}"
+    return [
+        Component("worker", "consumer.worker", env=endpoints, health_url=wrk),
+        Component("ingestion", "ingestion.ws_consumer", env=endpoints, health_url=ing),
+    ]
+
+
+class Screen:
+    """Redraws in place on a terminal; elsewhere prints a block every 10 s."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stdout.isatty()
+        self._last = 0.0
+
+    def show(self, lines: list[str]) -> None:
+        if self.tty:
+            sys.stdout.write("\x1b[H\x1b[2J" + "\n".join(lines) + "\n")
+        elif time.monotonic() - self._last >= 10:
+            sys.stdout.write("\n".join(lines) + "\n\n")
+            self._last = time.monotonic()
+        sys.stdout.flush()
+
+
+def notices(settings: Settings, ingestion: ComponentState, since_start: float, demo: bool) -> list[str]:
+    if demo or ingestion.state == "ready" or since_start < EXCHANGE_HINT_AFTER_S:
+        return []
+    if "exchange" in ingestion.state or "stream" in ingestion.state:
+        return [
+            f"the exchange at {settings.binance_ws_url} cannot be reached; ingestion keeps retrying "
+            "with backoff. No internet here? Try `make demo` (a local simulated exchange)."
+        ]
+    return []
+
+
+def supervise(settings: Settings, comps: list[Component], title: str, demo: bool, once: float) -> int:
+    screen, prev, started = Screen(), None, time.monotonic()
+    dsn = settings.database_url.get_secret_value()
+    while True:
+        for comp in comps:
+            code = comp.exit_code()
+            if code is not None:
+                sys.stderr.write(
+                    f"\nlauncher: {comp.name} exited with status {code}; the end of its log "
+                    f"({comp.log_path}):\n{comp.log_tail()}\n"
+                )
+                return 1
+        cur = Snapshot(time.monotonic())
+        for comp in comps:
+            if comp.health_url is not None:
+                status, body = fetch(f"{comp.health_url}/metrics")
+                if status == 200:
+                    setattr(cur, comp.name if comp.name == "worker" else "ingestion", parse(body))
+        states = [component_state(c) for c in comps]
+        ingestion = next(s for s in states if s.name == "ingestion")
+        screen.show(
+            render(title, prev, cur, states, latest_prices(dsn, settings.symbols),
+                   notices(settings, ingestion, time.monotonic() - started, demo))
+        )
+        prev = cur
+        if once and time.monotonic() - started >= once:
+            return 0
+        time.sleep(1.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = load_or_exit("launcher")
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    comps: list[Component] = []
+    try:
+        try:
+            apply(settings.database_url.get_secret_value())
+        except psycopg2.OperationalError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            sys.stderr.write(f"launcher: the database at DATABASE_URL cannot be reached: {first}\n")
+            return 1
+        ws_url, rest_url = settings.binance_ws_url, settings.binance_rest_url
+        if args.mode == "demo":
+            sim, ws_url, rest_url = start_simulator(settings, args)
+            comps.append(sim)
+        comps += build_components(settings, ws_url, rest_url)
+        for comp in comps[-2:]:
+            comp.start(LOG_DIR)
+        title = f"{args.mode} · exchange {ws_url} · logs in {LOG_DIR}"
+        return supervise(settings, comps, title, args.mode == "demo", args.once)
+    except Stop:
+        sys.stdout.write("\nlauncher: stopping...\n")
+        return 0
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for comp in reversed(comps):
+            comp.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,38 @@
+"""Health server: liveness, readiness with reasons, Prometheus metrics, on a real HTTP port."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from prometheus_client import CollectorRegistry, Counter
+
+from common.health import HealthServer
+
+
+def test_health_endpoints_report_readiness_and_metrics() -> None:
+    """/healthz is 200; /readyz is 503 naming each failing check, 200 once all pass; /metrics serves the registry."""
+
+    async def scenario() -> None:
+        registry = CollectorRegistry()
+        Counter("demo_events", "events", registry=registry).inc(3)
+        state = {"broker": "broker unreachable"}
+        server = HealthServer("127.0.0.1", 0, registry, [lambda: state["broker"], lambda: None])
+        await server.start()
+        base = f"http://127.0.0.1:{server.port}"
+        try:
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"{base}/healthz") as r:
+                    assert r.status == 200
+                async with http.get(f"{base}/readyz") as r:
+                    assert r.status == 503
+                    assert await r.json() == {"ready": False, "reasons": ["broker unreachable"]}
+                state["broker"] = None  # type: ignore[assignment]
+                async with http.get(f"{base}/readyz") as r:
+                    assert r.status == 200
+                async with http.get(f"{base}/metrics") as r:
+                    assert "demo_events_total 3.0" in await r.text()
+        finally:
+            await server.stop()
+
+    asyncio.run(scenario())

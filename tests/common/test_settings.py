@@ -1,0 +1,84 @@
+"""Settings: defaults, validation, masking, and the exit-2 contract of every entry point."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from common.settings import Settings, format_error, settings_table
+
+ROOT = Path(__file__).resolve().parents[2]
+ENTRY_POINTS = ["ingestion.ws_consumer", "consumer.worker", "db.migrate", "db.query", "db.api", "launcher"]
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    """With nothing set, the defaults name the local services and the three default symbols."""
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.symbols == ("BTCUSDT", "ETHUSDT", "BNBUSDT")
+    assert s.stream_types == ("trade", "aggTrade", "bookTicker")
+    assert s.binance_ws_url == "wss://stream.binance.com:9443"
+    assert s.binance_rest_url == "https://api.binance.com"
+    assert (s.batch_max_rows, s.batch_max_seconds) == (500, 2.0)
+
+
+def test_symbols_are_parsed_from_comma_separated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SYMBOLS accepts comma-separated names, upper-cases them, and trims spaces."""
+    monkeypatch.setenv("SYMBOLS", "btcusdt, ethbtc")
+    assert Settings().symbols == ("BTCUSDT", "ETHBTC")
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("SYMBOLS", "btc usdt"),
+        ("SYMBOLS", ""),
+        ("SYMBOLS", "BTCUSDT,BTCUSDT"),
+        ("KAFKA_BOOTSTRAP_SERVERS", ""),
+        ("KAFKA_BOOTSTRAP_SERVERS", "localhost"),
+        ("DATABASE_URL", "mysql://x"),
+        ("STREAM_TYPES", "trade,depth"),
+        ("BATCH_MAX_ROWS", "0"),
+        ("BINANCE_WS_URL", "http://example"),
+        ("LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:
+    """Each bad value is rejected with a message that names its environment variable."""
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ValidationError) as info:
+        Settings()
+    assert format_error(info.value).startswith(f"invalid setting {var}:")
+
+
+def test_secrets_are_masked_when_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DATABASE_URL and the API keys never appear in the settings' repr."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:hunter2@h:5432/d")
+    monkeypatch.setenv("QUERY_API_KEY", "sekrit")
+    text = repr(Settings())
+    assert "hunter2" not in text and "sekrit" not in text
+
+
+def test_readme_lists_every_setting() -> None:
+    """README's settings table has a row for every setting."""
+    readme = (ROOT / "README.md").read_text()
+    for row in settings_table().splitlines()[2:]:
+        name = row.split("|")[1].strip()
+        assert f"| {name} |" in readme, f"{name} missing from README"
+
+
+@pytest.mark.parametrize("module", ENTRY_POINTS)
+@pytest.mark.parametrize(("var", "value"), [("KAFKA_BOOTSTRAP_SERVERS", ""), ("SYMBOLS", "btc usdt")])
+def test_entry_points_exit_2_naming_the_bad_setting(module: str, var: str, value: str) -> None:
+    """Every entry point stops at start with exit 2 and one line naming the bad setting."""
+    env = {**os.environ, var: value}
+    args = [sys.executable, "-m", module] + (["latest", "BTCUSDT"] if module == "db.query" else [])
+    args += ["demo"] if module == "launcher" else []
+    proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and var in lines[0], proc.stderr
