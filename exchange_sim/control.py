@@ -1,0 +1,162 @@
+"""Control endpoints (``/control/*``): fault injection, pause/resume and accounting.
+
+Owns the validation of control bodies and the mapping of each action onto the hub, the fault
+state and the feed. The same :meth:`Controller.run` serves HTTP and ``--fault`` schedules.
+
+Rule 1: a control action takes effect before its HTTP answer is sent.
+Rule 2: a bad body is answered 400 ``{"error": "..."}`` and changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from exchange_sim.config import SimConfig
+from exchange_sim.errors import ConfigError
+from exchange_sim.events import server_shutdown_frame
+from exchange_sim.faults import MALFORMED_KINDS, DropRule, Faults, malformed_frame
+from exchange_sim.hub import Connection, Hub
+from exchange_sim.market import Market
+from exchange_sim.ratelimit import WeightLimiter
+
+ACTIONS = ("disconnect", "drop", "stall", "malformed", "refuse", "duplicates", "pause", "resume", "shutdown")
+
+
+def _number(
+    body: dict[str, Any], key: str, default: float | None = None, low: float = 0.0, high: float = float("inf")
+) -> float:
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ConfigError(f"{key!r} must be a number in [{low}, {high}], got {value!r}")
+    return float(value)
+
+
+def _body(raw: bytes) -> dict[str, Any]:
+    body = orjson.loads(raw) if raw.strip() else {}
+    if not isinstance(body, dict):
+        raise ConfigError("the body must be a JSON object")
+    return body
+
+
+class Controller:
+    """Runs control actions against the live simulator."""
+
+    def __init__(
+        self,
+        cfg: SimConfig,
+        market: Market,
+        hub: Hub,
+        faults: Faults,
+        limiter: WeightLimiter,
+        running: asyncio.Event,
+    ) -> None:
+        self.cfg = cfg
+        self.market = market
+        self.hub = hub
+        self.faults = faults
+        self.limiter = limiter
+        self.running = running
+
+    def run(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Apply one action; returns the JSON answer. Raises ConfigError on a bad body."""
+        handler: Callable[[dict[str, Any]], dict[str, Any]] | None = getattr(self, f"_do_{action}", None)
+        if action not in ACTIONS or handler is None:
+            raise ConfigError(f"unknown control action {action!r}")
+        return handler(body)
+
+    def _symbol(self, body: dict[str, Any]) -> str:
+        symbol = body.get("symbol")
+        if not isinstance(symbol, str) or symbol not in self.market.symbols:
+            raise ConfigError(f"'symbol' must be one of {sorted(self.market.symbols)}, got {symbol!r}")
+        return symbol
+
+    def _do_disconnect(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "closed": self.hub.abort_all()}
+
+    def _do_drop(self, body: dict[str, Any]) -> dict[str, Any]:
+        symbol = self._symbol(body)
+        share, count = _number(body, "share", 1.0, 0.0, 1.0), int(_number(body, "count", None, 1))
+        self.faults.drops[symbol] = DropRule(share, count)
+        return {"ok": True}
+
+    def _do_stall(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "stalled": self.hub.stall_all(_number(body, "seconds", None, 0.0))}
+
+    def _do_malformed(self, body: dict[str, Any]) -> dict[str, Any]:
+        kind = body.get("kind")
+        if kind not in MALFORMED_KINDS:
+            raise ConfigError(f"'kind' must be one of {list(MALFORMED_KINDS)}, got {kind!r}")
+        count = int(_number(body, "count", 1, 1, 10_000))
+        size = int(_number(body, "size", self.cfg.oversized_bytes, 1, 64 * 1024 * 1024))
+        symbol = body.get("symbol") or next(iter(self.market.symbols), "BTCUSDT")
+        now_ms = time.time_ns() // 1_000_000
+
+        def make(conn: Connection) -> bytes:
+            return malformed_frame(str(kind), str(symbol), now_ms, conn.session.combined, size)
+
+        for _ in range(count):
+            self.hub.broadcast(make)
+        return {"ok": True, "connections": len(self.hub.connections)}
+
+    def _do_refuse(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.faults.refuse_until = time.monotonic() + _number(body, "seconds", None, 0.0)
+        return {"ok": True}
+
+    def _do_duplicates(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.faults.duplicates[self._symbol(body)] = int(_number(body, "count", None, 1))
+        return {"ok": True}
+
+    def _do_pause(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.running.clear()
+        return {"ok": True}
+
+    def _do_resume(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.running.set()
+        return {"ok": True}
+
+    def _do_shutdown(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Send serverShutdown now to every connection and close them ``after`` seconds later."""
+        after = _number(body, "after", 1.0, 0.0)
+        now_us = time.time_ns() // 1000
+        conns = list(self.hub.connections.values())
+        for conn in conns:
+            conn.send(server_shutdown_frame(now_us, conn.session.combined, conn.micro), data_frame=False)
+        loop = asyncio.get_running_loop()
+        for conn in conns:
+            loop.call_later(after, conn.close, 1001, "Server shutting down")
+        return {"ok": True, "connections": len(conns)}
+
+    def stats(self) -> dict[str, Any]:
+        """The ``/control/stats`` answer."""
+        return {
+            "symbols": self.market.stats(),
+            "connections": len(self.hub.connections),
+            "done": self.market.all_done(),
+            "generating": self.running.is_set(),
+            "connection_list": [c.describe() for c in self.hub.connections.values()],
+            "rest_used_weight": self.limiter.used_now(time.time()),
+        }
+
+    def add_routes(self, app: web.Application) -> None:
+        """Register GET /control/stats and POST /control/<action>."""
+        app.router.add_get("/control/stats", self._stats_handler)
+        app.router.add_post("/control/{action}", self._action_handler)
+
+    async def _stats_handler(self, request: web.Request) -> web.Response:
+        return web.Response(body=orjson.dumps(self.stats()), content_type="application/json")
+
+    async def _action_handler(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        try:
+            answer = self.run(request.match_info["action"], _body(raw))
+        except (orjson.JSONDecodeError, ConfigError) as exc:
+            return web.Response(
+                body=orjson.dumps({"error": str(exc)}), status=400, content_type="application/json"
+            )
+        return web.Response(body=orjson.dumps(answer), content_type="application/json")

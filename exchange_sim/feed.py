@@ -1,0 +1,145 @@
+"""Generation loops: drive the synthetic generators or replay readers into market and hub.
+
+Owns pacing only: when events are made, never what they contain (synthetic.py, replay.py)
+nor who receives them (hub.py).
+
+Rule 1: each event is recorded in the market, then published, in one step: one global order.
+Rule 2: generation waits while paused; paced replay shifts its clock by the paused time, and
+        synthetic generation does not catch up on time spent paused.
+Rule 3: unpaced work (replay at speed 0) yields to the event loop every ``BATCH`` events and
+        waits for connections' buffers to drain, so it never starves sockets or memory.
+Rule 4: ``--start-delay`` set: nothing is generated before the first subscription plus delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+from exchange_sim.config import SimConfig
+from exchange_sim.events import TRADE, Event
+from exchange_sim.hub import Hub
+from exchange_sim.market import Market
+from exchange_sim.replay import Recorded, read_file
+from exchange_sim.synthetic import SyntheticSymbol
+
+log = logging.getLogger(__name__)
+TICK = 0.005  # seconds between synthetic generation rounds
+BATCH = 2000  # events between yields when unpaced
+
+
+class Feed:
+    """The single producer of market events."""
+
+    def __init__(self, cfg: SimConfig, market: Market, hub: Hub, running: asyncio.Event) -> None:
+        self.cfg = cfg
+        self.market = market
+        self.hub = hub
+        self.running = running
+        self.started = asyncio.Event()
+
+    def emit(self, event: Event) -> None:
+        """Record then publish one event."""
+        self.market.record(event)
+        self.hub.publish(event)
+
+    async def run(self) -> None:
+        """Wait for the start condition, then generate until the source is exhausted."""
+        if self.cfg.start_delay is not None:
+            await self.hub.first_subscription.wait()
+            await asyncio.sleep(self.cfg.start_delay)
+        self.started.set()
+        if self.cfg.source == "replay":
+            await self._replay()
+        else:
+            await self._synthetic()
+        for state in self.market.symbols.values():
+            state.done = True
+        log.info("generation finished")
+
+    def _burst(self, elapsed: float) -> float:
+        cfg = self.cfg
+        if cfg.burst_every > 0 and elapsed % cfg.burst_every < cfg.burst_duration:
+            return cfg.burst_factor
+        return 1.0
+
+    async def _synthetic(self) -> None:
+        cfg, loop = self.cfg, asyncio.get_running_loop()
+        gens = [
+            SyntheticSymbol(self.market.symbols[s].spec, cfg.seed, cfg.max_trades)
+            for s in self.market.symbols
+        ]
+        credit = [0.0] * len(gens)
+        start = last = loop.time()
+        while any(not g.exhausted for g in gens):
+            if not self.running.is_set():
+                await self.running.wait()
+                last = loop.time()
+            now = loop.time()
+            rate = cfg.rate * self._burst(now - start)
+            for i, gen in enumerate(gens):
+                credit[i] = min(credit[i] + rate * (now - last), max(rate * 0.25, 50.0))
+                self._generate(gen, i, credit)
+                if gen.exhausted:
+                    self.market.symbols[gen.spec.symbol].done = True
+            last = now
+            await asyncio.sleep(TICK)
+
+    def _generate(self, gen: SyntheticSymbol, i: int, credit: list[float]) -> None:
+        while credit[i] >= 1.0 and not gen.exhausted:
+            events = gen.step(time.time_ns() // 1000)
+            credit[i] -= len(events)
+            for event in events:
+                self.emit(event)
+
+    async def _replay(self) -> None:
+        cfg = self.cfg
+        wanted = set(cfg.symbols) if cfg.symbols is not None else None
+        trades: Counter[str] = Counter()
+        default_symbol = cfg.symbols[0] if cfg.symbols else None
+        for path in cfg.replay_files:
+            log.info("replaying %s", path)
+            await self._replay_file(read_file(path, default_symbol), wanted, trades)
+
+    async def _replay_file(
+        self, records: Iterator[Recorded], wanted: set[str] | None, trades: Counter[str]
+    ) -> None:
+        cfg, loop = self.cfg, asyncio.get_running_loop()
+        origin_clock: int | None = None
+        origin_wall = loop.time()
+        since_yield = 0
+        for record in records:
+            event = record.event
+            if (wanted is not None and event.symbol not in wanted) or self._capped(event, trades):
+                continue
+            if not self.running.is_set():
+                paused_at = loop.time()
+                await self.running.wait()
+                origin_wall += loop.time() - paused_at
+            if origin_clock is None:
+                origin_clock, origin_wall = record.clock_us, loop.time()
+            since_yield += 1
+            if cfg.speed > 0:
+                delay = origin_wall + (record.clock_us - origin_clock) / 1e6 / cfg.speed - loop.time()
+                if delay > 0.001 or since_yield >= BATCH:
+                    await asyncio.sleep(max(delay, 0.0))
+                    since_yield = 0
+            elif since_yield >= BATCH:
+                await self.hub.drained()
+                await asyncio.sleep(0)
+                since_yield = 0
+            self.emit(event)
+
+    def _capped(self, event: Event, trades: Counter[str]) -> bool:
+        """True once ``--max-trades`` trades of the event's symbol were replayed."""
+        cap = self.cfg.max_trades
+        if cap is None:
+            return False
+        if trades[event.symbol] >= cap:
+            return True
+        if event.kind == TRADE:
+            trades[event.symbol] += 1
+        return False

@@ -1,0 +1,165 @@
+"""The one market every connection and every REST call sees (pure).
+
+Owns, per symbol: the trade and aggTrade history REST serves, the stream accounting
+(`/control/stats`), and the symbol's exchangeInfo specification. It never sends anything:
+the hub decides what reaches which connection and reports back through ``mark_*``.
+
+Rule 1: every generated event is recorded here exactly once, before any connection sees it,
+        so REST always holds at least what a stream delivered.
+Rule 2: ``generated`` counts events recorded; ``sent`` counts events written to at least one
+        connection; ``dropped`` counts events a drop fault withheld from every connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from exchange_sim.events import AGG_TRADE, BOOK_TICKER, KINDS, TRADE, Event
+from exchange_sim.history import IdSeries
+from exchange_sim.units import fmt8
+
+QUOTE_ASSETS = ("USDT", "FDUSD", "USDC", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
+
+
+@dataclass(frozen=True)
+class SymbolSpec:
+    """Static trading rules of a symbol; prices and sizes in integer 1e-8 units."""
+
+    symbol: str
+    start_price: int
+    tick: int
+    lot: int
+
+    @property
+    def base_quote(self) -> tuple[str, str]:
+        """Split the symbol into base and quote asset by the known quote suffixes."""
+        for quote in QUOTE_ASSETS:
+            if self.symbol.endswith(quote) and len(self.symbol) > len(quote):
+                return self.symbol[: -len(quote)], quote
+        return self.symbol[:-3], self.symbol[-3:]
+
+
+KNOWN_SPECS = {
+    "BTCUSDT": SymbolSpec("BTCUSDT", 6_701_235_000_000, 1_000_000, 1_000),
+    "ETHUSDT": SymbolSpec("ETHUSDT", 350_012_000_000, 1_000_000, 10_000),
+    "BNBUSDT": SymbolSpec("BNBUSDT", 60_035_000_000, 1_000_000, 100_000),
+    "SOLUSDT": SymbolSpec("SOLUSDT", 15_012_000_000, 1_000_000, 100_000),
+    "TRXUSDT": SymbolSpec("TRXUSDT", 23_120_000, 10_000, 10_000_000),
+    "DOTUSDT": SymbolSpec("DOTUSDT", 435_000_000, 100_000, 1_000_000),
+}
+
+
+def spec_for(symbol: str) -> SymbolSpec:
+    """The known spec of ``symbol``, or a generic 100.00 / 0.01 / 0.001 one."""
+    return KNOWN_SPECS.get(symbol, SymbolSpec(symbol, 10_000_000_000, 1_000_000, 100_000))
+
+
+@dataclass
+class StreamStats:
+    """Accounting of one symbol's one stream."""
+
+    generated: int = 0
+    sent: int = 0
+    dropped: int = 0
+    duplicated: int = 0
+    first_id: int | None = None
+    last_id: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON shape served by ``/control/stats``."""
+        return {
+            "generated": self.generated,
+            "sent": self.sent,
+            "dropped": self.dropped,
+            "duplicated": self.duplicated,
+            "first_id": self.first_id,
+            "last_id": self.last_id,
+        }
+
+
+@dataclass
+class SymbolState:
+    """History and accounting of one symbol."""
+
+    spec: SymbolSpec
+    trades: IdSeries
+    aggs: IdSeries
+    stats: dict[str, StreamStats] = field(default_factory=lambda: {k: StreamStats() for k in KINDS})
+    done: bool = False
+
+
+class Market:
+    """All symbols' history and accounting."""
+
+    def __init__(self, symbols: list[str], history_cap: int) -> None:
+        self.history_cap = history_cap
+        self.symbols: dict[str, SymbolState] = {}
+        for symbol in symbols:
+            self.ensure(symbol)
+
+    def ensure(self, symbol: str) -> SymbolState:
+        """The state of ``symbol``, created on first sight (replay discovers symbols)."""
+        state = self.symbols.get(symbol)
+        if state is None:
+            cap = self.history_cap
+            state = SymbolState(spec_for(symbol), IdSeries(cap), IdSeries(cap))
+            self.symbols[symbol] = state
+        return state
+
+    def record(self, event: Event) -> None:
+        """Account for a generated event and keep it in the REST history."""
+        state = self.ensure(event.symbol)
+        stats = state.stats[event.kind]
+        stats.generated += 1
+        if stats.first_id is None:
+            stats.first_id = event.ident
+        stats.last_id = event.ident
+        body = event.body
+        row: tuple[Any, ...]
+        if event.kind == TRADE:
+            row = (body["t"], body["p"], body["q"], None, event.time_us, body["m"], body.get("M", True))
+            state.trades.append(event.ident, event.time_us, row)
+        elif event.kind == AGG_TRADE:
+            row = (
+                body["a"],
+                body["p"],
+                body["q"],
+                body["f"],
+                body["l"],
+                event.time_us,
+                body["m"],
+                body.get("M", True),
+            )
+            state.aggs.append(event.ident, event.time_us, row)
+
+    def mark_sent(self, event: Event) -> None:
+        """The event reached at least one connection."""
+        self.symbols[event.symbol].stats[event.kind].sent += 1
+
+    def mark_dropped(self, event: Event) -> None:
+        """A drop fault withheld the event from every connection."""
+        self.symbols[event.symbol].stats[event.kind].dropped += 1
+
+    def mark_duplicated(self, event: Event) -> None:
+        """A duplicates fault sent the event twice."""
+        self.symbols[event.symbol].stats[event.kind].duplicated += 1
+
+    def all_done(self) -> bool:
+        """True when every symbol finished generating."""
+        return bool(self.symbols) and all(s.done for s in self.symbols.values())
+
+    def stats(self) -> dict[str, Any]:
+        """Per symbol and stream accounting, JSON-ready."""
+        return {
+            name: {kind: st.as_dict() for kind, st in state.stats.items()}
+            for name, state in self.symbols.items()
+        }
+
+
+def tick_string(units: int) -> str:
+    """Render a 1e-8 unit count for exchangeInfo filters."""
+    return fmt8(units)
+
+
+__all__ = ["BOOK_TICKER", "Market", "StreamStats", "SymbolSpec", "SymbolState", "spec_for", "tick_string"]
