@@ -105,6 +105,7 @@ unix_socket_directories = '$PG_DIR/socket'
 shared_preload_libraries = 'timescaledb'
 timescaledb.telemetry_level = off
 max_connections = 200
+track_commit_timestamp = on   # lets bench/bench_latency.py read each row's commit time
 shared_buffers = 256MB
 fsync = on
 synchronous_commit = on
