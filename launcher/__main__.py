@@ -55,6 +55,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     demo = sub.add_parser("demo", help="against the local exchange simulator (no internet needed)")
     demo.add_argument("--rate", type=float, default=50.0, help="synthetic events/s per symbol (default 50)")
     demo.add_argument("--replay", action="store_true", help=f"replay the recordings in {SHARED_DATA}")
+    parser.add_argument("--log-dir", type=Path, default=LOG_DIR, help=f"component logs (default {LOG_DIR})")
     parser.add_argument("--once", type=float, default=0.0, help=argparse.SUPPRESS)  # tests: run N s
     return parser.parse_args(argv)
 
@@ -72,7 +73,7 @@ def start_simulator(settings: Settings, args: argparse.Namespace) -> tuple[Compo
     else:
         sim_args += ["--rate", str(args.rate)]
     sim = Component("exchange-sim", "exchange_sim", sim_args)
-    sim.start(LOG_DIR)
+    sim.start(args.log_dir)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         for line in sim.log_tail(200).splitlines():
@@ -215,8 +216,8 @@ def main(argv: list[str] | None = None) -> int:
             comps.append(sim)
         comps += build_components(settings, ws_url, rest_url)
         for comp in comps[-2:]:
-            comp.start(LOG_DIR)
-        title = f"{args.mode} · exchange {ws_url} · logs in {LOG_DIR}"
+            comp.start(args.log_dir)
+        title = f"{args.mode} · exchange {ws_url} · logs in {args.log_dir}"
         return supervise(settings, comps, title, args.mode == "demo", args.once)
     except Stop:
         sys.stdout.write("\nlauncher: stopping...\n")
