@@ -1,0 +1,210 @@
+"""The query HTTP API (aiohttp): ``python -m db.api`` serves the CLI's commands as JSON.
+
+  GET /v1/{latest,price-at,range,candles,stats,spread,sma,whales,gaps}?symbol=...  answers
+  GET /openapi.json   the OpenAPI 3 document        GET /healthz   liveness (no database)
+
+Rules:
+  1. Parameters are validated by db.params before any database work: a bad one is 400
+     ``{"error": "bad_request", "parameter": name, "message": ...}``, never a 500.
+  2. A symbol with no data for the question is 404 ``{"error": "no_data"}``; database
+     unreachable or tables missing 503, statement timeout 504; anything else 500 with a JSON
+     body and no traceback (the traceback goes to the log).
+  3. When QUERY_API_KEY is set, /v1/* requires it in X-API-Key (401 otherwise);
+     /healthz and /openapi.json stay open.
+  4. psycopg2 runs off the event loop: one worker thread per pooled connection
+     (QUERY_POOL_SIZE), so a blocking query never stalls other requests. A connection that
+     broke is closed instead of returned to the pool.
+  5. Constructors make no network calls; the pool connects lazily.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import psycopg2
+from aiohttp import web
+from psycopg2.pool import ThreadedConnectionPool
+
+from common.logs import configure
+from common.settings import Settings, load_or_exit, settings_epilog
+from db import commands, queries
+from db.errors import DatabaseError, DatabaseUnavailable, InvalidArgument, QueryTimeout, SchemaMissing
+from db.openapi import build_openapi
+from db.params import COMMANDS, Request, parse_request
+from db.render import Answer
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_response(document: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(document), status=status, content_type="application/json")
+
+
+def error(status: int, kind: str, message: str, **extra: str) -> web.Response:
+    return json_response({"error": kind, "message": message, **extra}, status)
+
+
+class QueryService:
+    """Runs requests on pooled read-only connections in worker threads (rule 4)."""
+
+    def __init__(self, dsn: str, pool_size: int, statement_timeout_ms: int, max_rows: int) -> None:
+        self._params = queries.connect_params(dsn, statement_timeout_ms)
+        self._size, self.max_rows = pool_size, max_rows
+        self._pool: ThreadedConnectionPool | None = None
+        self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="query-db")
+
+    def _run(self, request: Request) -> Answer:
+        if self._pool is None:
+            raise DatabaseUnavailable("the service is not started")
+        try:
+            conn = self._pool.getconn()
+        except psycopg2.Error as exc:
+            raise DatabaseUnavailable(str(exc).strip().splitlines()[0]) from exc
+        broken = False
+        try:
+            conn.autocommit = True
+            return commands.run(conn, request)
+        except DatabaseUnavailable:
+            broken = True
+            raise
+        finally:
+            self._pool.putconn(conn, close=broken or bool(conn.closed))
+
+    async def answer(self, request: Request) -> Answer:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._run, request)
+
+    def start(self) -> None:
+        self._pool = ThreadedConnectionPool(0, self._size, **self._params)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.closeall()
+
+
+SERVICE_KEY: web.AppKey[QueryService] = web.AppKey("service")
+
+
+def query_arguments(request: web.Request) -> dict[str, str]:
+    """The query string as name -> value; a parameter given twice is a bad request."""
+    raw: dict[str, str] = {}
+    for name, value in request.query.items():
+        if name in raw:
+            raise InvalidArgument(name, "is given more than once")
+        raw[name] = value
+    return raw
+
+
+def make_command_handler(command: str) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        service = request.app[SERVICE_KEY]
+        req = parse_request(command, query_arguments(request), datetime.now(UTC), service.max_rows)
+        answer = await service.answer(req)
+        if answer.no_data:
+            return error(404, "no_data", answer.no_data)
+        return json_response(answer.document)
+
+    return handle
+
+
+_DB_STATUS: tuple[tuple[type[DatabaseError], int, str], ...] = (
+    (QueryTimeout, 504, "timeout"),
+    (DatabaseUnavailable, 503, "database_unavailable"),
+    (SchemaMissing, 503, "schema_missing"),
+    (DatabaseError, 500, "database_error"),
+)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Rule 1-2: every failure becomes a JSON error with the right status."""
+    try:
+        return await handler(request)
+    except InvalidArgument as exc:
+        return error(400, "bad_request", exc.message, parameter=exc.param)
+    except DatabaseError as exc:
+        status, kind = next((s, k) for cls, s, k in _DB_STATUS if isinstance(exc, cls))
+        log.warning("%s %s: %s: %s", request.method, request.path_qs, kind, exc)
+        return error(status, kind, str(exc))
+    except web.HTTPException as exc:
+        return error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+    except Exception:  # the HTTP boundary: logged, answered 500 without a traceback
+        log.exception("%s %s failed", request.method, request.path_qs)
+        return error(500, "internal", "internal error (logged by the server)")
+
+
+def api_key_middleware(key: str | None) -> Any:
+    """Rule 3: X-API-Key on /v1/* when a key is configured."""
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if key is not None and request.path.startswith("/v1/"):
+            given = request.headers.get("X-API-Key", "")
+            if not hmac.compare_digest(given.encode(), key.encode()):
+                return error(401, "unauthorized", "a valid X-API-Key header is required")
+        return await handler(request)
+
+    return check
+
+
+def make_app(service: QueryService, api_key: str | None = None) -> web.Application:
+    app = web.Application(middlewares=[errors_middleware, api_key_middleware(api_key)])
+    app[SERVICE_KEY] = service
+    for command in COMMANDS:
+        app.router.add_get(f"/v1/{command}", make_command_handler(command))
+    spec = orjson.dumps(build_openapi())
+
+    async def openapi(_: web.Request) -> web.Response:
+        return web.Response(body=spec, content_type="application/json")
+
+    async def healthz(_: web.Request) -> web.Response:
+        return json_response({"alive": True})
+
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/healthz", healthz)
+
+    async def lifecycle(_: web.Application) -> Any:
+        service.start()
+        yield
+        service.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+def build(settings: Settings) -> web.Application:
+    service = QueryService(
+        settings.database_url.get_secret_value(), settings.query_pool_size,
+        settings.query_statement_timeout_ms, settings.query_max_rows,
+    )
+    key = settings.query_api_key.get_secret_value() if settings.query_api_key else None
+    return make_app(service, key)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(
+        prog="python -m db.api",
+        description="Serve the tape queries as JSON over HTTP (OpenAPI document at /openapi.json).",
+        epilog=settings_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).parse_args(argv)
+    settings = load_or_exit("db.api")
+    configure(settings.log_level)
+    log.info("query API on %s:%d (API key %s)", settings.query_api_host, settings.query_api_port,
+             "required" if settings.query_api_key else "not required")
+    web.run_app(build(settings), host=settings.query_api_host, port=settings.query_api_port,
+                access_log=None, print=None)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,207 @@
+"""Questions asked of the tape: one function per query, over a psycopg2 connection.
+
+Rules:
+  1. Parameterised SQL only; identifiers through ``psycopg2.sql.Identifier``. This module never
+     writes: connections made by ``connect`` are read-only sessions.
+  2. ``type`` selects 'trade' or 'aggTrade' rows; every trades query filters on it, so the two
+     streams are never mixed.
+  3. Intervals are half-open ``[start, end)`` on the exchange trade time; the tape's order is
+     (time, id), so "first"/"last"/open/close break ties on time by id.
+  4. Values come back as ``db.results`` types (Decimal prices with the exchange's digits,
+     UTC-aware times). psycopg2 errors leave as ``db.errors`` types, classified by SQLSTATE.
+  5. ``latest`` and ``price_at`` are index lookups on trades_symbol_type_time_idx whatever the
+     table size (tests EXPLAIN the SQL below).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psycopg2
+import psycopg2.extensions
+from psycopg2 import sql
+
+from db import results as r
+from db.errors import classify
+from db.params import BUCKET_ORIGIN
+from db.sqltext import (
+    CANDLES_FILLED_SQL,
+    CANDLES_SQL,
+    DAY_COUNTS_SQL,
+    GAP_STATUS_SQL,
+    GAPS_SQL,
+    HAS_ANY_SQL,
+    HAS_QUOTES_SQL,
+    LATEST_SQL,
+    PRICE_AT_SQL,
+    RANGE_SQL,
+    SPREAD_SQL,
+    STATS_SQL,
+    STATS_TABLES,
+    WHALES_SQL,
+)
+
+Connection = psycopg2.extensions.connection
+_SESSION = "-c TimeZone=UTC -c jit=off -c default_transaction_read_only=on"
+
+
+def connect_params(dsn: str, statement_timeout_ms: int) -> dict[str, Any]:
+    """libpq parameters of ``dsn`` plus the query session's settings (UTC, read-only, timeout)."""
+    params = psycopg2.extensions.parse_dsn(dsn)
+    ours = f"{_SESSION} -c statement_timeout={int(statement_timeout_ms)}"
+    params["options"] = f"{params['options']} {ours}" if params.get("options") else ours
+    return params
+
+
+def connect(dsn: str, statement_timeout_ms: int = 15_000) -> Connection:
+    """A read-only autocommit session in UTC; raises ``DatabaseUnavailable`` when unreachable."""
+    try:
+        conn: Connection = psycopg2.connect(**connect_params(dsn, statement_timeout_ms))
+    except psycopg2.Error as exc:
+        raise classify(exc) from exc
+    conn.autocommit = True
+    return conn
+
+
+def _rows(conn: Connection, query: str | sql.Composed, params: Sequence[Any] | dict[str, Any]) -> list[Any]:
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query, params)
+            return cur.fetchall()
+    except psycopg2.Error as exc:
+        raise classify(exc) from exc
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.astimezone(UTC) if value is not None else None
+
+
+def _trade(row: Sequence[Any]) -> r.Trade:
+    return r.Trade(time=row[0].astimezone(UTC), id=row[1], price=row[2], qty=row[3], buyer_maker=row[4])
+
+
+def latest(conn: Connection, symbol: str, type: str = "trade") -> r.Trade | None:
+    """The last trade of the tape (highest (time, id)), or None when the symbol has none."""
+    rows = _rows(conn, LATEST_SQL, {"symbol": symbol, "type": type})
+    return _trade(rows[0]) if rows else None
+
+
+def price_at(conn: Connection, symbol: str, at: datetime, type: str = "trade") -> r.PriceAt:
+    """The last trade at or before ``at`` and the first trade strictly after it."""
+    rows = _rows(conn, PRICE_AT_SQL, {"symbol": symbol, "type": type, "at": at})
+    sides = {row[0]: _trade(row[1:]) for row in rows}
+    return r.PriceAt(at=at, before=sides.get("before"), after=sides.get("after"))
+
+
+def range_summary(
+    conn: Connection, symbol: str, start: datetime, end: datetime, type: str = "trade"
+) -> r.RangeSummary:
+    """OHLC, volume, quote volume (sum of price*qty, exact), VWAP and count over [start, end)."""
+    args = {"symbol": symbol, "type": type, "start": start, "end": end}
+    n, high, low, volume, quote, t0, t1, open_, close = _rows(conn, RANGE_SQL, args)[0]
+    return r.RangeSummary(
+        start=start, end=end, trade_count=n, open=open_, high=high, low=low, close=close,
+        volume=volume, quote_volume=quote, vwap=r.vwap(quote, volume),
+        first_time=_utc(t0), last_time=_utc(t1),
+    )
+
+
+def candles(
+    conn: Connection, symbol: str, start: datetime, end: datetime, width: timedelta,
+    type: str = "trade", fill: bool = False,
+) -> list[r.Candle]:
+    """OHLCV per time_bucket of ``width`` over [start, end), oldest first.
+
+    ``fill``: every bucket of the range is returned; an empty one has volume 0, trade_count 0
+    and open=high=low=close = the previous close (the last trade before ``start`` seeds it;
+    None when the symbol has no earlier trade).
+    """
+    args = {"symbol": symbol, "type": type, "start": start, "end": end,
+            "width_s": int(width.total_seconds())}
+    rows = _rows(conn, CANDLES_FILLED_SQL if fill else CANDLES_SQL, args)
+    return [
+        r.Candle(bucket=b.astimezone(UTC), open=o, high=h, low=lo, close=c, volume=v,
+                 quote_volume=q, trade_count=n)
+        for b, o, h, lo, c, v, q, n in rows
+    ]
+
+
+def sma(
+    conn: Connection, symbol: str, start: datetime, end: datetime, width: timedelta, window: int,
+    type: str = "trade",
+) -> list[r.SmaPoint]:
+    """Simple moving average of the last ``window`` bucket closes, for each bucket of [start, end).
+
+    Closes are gap-filled (an empty bucket's close is the previous close), and the
+    ``window - 1`` buckets before ``start`` are read too, so the first points are defined.
+    """
+    first = r.bucket_start(start, width, BUCKET_ORIGIN)
+    warm = candles(conn, symbol, first - (window - 1) * width, end, width, type, fill=True)
+    averages = r.moving_average([c.close for c in warm], window)
+    return [
+        r.SmaPoint(bucket=c.bucket, close=c.close, sma=avg)
+        for c, avg in zip(warm, averages, strict=True)
+        if c.bucket >= first
+    ]
+
+
+def stats(conn: Connection, symbol: str) -> r.SymbolStats:
+    """Row counts, first/last event time and min/max price per table for one symbol."""
+    tables = []
+    for table, type_, low, high in STATS_TABLES:
+        query = sql.SQL(STATS_SQL).format(
+            table=sql.Identifier(table), low=sql.Identifier(low), high=sql.Identifier(high),
+            type_filter=sql.SQL("AND type = %(type)s" if type_ else ""),
+        )
+        n, t0, t1, lo, hi = _rows(conn, query, {"symbol": symbol, "type": type_})[0]
+        tables.append(r.TableStats(table, type_, n, _utc(t0), _utc(t1), lo, hi))
+    gaps = {status: 0 for status in ("open", "repaired", "unrepairable")}
+    gaps.update(dict(_rows(conn, GAP_STATUS_SQL, {"symbol": symbol})))
+    return r.SymbolStats(symbol=symbol, tables=tables, gaps=gaps)
+
+
+def spread(conn: Connection, symbol: str, at: datetime) -> r.Quote | None:
+    """Best bid, best ask and spread in force at ``at`` (last bookTicker received at or before)."""
+    rows = _rows(conn, SPREAD_SQL, {"symbol": symbol, "at": at})
+    if not rows:
+        return None
+    t, uid, bid, bid_qty, ask, ask_qty, diff = rows[0]
+    return r.Quote(at, t.astimezone(UTC), uid, bid, bid_qty, ask, ask_qty, diff)
+
+
+def whales(
+    conn: Connection, symbol: str, start: datetime, end: datetime,
+    threshold: Decimal = Decimal(100_000), type: str = "trade", limit: int = 100,
+) -> r.Whales:
+    """Trades in [start, end) with notional price*qty >= threshold, oldest first, at most limit."""
+    args = {"symbol": symbol, "type": type, "start": start, "end": end,
+            "threshold": threshold, "limit": limit + 1}
+    rows = _rows(conn, WHALES_SQL, args)
+    found = [r.Whale(t.astimezone(UTC), i, p, q, m, n) for t, i, p, q, m, n in rows[:limit]]
+    return r.Whales(trades=found, truncated=len(rows) > limit)
+
+
+def completeness(conn: Connection, symbol: str, start: datetime, end: datetime) -> r.Completeness:
+    """The gaps recorded over [start, end) with their status, and per-UTC-day row counts."""
+    args = {"symbol": symbol, "start": start, "end": end}
+    gaps = [
+        r.Gap(gid, stream, kind, f, lst, _utc(gs), _utc(ge), miss, why, status, det.astimezone(UTC),
+              _utc(rep))
+        for gid, stream, kind, f, lst, gs, ge, miss, why, status, det, rep
+        in _rows(conn, GAPS_SQL, args)
+    ]
+    days = [r.DayCount(d.astimezone(UTC), n, agg) for d, n, agg in _rows(conn, DAY_COUNTS_SQL, args)]
+    return r.Completeness(gaps=gaps, days=days)
+
+
+def has_any(conn: Connection, symbol: str) -> bool:
+    """Whether the symbol has any row in trades, book_ticker or gaps."""
+    return bool(_rows(conn, HAS_ANY_SQL, {"symbol": symbol})[0][0])
+
+
+def has_quotes(conn: Connection, symbol: str) -> bool:
+    """Whether the symbol has any bookTicker row."""
+    return bool(_rows(conn, HAS_QUOTES_SQL, {"symbol": symbol})[0][0])

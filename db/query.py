@@ -1,0 +1,141 @@
+"""Query the tape from the command line: ``python -m db.query <command> SYMBOL ...``.
+
+Commands: latest, price-at, range, candles, stats, spread, sma, whales, gaps (see --help of each).
+Output: a text table by default, ``--json`` (the HTTP API's document) or ``--csv``.
+
+Exit status (rules):
+  0  an answer was printed (an interval with no trades is an answer: count 0 / empty list)
+  1  the symbol has no data at all for the question (one line on stderr), or the database
+     cannot answer (unreachable: one line naming DATABASE_URL; missing tables; timeout)
+  2  a bad argument or setting: a usage message naming it, never a traceback
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import psycopg2
+import psycopg2.extensions
+
+from common.settings import Settings, load_or_exit, settings_epilog
+from db import commands, queries
+from db.errors import DatabaseError, DatabaseUnavailable, InvalidArgument
+from db.params import COMMANDS, Request, parse_request
+from db.render import to_csv, to_json, to_text
+
+PROG = "python -m db.query"
+_HELP = {
+    "latest": "the last trade price and its time",
+    "price-at": "the price as of a time (last trade at or before it) and the nearest trades",
+    "range": "open/high/low/close, volume, quote volume, VWAP and count over an interval",
+    "candles": "OHLCV candles of a bucket width from 1s to 1d",
+    "stats": "row counts, first/last time and min/max price per table",
+    "spread": "best bid, best ask and spread in force at a time (bookTicker)",
+    "sma": "simple moving average of bucket closes",
+    "whales": "trades whose notional price*qty is at or above a threshold",
+    "gaps": "recorded gaps with their repair status, and rows per UTC day",
+}
+_OPTIONS: dict[str, tuple[str, dict[str, object]]] = {
+    "type": ("--type", {"help": "trade (default) or aggTrade"}),
+    "at": ("--at", {"help": "ISO 8601 (UTC if no offset) or epoch ms; default now"}),
+    "from": ("--from", {"dest": "from_", "metavar": "FROM", "help": "interval start, ISO 8601 or epoch ms"}),
+    "to": ("--to", {"help": "interval end (exclusive); default now"}),
+    "last": ("--last", {"help": "the interval [now - D, now), e.g. 5m, 1h, 2d (default 1h; gaps 1d)"}),
+    "bucket": ("--bucket", {"help": "bucket width 1s..1d, e.g. 1m, 15m, 1h (default 1m)"}),
+    "fill": ("--fill", {"action": "store_true", "help": "return empty buckets too (OHLC = previous close)"}),
+    "window": ("--window", {"help": "buckets per average (default 20, max 1000)"}),
+    "threshold": ("--threshold", {"help": "notional threshold in the quote currency (default 100000)"}),
+    "limit": ("--limit", {"help": "most trades to list (default 100)"}),
+}
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser and each command's own parser (for usage errors)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Query the captured Binance tape in TimescaleDB.",
+        epilog=settings_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    subs: dict[str, argparse.ArgumentParser] = {}
+    for command, params in COMMANDS.items():
+        cmd = subs[command] = sub.add_parser(command, help=_HELP[command], description=_HELP[command])
+        cmd.add_argument("symbol", help="e.g. BTCUSDT")
+        if command == "price-at":
+            cmd.add_argument("at", help="ISO 8601 (UTC if no offset) or epoch milliseconds")
+        for name in params:
+            if name in _OPTIONS and not (command == "price-at" and name == "at"):
+                flag, kwargs = _OPTIONS[name]
+                cmd.add_argument(flag, **kwargs)  # type: ignore[arg-type]
+        out = cmd.add_mutually_exclusive_group()
+        out.add_argument("--json", action="store_true", help="print the JSON document")
+        out.add_argument("--csv", action="store_true", help="print CSV")
+    return parser, subs
+
+
+def raw_params(args: argparse.Namespace) -> dict[str, str]:
+    """The parameters given on the command line, as db.params expects them (name -> text)."""
+    raw: dict[str, str] = {}
+    for name in COMMANDS[args.command]:
+        value = getattr(args, "from_" if name == "from" else name, None)
+        if value is True:
+            raw[name] = "true"
+        elif isinstance(value, str):
+            raw[name] = value
+    return raw
+
+
+def cli_name(command: str, param: str) -> str:
+    """How a parameter is spelled on the command line, for usage errors."""
+    if param == "symbol" or (command == "price-at" and param == "at"):
+        return param
+    return f"--{param}"
+
+
+def describe_dsn(dsn: str) -> str:
+    """host:port/dbname of a DSN, without its password."""
+    try:
+        p = psycopg2.extensions.parse_dsn(dsn)
+    except psycopg2.ProgrammingError:
+        return "an unparsable URL"
+    return f"{p.get('host', 'localhost')}:{p.get('port', '5432')}/{p.get('dbname', '')}"
+
+
+def execute(request: Request, settings: Settings, fmt: str) -> tuple[int, str]:
+    """Run one request; (exit status, text for stdout when 0 else for stderr)."""
+    dsn = settings.database_url.get_secret_value()
+    try:
+        conn = queries.connect(dsn, settings.query_statement_timeout_ms)
+    except DatabaseUnavailable as exc:
+        return 1, f"{PROG}: cannot connect to DATABASE_URL ({describe_dsn(dsn)}): {exc}\n"
+    try:
+        answer = commands.run(conn, request)
+    except DatabaseError as exc:
+        return 1, f"{PROG}: the database could not answer: {exc}\n"
+    finally:
+        conn.close()
+    if answer.no_data:
+        return 1, f"{PROG}: {answer.no_data}\n"
+    if fmt == "json":
+        return 0, to_json(answer).decode() + "\n"
+    return 0, to_csv(answer) if fmt == "csv" else to_text(answer)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, subs = build_parser()
+    args = parser.parse_args(argv)
+    settings = load_or_exit("db.query")
+    try:
+        request = parse_request(args.command, raw_params(args), datetime.now(UTC), settings.query_max_rows)
+    except InvalidArgument as exc:
+        subs[args.command].error(f"argument {cli_name(args.command, exc.param)}: {exc.message}")
+    fmt = "json" if args.json else "csv" if args.csv else "text"
+    status, text = execute(request, settings, fmt)
+    (sys.stdout if status == 0 else sys.stderr).write(text)
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

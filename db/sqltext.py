@@ -1,0 +1,151 @@
+"""The SQL text of db.queries: parameterised statements only (%(name)s placeholders).
+
+Rules:
+  1. Every trades statement filters on symbol AND type (aggTrades and trades never mix) and
+     leads with those two columns so trades_symbol_type_time_idx serves it.
+  2. Order is (time, id): open/close/"last" take the row with the least/greatest id among those
+     at the least/greatest time.
+  3. Bucket widths arrive as whole seconds (``width_s``) and become ``make_interval(secs => ..)``,
+     a fixed length whatever the session time zone.
+"""
+
+from __future__ import annotations
+
+LATEST_SQL = """
+SELECT time, id, price, qty, buyer_maker FROM trades
+WHERE symbol = %(symbol)s AND type = %(type)s
+ORDER BY time DESC, id DESC LIMIT 1"""
+
+PRICE_AT_SQL = """
+(SELECT 'before' AS side, time, id, price, qty, buyer_maker FROM trades
+ WHERE symbol = %(symbol)s AND type = %(type)s AND time <= %(at)s
+ ORDER BY time DESC, id DESC LIMIT 1)
+UNION ALL
+(SELECT 'after' AS side, time, id, price, qty, buyer_maker FROM trades
+ WHERE symbol = %(symbol)s AND type = %(type)s AND time > %(at)s ORDER BY time, id LIMIT 1)"""
+
+RANGE_SQL = """
+SELECT a.n, a.high, a.low, a.volume, a.quote_volume, a.t0, a.t1,
+  (SELECT price FROM trades WHERE symbol = %(symbol)s AND type = %(type)s AND time = a.t0
+   ORDER BY id LIMIT 1),
+  (SELECT price FROM trades WHERE symbol = %(symbol)s AND type = %(type)s AND time = a.t1
+   ORDER BY id DESC LIMIT 1)
+FROM (
+  SELECT count(*) AS n, max(price) AS high, min(price) AS low,
+         coalesce(sum(qty), 0) AS volume, coalesce(sum(price * qty), 0) AS quote_volume,
+         min(time) AS t0, max(time) AS t1
+  FROM trades WHERE symbol = %(symbol)s AND type = %(type)s AND time >= %(start)s AND time < %(end)s
+) a"""
+
+CANDLES_SQL = """
+WITH agg AS (
+  SELECT time_bucket(make_interval(secs => %(width_s)s), time) AS bucket,
+         min(time) AS t0, max(time) AS t1, max(price) AS high, min(price) AS low,
+         sum(qty) AS volume, sum(price * qty) AS quote_volume, count(*) AS n
+  FROM trades WHERE symbol = %(symbol)s AND type = %(type)s AND time >= %(start)s AND time < %(end)s
+  GROUP BY 1
+), candles AS (
+  SELECT agg.*,
+    (SELECT price FROM trades t WHERE symbol = %(symbol)s AND type = %(type)s AND t.time = agg.t0
+     ORDER BY t.id LIMIT 1) AS open,
+    (SELECT price FROM trades t WHERE symbol = %(symbol)s AND type = %(type)s AND t.time = agg.t1
+     ORDER BY t.id DESC LIMIT 1) AS close
+  FROM agg
+)
+SELECT bucket, open, high, low, close, volume, quote_volume, n FROM candles ORDER BY bucket"""
+
+# Gap fill without the TSL-only time_bucket_gapfill/locf: the same candles, joined onto every
+# bucket of generate_series; count(close) over the series numbers each run of empty buckets
+# after the candle that precedes it, and that candle's close (or, before the first candle, the
+# last trade before start) fills the run.
+CANDLES_FILLED_SQL = """
+WITH agg AS (
+  SELECT time_bucket(make_interval(secs => %(width_s)s), time) AS bucket,
+         min(time) AS t0, max(time) AS t1, max(price) AS high, min(price) AS low,
+         sum(qty) AS volume, sum(price * qty) AS quote_volume, count(*) AS n
+  FROM trades WHERE symbol = %(symbol)s AND type = %(type)s AND time >= %(start)s AND time < %(end)s
+  GROUP BY 1
+), candles AS (
+  SELECT agg.*,
+    (SELECT price FROM trades t WHERE symbol = %(symbol)s AND type = %(type)s AND t.time = agg.t0
+     ORDER BY t.id LIMIT 1) AS open,
+    (SELECT price FROM trades t WHERE symbol = %(symbol)s AND type = %(type)s AND t.time = agg.t1
+     ORDER BY t.id DESC LIMIT 1) AS close
+  FROM agg
+), series AS (
+  SELECT b AS bucket FROM generate_series(
+    time_bucket(make_interval(secs => %(width_s)s), %(start)s::timestamptz),
+    %(end)s::timestamptz - interval '1 microsecond', make_interval(secs => %(width_s)s)) AS b
+  WHERE %(end)s::timestamptz > %(start)s::timestamptz
+), joined AS (
+  SELECT s.bucket, c.open, c.high, c.low, c.close, c.volume, c.quote_volume, c.n,
+         count(c.close) OVER (ORDER BY s.bucket) AS run
+  FROM series s LEFT JOIN candles c USING (bucket)
+), filled AS (
+  SELECT j.*, coalesce(
+    first_value(j.close) OVER (PARTITION BY j.run ORDER BY j.bucket),
+    (SELECT price FROM trades WHERE symbol = %(symbol)s AND type = %(type)s AND time < %(start)s
+     ORDER BY time DESC, id DESC LIMIT 1)
+  ) AS carried
+  FROM joined j
+)
+SELECT bucket, coalesce(open, carried), coalesce(high, carried), coalesce(low, carried),
+       coalesce(close, carried), coalesce(volume, 0), coalesce(quote_volume, 0), coalesce(n, 0)
+FROM filled ORDER BY bucket"""
+
+# (table, trade type or None, column for the min price, column for the max price)
+STATS_TABLES = (
+    ("trades", "trade", "price", "price"),
+    ("trades", "aggTrade", "price", "price"),
+    ("book_ticker", None, "bid_price", "ask_price"),
+)
+STATS_SQL = """
+SELECT count(*), min(time), max(time), min({low}), max({high}) FROM {table}
+WHERE symbol = %(symbol)s {type_filter}"""
+
+GAP_STATUS_SQL = "SELECT status, count(*) FROM gaps WHERE symbol = %(symbol)s GROUP BY status"
+
+SPREAD_SQL = """
+SELECT time, update_id, bid_price, bid_qty, ask_price, ask_qty, ask_price - bid_price
+FROM book_ticker WHERE symbol = %(symbol)s AND time <= %(at)s
+ORDER BY time DESC, update_id DESC LIMIT 1"""
+
+WHALES_SQL = """
+SELECT time, id, price, qty, buyer_maker, price * qty AS notional FROM trades
+WHERE symbol = %(symbol)s AND type = %(type)s AND time >= %(start)s AND time < %(end)s
+  AND price * qty >= %(threshold)s
+ORDER BY time, id LIMIT %(limit)s"""
+
+# A gap overlaps [start, end) when it begins before end and ends at or after start; a gap
+# with no times (an id gap) is placed at its detection time.
+GAPS_SQL = """
+SELECT gap_id, stream, kind, first_id, last_id, start_time, end_time, missing, reason, status,
+       detected_at, repaired_at
+FROM gaps
+WHERE symbol = %(symbol)s
+  AND coalesce(start_time, detected_at) < %(end)s
+  AND coalesce(end_time, start_time, detected_at) >= %(start)s
+ORDER BY coalesce(start_time, detected_at), gap_id"""
+
+DAY_COUNTS_SQL = """
+WITH days AS (
+  SELECT d AS day FROM generate_series(
+    time_bucket(interval '24 hours', %(start)s::timestamptz),
+    %(end)s::timestamptz - interval '1 microsecond', interval '24 hours') AS d
+  WHERE %(end)s::timestamptz > %(start)s::timestamptz
+), counts AS (
+  SELECT time_bucket(interval '24 hours', time) AS day,
+         count(*) FILTER (WHERE type = 'trade') AS trades,
+         count(*) FILTER (WHERE type = 'aggTrade') AS agg_trades
+  FROM trades WHERE symbol = %(symbol)s AND time >= %(start)s AND time < %(end)s
+  GROUP BY 1
+)
+SELECT days.day, coalesce(trades, 0), coalesce(agg_trades, 0)
+FROM days LEFT JOIN counts USING (day) ORDER BY days.day"""
+
+HAS_ANY_SQL = """
+SELECT EXISTS (SELECT 1 FROM trades WHERE symbol = %(symbol)s)
+    OR EXISTS (SELECT 1 FROM book_ticker WHERE symbol = %(symbol)s)
+    OR EXISTS (SELECT 1 FROM gaps WHERE symbol = %(symbol)s)"""
+
+HAS_QUOTES_SQL = "SELECT EXISTS (SELECT 1 FROM book_ticker WHERE symbol = %(symbol)s)"
