@@ -94,6 +94,23 @@ class Settings(BaseSettings):
     rest_weight_budget_per_min: int = Field(
         3000, ge=1, le=6000, description="REST request weight ingestion may spend per minute"
     )
+    ws_stable_after_s: float = Field(
+        30.0, gt=0, le=3600, description="A connection streaming this long resets the reconnect backoff"
+    )
+    ws_handoff_timeout_s: float = Field(
+        10.0, gt=0, le=300,
+        description="Longest overlap of old and new connection in a rollover before the old is closed",
+    )
+    ws_max_frame_bytes: int = Field(
+        4_194_304, ge=65_536, le=67_108_864,
+        description="Largest WebSocket frame accepted (bigger ones close the connection); frames "
+        "over 64 KiB are dead-lettered",
+    )
+    producer_ack_stall_s: float = Field(
+        5.0, gt=0, le=600,
+        description="Readiness turns off when queued events get no Kafka acknowledgement for this long",
+    )
+    rest_timeout_s: float = Field(10.0, gt=0, le=300, description="Timeout of one REST backfill request")
     # --- worker
     consumer_group: str = Field("binance-pipeline-worker", description="Worker consumer group id")
     batch_max_rows: int = Field(500, ge=1, le=100_000, description="Flush a table buffer at N rows")
@@ -106,6 +123,51 @@ class Settings(BaseSettings):
     apply_migrations: bool = Field(True, description="Worker applies DB migrations at start")
     retention_days: int = Field(
         0, ge=0, description="Drop data older than N days (0 keeps everything)"
+    )
+    retention_interval_s: float = Field(
+        3600.0, ge=1, le=86_400,
+        description="How often the worker runs the drop_chunks retention fallback (Apache edition)",
+    )
+    worker_buffer_max_messages: int = Field(
+        20_000, ge=100, le=10_000_000,
+        description="Pause consumption while this many messages are buffered (memory bound); "
+        "at least 2 x BATCH_MAX_ROWS is used",
+    )
+    worker_poll_messages: int = Field(
+        5000, ge=1, le=100_000, description="Messages asked for per consume() call"
+    )
+    kafka_max_poll_interval_ms: int = Field(
+        300_000, ge=1000, le=86_400_000, description="Consumer max.poll.interval.ms"
+    )
+    kafka_queued_max_kbytes: int = Field(
+        8192, ge=64, le=2_097_151,
+        description="Consumer queued.max.messages.kbytes (pre-fetch memory bound)",
+    )
+    db_connect_timeout_s: float = Field(5.0, gt=0, le=300, description="Database connect timeout")
+    db_statement_timeout_s: float = Field(
+        60.0, gt=0, le=3600, description="statement_timeout of the worker's writes"
+    )
+    db_retry_initial_s: float = Field(
+        0.5, gt=0, le=60, description="First delay before retrying a failed database write"
+    )
+    db_retry_max_s: float = Field(
+        15.0, gt=0, le=3600, description="Cap of the database retry delay (jittered, exponential)"
+    )
+    worker_shutdown_timeout_s: float = Field(
+        30.0, gt=0, le=3600,
+        description="On SIGTERM, how long to keep trying to flush before leaving rows uncommitted",
+    )
+    # --- query
+    query_pool_size: int = Field(
+        4, ge=1, le=64, description="Query API: database connections (and worker threads) in its pool"
+    )
+    query_statement_timeout_ms: int = Field(
+        15_000, ge=100, le=3_600_000,
+        description="Query CLI/API: a query running longer is cancelled (CLI exit 1, HTTP 504)",
+    )
+    query_max_rows: int = Field(
+        10_000, ge=10, le=1_000_000,
+        description="Query CLI/API: most rows one answer may hold (candles, SMA points, whales, days)",
     )
     # --- HTTP servers
     ingestion_health_host: str = Field("127.0.0.1", description="Ingestion health/metrics host")

@@ -1,0 +1,163 @@
+"""Benchmark: exchange simulator -> ingestion -> acknowledged Kafka records, vs a raw produce loop.
+
+Run: ``python bench/bench_ingestion.py [--trades N] [--rate R]``. Uses the local broker
+(KAFKA_BOOTSTRAP_SERVERS, default 127.0.0.1:19092) with topics of its own, deleted at the end.
+
+1. Starts the simulator (synthetic, high --rate, exactly --trades trades per symbol) and
+   ingestion as a subprocess; events/s = events acknowledged by Kafka (ingestion's
+   /metrics) divided by the time from the first to the last acknowledgement.
+2. Peak memory of the ingestion process: VmHWM from /proc/<pid>/status.
+3. Baseline (the ceiling) in the same run: the very payloads ingestion published, read back
+   and produced again by a bare confluent-kafka loop with the same producer settings.
+Writes bench/results/ingestion.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from confluent_kafka import Producer  # noqa: E402
+from confluent_kafka.admin import AdminClient  # noqa: E402
+
+from common.settings import Settings  # noqa: E402
+from exchange_sim.testing import start_simulator  # noqa: E402
+from ingestion.publisher import producer_config  # noqa: E402
+from tests.ingestion.helpers import Ingestion, read_all, start_ingestion  # noqa: E402
+
+GOAL = "ingestion >= 0.5 x raw produce loop; ingestion peak RSS <= 100 MB"
+
+
+def vm_hwm_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def published(ing: Ingestion) -> float:
+    return ing.metric("ingestion_events_published")
+
+
+def measure_ingestion(
+    ing: Ingestion, expected_done: Callable[[], int | None], timeout: float
+) -> tuple[float, float, float]:
+    """(events, seconds from first to last acknowledgement, peak RSS MB)."""
+    start = end = None
+    last = 0.0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now, count = time.monotonic(), published(ing)
+        if count and start is None:
+            start = now
+        if count > last:
+            last, end = count, now
+        total = expected_done()
+        if total is not None and count >= total:
+            break
+        time.sleep(0.05)
+    peak = vm_hwm_mb(ing.process.pid)
+    assert start is not None and end is not None, "nothing was published"
+    return last, max(end - start, 1e-6), peak
+
+
+def raw_produce(bootstrap: str, payloads: list[tuple[str | None, bytes, int]], topic: str) -> float:
+    """Events/s of a bare produce loop of ``payloads`` with ingestion's producer settings."""
+    cfg = producer_config(Settings(kafka_bootstrap_servers=bootstrap))
+    cfg["queue.buffering.max.messages"] = max(len(payloads) + 1, 100_000)
+    producer = Producer(cfg)
+    acked = [0]
+
+    def done(err: object, _msg: object) -> None:
+        if err is None:
+            acked[0] += 1
+
+    start = time.perf_counter()
+    for key, value, ts in payloads:
+        while True:
+            try:
+                producer.produce(topic, value, key, timestamp=ts, on_delivery=done)
+                break
+            except BufferError:
+                producer.poll(0.01)
+        producer.poll(0)
+    producer.flush(120)
+    elapsed = time.perf_counter() - start
+    assert acked[0] == len(payloads), f"only {acked[0]} of {len(payloads)} acknowledged"
+    return len(payloads) / elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trades", type=int, default=30_000, help="trades per symbol (x3 symbols)")
+    parser.add_argument("--rate", type=float, default=200_000, help="simulator events/s per symbol")
+    args = parser.parse_args()
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
+    tag = uuid.uuid4().hex[:8]
+    names = {k: f"bench-{k.lower()}-{tag}" for k in ("TOPIC_TRADES", "TOPIC_BOOK_TICKER", "TOPIC_GAPS",
+                                                   "TOPIC_DEAD_LETTER")}  # fmt: skip
+    baseline_topic = f"bench-raw-{tag}"
+    sim = start_simulator("--max-trades", str(args.trades), "--rate", str(args.rate), "--start-delay", "2",
+                          "--max-send-buffer", str(1 << 30))  # fmt: skip
+    ing = start_ingestion({
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "BINANCE_WS_URL": sim.ws_url, "BINANCE_REST_URL": sim.rest_url,
+        "LOG_LEVEL": "WARNING", "WS_STALL_TIMEOUT_S": "120", **names,
+    })  # fmt: skip
+    try:
+
+        def expected() -> int | None:
+            stats = sim.stats()
+            if not stats["done"]:
+                return None
+            return sum(t["sent"] for per in stats["symbols"].values() for t in per.values())
+
+        cpu0 = cpu_seconds(ing.process.pid)
+        events, seconds, peak = measure_ingestion(ing, expected, timeout=600)
+        cpu = cpu_seconds(ing.process.pid) - cpu0
+        gaps = ing.metric("ingestion_gaps_detected")
+        records = read_all(bootstrap, [names["TOPIC_TRADES"], names["TOPIC_BOOK_TICKER"]], timeout=300)
+        payloads = [(r.key, r.value, r.timestamp_ms) for r in records]
+        baseline = raw_produce(bootstrap, payloads, baseline_topic)
+        assert ing.stop() == 0
+    finally:
+        ing.stop()
+        sim.stop()
+        AdminClient({"bootstrap.servers": bootstrap}).delete_topics([*names.values(), baseline_topic])
+    rate = events / seconds
+    figures = {
+        "events": int(events), "ingestion_events_per_s": round(rate),
+        "raw_produce_events_per_s": round(baseline), "ratio": round(rate / baseline, 3),
+        "ingestion_peak_rss_mb": round(peak, 1), "gaps_detected": gaps,
+        "ingestion_cpu_share": round(cpu / seconds, 2),
+        "ingestion_cpu_us_per_event": round(cpu / events * 1e6, 1),
+    }  # fmt: skip
+    met = figures["ratio"] >= 0.5 and peak <= 100
+    print(f"ingestion (simulator -> ws -> parse -> Kafka ack): {rate:,.0f} events/s, {events:,.0f} events")
+    print(f"raw confluent-kafka produce loop, same payloads:   {baseline:,.0f} events/s")
+    print(f"ingestion CPU: {figures['ingestion_cpu_share']:.0%} of one core while streaming, "
+          f"{figures['ingestion_cpu_us_per_event']} us/event")
+    print(f"ratio: {rate / baseline:.3f} (goal >= 0.5); ingestion peak RSS (VmHWM): {peak:.1f} MB "
+          "(goal <= 100)")
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    result = {"name": "ingestion", "figures": figures, "goal": GOAL, "met": met}
+    (out / "ingestion.json").write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

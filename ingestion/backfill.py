@@ -1,0 +1,182 @@
+"""Repair of id gaps from Binance REST (aiohttp), within the request-weight budget.
+
+A job names a gap of trade or aggTrade ids. The backfiller pages through
+``/api/v3/historicalTrades`` (weight 25) or ``/api/v3/aggTrades`` (weight 4) by ``fromId``,
+``limit`` <= 1000, publishes the rows in the gap (source "rest") to the same topics as the
+stream, then publishes the gap record again with status "repaired", or "unrepairable" with
+why (REST no longer has some ids, or kept failing).
+
+Rules:
+  1. Weight spent in any 60 s stays within ``REST_WEIGHT_BUDGET_PER_MIN`` (``WindowBudget``);
+     a 429 pauses every request for ``Retry-After``, a 418 (ban) likewise.
+  2. Only ids inside the gap are published, each at most once per job.
+  3. Rows are only offered to the producer while it has ``ROOM_RESERVE`` free slots (at most a
+     quarter of the buffer), so a backfill never takes the space the live streams need.
+  4. Retry policy is data: ``is_retryable`` and ``Backoff``; at most ``MAX_ATTEMPTS`` per page.
+  5. Times are asked for in microseconds (``X-MBX-TIME-UNIT``); the parser normalises anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import aiohttp
+
+from common.backoff import Backoff
+from common.events import GapMessage, GapStatus, TradeMessage
+from common.settings import Settings
+from ingestion.errors import BackfillError, ParseError, RateLimited
+from ingestion.limits import WEIGHT_WINDOW_S, WindowBudget, acquire
+from ingestion.metrics import IngestionMetrics
+from ingestion.parse import parse_rest_rows
+from ingestion.publisher import Publisher
+from ingestion.records import resolve
+
+log = logging.getLogger(__name__)
+
+ENDPOINTS = {"trade": ("/api/v3/historicalTrades", 25), "aggTrade": ("/api/v3/aggTrades", 4)}
+PAGE_LIMIT = 1000
+MAX_ATTEMPTS = 5
+ROOM_RESERVE = 1000  # producer slots a backfill leaves to the live streams (at most 1/4)
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Transport errors, timeouts, 5xx and rate limits are worth another try; 4xx are not."""
+    if isinstance(exc, RateLimited | aiohttp.ClientConnectionError | TimeoutError):
+        return True
+    return isinstance(exc, BackfillError) and str(exc).startswith("HTTP 5")
+
+
+@dataclass(frozen=True)
+class Job:
+    """Repair ``record`` (an open id gap of ``record['stream']``)."""
+
+    record: GapMessage
+
+
+@dataclass
+class Outcome:
+    published: int = 0
+    why: str = ""
+
+
+class Backfiller:
+    """Runs jobs one after another; ``submit`` never blocks."""
+
+    def __init__(self, settings: Settings, publisher: Publisher, metrics: IngestionMetrics) -> None:
+        self._s, self._publisher, self._metrics = settings, publisher, metrics
+        self._budget = WindowBudget(settings.rest_weight_budget_per_min, WEIGHT_WINDOW_S)
+        self._queue: asyncio.Queue[Job] = asyncio.Queue()
+        self._headers = {"X-MBX-TIME-UNIT": "MICROSECOND"}
+        if settings.binance_api_key is not None:
+            self._headers["X-MBX-APIKEY"] = settings.binance_api_key.get_secret_value()
+        self.active = 0
+        self._reserve = min(ROOM_RESERVE, settings.producer_buffer_max_messages // 4)
+
+    def submit(self, record: GapMessage) -> None:
+        self._queue.put_nowait(Job(record))
+
+    def pending(self) -> int:
+        return self._queue.qsize() + self.active
+
+    async def run(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=self._s.rest_timeout_s)
+        async with aiohttp.ClientSession(self._s.binance_rest_url, timeout=timeout) as session:
+            while True:
+                job = await self._queue.get()
+                self.active = 1
+                try:
+                    await self._repair(session, job.record)
+                finally:
+                    self.active = 0
+
+    async def _repair(self, session: aiohttp.ClientSession, record: GapMessage) -> None:
+        first, last = record["first_id"], record["last_id"]
+        assert first is not None and last is not None  # noqa: S101 - id gaps carry both
+        log.info("backfill %s: fetching ids %d-%d from REST", record["gap_id"], first, last)
+        outcome = await self._fetch_range(session, record["symbol"], record["stream"], first, last)
+        missing = (last - first + 1) - outcome.published
+        status: GapStatus = "repaired" if missing == 0 else "unrepairable"
+        self._publisher.publish_gap(resolve(record, status, now_us(), missing, outcome.why))
+        self._metrics.gaps_resolved.labels(record["stream"], status).inc()
+        log.log(
+            logging.INFO if missing == 0 else logging.WARNING,
+            "backfill %s: %s (%d recovered, %d missing%s)", record["gap_id"], status,
+            outcome.published, missing, f": {outcome.why}" if outcome.why else "",
+        )  # fmt: skip
+
+    async def _fetch_range(
+        self, session: aiohttp.ClientSession, symbol: str, stream: str, first: int, last: int
+    ) -> Outcome:
+        out, next_id, lost = Outcome(), first, []
+        while next_id <= last:
+            try:
+                rows = await self._page(session, symbol, stream, next_id, min(PAGE_LIMIT, last - next_id + 1))
+            except (BackfillError, ParseError) as exc:
+                out.why = f"REST failed from id {next_id}: {exc}"
+                return out
+            if not rows or rows[-1]["id"] < next_id:
+                lost.append(f"{next_id}-{last}")
+                break
+            if rows[0]["id"] > next_id:
+                lost.append(f"{next_id}-{min(last, rows[0]['id'] - 1)}")
+            in_gap = [r for r in rows if next_id <= r["id"] <= last]
+            await self._publish(in_gap)
+            out.published += len(in_gap)
+            next_id = max(next_id, rows[-1]["id"] + 1)
+        if lost:
+            out.why = f"REST no longer has ids {', '.join(lost)}"
+        return out
+
+    async def _publish(self, rows: list[TradeMessage]) -> None:
+        for row in rows:
+            while True:
+                if self._publisher.room() >= self._reserve and self._publisher.offer(row):
+                    break
+                await asyncio.sleep(0.1)  # the broker is behind: let the live streams go first
+            self._metrics.backfilled.labels(row["type"]).inc()
+
+    async def _page(
+        self, session: aiohttp.ClientSession, symbol: str, stream: str, from_id: int, limit: int
+    ) -> list[TradeMessage]:
+        backoff = Backoff(self._s.backoff_initial_s, self._s.backoff_max_s)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return await self._request(session, symbol, stream, from_id, limit)
+            except (BackfillError, aiohttp.ClientError, TimeoutError) as exc:
+                if not is_retryable(exc) or attempt == MAX_ATTEMPTS:
+                    raise BackfillError(f"{exc!r} after {attempt} attempt(s)") from exc
+                delay = exc.retry_after if isinstance(exc, RateLimited) else backoff.next_delay()
+                log.warning("backfill %s %s from %d: %r; retry in %.1f s", symbol, stream, from_id, exc,
+                            delay)  # fmt: skip
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _request(
+        self, session: aiohttp.ClientSession, symbol: str, stream: str, from_id: int, limit: int
+    ) -> list[TradeMessage]:
+        path, weight = ENDPOINTS[stream]
+        await self._wait_budget(weight)
+        params = {"symbol": symbol, "fromId": str(from_id), "limit": str(limit)}
+        async with session.get(path, params=params, headers=self._headers) as resp:
+            body = await resp.read()
+            self._metrics.rest_requests.labels(path, str(resp.status)).inc()
+            if resp.status in (418, 429):
+                retry_after = float(resp.headers.get("Retry-After", "60"))
+                self._budget.block_until(time.monotonic() + retry_after)
+                raise RateLimited(resp.status, retry_after)
+            if resp.status != 200:
+                raise BackfillError(f"HTTP {resp.status}: {body[:200]!r}")
+        return parse_rest_rows(stream, symbol, body, now_us())
+
+    async def _wait_budget(self, weight: int) -> None:
+        waited = await acquire(self._budget, weight)
+        if waited > 1.0:
+            log.info("backfill waited %.1f s for REST weight budget", waited)

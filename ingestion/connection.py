@@ -1,0 +1,166 @@
+"""One combined-stream WebSocket connection to Binance (websockets, asyncio).
+
+Owns the socket, the subscription and the receive loop; knows nothing of Kafka or sequencing.
+Every frame is stamped with its receipt time (UTC, us) before anything else happens to it,
+then handed to the sink together with this connection.
+
+Rules:
+  1. Streams go in the URL (``/stream?streams=a/b&timeUnit=MICROSECOND``) while the URL stays
+     under ``MAX_URL_CHARS``; the rest are SUBSCRIBEd in chunks, at most
+     ``limits.CONTROL_MESSAGES`` outgoing control messages per second.
+  2. Pings are answered by websockets itself; frames are read undecoded (bytes), so a frame
+     that is not valid UTF-8 reaches the parser (and the dead-letter topic) instead of
+     killing the connection.
+  3. The receive loop never swallows errors: it returns why the connection ended, or raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from common.events import BookTickerMessage, TradeMessage
+from ingestion.errors import ConnectError
+from ingestion.limits import CONTROL_MESSAGES, WindowBudget, acquire
+from ingestion.models import ControlReply
+
+log = logging.getLogger(__name__)
+
+MAX_URL_CHARS = 4000
+SUBSCRIBE_CHUNK = 200
+REPLY_TIMEOUT_S = 10.0
+FrameSink = Callable[[bytes, int, "Connection"], None]
+Event = TradeMessage | BookTickerMessage
+_ids = itertools.count(1)
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def split_streams(base: str, streams: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(streams that fit in the URL, streams to SUBSCRIBE) -- Rule 1."""
+    room = MAX_URL_CHARS - len(base) - len("/stream?streams=&timeUnit=MICROSECOND")
+    in_url: list[str] = []
+    for name in streams:
+        room -= len(name) + 1
+        if room < 0:
+            break
+        in_url.append(name)
+    return in_url, list(streams[len(in_url) :])
+
+
+def stream_url(base: str, streams: Sequence[str]) -> str:
+    return f"{base}/stream?streams={'/'.join(streams)}&timeUnit=MICROSECOND"
+
+
+class Connection:
+    """A connection and the state the supervisor and the flow keep about it."""
+
+    def __init__(
+        self, slot: int, base: str, streams: Sequence[str], sink: FrameSink, max_frame_bytes: int
+    ) -> None:
+        self.id = f"s{slot}c{next(_ids)}"
+        self.slot, self.base, self.streams = slot, base, list(streams)
+        self._sink, self._max_frame_bytes = sink, max_frame_bytes
+        self._ws: ClientConnection | None = None
+        self._pacer = WindowBudget(*CONTROL_MESSAGES)
+        self._replies: dict[int, asyncio.Future[ControlReply]] = {}
+        self._next_request = itertools.count(1)
+        self.opened_at = 0.0  # monotonic
+        self.last_frame_at = 0  # receipt time (us) of the last frame, or the open time
+        self.shutdown_notice = False  # the server sent serverShutdown
+        self.retired = False  # replaced: its frames are ignored from now on
+        self.buffering = False  # a rollover replacement: events wait in ``buffer``
+        self.buffer: list[Event] = []
+        self.first_ids: dict[tuple[str, str], int] = {}  # first id per (type, symbol) while buffering
+        self.ended: str | None = None  # why the receive loop ended
+
+    async def open(self) -> None:
+        """Connect and subscribe the streams that fit in the URL; raises ConnectError."""
+        in_url, _ = split_streams(self.base, self.streams)
+        try:
+            self._ws = await connect(
+                stream_url(self.base, in_url), compression=None, max_size=self._max_frame_bytes,
+                max_queue=1024, open_timeout=10, ping_interval=20, ping_timeout=20, close_timeout=2,
+                proxy=None,
+            )  # fmt: skip
+        except InvalidStatus as exc:
+            retry = exc.response.headers.get("Retry-After")
+            raise ConnectError(
+                f"HTTP {exc.response.status_code} on upgrade", float(retry) if retry else None
+            ) from exc
+        except (OSError, InvalidHandshake, TimeoutError) as exc:
+            raise ConnectError(f"cannot connect: {exc!r}") from exc
+        self.opened_at = time.monotonic()
+        self.last_frame_at = now_us()
+
+    async def subscribe_rest(self) -> None:
+        """SUBSCRIBE the streams that did not fit in the URL (needs ``read`` running)."""
+        _, rest = split_streams(self.base, self.streams)
+        for start in range(0, len(rest), SUBSCRIBE_CHUNK):
+            reply = await self.request("SUBSCRIBE", rest[start : start + SUBSCRIBE_CHUNK])
+            if reply.error is not None:
+                raise ConnectError(f"SUBSCRIBE refused: {reply.error.code} {reply.error.msg}")
+
+    async def request(self, method: str, params: list[Any]) -> ControlReply:
+        """Send one control message (paced, Rule 1) and wait for its reply."""
+        await acquire(self._pacer, 1)
+        ident = next(self._next_request)
+        future: asyncio.Future[ControlReply] = asyncio.get_running_loop().create_future()
+        self._replies[ident] = future
+        try:
+            await self.ws.send(orjson.dumps({"method": method, "params": params, "id": ident}).decode())
+            return await asyncio.wait_for(future, REPLY_TIMEOUT_S)
+        except (ConnectionClosed, TimeoutError) as exc:
+            raise ConnectError(f"{method} got no reply: {exc!r}") from exc
+        finally:
+            self._replies.pop(ident, None)
+
+    def on_reply(self, reply: ControlReply) -> None:
+        future = self._replies.get(reply.id) if isinstance(reply.id, int) else None
+        if future is not None and not future.done():
+            future.set_result(reply)
+        else:
+            log.warning("%s: unexpected control reply %r", self.id, reply)
+
+    @property
+    def ws(self) -> ClientConnection:
+        if self._ws is None:
+            raise RuntimeError("connection not open")
+        return self._ws
+
+    async def read(self) -> str:
+        """Receive frames into the sink until the connection ends; returns why (Rule 3)."""
+        recv, sink, clock = self.ws.recv, self._sink, time.time_ns
+        try:
+            while True:
+                raw = await recv(decode=False)
+                received_at = clock() // 1000
+                self.last_frame_at = received_at
+                sink(raw, received_at, self)
+        except ConnectionClosed as exc:
+            self.ended = _describe(exc)
+            return self.ended
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+
+    def age(self) -> float:
+        return time.monotonic() - self.opened_at if self.opened_at else 0.0
+
+
+def _describe(exc: ConnectionClosed) -> str:
+    frame = exc.rcvd or exc.sent
+    if frame is None:
+        return "connection dropped without a close frame"
+    return f"closed with code {frame.code} {frame.reason!r}"

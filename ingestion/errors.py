@@ -1,0 +1,55 @@
+"""Exception tree of the ingestion stage.
+
+Every error ingestion raises on purpose derives from :class:`IngestionError`::
+
+    IngestionError
+    ├── ParseError            a frame is not a valid event or control message (-> dead letter)
+    ├── ConnectError          a WebSocket connection could not be opened or subscribed
+    │                         (carries ``retry_after`` when the server named one)
+    ├── BackfillError         a REST backfill request failed for good
+    │   └── RateLimited       HTTP 429 / 418 (carries ``retry_after`` and ``banned``)
+    └── TopicSetupError       the Kafka topics could not be created or checked at start
+
+Library errors are wrapped with ``raise ... from exc`` where they cross a module boundary.
+"""
+
+from __future__ import annotations
+
+
+class IngestionError(Exception):
+    """Base class of every error ingestion raises on purpose."""
+
+
+class ParseError(IngestionError):
+    """A frame failed validation; ``reason`` is one line, ``stream`` the stream name if known."""
+
+    def __init__(self, reason: str, stream: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.stream = stream
+
+
+class ConnectError(IngestionError):
+    """Opening or subscribing a WebSocket connection failed."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BackfillError(IngestionError):
+    """A REST backfill request failed (bad status, bad body, transport error)."""
+
+
+class RateLimited(BackfillError):
+    """HTTP 429 (slow down) or 418 (IP banned); wait ``retry_after`` seconds."""
+
+    def __init__(self, status: int, retry_after: float) -> None:
+        super().__init__(f"HTTP {status}: retry after {retry_after:g} s")
+        self.status = status
+        self.retry_after = retry_after
+        self.banned = status == 418
+
+
+class TopicSetupError(IngestionError):
+    """The pipeline topics could not be created or described at start."""

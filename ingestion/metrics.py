@@ -1,0 +1,97 @@
+"""Ingestion's Prometheus metrics, in one registry served on /metrics.
+
+Rules:
+  1. Per-event counts (received, published, rejected, duplicates; by type and symbol) are
+     plain ``defaultdict(int)`` increments on the hot path, exported by a collector at scrape
+     time: no lock and no label lookup per event.
+  2. Gauges that describe live state (producer queue depth, connection ages) are read through
+     callables at scrape time, never pushed.
+  3. Metrics only observe: nothing here changes what the pipeline does.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+EventKey = tuple[str, str]  # (type, symbol)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0)
+
+
+class _LiveCollector(Collector):
+    """Exports the hot-path dicts and the live gauges at scrape time (Rules 1-2)."""
+
+    def __init__(self, owner: IngestionMetrics) -> None:
+        self._m = owner
+
+    def collect(self) -> Iterator[Metric]:
+        m = self._m
+        for name, doc, counts in (
+            ("ingestion_events_received", "Valid events received from the exchange", m.received),
+            ("ingestion_events_published", "Events acknowledged by Kafka", m.published),
+            ("ingestion_events_rejected", "Frames that failed validation (dead-lettered)", m.rejected),
+            ("ingestion_events_duplicate", "Events dropped as duplicates by the sequencer", m.duplicates),
+        ):
+            family = CounterMetricFamily(name, doc, labels=["type", "symbol"])
+            for (kind, symbol), value in list(counts.items()):
+                family.add_metric([kind, symbol], value)
+            yield family
+        depth = GaugeMetricFamily("ingestion_producer_queue_depth", "Messages in the producer queue")
+        depth.add_metric([], m.queue_depth())
+        yield depth
+        ages = GaugeMetricFamily(
+            "ingestion_connection_age_seconds", "Age of each open exchange connection", labels=["conn"]
+        )
+        for conn, age in m.connection_ages():
+            ages.add_metric([conn], age)
+        yield ages
+
+
+class IngestionMetrics:
+    """Every metric ingestion exposes; components receive this object in their constructor."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.received: defaultdict[EventKey, int] = defaultdict(int)
+        self.published: defaultdict[EventKey, int] = defaultdict(int)
+        self.rejected: defaultdict[EventKey, int] = defaultdict(int)
+        self.duplicates: defaultdict[EventKey, int] = defaultdict(int)
+        self.queue_depth: Callable[[], int] = lambda: 0
+        self.connection_ages: Callable[[], list[tuple[str, float]]] = list
+        r = self.registry
+        self.connects = Counter(
+            "ingestion_connects", "Connection attempts by outcome", ["outcome"], registry=r
+        )
+        self.reconnects = Counter("ingestion_reconnects", "Connections replaced after a loss", registry=r)
+        self.rollovers = Counter(
+            "ingestion_rollovers", "Make-before-break connection replacements", ["reason"], registry=r
+        )
+        self.gaps_detected = Counter(
+            "ingestion_gaps_detected", "Gaps detected", ["stream", "reason"], registry=r
+        )
+        self.gaps_resolved = Counter(
+            "ingestion_gaps_resolved", "Gaps closed, by final status", ["stream", "status"], registry=r
+        )
+        self.backfilled = Counter(
+            "ingestion_backfilled_events", "Events recovered from REST", ["type"], registry=r
+        )
+        self.rest_requests = Counter(
+            "ingestion_rest_requests", "REST requests by endpoint and status", ["endpoint", "status"],
+            registry=r,
+        )
+        self.delivery_failures = Counter(
+            "ingestion_delivery_failures", "Kafka delivery failures", ["topic"], registry=r
+        )
+        self.producer_dropped = Counter(
+            "ingestion_producer_dropped", "Events refused by a full producer buffer", ["type"], registry=r
+        )
+        self.delivery_latency = Histogram(
+            "ingestion_delivery_latency_seconds", "Receipt to Kafka acknowledgement",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        r.register(_LiveCollector(self))

@@ -1,0 +1,180 @@
+"""Frames and REST bodies -> contract messages (pure: bytes and a receipt time in, values out).
+
+Rules:
+  1. ``parse_frame`` returns a :class:`~common.events.TradeMessage`,
+     :class:`~common.events.BookTickerMessage`, :class:`Shutdown` or
+     :class:`~ingestion.models.ControlReply`, or raises :class:`ParseError`; no other
+     exception escapes, whatever the bytes (property-tested).
+  2. Values are copied, never reinterpreted: prices and quantities are the exchange's strings,
+     ids are the exchange's integers, times are microseconds (``models.to_us``).
+  3. A payload must agree with its envelope: the stream name's symbol and type are the
+     payload's (``btcusdt@trade`` carries a trade of BTCUSDT).
+  4. Frames over ``MAX_FRAME_BYTES`` are rejected before decoding; no event is that large.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from common.events import CONTRACT_VERSION, BookTickerMessage, TradeMessage
+from ingestion.errors import ParseError
+from ingestion.models import (
+    PAYLOAD_MODELS,
+    AggTradePayload,
+    BookTickerPayload,
+    ControlReply,
+    RestAggTrade,
+    RestTrade,
+    ShutdownPayload,
+    TradePayload,
+)
+
+MAX_FRAME_BYTES = 65_536
+SHUTDOWN_STREAM = "!serverShutdown"
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """The server announced it will close this connection (``serverShutdown``)."""
+
+    event_time: int
+
+
+Parsed = TradeMessage | BookTickerMessage | Shutdown | ControlReply
+
+_REST_TRADES = TypeAdapter(list[RestTrade])
+_REST_AGGS = TypeAdapter(list[RestAggTrade])
+
+
+def parse_frame(raw: bytes, received_at: int) -> Parsed:
+    """Decode and validate one WebSocket frame (Rule 1)."""
+    if len(raw) > MAX_FRAME_BYTES:
+        raise ParseError(f"oversized frame: {len(raw)} bytes > {MAX_FRAME_BYTES}")
+    doc = _loads(raw)
+    stream, data = _unwrap(doc)
+    if stream is None and "id" in data and ("result" in data or "error" in data):
+        return _validate(ControlReply, data, "control reply", None)  # type: ignore[return-value]
+    kind = _kind_of(stream, data)
+    payload = _validate(PAYLOAD_MODELS[kind], data, kind, stream)
+    if isinstance(payload, ShutdownPayload):
+        return Shutdown(payload.E)
+    _check_symbol(stream, payload)
+    if isinstance(payload, TradePayload):
+        return trade_message(payload, received_at)
+    if isinstance(payload, AggTradePayload):
+        return agg_trade_message(payload, received_at)
+    assert isinstance(payload, BookTickerPayload)  # noqa: S101 - PAYLOAD_MODELS has no other
+    return book_ticker_message(payload, received_at)
+
+
+def _loads(raw: bytes) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(f"invalid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ParseError(f"not a JSON object but {type(doc).__name__}")
+    return doc
+
+
+def _unwrap(doc: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """Split a combined-stream envelope into (stream name, payload); raw payloads pass."""
+    if "stream" not in doc and "data" not in doc:
+        return None, doc
+    stream, data = doc.get("stream"), doc.get("data")
+    if not isinstance(stream, str):
+        raise ParseError("combined envelope: 'stream' is not a string")
+    if not isinstance(data, dict):
+        raise ParseError("combined envelope: 'data' is not an object", stream)
+    return stream, data
+
+
+def _kind_of(stream: str | None, data: dict[str, Any]) -> str:
+    """The payload type: its ``e`` (or bookTicker's shape), checked against the stream name."""
+    event = data.get("e")
+    kind = event if event is not None else ("bookTicker" if "u" in data else None)
+    if not isinstance(kind, str) or kind not in PAYLOAD_MODELS:
+        raise ParseError(f"unknown event type {str(kind)[:40]!r}", stream)
+    if stream is None:
+        return kind
+    expected = "serverShutdown" if stream == SHUTDOWN_STREAM else stream.rpartition("@")[2]
+    if expected != kind:
+        raise ParseError(f"stream {stream[:60]!r} carries a {kind!r} event", stream)
+    return kind
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any], what: str, stream: str | None) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ParseError(f"invalid {what}: {describe(exc)}", stream) from None
+
+
+def describe(exc: ValidationError) -> str:
+    """The first three validation errors as ``field: message`` on one line."""
+    parts = []
+    for err in exc.errors(include_url=False)[:3]:
+        where = ".".join(str(p) for p in err["loc"]) or "value"
+        parts.append(f"{where}: {err['msg']}")
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def _check_symbol(stream: str | None, payload: Any) -> None:
+    if stream is not None and stream.partition("@")[0] != payload.s.lower():
+        raise ParseError(f"symbol {payload.s!r} does not match stream {stream[:60]!r}", stream)
+
+
+def trade_message(p: TradePayload, received_at: int) -> TradeMessage:
+    return {
+        "v": CONTRACT_VERSION, "type": "trade", "symbol": p.s, "id": p.t, "price": p.p,
+        "qty": p.q, "first_id": None, "last_id": None, "trade_time": p.T, "event_time": p.E,
+        "buyer_maker": p.m, "best_match": p.M, "received_at": received_at, "source": "stream",
+    }  # fmt: skip
+
+
+def agg_trade_message(p: AggTradePayload, received_at: int) -> TradeMessage:
+    return {
+        "v": CONTRACT_VERSION, "type": "aggTrade", "symbol": p.s, "id": p.a, "price": p.p,
+        "qty": p.q, "first_id": p.f, "last_id": p.l, "trade_time": p.T, "event_time": p.E,
+        "buyer_maker": p.m, "best_match": p.M, "received_at": received_at, "source": "stream",
+    }  # fmt: skip
+
+
+def book_ticker_message(p: BookTickerPayload, received_at: int) -> BookTickerMessage:
+    return {
+        "v": CONTRACT_VERSION, "type": "bookTicker", "symbol": p.s, "update_id": p.u,
+        "bid_price": p.b, "bid_qty": p.B, "ask_price": p.a, "ask_qty": p.A,
+        "received_at": received_at, "source": "stream",
+    }  # fmt: skip
+
+
+def parse_rest_rows(stream: str, symbol: str, body: bytes, received_at: int) -> list[TradeMessage]:
+    """A ``historicalTrades`` (stream "trade") or ``aggTrades`` body -> messages, source "rest"."""
+    try:
+        if stream == "trade":
+            return [_rest_trade(r, symbol, received_at) for r in _REST_TRADES.validate_json(body)]
+        return [_rest_agg(r, symbol, received_at) for r in _REST_AGGS.validate_json(body)]
+    except ValidationError as exc:
+        raise ParseError(f"invalid REST {stream} rows: {describe(exc)}") from None
+
+
+def _rest_trade(r: RestTrade, symbol: str, received_at: int) -> TradeMessage:
+    return {
+        "v": CONTRACT_VERSION, "type": "trade", "symbol": symbol, "id": r.id, "price": r.price,
+        "qty": r.qty, "first_id": None, "last_id": None, "trade_time": r.time,
+        "event_time": None, "buyer_maker": r.isBuyerMaker, "best_match": r.isBestMatch,
+        "received_at": received_at, "source": "rest",
+    }  # fmt: skip
+
+
+def _rest_agg(r: RestAggTrade, symbol: str, received_at: int) -> TradeMessage:
+    return {
+        "v": CONTRACT_VERSION, "type": "aggTrade", "symbol": symbol, "id": r.a, "price": r.p,
+        "qty": r.q, "first_id": r.f, "last_id": r.l, "trade_time": r.T, "event_time": None,
+        "buyer_maker": r.m, "best_match": r.M, "received_at": received_at, "source": "rest",
+    }  # fmt: skip

@@ -1,0 +1,188 @@
+"""Connections that survive Binance: slots, reconnects, stall detection, rollovers.
+
+The configured streams are split into slots of at most WS_MAX_STREAMS_PER_CONNECTION; each
+slot keeps one live connection.
+
+Rules:
+  1. A lost or stalled connection (no frame for WS_STALL_TIMEOUT_S) is replaced after a
+     jittered exponential backoff (BACKOFF_INITIAL_S .. BACKOFF_MAX_S), reset once a
+     connection has streamed for WS_STABLE_AFTER_S; the streams are marked interrupted, so
+     the first ids on the new connection reveal the gap, and bookTicker windows are recorded.
+  2. Connection attempts of all slots share one budget (under 300 per 5 minutes).
+  3. Rollover (serverShutdown, or age WS_ROLLOVER_AFTER_S) is make-before-break: the
+     replacement is opened and buffers its events; the old connection is closed only when
+     ``Flow.overlapped`` says it has caught up (or after WS_HANDOFF_TIMEOUT_S); then the
+     buffer goes through the sequencers, which drop the overlap.
+  4. Every connection's receive task belongs to the slot's TaskGroup: none runs unowned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from common.backoff import Backoff
+from common.settings import Settings
+from ingestion.connection import Connection, now_us
+from ingestion.errors import ConnectError
+from ingestion.flow import Flow, Key
+from ingestion.limits import CONNECT_ATTEMPTS, WindowBudget, acquire
+from ingestion.metrics import IngestionMetrics
+
+log = logging.getLogger(__name__)
+
+WATCH_INTERVAL_S = 0.1
+HANDOFF_BUFFER_MAX = 500_000
+
+
+def plan_slots(symbols: Sequence[str], types: Sequence[str], per_connection: int) -> list[list[str]]:
+    """Stream names grouped into connections of at most ``per_connection`` streams."""
+    names = [f"{symbol.lower()}@{kind}" for symbol in symbols for kind in types]
+    return [names[i : i + per_connection] for i in range(0, len(names), per_connection)]
+
+
+def keys_of(streams: Sequence[str]) -> list[Key]:
+    return [(s.partition("@")[2], s.partition("@")[0].upper()) for s in streams]
+
+
+@dataclass
+class Slot:
+    index: int
+    streams: list[str]
+    backoff: Backoff
+    conn: Connection | None = None
+    stable: bool = False
+    keys: list[Key] = field(default_factory=list)
+
+
+class Supervisor:
+    """Keeps every slot streaming; ``run`` returns only when cancelled."""
+
+    def __init__(self, settings: Settings, flow: Flow, metrics: IngestionMetrics) -> None:
+        self._s, self._flow, self._metrics = settings, flow, metrics
+        plan = plan_slots(settings.symbols, settings.stream_types, settings.ws_max_streams_per_connection)
+        self.slots = [Slot(i, names, self._backoff(), keys=keys_of(names)) for i, names in enumerate(plan)]
+        self._attempts = WindowBudget(*CONNECT_ATTEMPTS)
+        metrics.connection_ages = self.connection_ages
+
+    def _backoff(self) -> Backoff:
+        return Backoff(self._s.backoff_initial_s, self._s.backoff_max_s)
+
+    async def run(self) -> None:
+        log.info("%d streams over %d connection(s)", sum(len(s.streams) for s in self.slots), len(self.slots))
+        async with asyncio.TaskGroup() as tg:
+            for slot in self.slots:
+                tg.create_task(self._run_slot(slot), name=f"slot-{slot.index}")
+
+    async def _run_slot(self, slot: Slot) -> None:
+        async with asyncio.TaskGroup() as readers:
+            try:
+                slot.conn = await self._connect(slot, readers)
+                while True:
+                    slot.conn = await self._keep(slot, slot.conn, readers)
+            finally:
+                if slot.conn is not None:
+                    slot.conn.retired = True
+                    await slot.conn.close()
+
+    async def _keep(self, slot: Slot, conn: Connection, readers: asyncio.TaskGroup) -> Connection:
+        """Watch ``conn`` until it must be replaced; return its replacement."""
+        why = await self._watch(slot, conn)
+        if why in ("serverShutdown", "age"):
+            return await self._rollover(slot, conn, why, readers)
+        conn.retired = True
+        await conn.close()
+        self._metrics.reconnects.inc()
+        self._flow.interrupt(slot.keys, conn.last_frame_at, "reconnect")
+        delay = slot.backoff.next_delay()
+        log.warning("%s lost (%s); reconnecting in %.2f s", conn.id, why, delay)
+        await asyncio.sleep(delay)
+        return await self._connect(slot, readers)
+
+    async def _watch(self, slot: Slot, conn: Connection) -> str:
+        """Return why ``conn`` needs replacing: ended, stalled, serverShutdown, or age."""
+        stall_us = int(self._s.ws_stall_timeout_s * 1e6)
+        while True:
+            if conn.ended is not None:
+                return conn.ended
+            if now_us() - conn.last_frame_at > stall_us:
+                return f"stalled: no frame for {self._s.ws_stall_timeout_s:g} s"
+            if conn.shutdown_notice:
+                return "serverShutdown"
+            if conn.age() >= self._s.ws_rollover_after_s:
+                return "age"
+            if not slot.stable and conn.age() >= self._s.ws_stable_after_s:
+                slot.stable = True
+                slot.backoff.reset()
+            await asyncio.sleep(WATCH_INTERVAL_S)
+
+    async def _connect(self, slot: Slot, readers: asyncio.TaskGroup, buffering: bool = False) -> Connection:
+        """Open a connection for ``slot``, retrying with backoff (Rules 1-2)."""
+        while True:
+            conn = Connection(slot.index, self._s.binance_ws_url, slot.streams, self._flow.on_frame,
+                              self._s.ws_max_frame_bytes)  # fmt: skip
+            conn.buffering = buffering
+            try:
+                await self._attempt(conn, readers)
+            except ConnectError as exc:
+                self._metrics.connects.labels("failed").inc()
+                delay = max(slot.backoff.next_delay(), exc.retry_after or 0.0)
+                log.warning("%s: connect failed (%s); retry in %.2f s", conn.id, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            self._metrics.connects.labels("ok").inc()
+            slot.stable = False
+            log.info("%s: connected, %d streams subscribed%s", conn.id, len(conn.streams),
+                     " (buffering for handoff)" if buffering else "")  # fmt: skip
+            return conn
+
+    async def _attempt(self, conn: Connection, readers: asyncio.TaskGroup) -> None:
+        waited = await acquire(self._attempts, 1)
+        if waited:
+            log.warning("%s: waited %.1f s for the connection attempt budget", conn.id, waited)
+        await conn.open()
+        readers.create_task(conn.read(), name=conn.id)
+        try:
+            await conn.subscribe_rest()
+        except ConnectError:
+            conn.retired = True
+            await conn.close()
+            raise
+
+    async def _rollover(
+        self, slot: Slot, old: Connection, why: str, readers: asyncio.TaskGroup
+    ) -> Connection:
+        """Make-before-break replacement of ``old`` (Rule 3)."""
+        self._metrics.rollovers.labels(why).inc()
+        log.info("%s: rollover (%s, age %.1f s): opening the replacement first", old.id, why, old.age())
+        new = await self._connect(slot, readers, buffering=True)
+        deadline = time.monotonic() + self._s.ws_handoff_timeout_s
+        while not self._flow.overlapped(new) and old.ended is None and time.monotonic() < deadline:
+            if len(new.buffer) > HANDOFF_BUFFER_MAX:
+                break
+            await asyncio.sleep(0.02)
+        caught_up = self._flow.overlapped(new)
+        old.retired = True
+        if not caught_up:
+            contiguous = [k for k in slot.keys if k[0] != "bookTicker"]
+            self._flow.interrupt(contiguous, old.last_frame_at, "rollover")
+        released = self._flow.release(new)
+        how = "after overlap" if caught_up else f"without overlap ({old.ended or 'timeout'})"
+        log.info("%s -> %s: handoff %s, %d buffered events sequenced", old.id, new.id, how, released)
+        await old.close()
+        return new
+
+    def connection_ages(self) -> list[tuple[str, float]]:
+        return [(s.conn.id, s.conn.age()) for s in self.slots if s.conn is not None]
+
+    def readiness(self) -> str | None:
+        """None while every slot streams, else which do not."""
+        stall_us = self._s.ws_stall_timeout_s * 1e6
+        down = [
+            str(s.index) for s in self.slots
+            if s.conn is None or s.conn.ended is not None or now_us() - s.conn.last_frame_at > stall_us
+        ]  # fmt: skip
+        return f"exchange: connection slot(s) {', '.join(down)} not streaming" if down else None

@@ -1,0 +1,160 @@
+"""``python -m ingestion.ws_consumer``: Binance streams into Kafka, complete and exact.
+
+Start-up, in order: settings (a bad one exits 2 naming it), health server, topics (created
+when missing; retried while the broker is unreachable), producer, then the connections,
+the producer upkeep, the backfiller and the loss ticker under one TaskGroup.
+Shutdown (SIGINT/SIGTERM): stop reading, flush the producer within PRODUCER_FLUSH_TIMEOUT_S,
+exit 0. A fatal producer error exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from common.backoff import Backoff
+from common.health import HealthServer
+from common.logs import configure
+from common.settings import Settings, load_or_exit, settings_epilog
+from ingestion.backfill import Backfiller
+from ingestion.errors import TopicSetupError
+from ingestion.flow import Flow
+from ingestion.metrics import IngestionMetrics
+from ingestion.publisher import Publisher
+from ingestion.supervisor import Supervisor
+
+PROG = "python -m ingestion.ws_consumer"
+TICK_S = 0.25
+log = logging.getLogger("ingestion")
+
+# option -> setting it overrides
+OPTIONS = {
+    "symbols": "symbols to capture, comma-separated (SYMBOLS)",
+    "streams": "stream types: trade,aggTrade,bookTicker (STREAM_TYPES)",
+    "bootstrap_servers": "Kafka bootstrap servers (KAFKA_BOOTSTRAP_SERVERS)",
+    "ws_url": "Binance WebSocket base URL (BINANCE_WS_URL)",
+    "rest_url": "Binance REST base URL (BINANCE_REST_URL)",
+    "health_port": "health/metrics port, 0 picks one (INGESTION_HEALTH_PORT)",
+    "log_level": "DEBUG, INFO, WARNING, ERROR (LOG_LEVEL)",
+}
+SETTING_OF = {
+    "streams": "stream_types", "bootstrap_servers": "kafka_bootstrap_servers",
+    "ws_url": "binance_ws_url", "rest_url": "binance_rest_url", "health_port": "ingestion_health_port",
+}  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Capture Binance trade, aggTrade and bookTicker streams into Kafka: every event\n"
+        "once, exactly as published, stamped with its receipt time; gaps detected, repaired\n"
+        "from REST and recorded. Options override the environment variables of the same meaning.",
+        epilog=settings_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for name, help_text in OPTIONS.items():
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None, help=help_text)
+    return parser
+
+
+def load_settings(argv: Sequence[str] | None) -> Settings:
+    args = vars(build_parser().parse_args(argv))
+    overrides = {SETTING_OF.get(k, k): v for k, v in args.items() if v is not None}
+    return load_or_exit(PROG, **overrides)
+
+
+async def ensure_topics(publisher: Publisher, settings: Settings, stop: asyncio.Event) -> bool:
+    """Create the topics, retrying while the broker is unreachable; False if stopped first."""
+    backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s)
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(publisher.ensure_topics)
+        except TopicSetupError as exc:
+            delay = backoff.next_delay()
+            log.warning("%s; retrying in %.1f s", exc, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            continue
+        return True
+    return False
+
+
+async def tick(flow: Flow, publisher: Publisher, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        flow.tick()
+        if publisher.fatal:
+            log.critical("fatal Kafka producer error: %s; exiting", publisher.fatal)
+            stop.set()
+        await asyncio.sleep(TICK_S)
+
+
+async def run(settings: Settings) -> int:
+    """Run until SIGINT/SIGTERM; returns the exit status."""
+    metrics = IngestionMetrics()
+    publisher = Publisher(settings, metrics, on_lost=lambda *_: None)
+    backfiller = Backfiller(settings, publisher, metrics)
+    flow = Flow(settings, metrics, publisher, backfiller)
+    publisher.on_lost = flow.lost
+    supervisor = Supervisor(settings, flow, metrics)
+    health = HealthServer(
+        settings.ingestion_health_host, settings.ingestion_health_port, metrics.registry,
+        [supervisor.readiness, publisher.readiness],
+    )  # fmt: skip
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await health.start()
+    log.info("ingestion starting: %s; health on %s:%s", ",".join(settings.symbols),
+             settings.ingestion_health_host, health.port)  # fmt: skip
+    try:
+        if await ensure_topics(publisher, settings, stop):
+            publisher.start()
+            await _stream(supervisor, publisher, backfiller, flow, stop)
+    finally:
+        await _shutdown(publisher, backfiller, settings)
+        await health.stop()
+    return 1 if publisher.fatal else 0
+
+
+async def _stream(
+    supervisor: Supervisor, publisher: Publisher, backfiller: Backfiller, flow: Flow, stop: asyncio.Event
+) -> None:
+    async with asyncio.TaskGroup() as tg:
+        tasks = [
+            tg.create_task(supervisor.run(), name="supervisor"),
+            tg.create_task(publisher.run(), name="publisher"),
+            tg.create_task(backfiller.run(), name="backfill"),
+            tg.create_task(tick(flow, publisher, stop), name="tick"),
+        ]
+        await stop.wait()
+        log.info("stopping: closing connections")
+        for task in tasks:
+            task.cancel()
+
+
+async def _shutdown(publisher: Publisher, backfiller: Backfiller, settings: Settings) -> None:
+    if backfiller.pending():
+        log.warning("stopping with %d backfill job(s) unfinished; their gaps stay open", backfiller.pending())
+    if not publisher.started:
+        return
+    left = publisher.flush(settings.producer_flush_timeout_s)  # on this thread: callbacks too
+    if left:
+        log.error("producer flush timed out: %d messages not delivered", left)
+    else:
+        log.info("producer flushed; bye")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = load_settings(argv)
+    configure(settings.log_level)
+    return asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Fixtures for ingestion tests: simulators, ingestion subprocesses, a private broker.
+
+Every process a test starts is stopped by its PID when the test ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from exchange_sim.testing import SimProcess, start_simulator
+from tests.conftest import Topics
+from tests.ingestion.helpers import Ingestion, PrivateTansu, start_ingestion
+
+
+@pytest.fixture
+def sim() -> Iterator[Callable[..., SimProcess]]:
+    """Factory starting exchange simulators; all are stopped afterwards."""
+    started: list[SimProcess] = []
+
+    def start(*args: str) -> SimProcess:
+        process = start_simulator(*args)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def ingestion(kafka_bootstrap: str, topics: Topics) -> Iterator[Callable[..., Ingestion]]:
+    """Factory starting ingestion against ``sim`` with this test's topics (env overrides)."""
+    started: list[Ingestion] = []
+
+    def start(sim: SimProcess, args: tuple[str, ...] = (), **env: str) -> Ingestion:
+        base = {
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "BINANCE_WS_URL": sim.ws_url,
+            "BINANCE_REST_URL": sim.rest_url,
+            **topics.env(),
+        }
+        process = start_ingestion({**base, **env}, args)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+        process.log_file.close()
+
+
+@pytest.fixture
+def private_tansu() -> Iterator[PrivateTansu]:
+    """A Tansu broker of this test's own (it may be paused)."""
+    broker = PrivateTansu()
+    try:
+        yield broker
+    finally:
+        broker.stop()
