@@ -9,12 +9,15 @@ Run: ``python bench/bench_ingestion.py [--trades N] [--rate R]``. Uses the local
 2. Peak memory of the ingestion process: VmHWM from /proc/<pid>/status.
 3. Baseline (the ceiling) in the same run: the very payloads ingestion published, read back
    and produced again by a bare confluent-kafka loop with the same producer settings.
+4. Context: a second simulator with the same arguments drained by a bare websockets client
+   (recv only, no parsing, no Kafka): the most any WebSocket consumer gets from it here.
 Writes bench/results/ingestion.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -28,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from confluent_kafka import Producer  # noqa: E402
 from confluent_kafka.admin import AdminClient  # noqa: E402
+from websockets.asyncio.client import connect  # noqa: E402
 
 from common.settings import Settings  # noqa: E402
 from exchange_sim.testing import start_simulator  # noqa: E402
@@ -101,6 +105,27 @@ def raw_produce(bootstrap: str, payloads: list[tuple[str | None, bytes, int]], t
     return len(payloads) / elapsed
 
 
+def bare_drain(sim_args: list[str], events: int) -> float:
+    """Frames/s a websockets client that only receives gets from a simulator run with ``sim_args``."""
+    defaults = Settings()
+    names = [f"{s.lower()}@{k}" for s in defaults.symbols for k in defaults.stream_types]
+
+    async def drain(url: str) -> float:
+        async with connect(url, compression=None, max_size=1 << 20, max_queue=1024) as ws:
+            await ws.recv(decode=False)
+            start = time.perf_counter()
+            for _ in range(events - 1):
+                await ws.recv(decode=False)
+            return (events - 1) / (time.perf_counter() - start)
+
+    sim = start_simulator(*sim_args)
+    try:
+        url = f"{sim.ws_url}/stream?streams={'/'.join(names)}&timeUnit=MICROSECOND"
+        return asyncio.run(asyncio.wait_for(drain(url), 300))
+    finally:
+        sim.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trades", type=int, default=30_000, help="trades per symbol (x3 symbols)")
@@ -111,8 +136,9 @@ def main() -> int:
     names = {k: f"bench-{k.lower()}-{tag}" for k in ("TOPIC_TRADES", "TOPIC_BOOK_TICKER", "TOPIC_GAPS",
                                                    "TOPIC_DEAD_LETTER")}  # fmt: skip
     baseline_topic = f"bench-raw-{tag}"
-    sim = start_simulator("--max-trades", str(args.trades), "--rate", str(args.rate), "--start-delay", "2",
-                          "--max-send-buffer", str(1 << 30))  # fmt: skip
+    sim_args = ["--max-trades", str(args.trades), "--rate", str(args.rate), "--start-delay", "2",
+                "--max-send-buffer", str(1 << 30)]  # fmt: skip
+    sim = start_simulator(*sim_args)
     ing = start_ingestion({
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "BINANCE_WS_URL": sim.ws_url, "BINANCE_REST_URL": sim.rest_url,
         "LOG_LEVEL": "WARNING", "WS_STALL_TIMEOUT_S": "120", **names,
@@ -137,6 +163,7 @@ def main() -> int:
         ing.stop()
         sim.stop()
         AdminClient({"bootstrap.servers": bootstrap}).delete_topics([*names.values(), baseline_topic])
+    drain = bare_drain(sim_args, int(events))
     rate = events / seconds
     figures = {
         "events": int(events), "ingestion_events_per_s": round(rate),
@@ -144,12 +171,15 @@ def main() -> int:
         "ingestion_peak_rss_mb": round(peak, 1), "gaps_detected": gaps,
         "ingestion_cpu_share": round(cpu / seconds, 2),
         "ingestion_cpu_us_per_event": round(cpu / events * 1e6, 1),
+        "bare_websocket_drain_events_per_s": round(drain), "ratio_to_bare_drain": round(rate / drain, 3),
     }  # fmt: skip
     met = figures["ratio"] >= 0.5 and peak <= 100
     print(f"ingestion (simulator -> ws -> parse -> Kafka ack): {rate:,.0f} events/s, {events:,.0f} events")
     print(f"raw confluent-kafka produce loop, same payloads:   {baseline:,.0f} events/s")
     print(f"ingestion CPU: {figures['ingestion_cpu_share']:.0%} of one core while streaming, "
           f"{figures['ingestion_cpu_us_per_event']} us/event")
+    print(f"bare websockets client draining the same simulator (recv only): {drain:,.0f} frames/s "
+          f"(ingestion reaches {rate / drain:.0%} of it)")
     print(f"ratio: {rate / baseline:.3f} (goal >= 0.5); ingestion peak RSS (VmHWM): {peak:.1f} MB "
           "(goal <= 100)")
     out = ROOT / "bench" / "results"

@@ -10,6 +10,9 @@ Rules:
   3. A payload must agree with its envelope: the stream name's symbol and type are the
      payload's (``btcusdt@trade`` carries a trade of BTCUSDT).
   4. Frames over ``MAX_FRAME_BYTES`` are rejected before decoding; no event is that large.
+  5. trade, aggTrade and bookTicker payloads first go through ``fastpath`` (same semantics,
+     property-tested); what it declines is validated by the pydantic models, the reference,
+     which also word every rejection. ``fast=False`` skips the shortcut.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from common.events import CONTRACT_VERSION, BookTickerMessage, TradeMessage
 from ingestion.errors import ParseError
+from ingestion.fastpath import CHECKERS
 from ingestion.models import (
     PAYLOAD_MODELS,
     AggTradePayload,
@@ -50,8 +54,8 @@ _REST_TRADES = TypeAdapter(list[RestTrade])
 _REST_AGGS = TypeAdapter(list[RestAggTrade])
 
 
-def parse_frame(raw: bytes, received_at: int) -> Parsed:
-    """Decode and validate one WebSocket frame (Rule 1)."""
+def parse_frame(raw: bytes, received_at: int, fast: bool = True) -> Parsed:
+    """Decode and validate one WebSocket frame (Rules 1 and 5)."""
     if len(raw) > MAX_FRAME_BYTES:
         raise ParseError(f"oversized frame: {len(raw)} bytes > {MAX_FRAME_BYTES}")
     doc = _loads(raw)
@@ -59,10 +63,15 @@ def parse_frame(raw: bytes, received_at: int) -> Parsed:
     if stream is None and "id" in data and ("result" in data or "error" in data):
         return _validate(ControlReply, data, "control reply", None)  # type: ignore[return-value]
     kind = _kind_of(stream, data)
+    checker = CHECKERS.get(kind) if fast else None
+    message = checker(data, received_at) if checker is not None else None
+    if message is not None:
+        _check_symbol(stream, message["symbol"])
+        return message
     payload = _validate(PAYLOAD_MODELS[kind], data, kind, stream)
     if isinstance(payload, ShutdownPayload):
         return Shutdown(payload.E)
-    _check_symbol(stream, payload)
+    _check_symbol(stream, payload.s)  # type: ignore[attr-defined]
     if isinstance(payload, TradePayload):
         return trade_message(payload, received_at)
     if isinstance(payload, AggTradePayload):
@@ -124,9 +133,9 @@ def describe(exc: ValidationError) -> str:
     return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
 
 
-def _check_symbol(stream: str | None, payload: Any) -> None:
-    if stream is not None and stream.partition("@")[0] != payload.s.lower():
-        raise ParseError(f"symbol {payload.s!r} does not match stream {stream[:60]!r}", stream)
+def _check_symbol(stream: str | None, symbol: str) -> None:
+    if stream is not None and stream.partition("@")[0] != symbol.lower():
+        raise ParseError(f"symbol {symbol!r} does not match stream {stream[:60]!r}", stream)
 
 
 def trade_message(p: TradePayload, received_at: int) -> TradeMessage:

@@ -10,7 +10,12 @@ Rules:
      order. Dead letters that cannot be queued are counted and logged.
   3. Readiness is off while the broker does not acknowledge queued messages, after a delivery
      failure or a refused produce (for ``PRODUCER_ACK_STALL_S``), and before the topics exist.
-  4. Delivery callbacks run inside ``serve()`` on the event loop's thread, never elsewhere.
+  4. Delivery callbacks run inside ``serve()`` (or ``flush()``) on the event loop's thread.
+  5. Delivery accounting is cheap per success and complete per failure: each event carries
+     the acknowledgement callback of its (type, symbol), which counts it and observes the
+     latency of 1 in ``LATENCY_SAMPLE_EVERY`` acknowledgements; ``serve()`` turns "acks
+     arrived" into readiness once per poll. Every failed delivery, of any message, goes
+     through ``_delivery_failed`` on its own (Rule 2).
 """
 
 from __future__ import annotations
@@ -42,9 +47,9 @@ from ingestion.metrics import IngestionMetrics
 log = logging.getLogger(__name__)
 
 OnLost = Callable[[str, str, int | None, int, str], None]  # symbol, type, id, received_at, reason
-# ``encode`` writes "v" then "type" first, so bytes 15..16 of a value name its type.
-_TYPE_CODES = {b"tr": "trade", b"ag": "aggTrade", b"bo": "bookTicker"}
 SERVE_INTERVAL_S = 0.02
+LATENCY_SAMPLE_EVERY = 16  # a power of two (Rule 5)
+DeliveryCallback = Callable[[KafkaError | None, Message], None]
 LOG_EVERY_S = 5.0
 
 
@@ -73,9 +78,11 @@ class Publisher:
             "trade": settings.topic_trades, "aggTrade": settings.topic_trades,
             "bookTicker": settings.topic_book_ticker,
         }  # fmt: skip
+        self._routes: dict[tuple[str, str], tuple[str, DeliveryCallback]] = {}
+        self._acks = [0]  # acknowledgements of any message, ever (read by ``serve``)
+        self._acks_seen = 0
         self._producer: Producer | None = None
         self._pending: deque[tuple[str, str, bytes, int]] = deque()
-        self._symbols: dict[bytes, str] = {}
         self.topics_ready = False
         self.fatal: str | None = None
         now = time.monotonic()
@@ -124,14 +131,32 @@ class Publisher:
     # ----------------------------------------------------------------- hot path
     def offer(self, msg: TradeMessage | BookTickerMessage) -> bool:
         """Queue one event; False (nothing queued, nothing recorded) when the buffer is full."""
+        key = (msg["type"], msg["symbol"])
+        route = self._routes.get(key) or self._route(key)
         try:
             self.producer.produce(
-                self._topic_of[msg["type"]], encode(msg), msg["symbol"],
-                timestamp=msg["received_at"] // 1000,
-            )  # fmt: skip
+                route[0], encode(msg), key[1], timestamp=msg["received_at"] // 1000, on_delivery=route[1]
+            )
         except BufferError:
             return False
         return True
+
+    def _route(self, key: tuple[str, str]) -> tuple[str, DeliveryCallback]:
+        """The topic and the acknowledgement callback of one (type, symbol) (Rule 5)."""
+        published, acks, failed = self._metrics.published, self._acks, self._delivery_failed
+        observe, mask = self._metrics.delivery_latency.observe, LATENCY_SAMPLE_EVERY - 1
+
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            if err is not None:
+                failed(err, msg)
+                return
+            published[key] += 1
+            acks[0] += 1
+            if not acks[0] & mask:
+                observe(max(0.0, time.time() - msg.timestamp()[1] / 1000))
+
+        route = self._routes[key] = (self._topic_of[key[0]], on_delivery)
+        return route
 
     def publish_event(self, msg: TradeMessage | BookTickerMessage) -> None:
         """Queue one event; a refused one is counted, logged and reported lost (Rule 2)."""
@@ -175,18 +200,11 @@ class Publisher:
 
     # ----------------------------------------------------------------- callbacks
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        """Gap records and dead letters (events carry their own callback, see ``_route``)."""
         if err is not None:
             self._delivery_failed(err, msg)
             return
-        self._last_ack = time.monotonic()
-        self._brokers_down = False
-        value = msg.value()
-        kind = _TYPE_CODES.get(value[15:17]) if value else None
-        key = msg.key()
-        if kind is not None and key is not None:
-            symbol = self._symbols.get(key) or self._symbols.setdefault(key, key.decode())
-            self._metrics.published[(kind, symbol)] += 1
-            self._metrics.delivery_latency.observe(max(0.0, time.time() - msg.timestamp()[1] / 1000))
+        self._acks[0] += 1
 
     def _delivery_failed(self, err: KafkaError, msg: Message) -> None:
         topic, value = msg.topic(), msg.value() or b""
@@ -206,6 +224,7 @@ class Publisher:
     def _on_error(self, err: KafkaError) -> None:
         if err.code() == KafkaError._ALL_BROKERS_DOWN:
             self._brokers_down = True
+            self._acks_seen = self._acks[0]  # acks served before this error do not undo it
         if err.fatal():
             self.fatal = err.str()
         log.warning("kafka client error: %s", err.str())
@@ -218,10 +237,18 @@ class Publisher:
         """Run delivery callbacks, retry pending gap records, note an empty queue."""
         producer = self.producer
         producer.poll(0)
+        self._note_acks()
         if self._pending:
             self._drain_pending()
         if len(producer) == 0:
             self._last_empty = time.monotonic()
+
+    def _note_acks(self) -> None:
+        """The broker acknowledged something since the last poll: it is up (Rules 3, 5)."""
+        if self._acks[0] != self._acks_seen:
+            self._acks_seen = self._acks[0]
+            self._last_ack = time.monotonic()
+            self._brokers_down = False
 
     async def run(self) -> None:
         """Serve the producer until cancelled."""
@@ -243,6 +270,7 @@ class Publisher:
             self._drain_pending()
             self.producer.poll(0.05)
         left = self.producer.flush(max(0.0, deadline - time.monotonic()))
+        self._note_acks()
         return int(left) + len(self._pending)
 
     def readiness(self) -> str | None:

@@ -8,12 +8,12 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from common.events import HDR_REASON, HDR_STAGE, BookTickerMessage, TradeMessage, encode
+from common.events import HDR_REASON, HDR_STAGE, BookTickerMessage, TradeMessage
 from common.settings import Settings
 from exchange_sim.testing import SimProcess
 from ingestion.backfill import Backfiller
 from ingestion.metrics import IngestionMetrics
-from ingestion.publisher import _TYPE_CODES, Publisher
+from ingestion.publisher import LATENCY_SAMPLE_EVERY, Publisher
 from ingestion.records import id_gap
 from tests.conftest import Topics
 from tests.ingestion.helpers import read_all, wait_for
@@ -36,11 +36,24 @@ def make_settings(kafka_bootstrap: str, topics: Topics, **extra: Any) -> Setting
     return Settings(kafka_bootstrap_servers=kafka_bootstrap, **env, **extra)
 
 
-def test_type_codes_match_the_encoder() -> None:
-    """The publisher reads an event's type from a fixed prefix of the encoded value."""
-    agg: TradeMessage = {**TRADE, "type": "aggTrade"}
-    for msg in (TRADE, agg, BOOK):
-        assert _TYPE_CODES[encode(msg)[15:17]] == msg["type"]
+def test_acknowledgements_counted_per_type_and_symbol(kafka_bootstrap: str, topics: Topics) -> None:
+    """Every acknowledged event is counted under its (type, symbol); 1 in 16 has its latency observed."""
+    metrics = IngestionMetrics()
+    pub = Publisher(make_settings(kafka_bootstrap, topics), metrics, on_lost=lambda *a: None)
+    pub.ensure_topics()
+    pub.start()
+    for i in range(40):
+        pub.publish_event({**TRADE, "id": i})
+        pub.publish_event({**TRADE, "type": "aggTrade", "id": i, "first_id": i, "last_id": i})
+    for i in range(16):
+        pub.publish_event({**BOOK, "update_id": i})
+    assert pub.flush(10) == 0
+    assert dict(metrics.published) == {
+        ("trade", "BTCUSDT"): 40, ("aggTrade", "BTCUSDT"): 40, ("bookTicker", "ETHUSDT"): 16,
+    }  # fmt: skip
+    sampled = metrics.registry.get_sample_value("ingestion_delivery_latency_seconds_count")
+    assert sampled == 96 // LATENCY_SAMPLE_EVERY
+    assert pub.readiness() is None
 
 
 def test_topics_created_and_events_routed(kafka_bootstrap: str, topics: Topics) -> None:
