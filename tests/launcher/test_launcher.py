@@ -92,7 +92,7 @@ def test_unreachable_exchange_is_said_plainly(
     env = launcher_env(kafka_bootstrap, db_url, topics, consumer_group)
     port = free_port()
     env.update(BINANCE_WS_URL=f"ws://127.0.0.1:{port}", BINANCE_REST_URL=f"http://127.0.0.1:{port}")
-    proc = launch(env, tmp_path, "run", "--once", "25")
+    proc = launch(env, tmp_path, "--once", "25", "run")
     out, err = proc.communicate(timeout=90)
     assert proc.returncode == 0, err
     assert "cannot be reached" in out and "make demo" in out, out
