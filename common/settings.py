@@ -143,6 +143,10 @@ class Settings(BaseSettings):
         8192, ge=64, le=2_097_151,
         description="Consumer queued.max.messages.kbytes (pre-fetch memory bound)",
     )
+    kafka_max_partition_fetch_bytes: int = Field(
+        262_144, ge=65_536, le=67_108_864,
+        description="Consumer max.partition.fetch.bytes; at least the producers' batch size",
+    )
     db_connect_timeout_s: float = Field(5.0, gt=0, le=300, description="Database connect timeout")
     db_statement_timeout_s: float = Field(
         60.0, gt=0, le=3600, description="statement_timeout of the worker's writes"

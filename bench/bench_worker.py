@@ -1,0 +1,287 @@
+"""Benchmark: ``python bench/bench_worker.py`` — worker rows/s vs. a COPY ceiling and the usual design.
+
+In one run, on the local services (KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL, default local):
+  worker   ``python -m consumer.worker`` (subprocess) draining a pre-filled topic of N trade
+           messages into the trades hypertable: rows/s from its first to its last written row
+           (read from its /metrics), and its peak memory (VmHWM).
+  ceiling  (a) COPY of the same rows pre-built as text into the same table (same unique index),
+           in transactions of the worker's batch size.
+  usual    (b) psycopg2 execute_values + ON CONFLICT DO NOTHING, 500-row pages, same transactions.
+Each run gets a fresh schema (all migrations) and fresh topics; both are dropped at the end.
+Goal: worker >= 0.6 x (a), >= 4 x (b), peak memory <= 150 MB.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+import psycopg2
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+from psycopg2.extras import execute_values
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from consumer.decode import TRADE_COLUMNS, decode_trade, to_datetime  # noqa: E402
+from db.migrate import apply  # noqa: E402
+
+N = int(os.environ.get("BENCH_ROWS", "300000"))
+BATCH = int(os.environ.get("BENCH_BATCH_ROWS", "5000"))
+PARTITIONS = 6
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
+DSN = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:55432/pipeline")
+T0_US = 1_700_000_000_000_000
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT")
+
+
+def message(i: int) -> dict[str, Any]:
+    return {
+        "v": 1,
+        "type": "trade",
+        "symbol": SYMBOLS[i % len(SYMBOLS)],
+        "id": i,
+        "price": f"{60000 + i % 5000}.{i % 100:02d}000000",
+        "qty": f"0.{i % 1000:03d}00000",
+        "first_id": None,
+        "last_id": None,
+        "trade_time": T0_US + i * 1000,
+        "event_time": T0_US + i * 1000 + 9,
+        "buyer_maker": bool(i & 1),
+        "best_match": True,
+        "received_at": T0_US + i * 1000 + 800,
+        "source": "stream",
+    }
+
+
+def fresh_schema(tag: str) -> str:
+    name = f"bench_{tag}_{uuid.uuid4().hex[:8]}"
+    conn = psycopg2.connect(DSN)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE SCHEMA {name}")
+    conn.close()
+    sep = "&" if "?" in DSN else "?"
+    url = f"{DSN}{sep}options={quote(f'-csearch_path={name},public')}"
+    apply(url)
+    return url
+
+
+def drop_schemas(urls: list[str]) -> None:
+    conn = psycopg2.connect(DSN)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        for url in urls:
+            cur.execute(f"DROP SCHEMA IF EXISTS {url.split('search_path%3D')[1].split('%2C')[0]} CASCADE")
+    conn.close()
+
+
+def prefill(topic: str, values: list[bytes]) -> None:
+    p = Producer(
+        {
+            "bootstrap.servers": BOOTSTRAP,
+            "linger.ms": 20,
+            "batch.size": 1 << 20,
+            "compression.type": "lz4",
+            "acks": "all",
+            "enable.idempotence": True,
+        }
+    )
+    for i, v in enumerate(values):
+        while True:
+            try:
+                p.produce(topic, key=SYMBOLS[i % len(SYMBOLS)].encode(), value=v)
+                break
+            except BufferError:
+                p.poll(0.05)
+    assert p.flush(120) == 0
+
+
+def metric(port: int, name: str) -> float:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return -1.0
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + "{") or line.startswith(name + " ")
+    )
+
+
+def vm(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def run_worker(url: str, topic_env: dict[str, str], port: int) -> tuple[float, int, float]:
+    """Rows/s from first to last written row, peak memory (kB), time to drain all."""
+    env = {
+        **os.environ,
+        **topic_env,
+        "DATABASE_URL": url,
+        "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+        "CONSUMER_GROUP": f"bench-{uuid.uuid4().hex[:8]}",
+        "WORKER_HEALTH_PORT": str(port),
+        "BATCH_MAX_ROWS": str(BATCH),
+        "BATCH_MAX_SECONDS": "1",
+        "KAFKA_SESSION_TIMEOUT_MS": "6000",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "consumer.worker"], cwd=ROOT, env=env)
+    try:
+        first: tuple[float, float] | None = None
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            written = metric(port, "worker_rows_written_total")
+            now = time.monotonic()
+            if written > 0 and first is None:
+                first = (now, written)
+            if written >= N and first is not None:
+                hwm = vm(proc.pid, "VmHWM")
+                return (N - first[1]) / (now - first[0]), hwm, now - first[0]
+            time.sleep(0.05)
+        raise RuntimeError("worker did not drain the topic in 300 s")
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
+def run_copy(url: str, lines: list[str]) -> float:
+    conn = psycopg2.connect(url)
+    cols = ", ".join(TRADE_COLUMNS)
+    started = time.perf_counter()
+    with conn.cursor() as cur:
+        for s in range(0, N, BATCH):
+            cur.copy_expert(
+                f"COPY trades ({cols}) FROM STDIN",
+                io.BytesIO("".join(lines[s : s + BATCH]).encode()),
+                size=1 << 20,
+            )
+            conn.commit()
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return N / elapsed
+
+
+def run_execute_values(url: str, msgs: list[dict[str, Any]]) -> float:
+    rows = [
+        (
+            to_datetime(m["trade_time"]),
+            m["symbol"],
+            m["type"],
+            m["id"],
+            m["first_id"],
+            m["last_id"],
+            m["price"],
+            m["qty"],
+            m["buyer_maker"],
+            m["best_match"],
+            to_datetime(m["event_time"]),
+            to_datetime(m["received_at"]),
+            m["source"],
+        )
+        for m in msgs
+    ]
+    sql = f"INSERT INTO trades ({', '.join(TRADE_COLUMNS)}) VALUES %s ON CONFLICT DO NOTHING"
+    conn = psycopg2.connect(url)
+    started = time.perf_counter()
+    with conn.cursor() as cur:
+        for s in range(0, N, BATCH):
+            execute_values(cur, sql, rows[s : s + BATCH], page_size=500)
+            conn.commit()
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return N / elapsed
+
+
+def main() -> int:
+    msgs = [message(i) for i in range(N)]
+    values = [orjson.dumps(m) for m in msgs]
+    lines = [str(decode_trade(v)[0]) for v in values]
+    tag = uuid.uuid4().hex[:8]
+    topic_env = {
+        "TOPIC_TRADES": f"bench.trades.{tag}",
+        "TOPIC_BOOK_TICKER": f"bench.book.{tag}",
+        "TOPIC_GAPS": f"bench.gaps.{tag}",
+        "TOPIC_DEAD_LETTER": f"bench.dlq.{tag}",
+        "TOPIC_PARTITIONS": str(PARTITIONS),
+    }
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    names = [v for k, v in topic_env.items() if k != "TOPIC_PARTITIONS"]
+    for f in admin.create_topics([NewTopic(n, PARTITIONS, 1) for n in names]).values():
+        f.result(30)
+    urls: list[str] = []
+    try:
+        print(f"pre-filling {topic_env['TOPIC_TRADES']} with {N:,} trade messages ...", flush=True)
+        prefill(topic_env["TOPIC_TRADES"], values)
+        urls.append(fresh_schema("copy"))
+        ceiling = run_copy(urls[-1], lines)
+        print(f"(a) COPY pre-built text:              {ceiling:>10,.0f} rows/s", flush=True)
+        urls.append(fresh_schema("ev"))
+        usual = run_execute_values(urls[-1], msgs)
+        print(f"(b) execute_values ON CONFLICT, 500:  {usual:>10,.0f} rows/s", flush=True)
+        urls.append(fresh_schema("worker"))
+        port = 18_000 + int(tag[:4], 16) % 2000
+        worker, hwm_kb, drained_s = run_worker(urls[-1], topic_env, port)
+        print(f"worker (Kafka -> hypertable):         {worker:>10,.0f} rows/s ({drained_s:.1f} s)")
+    finally:
+        drop_schemas(urls)
+        for f in admin.delete_topics(names, operation_timeout=10).values():
+            try:
+                f.result(30)
+            except Exception as exc:
+                print(f"(topic cleanup: {exc})")
+    figures = {
+        "rows": N,
+        "batch_max_rows": BATCH,
+        "worker_rows_per_s": round(worker),
+        "copy_ceiling_rows_per_s": round(ceiling),
+        "execute_values_rows_per_s": round(usual),
+        "ratio_to_ceiling": round(worker / ceiling, 3),
+        "ratio_to_execute_values": round(worker / usual, 2),
+        "worker_peak_memory_mb": round(hwm_kb / 1024, 1),
+    }
+    met = (
+        figures["ratio_to_ceiling"] >= 0.6
+        and figures["ratio_to_execute_values"] >= 4
+        and hwm_kb <= 150 * 1024
+    )
+    print(
+        f"worker / (a) = {figures['ratio_to_ceiling']:.2f} (goal >= 0.6); "
+        f"worker / (b) = {figures['ratio_to_execute_values']:.2f} (goal >= 4); "
+        f"peak memory {figures['worker_peak_memory_mb']} MB (goal <= 150); met: {met}"
+    )
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "worker.json").write_text(
+        json.dumps(
+            {
+                "name": "worker",
+                "figures": figures,
+                "goal": "worker >= 0.6 x COPY ceiling, >= 4 x execute_values, peak memory <= 150 MB",
+                "met": met,
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
