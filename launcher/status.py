@@ -17,7 +17,7 @@ Samples = dict[str, list[tuple[dict[str, str], float]]]
 EVENTS_IN = "ingestion_events_received_total"
 EVENTS_REJECTED = "ingestion_events_rejected_total"
 GAPS_DETECTED = "ingestion_gaps_detected_total"
-GAPS_REPAIRED = "ingestion_gaps_repaired_total"
+GAPS_RESOLVED = "ingestion_gaps_resolved_total"  # label status: repaired | unrepairable
 ROWS_WRITTEN = "worker_rows_written_total"
 ROWS_DUPLICATE = "worker_rows_duplicate_total"
 CONSUMER_LAG = "worker_consumer_lag"
@@ -32,8 +32,12 @@ def parse(text: str) -> Samples:
     return samples
 
 
-def total(samples: Samples, name: str) -> float:
-    return sum(value for _, value in samples.get(name, []))
+def total(samples: Samples, name: str, **match: str) -> float:
+    """Sum of a metric's samples whose labels include ``match``."""
+    return sum(
+        value for labels, value in samples.get(name, [])
+        if all(labels.get(k) == v for k, v in match.items())
+    )
 
 
 @dataclass
@@ -75,7 +79,9 @@ def render(
         f"out:  {rate(prev, cur, 'worker', ROWS_WRITTEN):10,.0f} rows/s     "
         f"total {total(wrk, ROWS_WRITTEN):,.0f}, duplicates skipped {total(wrk, ROWS_DUPLICATE):,.0f}, "
         f"consumer lag {lag:,.0f}",
-        f"gaps: detected {total(ing, GAPS_DETECTED):,.0f}, repaired {total(ing, GAPS_REPAIRED):,.0f}",
+        f"gaps: detected {total(ing, GAPS_DETECTED):,.0f}, "
+        f"repaired {total(ing, GAPS_RESOLVED, status='repaired'):,.0f}, "
+        f"unrepairable {total(ing, GAPS_RESOLVED, status='unrepairable'):,.0f}",
         "latest trade in the database:",
     ]
     for symbol, value in latest.items():

@@ -11,8 +11,9 @@ ingestion_events_received_total{symbol="BTCUSDT",type="trade"} %d
 ingestion_events_received_total{symbol="ETHUSDT",type="trade"} 100
 # TYPE ingestion_gaps_detected counter
 ingestion_gaps_detected_total{symbol="BTCUSDT",stream="trade"} 2
-# TYPE ingestion_gaps_repaired counter
-ingestion_gaps_repaired_total{symbol="BTCUSDT",stream="trade"} 1
+# TYPE ingestion_gaps_resolved counter
+ingestion_gaps_resolved_total{stream="trade",status="repaired"} 1
+ingestion_gaps_resolved_total{stream="bookTicker",status="unrepairable"} 4
 """
 WORKER = """# TYPE worker_rows_written counter
 worker_rows_written_total{table="trades"} %d
@@ -32,6 +33,6 @@ def test_render_shows_rates_gaps_lag_and_prices() -> None:
     text = "\n".join(lines)
     assert "100 events/s" in text and "total 700" in text
     assert "150 rows/s" in text and "consumer lag 7" in text
-    assert "gaps: detected 2, repaired 1" in text
+    assert "gaps: detected 2, repaired 1, unrepairable 4" in text
     assert "BTCUSDT      87648.21000000  at 2026-01-01T00:00:01.123456+00:00" in text
     assert "ETHUSDT      no trades yet" in text
