@@ -11,7 +11,7 @@ from common.health import HealthServer
 
 
 def test_health_endpoints_report_readiness_and_metrics() -> None:
-    """/healthz is 200; /readyz is 503 naming each failing check, 200 once all pass; /metrics serves the registry."""
+    """/healthz 200; /readyz 503 naming each failing check, then 200; /metrics serves the registry."""
 
     async def scenario() -> None:
         registry = CollectorRegistry()
