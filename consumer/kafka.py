@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Future
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
+from confluent_kafka import Consumer, Producer
 
 from common.backoff import Backoff
 from common.settings import Settings
+from common.topics import create_missing_topics
 
 log = logging.getLogger(__name__)
 
@@ -68,41 +66,14 @@ def make_producer(settings: Settings) -> Producer:
     return Producer(producer_config(settings))
 
 
-def pipeline_topics(settings: Settings) -> list[str]:
-    return [settings.topic_trades, settings.topic_book_ticker, settings.topic_gaps,
-            settings.topic_dead_letter]
-
-
 def ensure_topics(settings: Settings, stop: threading.Event) -> bool:
     """Create the pipeline's missing topics, retrying until done or ``stop``; True when done."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
     backoff = Backoff(0.5, 10.0)
-    todo = {name: NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1,
-                           config={"retention.ms": str(settings.topic_retention_ms)})
-            for name in pipeline_topics(settings)}
-    while todo and not stop.is_set():
-        for name, future in admin.create_topics(list(todo.values()), request_timeout=15).items():
-            if _created(name, future):
-                del todo[name]
-        if todo:
-            delay = backoff.next_delay()
-            log.warning("topics %s not created yet; retrying in %.1f s", sorted(todo), delay)
-            stop.wait(delay)
-    return not todo
-
-
-def _created(name: str, future: Future[None]) -> bool:
-    """True when the topic was created now or exists already."""
-    try:
-        future.result(timeout=20)
-    except KafkaException as exc:
-        err = exc.args[0] if exc.args else None
-        if isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+    while not stop.is_set():
+        failed = create_missing_topics(settings)
+        if not failed:
             return True
-        log.warning("creating topic %s failed: %s", name, exc)
-        return False
-    except TimeoutError:
-        log.warning("creating topic %s timed out", name)
-        return False
-    log.info("topic %s created", name)
-    return True
+        delay = backoff.next_delay()
+        log.warning("topics not created yet (%s); retrying in %.1f s", failed, delay)
+        stop.wait(delay)
+    return False

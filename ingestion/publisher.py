@@ -28,8 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka import KafkaError, Message, Producer
 
 from common.events import (
     HDR_REASON,
@@ -41,6 +40,7 @@ from common.events import (
     encode,
 )
 from common.settings import Settings
+from common.topics import create_missing_topics, pipeline_topics
 from ingestion.errors import TopicSetupError
 from ingestion.metrics import IngestionMetrics
 
@@ -95,21 +95,11 @@ class Publisher:
     # ----------------------------------------------------------------- set-up
     def ensure_topics(self, timeout: float = 10.0) -> None:
         """Create the four topics if missing (blocking; run it in a thread)."""
-        s = self._s
-        admin = AdminClient({"bootstrap.servers": s.kafka_bootstrap_servers})
-        names = [s.topic_trades, s.topic_book_ticker, s.topic_gaps, s.topic_dead_letter]
-        config = {"retention.ms": str(s.topic_retention_ms)}
-        new = [NewTopic(n, num_partitions=s.topic_partitions, config=config) for n in names]
-        for name, future in admin.create_topics(new, operation_timeout=timeout).items():
-            try:
-                future.result(timeout)
-            except KafkaException as exc:
-                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                    raise TopicSetupError(f"cannot create topic {name}: {exc}") from exc
-            except Exception as exc:
-                raise TopicSetupError(f"cannot create topic {name}: {exc!r}") from exc
+        failed = create_missing_topics(self._s, timeout)
+        if failed:
+            raise TopicSetupError(f"cannot create topics {failed}")
         self.topics_ready = True
-        log.info("topics ready: %s (%d partitions when created)", ", ".join(names), s.topic_partitions)
+        log.info("topics ready: %s", ", ".join(pipeline_topics(self._s)))
 
     def start(self) -> None:
         cfg = producer_config(self._s)

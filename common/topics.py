@@ -1,0 +1,42 @@
+"""The pipeline's four Kafka topics, and creating the missing ones.
+
+Rule: creation is idempotent (an existing topic counts as created) and never raises; callers
+decide how to retry (ingestion and the worker each retry with their own backoff).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def pipeline_topics(settings: Settings) -> list[str]:
+    return [settings.topic_trades, settings.topic_book_ticker, settings.topic_gaps,
+            settings.topic_dead_letter]
+
+
+def create_missing_topics(settings: Settings, timeout: float = 15.0) -> dict[str, str]:
+    """Create the pipeline topics that do not exist; return {topic: reason} for those that failed."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    config = {"retention.ms": str(settings.topic_retention_ms)}
+    new = [NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1, config=config)
+           for name in pipeline_topics(settings)]
+    failed: dict[str, str] = {}
+    for name, future in admin.create_topics(new, request_timeout=timeout).items():
+        try:
+            future.result(timeout=timeout + 5)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if not (isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS):
+                failed[name] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - reported to the caller, who retries
+            failed[name] = repr(exc)
+        else:
+            log.info("topic %s created (%d partitions)", name, settings.topic_partitions)
+    return failed
