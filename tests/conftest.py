@@ -16,6 +16,7 @@ import psycopg2
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from exchange_sim.testing import SimProcess, start_simulator
 from tests.services import database_endpoint, kafka_endpoint
 
 
@@ -145,3 +146,18 @@ def topics(topic_factory: Callable[..., str]) -> Topics:
 def consumer_group() -> str:
     """A consumer group id of this test's own."""
     return f"g-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def sim() -> Iterator[Callable[..., SimProcess]]:
+    """Factory starting exchange simulators; all are stopped afterwards."""
+    started: list[SimProcess] = []
+
+    def start(*args: str) -> SimProcess:
+        process = start_simulator(*args)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()

@@ -15,23 +15,6 @@ SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 @pytest.fixture
-def simulator() -> Iterator[Callable[..., Any]]:
-    """Start exchange simulators with the given CLI arguments; all are stopped at the end."""
-    from exchange_sim.testing import start_simulator
-
-    started: list[Any] = []
-
-    def start(*args: str) -> Any:
-        sim = start_simulator(*args)
-        started.append(sim)
-        return sim
-
-    yield start
-    for sim in started:
-        sim.stop()
-
-
-@pytest.fixture
 def pipeline(
     kafka_bootstrap: str, db_url: str, topics: Topics, consumer_group: str, tmp_path: Path
 ) -> Iterator[Callable[[Any], Pipeline]]:

@@ -57,36 +57,37 @@ def cli(pipe: Pipeline, *args: str) -> Any:
     return json.loads(proc.stdout)
 
 
-def test_counts_are_exact_and_sequences_unbroken(simulator: Callable[..., Any], pipeline: Any) -> None:
+def test_counts_are_exact_and_sequences_unbroken(sim: Callable[..., Any], pipeline: Any) -> None:
     """Every generated trade, aggTrade and bookTicker lands once; ids are unbroken; `latest` matches."""
-    sim = simulator("--symbols", SYMBOLS, "--rate", "400", "--max-trades", "1500", "--start-delay", "1")
-    pipe: Pipeline = pipeline(sim)
+    exchange = sim("--symbols", SYMBOLS, "--rate", "400", "--max-trades", "1500", "--start-delay", "1")
+    pipe: Pipeline = pipeline(exchange)
     pipe.start_worker()
     pipe.start_ingestion()
-    stats = wait_complete(pipe, sim)
+    stats = wait_complete(pipe, exchange)
     assert_unbroken(pipe, stats)
     _, want_books = expected_rows(stats)
     wait_for(lambda: pipe.count("book_ticker") >= want_books, 60, f"{want_books} book_ticker rows")
     assert pipe.count("book_ticker") == want_books
     assert pipe.count("trades") == expected_rows(stats)[0]
 
-    with urllib.request.urlopen(f"{sim.rest_url}/api/v3/trades?symbol=BTCUSDT&limit=1") as resp:
+    with urllib.request.urlopen(f"{exchange.rest_url}/api/v3/trades?symbol=BTCUSDT&limit=1") as resp:
         last = json.loads(resp.read())[-1]
     latest = cli(pipe, "latest", "BTCUSDT")["trade"]
     assert (latest["id"], latest["price"], latest["qty"]) == (last["id"], last["price"], last["qty"])
 
 
-def test_disconnect_with_dropped_events_is_repaired(simulator: Callable[..., Any], pipeline: Any) -> None:
+def test_disconnect_with_dropped_events_is_repaired(sim: Callable[..., Any], pipeline: Any) -> None:
     """Dropped stream events plus a forced disconnect: after backfill the tape is complete, gaps repaired."""
-    sim = simulator("--symbols", SYMBOLS, "--rate", "200", "--max-trades", "2000", "--start-delay", "1")
-    pipe: Pipeline = pipeline(sim)
+    exchange = sim("--symbols", SYMBOLS, "--rate", "200", "--max-trades", "2000", "--start-delay", "1")
+    pipe: Pipeline = pipeline(exchange)
     pipe.start_worker()
     pipe.start_ingestion()
     wait_for(lambda: pipe.count("trades") > 300, 60, "the first rows")
-    control(sim.control_url, "drop", symbol="BTCUSDT", share=1.0, count=60)
-    wait_for(lambda: sim_stats(sim.control_url)["symbols"]["BTCUSDT"]["trade"]["dropped"] > 0, 30, "drops")
-    control(sim.control_url, "disconnect")
-    stats = wait_complete(pipe, sim)
+    control(exchange.control_url, "drop", symbol="BTCUSDT", share=1.0, count=60)
+    dropped = lambda: sim_stats(exchange.control_url)["symbols"]["BTCUSDT"]["trade"]["dropped"]  # noqa: E731
+    wait_for(lambda: dropped() > 0, 30, "drops")
+    control(exchange.control_url, "disconnect")
+    stats = wait_complete(pipe, exchange)
     assert_unbroken(pipe, stats)
     assert stats["symbols"]["BTCUSDT"]["trade"]["dropped"] > 0
     wait_for(lambda: pipe.query("SELECT count(*) FROM gaps WHERE status = 'open'") == [(0,)], 60, "repairs")
@@ -100,14 +101,14 @@ def test_disconnect_with_dropped_events_is_repaired(simulator: Callable[..., Any
     assert sources.get("rest", 0) > 0 and sources.get("stream", 0) > 0
 
 
-def test_lifetime_rollovers_lose_and_duplicate_nothing(simulator: Callable[..., Any], pipeline: Any) -> None:
+def test_lifetime_rollovers_lose_and_duplicate_nothing(sim: Callable[..., Any], pipeline: Any) -> None:
     """Connections cut every few seconds by the exchange are rolled over with no loss and no duplicate."""
-    sim = simulator("--symbols", SYMBOLS, "--rate", "150", "--max-trades", "1500", "--start-delay", "1",
+    exchange = sim("--symbols", SYMBOLS, "--rate", "150", "--max-trades", "1500", "--start-delay", "1",
                     "--max-lifetime", "4", "--shutdown-notice", "1")
-    pipe: Pipeline = pipeline(sim)
+    pipe: Pipeline = pipeline(exchange)
     pipe.start_worker()
     ingestion = pipe.start_ingestion(WS_ROLLOVER_AFTER_S="2.5")
-    stats = wait_complete(pipe, sim)
+    stats = wait_complete(pipe, exchange)
     assert_unbroken(pipe, stats)
     assert pipe.query("SELECT count(*) FROM gaps WHERE kind = 'ids'") == [(0,)], "a rollover lost events"
     port = pipe.env["INGESTION_HEALTH_PORT"]
@@ -126,13 +127,13 @@ def read_aggtrades_csv(path: Any) -> list[tuple[int, str, str, int, int, int, bo
 
 
 @pytest.mark.skipif(not SHARED_DATA.exists(), reason="../shared/data (recorded Binance data) is absent")
-def test_recorded_binance_data_lands_digit_for_digit(simulator: Callable[..., Any], pipeline: Any) -> None:
+def test_recorded_binance_data_lands_digit_for_digit(sim: Callable[..., Any], pipeline: Any) -> None:
     """Real recorded aggTrades replayed through the whole pipeline are stored exactly as recorded."""
     path = SHARED_DATA / "BTCUSDT-aggTrades-2026-01-01.csv"
     recorded = read_aggtrades_csv(path)
-    sim = simulator("--symbols", "BTCUSDT", "--source", "replay", "--replay-file", str(path),
+    exchange = sim("--symbols", "BTCUSDT", "--source", "replay", "--replay-file", str(path),
                     "--speed", "0", "--start-delay", "2")
-    pipe: Pipeline = pipeline(sim)
+    pipe: Pipeline = pipeline(exchange)
     pipe.start_worker()
     pipe.start_ingestion(SYMBOLS="BTCUSDT", STREAM_TYPES="aggTrade")
     wait_for(lambda: pipe.count("trades") >= len(recorded), 120, f"{len(recorded)} aggTrades")

@@ -8,32 +8,14 @@ import json
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from exchange_sim.testing import SimProcess, start_simulator
-
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 if not DATA.is_dir():
     DATA = Path("/work/shared/data")
-
-
-@pytest.fixture
-def sim() -> Iterator[Callable[..., SimProcess]]:
-    """Factory starting simulators (fast timers by default); all are stopped afterwards."""
-    started: list[SimProcess] = []
-
-    def start(*args: str) -> SimProcess:
-        process = start_simulator(*args)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.stop()
 
 
 @pytest.fixture

@@ -9,24 +9,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from exchange_sim.testing import SimProcess, start_simulator
+from exchange_sim.testing import SimProcess
 from tests.conftest import Topics
 from tests.ingestion.helpers import Ingestion, PrivateTansu, start_ingestion
-
-
-@pytest.fixture
-def sim() -> Iterator[Callable[..., SimProcess]]:
-    """Factory starting exchange simulators; all are stopped afterwards."""
-    started: list[SimProcess] = []
-
-    def start(*args: str) -> SimProcess:
-        process = start_simulator(*args)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.stop()
 
 
 @pytest.fixture
