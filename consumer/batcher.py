@@ -126,6 +126,11 @@ class Batcher:
                if self._counts.get(t, 0) >= self.max_rows or now - first >= self.max_seconds]
         return sorted(due, key=oldest.__getitem__)
 
+    def next_deadline(self) -> float | None:
+        """When the oldest buffered row reaches ``max_seconds`` (None when nothing is buffered)."""
+        firsts = [seg.first_at for seg in self._segments.values() if len(seg)]
+        return min(firsts) + self.max_seconds if firsts else None
+
     def drain(self, table: str) -> Batch | None:
         """Take everything buffered for ``table`` (None when nothing is)."""
         keys = [tp for tp, seg in self._segments.items() if seg.table == table and len(seg)]

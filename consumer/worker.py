@@ -104,7 +104,7 @@ class Worker:
             self._cp.finish(timeout=self._poll_timeout)  # short back-pressure: writer catching up
         else:
             self._set_paused(full)
-            messages = self._consumer.consume(self._poll_messages, self._poll_timeout)
+            messages = self._consumer.consume(self._poll_messages, self._wait_budget())
             if messages:
                 self._route(messages, time.monotonic())
             self._cp.finish()
@@ -116,6 +116,13 @@ class Worker:
                 self._cp.submit(batch)
         if now >= self._next_housekeeping:
             self._housekeeping(now)
+
+    def _wait_budget(self) -> float:
+        """How long a poll may block: never past the moment the oldest buffer falls due."""
+        deadline = self._batcher.next_deadline()
+        if deadline is None or self._cp.busy:
+            return self._poll_timeout
+        return min(self._poll_timeout, max(0.001, deadline - time.monotonic()))
 
     def _route(self, messages: list[Message], now: float) -> None:
         """Decode each message into its partition's buffer; undecodable ones become dead letters."""

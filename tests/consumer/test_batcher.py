@@ -30,6 +30,17 @@ def test_table_is_due_max_seconds_after_its_first_row() -> None:
     assert b.due(12.0) == ["trades"]
 
 
+def test_next_deadline_is_when_the_oldest_buffer_falls_due() -> None:
+    """The poll loop may block only until the oldest buffered row reaches max_seconds."""
+    b = Batcher(max_rows=500, max_seconds=2.0)
+    assert b.next_deadline() is None
+    fill(b, "t", 0, "trades", range(3), now=10.0)
+    fill(b, "b", 0, "book_ticker", range(3), now=9.5)
+    assert b.next_deadline() == 11.5
+    b.drain("book_ticker")
+    assert b.next_deadline() == 12.0
+
+
 def test_drain_gives_rows_and_next_offsets_per_partition() -> None:
     """Draining a table returns all its rows and, per partition, last offset + 1; then it is empty."""
     b = Batcher(max_rows=500, max_seconds=2.0)
