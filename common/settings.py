@@ -139,6 +139,11 @@ class Settings(BaseSettings):
     kafka_max_poll_interval_ms: int = Field(
         300_000, ge=1000, le=86_400_000, description="Consumer max.poll.interval.ms"
     )
+    kafka_fetch_wait_max_ms: int = Field(
+        100, ge=1, le=60_000,
+        description="Consumer fetch.wait.max.ms: how long the broker may hold a fetch when no data "
+        "waits (librdkafka's 500 ms default adds that much latency at low rates)",
+    )
     kafka_queued_max_kbytes: int = Field(
         8192, ge=64, le=2_097_151,
         description="Consumer queued.max.messages.kbytes (pre-fetch memory bound)",

@@ -41,6 +41,7 @@ def consumer_config(settings: Settings) -> dict[str, object]:
         "queued.max.messages.kbytes": settings.kafka_queued_max_kbytes,
         "queued.min.messages": 10_000,
         "fetch.queue.backoff.ms": 10,
+        "fetch.wait.max.ms": settings.kafka_fetch_wait_max_ms,
         "max.partition.fetch.bytes": settings.kafka_max_partition_fetch_bytes,
         "fetch.max.bytes": max(4 << 20, settings.kafka_max_partition_fetch_bytes),
         "topic.metadata.refresh.interval.ms": 30_000,
