@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
@@ -33,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = ROOT / ".local" / "logs"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 EXCHANGE_HINT_AFTER_S = 10.0
+RATE_WINDOW_S = 5
 
 
 class Stop(Exception):
@@ -168,7 +170,8 @@ def notices(settings: Settings, ingestion: ComponentState, since_start: float, d
 
 
 def supervise(settings: Settings, comps: list[Component], title: str, demo: bool, once: float) -> int:
-    screen, prev, started = Screen(), None, time.monotonic()
+    screen, started = Screen(), time.monotonic()
+    history: deque[Snapshot] = deque(maxlen=RATE_WINDOW_S + 1)  # rates over ~5 s: flushes are bursty
     dsn = settings.database_url.get_secret_value()
     while True:
         for comp in comps:
@@ -188,10 +191,10 @@ def supervise(settings: Settings, comps: list[Component], title: str, demo: bool
         states = [component_state(c) for c in comps]
         ingestion = next(s for s in states if s.name == "ingestion")
         screen.show(
-            render(title, prev, cur, states, latest_prices(dsn, settings.symbols),
+            render(title, history[0] if history else None, cur, states, latest_prices(dsn, settings.symbols),
                    notices(settings, ingestion, time.monotonic() - started, demo))
         )
-        prev = cur
+        history.append(cur)
         if once and time.monotonic() - started >= once:
             return 0
         time.sleep(1.0)
