@@ -178,6 +178,13 @@ class Settings(BaseSettings):
         10_000, ge=10, le=1_000_000,
         description="Query CLI/API: most rows one answer may hold (candles, SMA points, whales, days)",
     )
+    # --- dashboard
+    dashboard_host: str = Field("127.0.0.1", description="Dashboard (python -m dashboard) host")
+    dashboard_port: int = Field(8501, ge=1, le=65535, description="Dashboard port")
+    dashboard_refresh_s: float = Field(
+        3.0, ge=0.5, le=3600,
+        description="Dashboard: seconds between refreshes of the figures (selections are kept)",
+    )
     # --- HTTP servers
     ingestion_health_host: str = Field("127.0.0.1", description="Ingestion health/metrics host")
     ingestion_health_port: int = Field(8081, ge=0, le=65535, description="Ingestion health port")

@@ -37,6 +37,7 @@ from db.sqltext import (
     HAS_QUOTES_SQL,
     LATEST_SQL,
     PRICE_AT_SQL,
+    QUOTE_BUCKETS_SQL,
     RANGE_SQL,
     SPREAD_SQL,
     STATS_SQL,
@@ -170,6 +171,17 @@ def spread(conn: Connection, symbol: str, at: datetime) -> r.Quote | None:
         return None
     t, uid, bid, bid_qty, ask, ask_qty, diff = rows[0]
     return r.Quote(at, t.astimezone(UTC), uid, bid, bid_qty, ask, ask_qty, diff)
+
+
+def quote_buckets(
+    conn: Connection, symbol: str, start: datetime, end: datetime, width: timedelta
+) -> list[r.QuoteBucket]:
+    """Best bid/ask over time: per bucket of [start, end), its last quote and widest spread."""
+    args = {"symbol": symbol, "start": start, "end": end, "width_s": int(width.total_seconds())}
+    return [
+        r.QuoteBucket(b.astimezone(UTC), bid, ask, spread, widest, n)
+        for b, bid, ask, spread, widest, n in _rows(conn, QUOTE_BUCKETS_SQL, args)
+    ]
 
 
 def whales(
