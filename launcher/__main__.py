@@ -1,17 +1,21 @@
 """`python -m launcher run|demo`: the whole pipeline in one command.
 
-Steps: apply migrations; (demo) start the exchange simulator; start ingestion and the worker;
-then once a second show the live status. Rules:
+Steps: apply migrations; (demo) start the exchange simulator; start ingestion, the worker and
+(when the ``dashboard`` extra is installed) the dashboard; then once a second show the live
+status, with the dashboard's URL. Rules:
   1. A component that dies is named, the end of its log shown, everything else stopped, and the
      launcher exits 1.
   2. Ctrl-C (SIGINT) or SIGTERM stops every child by PID and exits 0: no process is left behind.
   3. An unreachable exchange is said plainly (with a pointer to `make demo`); ingestion keeps
      retrying with backoff meanwhile.
+  4. `demo --replay` writes to its own schema (REPLAY_SCHEMA), never into the tables of a
+     synthetic or live session, and the status view says so.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import signal
 import sys
@@ -22,8 +26,10 @@ from collections import deque
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
+from urllib.parse import quote
 
 import psycopg2
+from pydantic import SecretStr
 
 from common.settings import Settings, load_or_exit, settings_epilog
 from db.migrate import apply
@@ -35,6 +41,7 @@ LOG_DIR = ROOT / ".local" / "logs"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 EXCHANGE_HINT_AFTER_S = 10.0
 RATE_WINDOW_S = 5
+REPLAY_SCHEMA = "replay"
 
 
 class Stop(Exception):
@@ -133,13 +140,38 @@ def latest_prices(dsn: str, symbols: tuple[str, ...]) -> dict[str, tuple[str, da
 
 
 def build_components(settings: Settings, ws_url: str, rest_url: str) -> list[Component]:
-    endpoints = {"BINANCE_WS_URL": ws_url, "BINANCE_REST_URL": rest_url}
+    endpoints = {"BINANCE_WS_URL": ws_url, "BINANCE_REST_URL": rest_url,
+                 "DATABASE_URL": settings.database_url.get_secret_value()}
     ing = f"http://{settings.ingestion_health_host}:{settings.ingestion_health_port}"
     wrk = f"http://{settings.worker_health_host}:{settings.worker_health_port}"
-    return [
+    comps = [
         Component("worker", "consumer.worker", env=endpoints, health_url=wrk),
         Component("ingestion", "ingestion.ws_consumer", env=endpoints, health_url=ing),
     ]
+    if dashboard_installed():
+        comps.append(Component("dashboard", "dashboard", env=endpoints))
+    return comps
+
+
+def dashboard_installed() -> bool:
+    return importlib.util.find_spec("streamlit") is not None
+
+
+def dashboard_line(settings: Settings) -> str:
+    if not dashboard_installed():
+        return "dashboard: not installed (pip install -e '.[dashboard]', or use make demo / make run)"
+    return f"dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}  (open it in a browser)"
+
+
+def replay_settings(settings: Settings) -> Settings:
+    """Rule 4: the same database, search_path REPLAY_SCHEMA first (created if missing)."""
+    dsn = settings.database_url.get_secret_value()
+    with psycopg2.connect(dsn, connect_timeout=5) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {REPLAY_SCHEMA}")
+    conn.close()
+    sep = "&" if "?" in dsn else "?"
+    ours = f"{dsn}{sep}options={quote(f'-csearch_path={REPLAY_SCHEMA},public')}"
+    return settings.model_copy(update={"database_url": SecretStr(ours)})
 
 
 class Screen:
@@ -190,10 +222,10 @@ def supervise(settings: Settings, comps: list[Component], title: str, demo: bool
                     setattr(cur, comp.name if comp.name == "worker" else "ingestion", parse(body))
         states = [component_state(c) for c in comps]
         ingestion = next(s for s in states if s.name == "ingestion")
-        screen.show(
-            render(title, history[0] if history else None, cur, states, latest_prices(dsn, settings.symbols),
-                   notices(settings, ingestion, time.monotonic() - started, demo))
-        )
+        lines = render(title, history[0] if history else None, cur, states,
+                       latest_prices(dsn, settings.symbols),
+                       notices(settings, ingestion, time.monotonic() - started, demo))
+        screen.show([*lines, dashboard_line(settings)])
         history.append(cur)
         if once and time.monotonic() - started >= once:
             return 0
@@ -208,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     comps: list[Component] = []
     try:
         try:
+            if args.mode == "demo" and args.replay:
+                settings = replay_settings(settings)
             apply(settings.database_url.get_secret_value())
         except psycopg2.OperationalError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -218,9 +252,12 @@ def main(argv: list[str] | None = None) -> int:
             sim, ws_url, rest_url = start_simulator(settings, args)
             comps.append(sim)
         comps += build_components(settings, ws_url, rest_url)
-        for comp in comps[-2:]:
-            comp.start(args.log_dir)
+        for comp in comps:
+            if comp.proc is None:
+                comp.start(args.log_dir)
         title = f"{args.mode} · exchange {ws_url} · logs in {args.log_dir}"
+        if args.mode == "demo" and args.replay:
+            title += f" · replayed rows go to schema {REPLAY_SCHEMA!r}, apart from live/synthetic data"
         return supervise(settings, comps, title, args.mode == "demo", args.once)
     except Stop:
         sys.stdout.write("\nlauncher: stopping...\n")
