@@ -2,6 +2,7 @@
 
   GET /v1/{latest,price-at,range,candles,stats,spread,sma,whales,gaps}?symbol=...  answers
   GET /openapi.json   the OpenAPI 3 document        GET /healthz   liveness (no database)
+  GET /docs, /readyz, /metrics                      Swagger UI, readiness, metrics (db.api_ops)
 
 Rules:
   1. Parameters are validated by db.params before any database work: a bad one is 400
@@ -36,6 +37,7 @@ from psycopg2.pool import ThreadedConnectionPool
 from common.logs import configure
 from common.settings import Settings, load_or_exit, settings_epilog
 from db import commands, queries
+from db.api_ops import add_ops_routes
 from db.errors import DatabaseError, DatabaseUnavailable, InvalidArgument, QueryTimeout, SchemaMissing
 from db.openapi import build_openapi
 from db.params import COMMANDS, Request, parse_request
@@ -78,6 +80,27 @@ class QueryService:
             raise
         finally:
             self._pool.putconn(conn, close=broken or bool(conn.closed))
+
+    def _ready(self) -> str | None:
+        """Why this service cannot answer now (database down, tables missing), or None."""
+        if self._pool is None:
+            return "the service is not started"
+        try:
+            conn = self._pool.getconn()
+        except psycopg2.Error as exc:
+            return f"database unreachable: {str(exc).strip().splitlines()[0]}"
+        try:
+            conn.autocommit = True
+            missing = queries.missing_tables(conn)
+        except DatabaseError as exc:
+            return f"database: {exc}"
+        finally:
+            self._pool.putconn(conn, close=bool(conn.closed))
+        return f"tables missing (migrations not applied): {', '.join(missing)}" if missing else None
+
+    async def ping(self) -> str | None:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._ready)
 
     async def answer(self, request: Request) -> Answer:
         loop = asyncio.get_running_loop()
@@ -172,6 +195,7 @@ def make_app(service: QueryService, api_key: str | None = None) -> web.Applicati
 
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)
+    add_ops_routes(app, service.ping)
 
     async def lifecycle(_: web.Application) -> Any:
         service.start()

@@ -36,6 +36,7 @@ from db.sqltext import (
     HAS_ANY_SQL,
     HAS_QUOTES_SQL,
     LATEST_SQL,
+    MISSING_TABLES_SQL,
     PRICE_AT_SQL,
     QUOTE_BUCKETS_SQL,
     RANGE_SQL,
@@ -217,3 +218,11 @@ def has_any(conn: Connection, symbol: str) -> bool:
 def has_quotes(conn: Connection, symbol: str) -> bool:
     """Whether the symbol has any bookTicker row."""
     return bool(_rows(conn, HAS_QUOTES_SQL, {"symbol": symbol})[0][0])
+
+
+PIPELINE_TABLES = ("book_ticker", "gaps", "trades")
+
+
+def missing_tables(conn: Connection) -> list[str]:
+    """The pipeline tables this session cannot see (migrations not applied): empty when ready."""
+    return [row[0] for row in _rows(conn, MISSING_TABLES_SQL, {"names": list(PIPELINE_TABLES)})]

@@ -163,3 +163,7 @@ SELECT EXISTS (SELECT 1 FROM trades WHERE symbol = %(symbol)s)
     OR EXISTS (SELECT 1 FROM gaps WHERE symbol = %(symbol)s)"""
 
 HAS_QUOTES_SQL = "SELECT EXISTS (SELECT 1 FROM book_ticker WHERE symbol = %(symbol)s)"
+
+# Readiness of the query API: the pipeline tables the session's search_path cannot resolve.
+MISSING_TABLES_SQL = """
+SELECT name FROM unnest(%(names)s::text[]) AS name WHERE to_regclass(name) IS NULL ORDER BY name"""
