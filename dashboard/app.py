@@ -51,15 +51,14 @@ def sidebar(cfg: Settings) -> Selection:
 
 def headline(page: PageData, latest: r.Trade) -> None:
     sel = page.selection
-    cols = st.columns([3, 2, 2, 2])
+    cols = st.columns([3, 2, 2])
     cols[0].metric(f"{sel.symbol} last trade", str(latest.price))
-    cols[1].metric("Trade id", str(latest.id), help=f"at {latest.time.isoformat()}")
-    closes = [c.close for c in page.candles if c.close is not None]
-    change = closes[-1] - page.candles[0].open if closes and page.candles[0].open is not None else None
-    cols[2].metric(f"Change over {sel.window}", "-" if change is None else str(change))
-    cols[3].metric(f"Whale trades ≥ {sel.threshold:,}", f"{len(page.whales.trades)}"
+    first = page.candles[0].open if page.candles else None
+    change = latest.price - first if first is not None else None
+    cols[1].metric(f"Change over {sel.window}", "-" if change is None else f"{change.normalize():+f}")
+    cols[2].metric(f"Whale trades ≥ {sel.threshold:,}", f"{len(page.whales.trades)}"
                    + ("+" if page.whales.truncated else ""))
-    st.caption(f"last trade at {latest.time.isoformat()} · window {page.start.isoformat()} → "
+    st.caption(f"last trade: id {latest.id} at {latest.time.isoformat()} · window {page.start.isoformat()} → "
                f"{page.end.isoformat()} (UTC)")
 
 
@@ -107,8 +106,7 @@ def pipeline_health(cfg: Settings) -> None:
     cols[2].metric("Consumer lag", f"{figures.consumer_lag:,.0f}")
     cols[3].metric("Dead letters", f"{figures.dead_letters:,.0f}")
     cols[4].metric("Events rejected", f"{figures.rejected_events:,.0f}")
-    st.dataframe([{"stage": s.name, "readiness": s.readiness, "endpoint": s.url} for s in figures.stages],
-                 hide_index=True)
+    st.table([{"stage": s.name, "readiness": s.readiness, "endpoint": s.url} for s in figures.stages])
 
 
 def live(cfg: Settings, sel: Selection) -> None:

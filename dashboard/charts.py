@@ -62,10 +62,10 @@ def spread_chart(quotes: list[r.QuoteBucket], title: str) -> go.Figure:
     """Best bid and ask (last of each interval) and the widest spread of each interval."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.6, 0.4], vertical_spacing=0.05)
     times = [q.bucket for q in quotes]
-    fig.add_trace(go.Scatter(x=times, y=_f(q.bid_price for q in quotes), name="best bid", mode="lines",
-                             line={"color": UP}), row=1, col=1)
-    fig.add_trace(go.Scatter(x=times, y=_f(q.ask_price for q in quotes), name="best ask", mode="lines",
-                             line={"color": DOWN, "dash": "dot"}), row=1, col=1)
+    for name, values, line in (("best bid", _f(q.bid_price for q in quotes), {"color": UP}),
+                               ("best ask", _f(q.ask_price for q in quotes), {"color": DOWN, "dash": "dot"})):
+        fig.add_trace(go.Scatter(x=times, y=values, name=name, mode="lines+markers", line=line,
+                                 marker={"size": 3}), row=1, col=1)
     fig.add_trace(go.Bar(x=times, y=_f(q.max_spread for q in quotes), name="widest spread",
                          marker_color="#90a4ae"), row=2, col=1)
     fig.update_yaxes(title_text="price", row=1, col=1)

@@ -82,10 +82,12 @@ def start_simulator(settings: Settings, args: argparse.Namespace) -> tuple[Compo
     else:
         sim_args += ["--rate", str(args.rate)]
     sim = Component("exchange-sim", "exchange_sim", sim_args)
+    earlier = args.log_dir / f"{sim.name}.log"  # appended to across runs: skip older ready lines
+    skip = earlier.stat().st_size if earlier.exists() else 0
     sim.start(args.log_dir)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        for line in sim.log_tail(200).splitlines():
+        for line in earlier.read_bytes()[skip:].decode("utf-8", "replace").splitlines():
             if line.startswith("{") and '"ready"' in line:
                 ready = json.loads(line)
                 return sim, ready["ws_url"], ready["rest_url"]

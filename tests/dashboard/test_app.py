@@ -51,7 +51,7 @@ def test_page_shows_the_latest_price_charts_whales_and_gaps(
     whales = at.dataframe[0].value
     assert list(whales["price"]) == [WHALE[0]]
     assert [Decimal(n) for n in whales["notional"]] == [Decimal(WHALE[0]) * Decimal(WHALE[1])]
-    health = at.dataframe[-1].value
+    health = at.table[-1].value
     assert set(health["readiness"]) == {"not answering"}
 
 
