@@ -185,6 +185,11 @@ class Settings(BaseSettings):
         3.0, ge=0.5, le=3600,
         description="Dashboard: seconds between refreshes of the figures (selections are kept)",
     )
+    replay_schema: str = Field(
+        "replay",
+        description="Schema that `launcher demo --replay` writes to, so replayed rows never mix with "
+        "a live or synthetic session's",
+    )
     # --- HTTP servers
     ingestion_health_host: str = Field("127.0.0.1", description="Ingestion health/metrics host")
     ingestion_health_port: int = Field(8081, ge=0, le=65535, description="Ingestion health port")
@@ -262,6 +267,13 @@ class Settings(BaseSettings):
     def _check_topic(cls, value: str) -> str:
         if not re.match(r"^[A-Za-z0-9._\-]{1,249}$", value):
             raise ValueError("expected 1-249 characters of [A-Za-z0-9._-]")
+        return value
+
+    @field_validator("replay_schema")
+    @classmethod
+    def _check_schema(cls, value: str) -> str:
+        if not re.match(r"^[a-z_][a-z0-9_]{0,62}$", value):
+            raise ValueError("expected a lower-case SQL identifier (a-z, 0-9, _)")
         return value
 
     @field_validator("log_level")

@@ -8,7 +8,7 @@ status, with the dashboard's URL. Rules:
   2. Ctrl-C (SIGINT) or SIGTERM stops every child by PID and exits 0: no process is left behind.
   3. An unreachable exchange is said plainly (with a pointer to `make demo`); ingestion keeps
      retrying with backoff meanwhile.
-  4. `demo --replay` writes to its own schema (REPLAY_SCHEMA), never into the tables of a
+  4. `demo --replay` writes to its own schema (setting REPLAY_SCHEMA), never into the tables of a
      synthetic or live session, and the status view says so.
 """
 
@@ -26,7 +26,7 @@ from collections import deque
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg2
 from pydantic import SecretStr
@@ -41,7 +41,6 @@ LOG_DIR = ROOT / ".local" / "logs"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 EXCHANGE_HINT_AFTER_S = 10.0
 RATE_WINDOW_S = 5
-REPLAY_SCHEMA = "replay"
 
 
 class Stop(Exception):
@@ -63,7 +62,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sub.add_parser("run", help="against BINANCE_WS_URL / BINANCE_REST_URL (real Binance by default)")
     demo = sub.add_parser("demo", help="against the local exchange simulator (no internet needed)")
     demo.add_argument("--rate", type=float, default=50.0, help="synthetic events/s per symbol (default 50)")
-    demo.add_argument("--replay", action="store_true", help=f"replay the recordings in {SHARED_DATA}")
+    demo.add_argument("--replay", action="store_true", help="replay the recordings in --replay-dir")
+    demo.add_argument("--replay-dir", type=Path, default=SHARED_DATA, help=f"default {SHARED_DATA}")
     parser.add_argument("--log-dir", type=Path, default=LOG_DIR, help=f"component logs (default {LOG_DIR})")
     parser.add_argument("--once", type=float, default=0.0, help=argparse.SUPPRESS)  # tests: run N s
     return parser.parse_args(argv)
@@ -73,9 +73,9 @@ def start_simulator(settings: Settings, args: argparse.Namespace) -> tuple[Compo
     """Start the simulator; return it with its WS and REST URLs (from its ready line)."""
     sim_args = ["--ws-port", "0", "--rest-port", "0", "--symbols", ",".join(settings.symbols)]
     if args.replay:
-        files = sorted(p for p in SHARED_DATA.glob("*") if p.name != "README.md")
+        files = sorted(p for p in args.replay_dir.glob("*") if p.name != "README.md")
         if not files:
-            raise SystemExit(f"launcher: --replay needs recordings in {SHARED_DATA}; none found")
+            raise SystemExit(f"launcher: --replay needs recordings in {args.replay_dir}; none found")
         sim_args = ["--ws-port", "0", "--rest-port", "0", "--source", "replay", "--speed", "1"]
         for f in files:
             sim_args += ["--replay-file", str(f)]
@@ -165,15 +165,23 @@ def dashboard_line(settings: Settings) -> str:
     return f"dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}  (open it in a browser)"
 
 
+def with_search_path(url: str, schema: str) -> str:
+    """``url`` (postgresql://...) with ``schema``, then public, first in its search_path."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    options = " ".join([v for k, v in query if k == "options"] + [f"-csearch_path={schema},public"])
+    rest = [(k, v) for k, v in query if k != "options"]
+    return urlunsplit(parts._replace(query=urlencode([*rest, ("options", options)], quote_via=quote)))
+
+
 def replay_settings(settings: Settings) -> Settings:
-    """Rule 4: the same database, search_path REPLAY_SCHEMA first (created if missing)."""
+    """Rule 4: the same database with REPLAY_SCHEMA (created if missing) first in search_path."""
+    schema = settings.replay_schema  # validated as a plain identifier
     dsn = settings.database_url.get_secret_value()
     with psycopg2.connect(dsn, connect_timeout=5) as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {REPLAY_SCHEMA}")
+        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     conn.close()
-    sep = "&" if "?" in dsn else "?"
-    ours = f"{dsn}{sep}options={quote(f'-csearch_path={REPLAY_SCHEMA},public')}"
-    return settings.model_copy(update={"database_url": SecretStr(ours)})
+    return settings.model_copy(update={"database_url": SecretStr(with_search_path(dsn, schema))})
 
 
 class Screen:
@@ -259,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                 comp.start(args.log_dir)
         title = f"{args.mode} · exchange {ws_url} · logs in {args.log_dir}"
         if args.mode == "demo" and args.replay:
-            title += f" · replayed rows go to schema {REPLAY_SCHEMA!r}, apart from live/synthetic data"
+            title += f" · replayed rows go to schema {settings.replay_schema!r}, apart from other sessions"
         return supervise(settings, comps, title, args.mode == "demo", args.once)
     except Stop:
         sys.stdout.write("\nlauncher: stopping...\n")

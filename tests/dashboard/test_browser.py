@@ -90,22 +90,33 @@ def settle(sim: SimProcess, db_url: str) -> dict[str, Any]:
     return seen[-1]
 
 
-# Streamlit re-renders the charts on each refresh: for a moment a chart is hidden, or a 0x0
-# copy sits next to it. "The charts" are those laid out; "shown" is all of them visible.
-PLOTS = "[...document.querySelectorAll('.js-plotly-plot')].filter(g => g.getBoundingClientRect().height > 0)"
-CHARTS_SHOWN = ("() => { const p = " + PLOTS + "; return p.length >= 3 && p.every("
-                "g => getComputedStyle(g).visibility === 'visible' && (g.data || []).length > 0); }")
+# On each refresh Streamlit mounts a new chart hidden (visibility: hidden) next to the old one,
+# then swaps them: a user always sees a drawn chart. The test reads the visible ones, and takes
+# its screenshot when no half-drawn chart is on the page.
+LAID_OUT = ("[...document.querySelectorAll('.js-plotly-plot')]"
+            ".filter(g => g.getBoundingClientRect().height > 0)")
+VISIBLE = LAID_OUT + ".filter(g => getComputedStyle(g).visibility === 'visible' && (g.data || []).length > 0)"
+CHARTS_SHOWN = "() => " + VISIBLE + ".length >= 3"
+# Exactly the page's three charts, all drawn (no old/new pair mid-swap): then their traces.
+DRAWN_TRACES = (
+    "() => { const all = " + LAID_OUT + ", shown = " + VISIBLE + ";"
+    " if (all.length !== 3 || shown.length !== 3) return null;"
+    " return shown.map(g => g.data.map(t => ({name: t.name || '', points: (t.x || []).length,"
+    " values: (t.y || t.close || []).filter(v => v !== null).length}))); }")
+
+
+def title_shown(text: str) -> str:
+    return ("() => " + VISIBLE + ".some(g => ((g.layout || {}).title || {}).text"
+            f" && g.layout.title.text.includes({json.dumps(text)}))")
+
+
 EVENTS_FLOWING = """() => [...document.querySelectorAll('[data-testid=stMetric]')].some(
     m => m.innerText.startsWith('Events in /s') && !m.innerText.trim().endsWith('\\n0'))"""
 
 
 def plotly_traces(page: Any) -> list[list[dict[str, Any]]]:
     """Per chart on the page: its traces' names and point counts, read from plotly.js itself."""
-    page.wait_for_function(CHARTS_SHOWN, timeout=30_000)
-    return list(page.evaluate(
-        "() => " + PLOTS + ".map(g => (g.data || []).map("
-        "t => ({name: t.name || '', points: (t.x || []).length,"
-        " values: (t.y || t.close || []).filter(v => v !== null).length})))"))
+    return list(page.wait_for_function(DRAWN_TRACES, timeout=60_000, polling=100).json_value())
 
 
 def save(page: Any, name: str) -> Path:
@@ -140,7 +151,7 @@ def test_dashboard_and_api_docs_in_chromium(sim: Any, pipeline: Any, browser: An
     pipe.start_worker()
     pipe.start_ingestion()
     pipe.spawn("dashboard", "dashboard",
-               extra_env={"DASHBOARD_PORT": str(dash_port), "DASHBOARD_REFRESH_S": "2"})
+               extra_env={"DASHBOARD_PORT": str(dash_port), "DASHBOARD_REFRESH_S": "3"})
     pipe.spawn("query-api", "db.api", extra_env={"QUERY_API_PORT": str(api_port)})
     wait_for(lambda: whale_in_db(pipe.db_url), 120, "a whale trade in the database")
     market.control("drop", {"symbol": "BTCUSDT", "count": 30})  # a gap for the completeness timeline
@@ -154,7 +165,7 @@ def test_dashboard_and_api_docs_in_chromium(sim: Any, pipeline: Any, browser: An
     page.wait_for_selector(".js-plotly-plot", state="attached", timeout=60_000)
     choose(page, "Window", "5 min")
     choose(page, "Candle interval", INTERVAL)
-    page.get_by_text(f"BTCUSDT · {INTERVAL} candles").first.wait_for(timeout=30_000)
+    page.wait_for_function(title_shown(f"BTCUSDT · {INTERVAL} candles"), timeout=60_000)
     page.wait_for_function(CHARTS_SHOWN, timeout=60_000)
     page.get_by_text("ready").first.wait_for(timeout=30_000)
     shown = page.locator("[data-testid=stMetricValue]").first.inner_text()
@@ -172,7 +183,7 @@ def test_dashboard_and_api_docs_in_chromium(sim: Any, pipeline: Any, browser: An
     market.control("resume")  # the picture shows a live market: rates above zero
     page.get_by_text("BTCUSDT live").click()  # no widget keeps the focus
     page.wait_for_function(EVENTS_FLOWING, timeout=30_000)
-    page.wait_for_function(CHARTS_SHOWN, timeout=30_000)
+    plotly_traces(page)  # all three drawn, none mid-swap
     docs_copy(save(page, "dashboard.png"))
 
     page.goto(f"http://127.0.0.1:{api_port}/docs")
