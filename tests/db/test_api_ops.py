@@ -60,7 +60,8 @@ def test_readyz_names_missing_tables_and_an_unreachable_database(
     schema_factory: Callable[[], str],
 ) -> None:
     """An unmigrated schema and a database that does not answer each give 503 with a reason."""
-    for url, reason in ((schema_factory(), "tables missing"),
+    own_schema_only = schema_factory().replace("%2Cpublic", "")  # public may hold others' tables
+    for url, reason in ((own_schema_only, "tables missing"),
                         (f"postgresql://postgres@127.0.0.1:{free_port()}/pipeline", "database unreachable")):
         for api in start_api(url):
             status, body = api.get("/readyz")
