@@ -36,7 +36,7 @@ TAIL_ALPHA = 1.1  # Pareto index of the tail: P(notional > x) = (TAIL_MIN_NOTION
 TAIL_MAX_NOTIONAL = 3_000_000.0
 IMPACT_NOTIONAL = 50_000.0  # fills from this notional up move the mid (Rule 7)
 UNITS = 10**8
-MAX_EXTRA_SPREAD_TICKS = 40  # a fast market's spread stays within ~40 ticks of the calm one
+MAX_EXTRA_SPREAD_TICKS = 80  # a fast market's spread stays within ~80 ticks of the calm one
 
 
 class SyntheticSymbol:
@@ -169,7 +169,7 @@ class SyntheticSymbol:
         """One or two ticks when calm; wider, and more so the faster the market (Rule 3)."""
         base = self.rng.choice((1, 1, 1, 2))
         excess = max(0.0, self.model.vol_ratio - 1.5)
-        return base + min(int(self.rng.expovariate(1.0) * excess * 2.0), MAX_EXTRA_SPREAD_TICKS)
+        return base + min(int(self.rng.expovariate(1.0) * excess), MAX_EXTRA_SPREAD_TICKS)
 
     def _requote(self) -> None:
         """Best bid and ask on the tick grid around the model's mid (Rule 1, Rule 3)."""

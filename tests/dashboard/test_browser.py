@@ -110,8 +110,9 @@ def title_shown(text: str) -> str:
             f" && g.layout.title.text.includes({json.dumps(text)}))")
 
 
-EVENTS_FLOWING = """() => [...document.querySelectorAll('[data-testid=stMetric]')].some(
-    m => m.innerText.startsWith('Events in /s') && !m.innerText.trim().endsWith('\\n0'))"""
+EVENTS_FLOWING = """() => ['Events in /s', 'Rows written /s'].every(label =>
+    [...document.querySelectorAll('[data-testid=stMetric]')].some(
+        m => m.innerText.startsWith(label) && !m.innerText.trim().endsWith('\\n0')))"""
 
 
 def plotly_traces(page: Any) -> list[list[dict[str, Any]]]:
