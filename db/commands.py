@@ -29,7 +29,7 @@ CANDLE_COLUMNS = ("bucket", "open", "high", "low", "close", "volume", "quote_vol
 STATS_COLUMNS = ("table", "type", "rows", "first_time", "last_time", "min_price", "max_price")
 QUOTE_COLUMNS = ("at", "time", "update_id", "bid_price", "bid_qty", "ask_price", "ask_qty", "spread")
 WHALE_COLUMNS = (*TRADE_COLUMNS, "notional")
-GAP_COLUMNS = ("gap_id", "stream", "kind", "first_id", "last_id", "start_time", "end_time",
+GAP_COLUMNS = ("gap_id", "stream", "kind", "first_id", "last_id", "data_start", "data_end",
                "missing", "reason", "status", "detected_at", "repaired_at")
 DAY_COLUMNS = ("day", "trades", "agg_trades")
 STREAM_COLUMNS = ("stream", "rows", "first_id", "last_id", "holes", "missing", "duplicates")

@@ -193,12 +193,12 @@ def whales(
 
 
 def completeness(conn: Connection, symbol: str, start: datetime, end: datetime) -> r.Completeness:
-    """The gaps recorded over [start, end) with their status, and per-UTC-day row counts."""
+    """The gaps whose data overlaps [start, end) with their status, and per-UTC-day row counts."""
     args = {"symbol": symbol, "start": start, "end": end}
     gaps = [
         r.Gap(gid, stream, kind, f, lst, _utc(gs), _utc(ge), miss, why, status, det.astimezone(UTC),
-              _utc(rep))
-        for gid, stream, kind, f, lst, gs, ge, miss, why, status, det, rep
+              _utc(rep), _utc(ds), _utc(de))
+        for gid, stream, kind, f, lst, gs, ge, miss, why, status, det, rep, ds, de
         in _rows(conn, GAPS_SQL, args)
     ]
     days = [r.DayCount(d.astimezone(UTC), n, agg) for d, n, agg in _rows(conn, DAY_COUNTS_SQL, args)]

@@ -116,16 +116,19 @@ WHERE symbol = %(symbol)s AND type = %(type)s AND time >= %(start)s AND time < %
   AND price * qty >= %(threshold)s
 ORDER BY time, id LIMIT %(limit)s"""
 
-# A gap overlaps [start, end) when it begins before end and ends at or after start; a gap
-# with no times (an id gap) is placed at its detection time.
+# A gap is selected by the time of its data (the missing events), not by when it was noticed:
+# it overlaps [start, end) when its span begins before end and ends at or after start. The span
+# is data_start..data_end (migration 003: a time gap's window; an id gap's repaired rows' times,
+# else its neighbours'); a gap whose span is not known yet falls back to start_time, then to its
+# detection time.
 GAPS_SQL = """
 SELECT gap_id, stream, kind, first_id, last_id, start_time, end_time, missing, reason, status,
-       detected_at, repaired_at
+       detected_at, repaired_at, coalesce(data_start, start_time), coalesce(data_end, end_time)
 FROM gaps
 WHERE symbol = %(symbol)s
-  AND coalesce(start_time, detected_at) < %(end)s
-  AND coalesce(end_time, start_time, detected_at) >= %(start)s
-ORDER BY coalesce(start_time, detected_at), gap_id"""
+  AND coalesce(data_start, start_time, detected_at) < %(end)s
+  AND coalesce(data_end, end_time, data_start, start_time, detected_at) >= %(start)s
+ORDER BY coalesce(data_start, start_time, detected_at), gap_id"""
 
 DAY_COUNTS_SQL = """
 WITH days AS (

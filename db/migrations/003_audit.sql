@@ -6,12 +6,14 @@
 -- gap's span is filled by refresh_gap_spans() once the rows around it are in the database:
 -- the time of the first and last missing ids when those rows arrived (repaired), else the
 -- times of the neighbouring rows, which bound the missing events. span_settled says no later
--- row can change the span any more.
+-- row can change the span any more. recorded_at is when the database first stored the gap (its
+-- own clock, unlike detected_at), which bounds how long an unsettled span is looked at.
 ALTER TABLE gaps ADD COLUMN IF NOT EXISTS data_start timestamptz;
 ALTER TABLE gaps ADD COLUMN IF NOT EXISTS data_end timestamptz;
 ALTER TABLE gaps ADD COLUMN IF NOT EXISTS span_settled boolean NOT NULL DEFAULT false;
+ALTER TABLE gaps ADD COLUMN IF NOT EXISTS recorded_at timestamptz NOT NULL DEFAULT now();
 CREATE INDEX IF NOT EXISTS gaps_symbol_data_idx ON gaps (symbol, data_start, data_end);
-CREATE INDEX IF NOT EXISTS gaps_unsettled_idx ON gaps (detected_at) WHERE NOT span_settled;
+CREATE INDEX IF NOT EXISTS gaps_unsettled_idx ON gaps (recorded_at) WHERE NOT span_settled;
 CREATE INDEX IF NOT EXISTS gaps_symbol_stream_ids_idx ON gaps (symbol, stream, first_id)
     WHERE kind = 'ids';
 
@@ -32,7 +34,7 @@ RETURNS timestamptz LANGUAGE sql STABLE AS $$
     ORDER BY id LIMIT 1
 $$;
 
--- Fill data_start/data_end of the gaps whose span is not settled yet (detected in the last
+-- Fill data_start/data_end of the gaps whose span is not settled yet (first stored in the last
 -- 7 days: the topics' default retention, after which no row of theirs can still arrive).
 -- Returns how many rows changed. The worker calls it after every write of trades or gaps.
 CREATE OR REPLACE FUNCTION refresh_gap_spans() RETURNS integer LANGUAGE plpgsql AS $$
@@ -46,7 +48,7 @@ BEGIN
                gap_time_before(g.symbol, g.stream, g.first_id) AS before_t,
                gap_time_after(g.symbol, g.stream, g.last_id) AS after_t
         FROM gaps g
-        WHERE NOT g.span_settled AND g.detected_at > now() - interval '7 days'
+        WHERE NOT g.span_settled AND g.recorded_at > now() - interval '7 days'
     ), spans AS (
         SELECT gap_id,
                CASE WHEN kind = 'time' THEN start_time
