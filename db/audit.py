@@ -13,9 +13,11 @@ Rules:
      that order, so a repair in progress is shown as such) or is ``unexplained``.
   3. A range is complete when no stream has a hole or a duplicate and, where both trade and
      aggTrade are audited, no aggTrade disagrees with its trades.
-  4. ``repair_targets``: every piece not covered by an ``open`` gap (ingestion is already on
-     those). ``repaired`` pieces are included: their gap says the rows came, the table says
-     they are not there (lost in a broker or database incident), so they are fetched again.
+  4. ``repair_targets``: every hole, whatever explains it. An ``unrepairable`` gap may have
+     failed on a REST error that has passed; a ``repaired`` one says the rows came while the
+     table says they are not there (lost in a broker or database incident); an ``open`` one may
+     belong to an instance that died mid-backfill. Fetching ids again is harmless: rows are
+     idempotent, and the audit's gap record has a key of its own (db.repair).
 """
 
 from __future__ import annotations
@@ -164,11 +166,9 @@ def is_complete(streams: list[StreamAudit], mismatches: list[AggMismatch]) -> bo
 
 
 def repair_targets(holes: list[Hole]) -> list[Hole]:
-    """Rule 4: the pieces a repair fetches, adjacent pieces of one hole merged."""
+    """Rule 4: the holes a repair fetches, the pieces of one hole merged."""
     out: list[Hole] = []
     for h in holes:
-        if h.explanation == "open":
-            continue
         prev = out[-1] if out else None
         if prev and prev.stream == h.stream and prev.last_id + 1 == h.first_id:
             out[-1] = Hole(h.stream, prev.first_id, h.last_id, h.last_id - prev.first_id + 1,

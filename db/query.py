@@ -77,7 +77,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
                 cmd.add_argument(flag, **kwargs)  # type: ignore[arg-type]
         if command == "audit":
             cmd.add_argument("--repair", action="store_true",
-                             help="fetch every hole not being repaired already from the exchange's REST API "
+                             help="fetch every hole from the exchange's REST API "
                              "through Kafka and the worker (recorded as gaps with reason audit), wait "
                              "for the rows (AUDIT_REPAIR_WAIT_S), then audit again")
         out = cmd.add_mutually_exclusive_group()

@@ -2,7 +2,7 @@
 
 Steps (one function each):
   1. Audit the range (db.queries.audit) and pick the holes to fetch (db.audit.repair_targets:
-     every hole not covered by an ``open`` gap).
+     every hole, whatever gap record explains it).
   2. For each, publish an open gap record with reason ``audit`` to the gaps topic, then let
      ingestion's own ``Backfiller`` page the ids from REST (historicalTrades or aggTrades by
      fromId, within the REST weight budget) and publish the rows and the resolving record

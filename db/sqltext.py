@@ -195,7 +195,7 @@ WHERE symbol = %(symbol)s AND type IN ('trade', 'aggTrade') AND time >= %(start)
 GROUP BY time
 HAVING sum(qty) FILTER (WHERE type = 'trade') IS DISTINCT FROM sum(qty) FILTER (WHERE type = 'aggTrade')
     OR count(*) FILTER (WHERE type = 'trade')
-       <> coalesce(sum(last_id - first_id + 1) FILTER (WHERE type = 'aggTrade'), 0)
+       <> coalesce(sum((last_id - first_id + 1)::int) FILTER (WHERE type = 'aggTrade'), 0)
     OR min(id) FILTER (WHERE type = 'trade') IS DISTINCT FROM min(first_id) FILTER (WHERE type = 'aggTrade')
     OR max(id) FILTER (WHERE type = 'trade') IS DISTINCT FROM max(last_id) FILTER (WHERE type = 'aggTrade')
 ORDER BY time

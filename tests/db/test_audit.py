@@ -169,4 +169,4 @@ def test_explain_splits_a_hole_by_the_gap_records() -> None:
     got = [(h.first_id, h.last_id, h.explanation) for h in au.explain("trade", a, gaps)]
     assert got == [(10, 14, "repaired"), (15, 24, "open"), (25, 29, "unexplained")]
     targets = au.repair_targets(au.explain("trade", a, gaps))
-    assert [(h.first_id, h.last_id) for h in targets] == [(10, 14), (25, 29)]
+    assert [(h.first_id, h.last_id, h.missing) for h in targets] == [(10, 29, 20)]

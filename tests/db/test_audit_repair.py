@@ -69,6 +69,8 @@ def test_repair_fetches_every_hole_and_the_next_audit_is_complete(
     tape.gap("trade", t0 + 40, t0 + 44, "unrepairable")
     tape.hole("aggTrade", a0 + 5, a0 + 7)
     tape.gap("aggTrade", a0 + 5, a0 + 7, "repaired")  # its rows were lost afterwards
+    tape.hole("aggTrade", a0 + 20, a0 + 21)
+    tape.gap("aggTrade", a0 + 20, a0 + 21, "open")  # its backfill died with its instance
     start = as_row(trades[0])[0].isoformat()
     end = (as_row(trades[-1])[0] + timedelta(seconds=1)).isoformat()
     env = worker_env(kafka_bootstrap, db_url, topics.env(), consumer_group,
@@ -77,6 +79,7 @@ def test_repair_fetches_every_hole_and_the_next_audit_is_complete(
     before = run_audit(env, "--from", start, "--to", end)
     assert before.returncode == 1, before.stdout + before.stderr
     assert before.stdout.count("unexplained") == 1 and "unrepairable" in before.stdout
+    assert " open " in before.stdout
 
     worker = WorkerProcess(env, tmp_path / "worker.log")
     try:
@@ -89,6 +92,7 @@ def test_repair_fetches_every_hole_and_the_next_audit_is_complete(
     with psycopg2.connect(db_url) as conn, conn.cursor() as cur:
         cur.execute("SELECT stream, first_id, last_id, status FROM gaps WHERE reason = 'audit' ORDER BY 1, 2")
         assert cur.fetchall() == [("aggTrade", a0 + 5, a0 + 7, "repaired"),
+                                  ("aggTrade", a0 + 20, a0 + 21, "repaired"),
                                   ("trade", t0 + 10, t0 + 19, "repaired"),
                                   ("trade", t0 + 40, t0 + 44, "repaired")]
     conn.close()
