@@ -88,7 +88,7 @@ class AggMismatch:
     trades_qty: Decimal
     trades_found: int
     trades_expected: int | None
-    problem: str  # quantity | trades_missing | not_covered | overlap
+    problem: str  # quantity | trades_missing | not_covered | overlap | no_trade_ids
 
 
 @dataclass(frozen=True)
@@ -178,16 +178,22 @@ def repair_targets(holes: list[Hole]) -> list[Hole]:
     return out
 
 
-AggRow = tuple[datetime, int, int, int, Decimal, Decimal, int]  # time, id, f, l, qty, trades qty, n
-UncoveredRow = tuple[datetime, int, int, Decimal, int]  # time, min id, max id, qty, count
+# (time, agg id, first_id, last_id, qty, its trades' qty, its trades found)
+AggRow = tuple[datetime, int, int | None, int | None, Decimal, Decimal, int]
+# (time, least id, greatest id, qty, count) of the trades no aggTrade of their time covers
+UncoveredRow = tuple[datetime, int, int, Decimal, int]
 
 
 def mismatches_of(aggs: list[AggRow], uncovered: list[UncoveredRow]) -> list[AggMismatch]:
     """The aggTrades (at the disagreeing times) that do not match their trades, and the trades
-    no aggTrade covers; an aggTrade whose ids overlap the previous one's is an ``overlap``."""
+    no aggTrade covers; an aggTrade whose ids overlap the previous one's is an ``overlap``, one
+    that names no trade ids (first_id/last_id null) is ``no_trade_ids``."""
     out: list[AggMismatch] = []
     prev_last: int | None = None
-    for time, agg_id, first, last, qty, trades_qty, found in sorted(aggs, key=lambda a: (a[2], a[1])):
+    for time, agg_id, first, last, qty, trades_qty, found in sorted(aggs, key=lambda a: (a[2] or 0, a[1])):
+        if first is None or last is None:
+            out.append(AggMismatch(time, agg_id, first, last, qty, trades_qty, found, None, "no_trade_ids"))
+            continue
         expected = last - first + 1
         problem = ("overlap" if prev_last is not None and first <= prev_last else
                    "trades_missing" if found != expected else
