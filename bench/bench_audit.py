@@ -113,6 +113,7 @@ def measure(url: str) -> dict[str, float]:
                     " AND time >= %s AND time < %s", day)
         cur.fetchall()
         figures["baseline_count_1d_trades"] = round(time.perf_counter() - t0, 2)
+    print(f"{'baseline count(*) of the day':28s} {figures['baseline_count_1d_trades']:8.2f} s")
     conn.close()
     return figures
 

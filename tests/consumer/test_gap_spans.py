@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import timedelta
 
 from consumer.decode import to_datetime
 from db import queries
 from tests.conftest import Topics
-from tests.consumer.helpers import T0_US, WorkerProcess, gap, produce, producer, query, trade, wait_for
+from tests.consumer.helpers import ROOT, T0_US, WorkerProcess, gap, produce, producer, query, trade, wait_for
 
 HOURS_LATER = T0_US + 3 * 3600 * 1_000_000
 
@@ -48,6 +51,11 @@ def test_gaps_are_found_by_the_time_of_their_data_not_of_their_detection(
     wait_for(lambda: span(db_url) == [(at_ms(40), at_ms(61), False)], 30, "the neighbours' span")
 
     assert found(db_url, 45, 50) == ["BTCUSDT/trade/ids/41-60"]
+    cli = subprocess.run(
+        [sys.executable, "-m", "db.query", "gaps", "BTCUSDT", "--json", "--from", str(T0_US // 1000 + 45),
+         "--to", str(T0_US // 1000 + 50)], cwd=ROOT, env={**os.environ, "DATABASE_URL": db_url},
+        capture_output=True, text=True, timeout=60, check=False)
+    assert cli.returncode == 0 and '"gap_id": "BTCUSDT/trade/ids/41-60"' in cli.stdout, cli.stderr
     assert found(db_url, 0, 39) == []
     hours_later_ms = (HOURS_LATER - T0_US) / 1000
     assert found(db_url, hours_later_ms - 60_000, hours_later_ms + 60_000) == []
