@@ -3,6 +3,7 @@ process and TimescaleDB. The tape is built from the simulator's own ids, then ho
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -76,10 +77,12 @@ def test_repair_fetches_every_hole_and_the_next_audit_is_complete(
     env = worker_env(kafka_bootstrap, db_url, topics.env(), consumer_group,
                      binance_rest_url=exchange.rest_url, audit_repair_wait_s=90)
 
-    before = run_audit(env, "--from", start, "--to", end)
+    before = run_audit(env, "--from", start, "--to", end, "--json")
     assert before.returncode == 1, before.stdout + before.stderr
-    assert before.stdout.count("unexplained") == 1 and "unrepairable" in before.stdout
-    assert " open " in before.stdout
+    assert [(h["stream"], h["first_id"], h["last_id"], h["explanation"])
+            for h in json.loads(before.stdout)["holes"]] == [
+        ("trade", t0 + 10, t0 + 19, "unexplained"), ("trade", t0 + 40, t0 + 44, "unrepairable"),
+        ("aggTrade", a0 + 5, a0 + 7, "repaired"), ("aggTrade", a0 + 20, a0 + 21, "open")]
 
     worker = WorkerProcess(env, tmp_path / "worker.log")
     try:
