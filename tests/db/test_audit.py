@@ -13,6 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from db import audit as au
 from db import queries, sqltext
@@ -202,3 +204,29 @@ def test_the_continuity_pass_walks_the_ids_in_index_order(db_url: str) -> None:
     window = next(n for n in nodes if n["Node Type"] == "WindowAgg")
     below = list(_nodes(window))[1:]
     assert not [n for n in below if n["Node Type"] in ("Sort", "Incremental Sort")]
+
+
+@given(
+    st.integers(0, 50), st.integers(2, 60),
+    st.lists(st.tuples(st.integers(-5, 120), st.integers(0, 40), st.sampled_from(au.EXPLANATIONS)),
+             max_size=6),
+)
+def test_explain_covers_every_missing_id_exactly_once(start: int, gap_len: int,
+                                                      records: list[tuple[int, int, str]]) -> None:
+    """Property: the pieces tile the hole; each piece is explained by a record covering all of it
+    (the first in precedence order) or by none, and a piece with no cover is unexplained."""
+    a = au.Anomaly(start, T0, start + gap_len + 1, T0)
+    gaps = [au.GapSpan(f"g{i}", lo, lo + n, status, "r") for i, (lo, n, status) in enumerate(records)]
+    pieces = au.explain("trade", a, gaps)
+    ids = [i for p in pieces for i in range(p.first_id, p.last_id + 1)]
+    assert ids == list(range(start + 1, start + gap_len + 1))
+    assert all(p.missing == p.last_id - p.first_id + 1 for p in pieces)
+    for p in pieces:
+        covering = [g for g in gaps if g.first_id <= p.first_id and p.last_id <= g.last_id]
+        if not covering:
+            assert p.explanation == au.UNEXPLAINED and p.gap_id is None
+        else:
+            best = min(au.EXPLANATIONS.index(g.status) for g in covering)
+            assert p.explanation == au.EXPLANATIONS[best]
+            assert p.gap_id in {g.gap_id for g in covering if g.status == p.explanation}
+    assert sum(h.missing for h in au.repair_targets(pieces)) == gap_len
