@@ -18,7 +18,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-LOCAL="$ROOT/.local"
+LOCAL="${LOCAL_DIR:-$ROOT/.local}"  # LOCAL_DIR: tests run a second, private set of services
 PG_PORT="${LOCAL_PG_PORT:-55432}"
 KAFKA_PORT="${LOCAL_KAFKA_PORT:-19092}"
 KAFKA_NODES="${LOCAL_KAFKA_NODES:-1}"
