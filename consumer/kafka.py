@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, Producer
 
 from common.backoff import Backoff
+from common.kafka_config import client_config, explain
 from common.settings import Settings
 from common.topics import create_missing_topics
 
@@ -25,7 +27,7 @@ log = logging.getLogger(__name__)
 
 def consumer_config(settings: Settings) -> dict[str, object]:
     return {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        **client_config(settings),
         "group.id": settings.consumer_group,
         "client.id": "consumer.worker",
         "enable.auto.commit": False,
@@ -50,7 +52,7 @@ def consumer_config(settings: Settings) -> dict[str, object]:
 
 def producer_config(settings: Settings) -> dict[str, object]:
     return {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        **client_config(settings),
         "client.id": "consumer.worker.dead-letter",
         "acks": "all",
         "enable.idempotence": True,
@@ -60,11 +62,23 @@ def producer_config(settings: Settings) -> dict[str, object]:
 
 
 def make_consumer(settings: Settings) -> Consumer:
-    return Consumer(consumer_config(settings))
+    return Consumer({**consumer_config(settings), "error_cb": _error_logger(settings, "consumer")})
 
 
 def make_producer(settings: Settings) -> Producer:
-    return Producer(producer_config(settings))
+    on_error = _error_logger(settings, "dead-letter producer")
+    return Producer({**producer_config(settings), "error_cb": on_error})
+
+
+def _error_logger(settings: Settings, client: str) -> Callable[[KafkaError], None]:
+    """librdkafka's client-level errors, with security failures said plainly (never a secret)."""
+    def on_error(err: KafkaError) -> None:
+        why = explain(err, settings)
+        if why:
+            log.error("kafka %s: %s", client, why)
+        else:
+            log.warning("kafka %s error: %s", client, err.str())
+    return on_error
 
 
 def ensure_topics(settings: Settings, stop: threading.Event) -> bool:
