@@ -50,4 +50,5 @@ def create_missing_topics(settings: Settings, timeout: float = 15.0) -> dict[str
             failed[name] = repr(exc)
         else:
             log.info("topic %s created (%d partitions)", name, settings.topic_partitions)
+    admin.poll(0)  # serves error_cb: an authentication or TLS failure shows up only there
     return {name: security[-1] for name in failed} if security else failed

@@ -96,6 +96,8 @@ def _get(url: str) -> str:
             return str(resp.read().decode())
     except urllib.error.HTTPError as exc:
         return str(exc.read().decode())
+    except urllib.error.URLError:
+        return ""  # not listening yet
 
 
 def test_pipeline_through_sasl_ssl_and_tls_only_role_is_exact_and_leaks_no_secret(
