@@ -1,0 +1,3 @@
+-- 003: rows imported from Binance's daily archives (ingestion.history) carry source 'archive'.
+ALTER TABLE trades DROP CONSTRAINT IF EXISTS trades_source_check;
+ALTER TABLE trades ADD CONSTRAINT trades_source_check CHECK (source IN ('stream', 'rest', 'archive'));
