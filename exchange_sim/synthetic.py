@@ -19,7 +19,6 @@ from __future__ import annotations
 import random
 
 from exchange_sim.events import Event, agg_event, book_event, trade_event
-from exchange_sim.history import Row
 from exchange_sim.market import SymbolSpec
 from exchange_sim.units import fmt8
 
@@ -115,28 +114,22 @@ class SyntheticSymbol:
         events.append(agg_event(symbol, agg, now_us, trade_us))
         return events
 
-    def past_fill(self, time_us: int) -> tuple[list[Row], Row]:
-        """One taker order at one price, back-dated to ``time_us``, as history rows.
+    def past_fill(self) -> tuple[int, bool, list[int], int, int]:
+        """One taker order at one price for a back-dated archive day (``--archive-days``).
 
         Advances the same ids and book as live steps, so live generation continues the ids of
-        the seeded archive days (``--archive-days``). Returns (trade rows, the aggTrade row).
+        the seeded days. Returns integers for speed: (price units, buyer is maker, quantity
+        units of each trade, first trade id, aggregate id).
         """
         buy = self.rng.random() < 0.5
-        price = fmt8(self.ask if buy else self.bid)
+        price = self.ask if buy else self.bid
         fills = min(1 + int(self.rng.expovariate(1 / 1.2)), 6)
         qtys = [self._qty() for _ in range(fills)]
-        first = self.next_t
-        trades: list[Row] = [
-            (first + i, price, fmt8(q), None, time_us, not buy, True) for i, q in enumerate(qtys)
-        ]
+        first, agg = self.next_t, self.next_a
         self.next_t += fills
-        agg: Row = (self.next_a, price, fmt8(sum(qtys)), first, self.next_t - 1, time_us, not buy, True)
         self.next_a += 1
-        self.last_trade_us = max(self.last_trade_us, time_us)
         self._after_sweep(buy, 1)
-        if self.rng.random() < 0.5:
-            self._quote_update()
-        return trades, agg
+        return price, not buy, qtys, first, agg
 
     def _after_sweep(self, buy: bool, levels: int) -> None:
         """Move the touched side of the book after an order consumed ``levels`` levels."""

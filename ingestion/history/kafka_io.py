@@ -56,11 +56,12 @@ def load_progress(settings: Settings, timeout: float = 15.0) -> dict[str, dict[s
         "bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "history-progress-reader",
         "enable.auto.commit": False, "auto.offset.reset": "earliest",
     })  # fmt: skip
+    deadline = time.monotonic() + timeout
     try:
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=timeout)
+        low, high = _watermarks(consumer, topic, deadline)
         consumer.assign([TopicPartition(topic, 0, low)])
         records: dict[str, dict[str, Any]] = {}
-        deadline, position = time.monotonic() + timeout, low
+        position = low
         while position < high:
             if time.monotonic() > deadline:
                 raise ProgressError(f"reading {topic}: timed out at offset {position} of {high}")
@@ -76,6 +77,22 @@ def load_progress(settings: Settings, timeout: float = 15.0) -> dict[str, dict[s
     finally:
         consumer.close()
     return records
+
+
+def _watermarks(consumer: Consumer, topic: str, deadline: float) -> tuple[int, int]:
+    """Low and high offsets of the progress partition; a topic created a moment ago may take a
+    little while to appear in the metadata, so "unknown partition" is retried until ``deadline``."""
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=5.0)
+            return int(low), int(high)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            unknown = isinstance(err, KafkaError) and err.code() in (
+                KafkaError._UNKNOWN_PARTITION, KafkaError.UNKNOWN_TOPIC_OR_PART)
+            if not unknown or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 class RowProducer:
