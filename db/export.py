@@ -13,7 +13,9 @@ Rules:
   3. Memory is bounded whatever the range: CSV is produced by the server (``COPY ... TO STDOUT``
      streamed in chunks); Parquet reads a server-side (named) cursor ``BATCH_ROWS`` at a time
      and writes one row group per batch.
-  4. Rows are those of one symbol and stream with trade time in ``[start, end)``, in id order.
+  4. Rows are those of one symbol and stream with trade time in ``[start, end)``, in id order,
+     as in Binance's files: an index-only walk of the unique key (symbol, type, id, time) per
+     chunk, merged across chunks; no sort of the whole range.
   5. Parameterised SQL only; the session is read-only.
 """
 
