@@ -37,7 +37,8 @@ def add_subcommand(sub: Any) -> argparse.ArgumentParser:
 class _Progress:
     def __init__(self, out: IO[str]) -> None:
         self.out, self.tty = out, out.isatty()
-        self.rows, self.started, self.last = 0, time.monotonic(), 0.0
+        self.rows, self.started = 0, time.monotonic()
+        self.last = self.started
 
     def __call__(self, rows: int) -> None:
         self.rows += rows

@@ -98,8 +98,10 @@ def audit(settings: Settings, request: ImportRequest, outcome: Outcome, timeout:
 
 def report(outcome: Outcome, verdicts: list[AuditVerdict] | None, elapsed: float) -> None:
     out = sys.stdout
-    total = sum(s.rows for s in outcome.series)
-    out.write(f"imported {total:,} rows in {elapsed:.1f} s ({total / max(elapsed, 1e-6):,.0f} rows/s)\n")
+    now = sum(s.rows - s.earlier_rows for s in outcome.series)
+    earlier = sum(s.earlier_rows for s in outcome.series)
+    out.write(f"imported {now:,} rows in {elapsed:.1f} s ({now / max(elapsed, 1e-6):,.0f} rows/s)"
+              f"{f'; {earlier:,} rows were imported by an earlier run' if earlier else ''}\n")
     for s in outcome.series:
         out.write(f"  {s.symbol} {s.stream}: {s.rows:,} rows, ids {s.first_id}..{s.last_id}; "
                   f"{s.days} archive day(s) now, {s.skipped_days} done earlier; {s.rest_rows:,} from REST"
@@ -123,8 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HistoryError as exc:
         sys.stderr.write(f"{PROG}: {exc}\n")
         return 1
+    elapsed = time.monotonic() - started  # published and acknowledged by Kafka
     verdicts = None if args.no_audit else audit(settings, request, outcome, args.audit_timeout)
-    report(outcome, verdicts, time.monotonic() - started)
+    report(outcome, verdicts, elapsed)
     clean = verdicts is None or (bool(verdicts) and all(v.clean for v in verdicts))
     return 0 if clean and not outcome.failures else 1
 

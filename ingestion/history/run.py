@@ -58,6 +58,7 @@ class Series:
     rows: int = 0
     days: int = 0
     skipped_days: int = 0
+    earlier_rows: int = 0
     rest_rows: int = 0
     dead_letters: int = 0
 
@@ -109,6 +110,7 @@ class Importer:
                 record = self.done[key]
                 series.take(record["first_id"], record["last_id"], record["rows"])
                 series.skipped_days, last_id = series.skipped_days + 1, record["last_id"]
+                series.earlier_rows += record["rows"]
                 self._unit_done(f"{key} done earlier")
                 continue
             try:
