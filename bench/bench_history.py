@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,12 @@ from exchange_sim.testing import start_simulator  # noqa: E402
 
 N = int(os.environ.get("BENCH_AGGS", "1000000"))
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def worker_env(url: str, topics: dict[str, str], port: int) -> dict[str, str]:
@@ -94,7 +101,7 @@ def main() -> int:
                           "--rate", "1", timeout=600)
     print(f"  seeded in {time.monotonic() - t0:.0f} s", flush=True)
     urls = [fresh_schema("history")]
-    port = 20_650
+    port = free_port()
     worker = subprocess.Popen([sys.executable, "-m", "consumer.worker"], cwd=ROOT,
                               env=worker_env(urls[0], topics, port))
     try:

@@ -121,7 +121,7 @@ def test_bad_checksum_is_retried_then_reported_and_nothing_of_it_written(
                       "--audit-timeout", "30")
     assert done.returncode == 1, done.stdout + done.stderr
     bad_name = f"BTCUSDT-aggTrades-{bad}.zip"
-    assert f"FAILED {bad_name}" in done.stdout and "CHECKSUM" in done.stdout
+    assert f"FAILED {bad_name}" in done.stdout and "CHECKSUM" in done.stdout, done.stdout + done.stderr
     assert bad_name in done.stderr
     downloads = sim_stats(s.control_url)["archive_downloads"]
     assert downloads[_path(zip_url(s, "aggTrade", "BTCUSDT", bad)) + ".CHECKSUM"] == 3
