@@ -126,7 +126,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"{PROG}: {exc}\n")
         return 1
     elapsed = time.monotonic() - started  # published and acknowledged by Kafka
-    verdicts = None if args.no_audit else audit(settings, request, outcome, args.audit_timeout)
+    try:
+        verdicts = None if args.no_audit else audit(settings, request, outcome, args.audit_timeout)
+    except HistoryError as exc:
+        report(outcome, None, elapsed)
+        sys.stdout.write(f"audit: UNAVAILABLE ({exc})\n")
+        return 1
     report(outcome, verdicts, elapsed)
     clean = verdicts is None or (bool(verdicts) and all(v.clean for v in verdicts))
     return 0 if clean and not outcome.failures else 1

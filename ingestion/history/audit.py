@@ -9,7 +9,9 @@ Rules:
      each present once and without a hole from the first to the last; for aggTrades each
      ``first_id`` follows the previous ``last_id``. Anything else is not clean.
   2. ``wait_written`` waits (bounded) until the worker has written ``first..last``: the import
-     only publishes, the worker writes, and the audit must judge the written tape.
+     only publishes, the worker writes, and the audit must judge the written tape. A missing
+     ``trades`` table means the worker has not migrated yet: waited for like missing rows.
+  3. Database errors leave as ``AuditError`` (wrapped ``from`` the psycopg2 error).
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import psycopg2
+import psycopg2.errors
+
+from ingestion.history.errors import AuditError
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SUMMARY = """
@@ -72,7 +77,10 @@ def _connect(dsn: str) -> psycopg2.extensions.connection:
     params = psycopg2.extensions.parse_dsn(dsn)
     ours = "-c default_transaction_read_only=on -c TimeZone=UTC"
     params["options"] = f"{params['options']} {ours}" if params.get("options") else ours
-    conn: psycopg2.extensions.connection = psycopg2.connect(**params)
+    try:
+        conn: psycopg2.extensions.connection = psycopg2.connect(**params)
+    except psycopg2.Error as exc:
+        raise AuditError(f"cannot connect to DATABASE_URL: {str(exc).strip()}") from exc
     conn.autocommit = True
     return conn
 
@@ -84,6 +92,8 @@ def audit_range(dsn: str, symbol: str, stream: str, start_us: int, end_us: int) 
         with conn.cursor() as cur:
             cur.execute(_SUMMARY, {"s": symbol, "t": stream, "a": _at(start_us), "b": _at(end_us)})
             row = cur.fetchone()
+    except psycopg2.Error as exc:
+        raise AuditError(f"audit of {symbol} {stream}: {str(exc).strip()}") from exc
     finally:
         conn.close()
     assert row is not None  # noqa: S101 - an aggregate query always returns one row
@@ -101,11 +111,20 @@ def wait_written(
     try:
         with conn.cursor() as cur:
             while True:
-                cur.execute(_WRITTEN, (symbol, stream, first_id, last_id))
-                row = cur.fetchone()
-                have = int(row[0]) if row else 0
+                have = _written(cur, symbol, stream, first_id, last_id)
                 if have >= want or time.monotonic() > deadline:
                     return have
                 time.sleep(0.5)
+    except psycopg2.Error as exc:
+        raise AuditError(f"waiting for {symbol} {stream} rows: {str(exc).strip()}") from exc
     finally:
         conn.close()
+
+
+def _written(cur: psycopg2.extensions.cursor, symbol: str, stream: str, first_id: int, last_id: int) -> int:
+    try:
+        cur.execute(_WRITTEN, (symbol, stream, first_id, last_id))
+    except psycopg2.errors.UndefinedTable:
+        return 0  # Rule 2: the worker has not created the tables yet
+    row = cur.fetchone()
+    return int(row[0]) if row else 0

@@ -5,7 +5,8 @@
     │   └── ChecksumMismatch     the zip's SHA-256 differs from its .CHECKSUM (every attempt)
     ├── RowError                 one CSV line is not a valid archive row (-> dead letter)
     ├── PublishError             Kafka did not acknowledge every row of a file or a page
-    └── ProgressError            the progress topic could not be read or created
+    ├── ProgressError            the progress topic could not be read or created
+    └── AuditError               the database could not answer the audit
 
 Library errors are wrapped with ``raise ... from exc``.
 """
@@ -41,3 +42,7 @@ class PublishError(HistoryError):
 
 class ProgressError(HistoryError):
     """The progress topic could not be read or created."""
+
+
+class AuditError(HistoryError):
+    """The database could not answer the audit (unreachable, or still no table at the deadline)."""
