@@ -127,3 +127,26 @@ async def _pump(
 
 def add_export_route(app: web.Application, connect_params: dict[str, Any]) -> None:
     app.router.add_get("/v1/export", make_export_handler(connect_params))
+
+
+def export_operation() -> dict[str, Any]:
+    """The OpenAPI operation of ``GET /v1/export`` (added to db.openapi's document)."""
+    def param(name: str, description: str, schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": required, "description": description,
+                "schema": schema}
+
+    return {"get": {
+        "summary": "The rows of [from, to) as Binance's daily-archive CSV, or Parquet (streamed download)",
+        "parameters": [
+            param("symbol", "Symbol, e.g. BTCUSDT", {"type": "string"}),
+            param("stream", "trade or aggTrade", {"type": "string", "enum": ["trade", "aggTrade"]}),
+            param("from", "Interval start (inclusive), ISO 8601 or epoch ms", {"type": "string"}),
+            param("to", "Interval end (exclusive), ISO 8601 or epoch ms", {"type": "string"}),
+            param("format", "csv (default) or parquet", {"type": "string", "enum": list(_CTYPE)}, False),
+        ],
+        "responses": {
+            "200": {"description": "the file", "content": {
+                t: {"schema": {"type": "string", "format": "binary"}} for t in _CTYPE.values()}},
+            "400": {"description": "a bad parameter (named in 'parameter')"},
+        },
+    }}  # fmt: skip
