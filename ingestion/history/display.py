@@ -44,10 +44,12 @@ class Progress:
         return None if frac <= 0 else (now - self.started) / frac * (1 - frac)
 
     def line(self, now: float, width: int = 30) -> str:
+        """``[####---]  42.0%  1,234 rows  5,678 rows/s  ETA 00:12  label`` (no bar when width 0)."""
         frac, eta = self.fraction(), self.eta(now)
-        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+        filled = int(frac * width)
+        bar = f"[{'#' * filled}{'-' * (width - filled)}] " if width else ""
         return (
-            f"[{bar}] {frac * 100:5.1f}%  {self.rows:,} rows  {self.rate(now):,.0f} rows/s  "
+            f"{bar}{frac * 100:5.1f}%  {self.rows:,} rows  {self.rate(now):,.0f} rows/s  "
             f"ETA {'?' if eta is None else _duration(eta)}  {self.label}"
         )
 
@@ -67,7 +69,7 @@ class Display:
             self.out.flush()
             self._last = now
         elif not self.tty and (force or now - self._last >= self.plain_every):
-            self.out.write(progress.line(now).replace("[", "", 1).split("] ", 1)[-1] + "\n")
+            self.out.write(progress.line(now, width=0) + "\n")
             self.out.flush()
             self._last = now
 
