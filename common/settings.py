@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     binance_rest_url: str = Field(
         "https://api.binance.com", description="Binance REST base URL (gap backfill)"
     )
+    binance_archive_url: str = Field(
+        "https://data.binance.vision",
+        description="Binance's daily archive base URL (history import: /data/spot/daily/...)",
+    )
     binance_api_key: SecretStr | None = Field(
         None, description="Optional Binance API key, sent as X-MBX-APIKEY on REST calls"
     )
@@ -81,6 +85,10 @@ class Settings(BaseSettings):
     topic_book_ticker: str = Field("binance.book_ticker", description="Topic for bookTicker events")
     topic_gaps: str = Field("binance.gaps", description="Topic for gap records")
     topic_dead_letter: str = Field("binance.dead_letter", description="Dead-letter topic")
+    topic_history_progress: str = Field(
+        "binance.history_progress",
+        description="Compacted topic where the history import records finished days (resume)",
+    )
     topic_partitions: int = Field(6, ge=1, le=1000, description="Partitions of topics created at start")
     topic_replication_factor: int = Field(
         -1, ge=-1, le=16,
@@ -133,6 +141,9 @@ class Settings(BaseSettings):
         description="Readiness turns off when queued events get no Kafka acknowledgement for this long",
     )
     rest_timeout_s: float = Field(10.0, gt=0, le=300, description="Timeout of one REST backfill request")
+    history_archive_attempts: int = Field(
+        3, ge=1, le=20, description="History import: tries of one archive file before reporting it bad"
+    )
     # --- worker
     consumer_group: str = Field("binance-pipeline-worker", description="Worker consumer group id")
     batch_max_rows: int = Field(500, ge=1, le=100_000, description="Flush a table buffer at N rows")
@@ -242,7 +253,7 @@ class Settings(BaseSettings):
             raise ValueError("expected ws[s]://host[:port]")
         return value.rstrip("/")
 
-    @field_validator("binance_rest_url")
+    @field_validator("binance_rest_url", "binance_archive_url")
     @classmethod
     def _check_rest_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+$", value.rstrip("/")):
@@ -279,7 +290,8 @@ class Settings(BaseSettings):
         return tuple(dict.fromkeys(value))
 
     @field_validator(
-        "topic_trades", "topic_book_ticker", "topic_gaps", "topic_dead_letter", "consumer_group"
+        "topic_trades", "topic_book_ticker", "topic_gaps", "topic_dead_letter", "consumer_group",
+        "topic_history_progress",
     )
     @classmethod
     def _check_topic(cls, value: str) -> str:
