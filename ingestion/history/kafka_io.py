@@ -22,6 +22,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from common.events import HDR_REASON, HDR_RECEIVED_AT, HDR_STAGE, TradeMessage, encode
+from common.kafka_config import client_config
 from common.settings import Settings
 from common.topics import create_missing_topics
 from ingestion.history.errors import ProgressError, PublishError
@@ -34,10 +35,10 @@ POLL_EVERY = 2000  # rows between producer polls
 def ensure_topics(settings: Settings, timeout: float = 15.0) -> None:
     """The pipeline topics and the compacted progress topic exist (idempotent)."""
     failed = create_missing_topics(settings, timeout)
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin = AdminClient(client_config(settings))
     config = {"cleanup.policy": "compact"}
     name = settings.topic_history_progress
-    new = NewTopic(name, num_partitions=1, replication_factor=1, config=config)
+    new = NewTopic(name, num_partitions=1, replication_factor=settings.topic_replication_factor, config=config)
     future = admin.create_topics([new])[name]
     try:
         future.result(timeout=timeout)
@@ -53,7 +54,7 @@ def load_progress(settings: Settings, timeout: float = 15.0) -> dict[str, dict[s
     """Rule 3: key -> the last progress record."""
     topic = settings.topic_history_progress
     consumer = Consumer({
-        "bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "history-progress-reader",
+        **client_config(settings), "group.id": "history-progress-reader",
         "enable.auto.commit": False, "auto.offset.reset": "earliest",
     })  # fmt: skip
     deadline = time.monotonic() + timeout
