@@ -38,7 +38,8 @@ def ensure_topics(settings: Settings, timeout: float = 15.0) -> None:
     admin = AdminClient(client_config(settings))
     config = {"cleanup.policy": "compact"}
     name = settings.topic_history_progress
-    new = NewTopic(name, num_partitions=1, replication_factor=settings.topic_replication_factor, config=config)
+    new = NewTopic(name, num_partitions=1, replication_factor=settings.topic_replication_factor,
+                   config=config)
     future = admin.create_topics([new])[name]
     try:
         future.result(timeout=timeout)
