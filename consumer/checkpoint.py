@@ -37,6 +37,7 @@ from typing import TypeVar
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from common.backoff import Backoff
+from common.clock import now_us
 from common.events import (
     HDR_OFFSET,
     HDR_PARTITION,
@@ -62,9 +63,6 @@ class Outcome:
     batch: Batch
     write: WriteOutcome | None
 
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def dead_letter_headers(dead: DeadLetter) -> list[tuple[str, str | bytes | None]]:

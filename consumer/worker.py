@@ -37,11 +37,12 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 import db.migrate
 from common.backoff import Backoff
+from common.clock import now_us
 from common.health import HealthServer, ReadinessCheck
 from common.logs import configure
 from common.settings import Settings, load_or_exit, settings_epilog
 from consumer.batcher import Batcher, DeadLetter
-from consumer.checkpoint import Checkpointer, now_us
+from consumer.checkpoint import Checkpointer
 from consumer.decode import BOOK_TICKER, GAPS, TRADES, decode
 from consumer.errors import DecodeError, Disposition, FatalDatabaseError, classify, describe
 from consumer.kafka import ensure_topics, make_consumer, make_producer
