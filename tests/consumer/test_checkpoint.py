@@ -120,6 +120,16 @@ def fill(batcher: Batcher, tp: TP, offsets: range) -> None:
             batcher.add(seg, o, None, b"good", f"{o}:{tp[0]}/{tp[1]}", 0)
 
 
+def batch_of(*parts: tuple[TP, range]) -> Batch:
+    """One drained batch holding ``offsets`` of each ``tp`` (see ``fill``)."""
+    batcher = Batcher(1000, 1.0)
+    for tp, offsets in parts:
+        fill(batcher, tp, offsets)
+    batch = batcher.drain("trades")
+    assert batch is not None
+    return batch
+
+
 def assert_commits_follow_durability(journal: Journal) -> None:
     """Every committed offset has each message below it durable earlier in the journal."""
     done: set[str] = set()
@@ -140,10 +150,7 @@ def test_a_refused_write_is_retried_then_committed_after_it_is_durable() -> None
     journal = Journal()
     journal.plan["write"].extend(["refuse", "refuse"])
     cp, offsets = make(journal)
-    batcher = Batcher(100, 1.0)
-    fill(batcher, PARTITIONS[0], range(1, 5))
-    batch = batcher.drain("trades")
-    assert batch is not None
+    batch = batch_of((PARTITIONS[0], range(1, 5)))
     cp.submit(batch)
     outcome = cp.finish(timeout=None)
     assert outcome is not None and outcome.write is not None
@@ -158,10 +165,8 @@ def test_an_abandoned_batch_commits_nothing() -> None:
     journal = Journal()
     journal.plan["write"].extend(["refuse"] * 1000)
     cp, offsets = make(journal)
-    batcher = Batcher(100, 1.0)
-    fill(batcher, PARTITIONS[0], range(1, 5))
-    batch = batcher.drain("trades")
-    assert batch is not None and not cp.flush_now(batch, time.monotonic() + 0.05)
+    batch = batch_of((PARTITIONS[0], range(1, 5)))
+    assert not cp.flush_now(batch, time.monotonic() + 0.05)
     assert offsets.committed == {}
     assert "commit" not in [k for k, _ in journal.entries]
     assert cp.pressure.state is State.DOWN and not cp.pressure.sink_up
@@ -174,10 +179,8 @@ def test_dead_letters_are_acknowledged_before_the_commit() -> None:
     journal.plan["write"].append("reject")
     journal.plan["dlq"].extend(["refuse", "refuse"])
     cp, offsets = make(journal)
-    batcher = Batcher(100, 1.0)
-    fill(batcher, PARTITIONS[1], range(0, 7))
-    batch = batcher.drain("trades")
-    assert batch is not None and cp.flush_now(batch, time.monotonic() + 5)
+    batch = batch_of((PARTITIONS[1], range(0, 7)))
+    assert cp.flush_now(batch, time.monotonic() + 5)
     kinds = [k for k, _ in journal.entries]
     assert kinds == ["durable", "dead", "commit"]
     assert sorted(journal.entries[1][1]) == ["0:t/1", "1:t/1", "5:t/1"]  # type: ignore[arg-type]
@@ -190,10 +193,7 @@ def test_a_fatal_sink_error_commits_nothing() -> None:
     journal = Journal()
     journal.plan["write"].append("fatal")
     cp, offsets = make(journal)
-    batcher = Batcher(100, 1.0)
-    fill(batcher, PARTITIONS[0], range(1, 5))
-    batch = batcher.drain("trades")
-    assert batch is not None
+    batch = batch_of((PARTITIONS[0], range(1, 5)))
     cp.submit(batch)
     with pytest.raises(FatalDatabaseError):
         cp.finish(timeout=None)
@@ -207,11 +207,7 @@ def test_excluded_partitions_are_not_committed() -> None:
     journal = Journal()
     journal.plan["write"].extend(["refuse"] * 3)
     cp, offsets = make(journal)
-    batcher = Batcher(100, 1.0)
-    fill(batcher, PARTITIONS[0], range(1, 5))
-    fill(batcher, PARTITIONS[1], range(1, 5))
-    batch = batcher.drain("trades")
-    assert batch is not None
+    batch = batch_of((PARTITIONS[0], range(1, 5)), (PARTITIONS[1], range(1, 5)))
     cp.submit(batch)
     cp.exclude([PARTITIONS[0]])
     cp.finish(timeout=None)

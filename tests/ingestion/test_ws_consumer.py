@@ -17,15 +17,8 @@ import pytest
 from common.events import HDR_REASON, HDR_RECEIVED_AT, HDR_STAGE
 from exchange_sim.testing import SimProcess
 from tests.conftest import Topics
-from tests.ingestion.helpers import (
-    ROOT,
-    Ingestion,
-    PrivateTansu,
-    Record,
-    assert_complete,
-    read_all,
-    wait_for,
-)
+from tests.ingestion.helpers import ROOT, Ingestion, PrivateTansu, assert_complete
+from tests.utils import Record, read_all, wait_for
 
 ALL = ("trade", "aggTrade", "bookTicker")
 TRADES = ("trade", "aggTrade")
