@@ -14,6 +14,7 @@ Exception tree:
      │                                 bad credentials...): the worker stops, exit status 1
      ├── DeadLetterError          the dead-letter topic did not take a message (retried)
      ├── OffsetOrderError         a partition's offset went back (its log was recreated)
+     ├── FatalKafkaError          librdkafka says the consumer cannot go on (e.g. fenced): exit 1
      └── CommitError              the broker did not take an offset commit (counted, not retried)
 
 Rules:
@@ -74,6 +75,10 @@ class OffsetOrderError(WorkerError):
     def __init__(self, topic: str, partition: int, offset: int, expected: int) -> None:
         super().__init__(f"{topic}[{partition}]: offset {offset} after {expected - 1}")
         self.topic, self.partition, self.offset, self.expected = topic, partition, offset, expected
+
+
+class FatalKafkaError(WorkerError):
+    """The Kafka client cannot go on (a fatal error, or fenced by a worker of the same name)."""
 
 
 class CommitError(WorkerError):

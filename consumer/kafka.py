@@ -8,6 +8,10 @@ Rules:
      group that has never committed loses nothing.
   3. Topics are created at start if missing (whichever stage starts first creates them), with
      TOPIC_PARTITIONS partitions and TOPIC_RETENTION_MS; an existing topic is left as it is.
+     The poll loop creates them again when the broker says they are gone (loop.py Rule 6).
+  4. WORKER_NAME, when set, is the consumer's group.instance.id (static membership): a worker
+     restarted under the same name within the session timeout gets its partitions back at once,
+     without a rebalance. A second live worker with the same name fences the first one.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ def consumer_config(settings: Settings) -> dict[str, object]:
         "max.partition.fetch.bytes": settings.kafka_max_partition_fetch_bytes,
         "fetch.max.bytes": max(4 << 20, settings.kafka_max_partition_fetch_bytes),
         "topic.metadata.refresh.interval.ms": 30_000,
+        **({"group.instance.id": settings.worker_name} if settings.worker_name else {}),
     }
 
 

@@ -21,10 +21,15 @@ Rules:
      the database answers, else dropped uncommitted. Lost partitions commit nothing new.
   4. SIGTERM/SIGINT: stop consuming, flush everything, commit, close: exit 0. If the database
      stays down for WORKER_SHUTDOWN_TIMEOUT_S (or a second signal comes) the rest is left
-     uncommitted, to be consumed again: exit 1. A fatal database error: exit 1.
+     uncommitted, to be consumed again: exit 1. A fatal database or Kafka error: exit 1.
   5. A partition whose offsets go back was recreated (a broker that lost its data, a new
      cluster): its buffer is dropped and no offset of its old log is committed (committing one
      would skip messages of the new log); consumption goes on from the new log.
+  6. Topics the broker reports unknown while subscribed (the same causes) are created again,
+     retried every TOPICS_RETRY_S; with no committed offsets the group starts from the earliest
+     offset (kafka.py Rule 2). No restart is needed.
+  7. A fatal Kafka error (among them FENCED_INSTANCE_ID: a second worker joined with this
+     WORKER_NAME) stops the worker without committing further: exit 1.
 """
 
 from __future__ import annotations
@@ -38,15 +43,19 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from common.clock import now_us
 from common.health import ReadinessCheck
 from common.settings import Settings
+from common.topics import create_missing_topics
 from consumer.backpressure import WhenFull
 from consumer.batcher import Batcher, DeadLetter
 from consumer.checkpoint import Checkpointer
 from consumer.decode import BOOK_TICKER, GAPS, TRADES, decode
-from consumer.errors import DecodeError, FatalDatabaseError, OffsetOrderError
+from consumer.errors import DecodeError, FatalDatabaseError, FatalKafkaError, OffsetOrderError
 from consumer.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_S = 5.0
+TOPICS_RETRY_S = 2.0
+MISSING_TOPIC = frozenset({KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC})
+FATAL_KAFKA = frozenset({KafkaError._FATAL, KafkaError.FENCED_INSTANCE_ID})
 TP = tuple[str, int]
 
 
@@ -65,8 +74,9 @@ class Worker:
         self._shutdown_timeout = settings.worker_shutdown_timeout_s
         self._revoke_timeout = max(1.0, settings.kafka_session_timeout_ms / 2000)
         self._assigned: set[TP] = set()
-        self._paused = self._force = self._failed = False
-        self._next_housekeeping = 0.0
+        self._paused = self._force = self._failed = self._topics_missing = False
+        self._next_housekeeping = self._next_topics_check = 0.0
+        self._settings, self._name = settings, settings.worker_name
 
     def readiness(self) -> list[ReadinessCheck]:
         return [lambda: None if self._cp.pressure.sink_up else "database unreachable",
@@ -85,8 +95,8 @@ class Worker:
         try:
             while not self.stop_event.is_set():
                 self._step()
-        except FatalDatabaseError:
-            log.exception("fatal database error, stopping without committing further")
+        except (FatalDatabaseError, FatalKafkaError):
+            log.exception("fatal error, stopping without committing further")
             self._failed = True
             self._consumer.close()
             self._cp.close()
@@ -100,6 +110,8 @@ class Worker:
             self._poll()
         now = time.monotonic()
         self._submit_due(now)
+        if self._topics_missing:
+            self._recreate_topics(now)
         if now >= self._next_housekeeping:
             self._housekeeping(now)
 
@@ -175,9 +187,26 @@ class Worker:
                     "log dropped uncommitted, no offset of the old log will be committed", exc, dropped)
 
     def _kafka_error(self, error: KafkaError) -> None:
-        if error.fatal():
-            raise RuntimeError(f"fatal Kafka error: {error}")
+        if error.fatal() or error.code() in FATAL_KAFKA:  # librdkafka reports fencing as _FATAL
+            raise FatalKafkaError(f"fatal Kafka error (WORKER_NAME={self._name or 'unset'}): {error}")
+        if error.code() in MISSING_TOPIC and not self._topics_missing:
+            self._topics_missing = True
+            log.warning("kafka: %s; creating the missing topics (Rule 6)", error)
+            return
         log.warning("kafka: %s", error)
+
+    def _recreate_topics(self, now: float) -> None:
+        """The broker lost our topics (an empty broker, a new cluster): create them again (Rule 6)."""
+        if now < self._next_topics_check:
+            return
+        self._next_topics_check = now + TOPICS_RETRY_S
+        failed = create_missing_topics(self._settings, timeout=5.0)
+        if failed:
+            log.warning("missing topics not created yet (%s); retrying in %.0f s", failed, TOPICS_RETRY_S)
+            return
+        self._topics_missing = False
+        self._metrics.topics_recreated.inc()
+        self._consumer.list_topics(timeout=5.0)  # fresh metadata: the subscription sees them now
 
     def _set_paused(self, full: bool) -> None:
         if full and not self._paused:

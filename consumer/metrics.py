@@ -69,6 +69,8 @@ class WorkerMetrics:
         self.partition_resets = Counter(
             "worker_partition_resets", "Partitions whose offsets went back (their log was recreated)",
             registry=r)
+        self.topics_recreated = Counter(
+            "worker_topics_recreated", "Times the worker created topics the broker had lost", registry=r)
         self.commit_failures = Counter("worker_commit_failures", "Offset commits the broker refused",
                                        registry=r)
         self.flush_rows = Histogram("worker_flush_rows", "Rows per flushed batch", ["table"],

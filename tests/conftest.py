@@ -33,11 +33,29 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The services this session actually used (only those some test asked for)."""
+    """The services this session actually used, and the figures tests measured."""
     if SERVICES_USED:
         terminalreporter.section("services used")
         for name, what in SERVICES_USED.items():
             terminalreporter.write_line(f"{name}: {what}")
+    if FIGURES:
+        terminalreporter.section("figures measured")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+
+
+FIGURES: list[str] = []
+
+
+@pytest.fixture
+def figure(request: pytest.FixtureRequest) -> Callable[[str, float, str], None]:
+    """Report a measured figure: shown under 'figures measured' and kept as a JUnit property."""
+
+    def record(name: str, value: float, unit: str) -> None:
+        FIGURES.append(f"{request.node.nodeid}: {name} = {value:.3f} {unit}")
+        request.node.user_properties.append((name, value))
+
+    return record
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
