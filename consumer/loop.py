@@ -38,7 +38,7 @@ import logging
 import threading
 import time
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from common.clock import now_us
 from common.health import ReadinessCheck
@@ -60,7 +60,7 @@ TP = tuple[str, int]
 
 
 class Worker:
-    """The poll loop (Rules 1-4); ``run`` blocks until stopped and returns the exit status."""
+    """The poll loop (Rules 1-7); ``run`` blocks until stopped and returns the exit status."""
 
     def __init__(self, settings: Settings, consumer: Consumer, checkpointer: Checkpointer,
                  metrics: WorkerMetrics, stop: threading.Event) -> None:
@@ -206,7 +206,10 @@ class Worker:
             return
         self._topics_missing = False
         self._metrics.topics_recreated.inc()
-        self._consumer.list_topics(timeout=5.0)  # fresh metadata: the subscription sees them now
+        try:
+            self._consumer.list_topics(timeout=5.0)  # fresh metadata: the subscription sees them now
+        except KafkaException as exc:  # the regular metadata refresh will see them instead
+            log.warning("metadata refresh after creating the topics failed: %s", exc)
 
     def _set_paused(self, full: bool) -> None:
         if full and not self._paused:
