@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     topic_gaps: str = Field("binance.gaps", description="Topic for gap records")
     topic_dead_letter: str = Field("binance.dead_letter", description="Dead-letter topic")
     topic_partitions: int = Field(6, ge=1, le=1000, description="Partitions of topics created at start")
+    topic_replication_factor: int = Field(
+        -1, ge=-1, le=16,
+        description="Replication factor of topics created at start (-1: the broker's default)",
+    )
     topic_retention_ms: int = Field(
         7 * 24 * 3600 * 1000, ge=60_000, description="retention.ms of topics created at start"
     )

@@ -6,16 +6,14 @@ import signal
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from tests.brokers import PrivateKafka
 from tests.conftest import Topics
 from tests.consumer.helpers import PacedProducer, WorkerProcess, committed_total, produce, producer, trade
-from tests.utils import count, kafka_available, private_kafka, private_port, query, wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.utils import count, query, wait_for
 
 
 def assert_exactly(db_url: str, n: int) -> None:
@@ -73,25 +71,26 @@ def partitions_of(bootstrap: str, topic: str) -> int:
 
 @pytest.mark.slow
 @pytest.mark.private_broker
-@pytest.mark.skipif(not kafka_available(), reason="no java or no Apache Kafka jars at KAFKA_LIBS")
 def test_worker_recovers_when_the_broker_comes_back_empty(
     db_url: str, topics: Topics, consumer_group: str, start_worker: Callable[..., WorkerProcess],
     figure: Callable[[str, float, str], None],
 ) -> None:  # fmt: skip
     """Broker replaced by an empty one on the same address: the worker recreates the topics and
     goes on from the earliest offset by itself; no old offset is committed on the new log."""
-    port, workdir = private_port(), ROOT / ".local" / f"empty-broker-{uuid.uuid4().hex[:8]}"
-    with private_kafka(port, workdir) as bootstrap:
+    broker = PrivateKafka()
+    try:
+        bootstrap = broker.bootstrap
         worker = start_worker(KAFKA_BOOTSTRAP_SERVERS=bootstrap)
         worker.wait_ready(60)
         produce(producer(bootstrap), topics.trades, [trade(i) for i in range(3000)])
         wait_for(lambda: count(db_url, "trades") == 3000, 60, "rows from the first broker")
-    with private_kafka(port, workdir) as bootstrap:
+        broker.wipe()  # stopped, its data deleted: the next start is an empty broker, same address
+        broker.start()
         up_at = time.monotonic()
         wait_for(lambda: partitions_of(bootstrap, topics.trades) == 3, 90, "the topics recreated")
         produce(producer(bootstrap), topics.trades, [trade(i) for i in range(3000, 3300)])
         wait_for(lambda: count(db_url, "trades") == 3300, 60, "rows from the new broker")
-        figure("empty broker listening to all its rows written", time.monotonic() - up_at, "s")
+        figure("empty broker ready to all its rows written", time.monotonic() - up_at, "s")
         assert_exactly(db_url, 3300)
         wait_for(lambda: committed_total(bootstrap, consumer_group, topics.trades, 3) == 300, 20,
                  "the group's offsets on the new log")
@@ -99,3 +98,6 @@ def test_worker_recovers_when_the_broker_comes_back_empty(
         assert worker.metric("worker_topics_recreated_total") >= 1
         others = (topics.book_ticker, topics.gaps, topics.dead_letter)
         assert {partitions_of(bootstrap, t) for t in others} == {3}
+        worker.stop()
+    finally:
+        broker.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -17,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from tests.utils import Record, free_port, metric_sum, port_open, stop_process, wait_for
+from tests.utils import Record, free_port, metric_sum, stop_process
 from tests.utils import read_all as read_all  # re-exported for older callers (the helpers moved)
+from tests.utils import wait_for as wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-TANSU = ROOT / ".local" / "tansu" / "bin" / "tansu"
 
 # Short timers so tests run in seconds, not minutes.
 FAST_ENV = {
@@ -126,39 +125,3 @@ def assert_complete(stats: dict[str, Any], records: list[Record], types: Iterabl
             extra = sorted(set(ids) - expected)
             assert not missing, f"{symbol} {kind}: {len(missing)} ids missing, e.g. {missing[:10]}"
             assert not extra, f"{symbol} {kind}: unexpected ids {extra[:10]}"
-
-
-class PrivateTansu:
-    """A broker of this test's own, so it can be paused (SIGSTOP) without disturbing others."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.bootstrap = f"127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile(prefix="tansu-", suffix=".log")
-        url = f"tcp://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [str(TANSU), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        wait_for(self._listening, 20, "private Tansu to listen")
-
-    def _listening(self) -> bool:
-        return port_open(self.port)
-
-    def pause(self) -> None:
-        os.kill(self.process.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        os.kill(self.process.pid, signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGCONT)
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.log.close()
