@@ -249,3 +249,9 @@ class PacedProducer:
         assert not self._thread.is_alive(), "producer did not finish"
         if self.error is not None:
             raise self.error
+
+
+def assert_exactly(db_url: str, n: int) -> None:
+    """The trades table holds ids 0..n-1, each exactly once."""
+    rows = query(db_url, "SELECT count(*), count(DISTINCT (symbol, type, id)), min(id), max(id) FROM trades")
+    assert rows == [(n, n, 0, n - 1)]

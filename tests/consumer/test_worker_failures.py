@@ -15,18 +15,14 @@ from tests.conftest import Topics
 from tests.consumer.helpers import (
     PacedProducer,
     WorkerProcess,
+    assert_exactly,
     book,
     committed_total,
     produce,
     producer,
     trade,
 )
-from tests.utils import count, query, read_all, wait_for
-
-
-def assert_exactly(db_url: str, n: int) -> None:
-    rows = query(db_url, "SELECT count(*), count(DISTINCT (symbol, type, id)), min(id), max(id) FROM trades")
-    assert rows == [(n, n, 0, n - 1)]
+from tests.utils import count, read_all, wait_for
 
 
 @pytest.mark.slow

@@ -12,13 +12,16 @@ from confluent_kafka.admin import AdminClient
 
 from tests.brokers import PrivateKafka
 from tests.conftest import Topics
-from tests.consumer.helpers import PacedProducer, WorkerProcess, committed_total, produce, producer, trade
-from tests.utils import count, query, wait_for
-
-
-def assert_exactly(db_url: str, n: int) -> None:
-    rows = query(db_url, "SELECT count(*), count(DISTINCT (symbol, type, id)), min(id), max(id) FROM trades")
-    assert rows == [(n, n, 0, n - 1)]
+from tests.consumer.helpers import (
+    PacedProducer,
+    WorkerProcess,
+    assert_exactly,
+    committed_total,
+    produce,
+    producer,
+    trade,
+)
+from tests.utils import count, wait_for
 
 
 @pytest.mark.slow
