@@ -146,6 +146,11 @@ class Settings(BaseSettings):
     )
     # --- worker
     consumer_group: str = Field("binance-pipeline-worker", description="Worker consumer group id")
+    worker_name: str = Field(
+        "", description="Stable name of this worker, its Kafka group.instance.id (static membership: "
+        "restarted within KAFKA_SESSION_TIMEOUT_MS it gets its partitions back without a rebalance). "
+        "Empty: dynamic membership. Never give two running workers the same name",
+    )
     batch_max_rows: int = Field(500, ge=1, le=100_000, description="Flush a table buffer at N rows")
     batch_max_seconds: float = Field(
         2.0, gt=0, le=300, description="Flush a table buffer T seconds after its first row"
@@ -297,6 +302,13 @@ class Settings(BaseSettings):
     def _check_topic(cls, value: str) -> str:
         if not re.match(r"^[A-Za-z0-9._\-]{1,249}$", value):
             raise ValueError("expected 1-249 characters of [A-Za-z0-9._-]")
+        return value
+
+    @field_validator("worker_name")
+    @classmethod
+    def _check_worker_name(cls, value: str) -> str:
+        if value and not re.match(r"^[A-Za-z0-9._\-]{1,249}$", value):
+            raise ValueError("expected empty, or 1-249 characters of [A-Za-z0-9._-]")
         return value
 
     @field_validator("log_level")

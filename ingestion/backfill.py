@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from common.backoff import Backoff
+from common.clock import now_us
 from common.events import GapMessage, GapStatus, TradeMessage
 from common.settings import Settings
 from ingestion.errors import BackfillError, ParseError, RateLimited
@@ -44,9 +45,6 @@ PAGE_LIMIT = 1000
 MAX_ATTEMPTS = 5
 ROOM_RESERVE = 1000  # producer slots a backfill leaves to the live streams (at most 1/4)
 
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def is_retryable(exc: BaseException) -> bool:
