@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import psycopg2
 
+from common.clock import now_us
 from common.events import GapMessage
 from common.logs import configure
 from common.settings import Settings
@@ -36,7 +37,7 @@ from db import audit as au
 from db import commands, queries
 from db.errors import DatabaseError
 from db.params import Request
-from ingestion.backfill import Backfiller, now_us
+from ingestion.backfill import Backfiller
 from ingestion.metrics import IngestionMetrics
 from ingestion.publisher import Publisher
 from ingestion.records import id_gap
