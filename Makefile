@@ -11,7 +11,7 @@ SERVICES := scripts/services.sh
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install services-up services-down services-status migrate lint typecheck test test-fast \
-        run demo bench compose-check clean dashboard browser screenshot
+        run demo bench compose-check clean kafka-ui kafka-tail dashboard browser screenshot
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -34,7 +34,7 @@ browser:  ## install Debian's chromium for the browser tests (Playwright drives 
 	test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	$(CHROMIUM) --version
 
-services-up:  ## provision and start the local broker (Tansu) and TimescaleDB (idempotent)
+services-up:  ## provision and start the local broker (Apache Kafka) and TimescaleDB (idempotent)
 	bash $(SERVICES) up
 
 services-down:  ## stop the local services (leaves no process behind)
@@ -70,6 +70,16 @@ screenshot: dashboard browser services-up  ## regenerate docs/dashboard.png with
 
 bench: install services-up  ## run every benchmark in bench/; figures to bench/results/ (JSON + Markdown)
 	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) bench/run_all.py
+
+kafka-ui: install services-up  ## browse topics, partitions, consumer groups and lag (kaskade admin mode)
+	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m common.kafka_config kaskade-ini .local/kaskade.ini \
+	  && $(VENV)/bin/kaskade admin --config-file .local/kaskade.ini
+
+kafka-tail: install services-up  ## read a topic from its start: make kafka-tail TOPIC=binance.dead_letter
+	@[ -n "$(TOPIC)" ] || { echo "usage: make kafka-tail TOPIC=binance.trades (or binance.dead_letter, ...)"; exit 2; }
+	set -a; eval "$$(bash $(SERVICES) env)"; set +a; \
+	  $(PY) -m common.kafka_config kaskade-ini .local/kaskade.ini && \
+	  $(VENV)/bin/kaskade consumer --config-file .local/kaskade.ini -t "$(TOPIC)" --earliest -k string -v json
 
 compose-check:  ## validate docker-compose.yml (installs Debian's docker-compose if missing)
 	command -v docker-compose >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null)

@@ -1,6 +1,8 @@
 """The query HTTP API (aiohttp): ``python -m db.api`` serves the CLI's commands as JSON.
 
-  GET /v1/{latest,price-at,range,candles,stats,spread,sma,whales,gaps}?symbol=...  answers
+  GET /v1/{latest,price-at,range,candles,stats,spread,sma,whales,gaps,audit}?symbol=...  answers
+      (audit answers 200 with "complete": false when the range has holes)
+  GET /v1/export?symbol=&stream=&from=&to=&format=csv|parquet   streamed download (db/export_http.py)
   GET /openapi.json   the OpenAPI 3 document        GET /healthz   liveness (no database)
   GET /docs, /readyz, /metrics                      Swagger UI, readiness, metrics (db.api_ops)
 
@@ -39,6 +41,7 @@ from common.settings import Settings, load_or_exit, settings_epilog
 from db import commands, queries
 from db.api_ops import add_ops_routes
 from db.errors import DatabaseError, DatabaseUnavailable, InvalidArgument, QueryTimeout, SchemaMissing
+from db.export_http import add_export_route
 from db.openapi import build_openapi
 from db.params import COMMANDS, Request, parse_request
 from db.render import Answer
@@ -58,8 +61,10 @@ def error(status: int, kind: str, message: str, **extra: str) -> web.Response:
 class QueryService:
     """Runs requests on pooled read-only connections in worker threads (rule 4)."""
 
-    def __init__(self, dsn: str, pool_size: int, statement_timeout_ms: int, max_rows: int) -> None:
+    def __init__(self, dsn: str, pool_size: int, statement_timeout_ms: int, max_rows: int,
+                 limits: commands.Limits | None = None) -> None:
         self._params = queries.connect_params(dsn, statement_timeout_ms)
+        self._limits = limits or commands.Limits()
         self._size, self.max_rows = pool_size, max_rows
         self._pool: ThreadedConnectionPool | None = None
         self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="query-db")
@@ -74,7 +79,7 @@ class QueryService:
         broken = False
         try:
             conn.autocommit = True
-            return commands.run(conn, request)
+            return commands.run(conn, request, self._limits)
         except DatabaseUnavailable:
             broken = True
             raise
@@ -108,6 +113,11 @@ class QueryService:
 
     def start(self) -> None:
         self._pool = ThreadedConnectionPool(0, self._size, **self._params)
+
+    @property
+    def connect_params(self) -> dict[str, Any]:
+        """libpq parameters of the pool's sessions (the export opens its own connection)."""
+        return dict(self._params)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
@@ -193,6 +203,7 @@ def make_app(service: QueryService, api_key: str | None = None) -> web.Applicati
     async def healthz(_: web.Request) -> web.Response:
         return json_response({"alive": True})
 
+    add_export_route(app, service.connect_params)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)
     add_ops_routes(app, service.ping)
@@ -210,6 +221,7 @@ def build(settings: Settings) -> web.Application:
     service = QueryService(
         settings.database_url.get_secret_value(), settings.query_pool_size,
         settings.query_statement_timeout_ms, settings.query_max_rows,
+        commands.Limits(settings.audit_statement_timeout_ms),
     )
     key = settings.query_api_key.get_secret_value() if settings.query_api_key else None
     return make_app(service, key)

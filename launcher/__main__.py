@@ -2,7 +2,8 @@
 
 Steps: apply migrations; (demo) start the exchange simulator; start ingestion, the worker and
 (when the ``dashboard`` extra is installed) the dashboard; then once a second show the live
-status, with the dashboard's URL. Rules:
+status, with the dashboard's URL and the verdict of a periodic self-audit of the recent window
+(launcher.selfaudit; SELF_AUDIT_INTERVAL_S, SELF_AUDIT_WINDOW_S). Rules:
   1. A component that dies is named, the end of its log shown, everything else stopped, and the
      launcher exits 1.
   2. Ctrl-C (SIGINT) or SIGTERM stops every child by PID and exits 0: no process is left behind.
@@ -34,6 +35,7 @@ from pydantic import SecretStr
 from common.settings import Settings, load_or_exit, settings_epilog
 from db.migrate import apply
 from launcher.procs import Component
+from launcher.selfaudit import SelfAudit
 from launcher.status import ComponentState, Snapshot, parse, render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -215,6 +217,7 @@ def supervise(settings: Settings, comps: list[Component], title: str, demo: bool
     screen, started = Screen(), time.monotonic()
     history: deque[Snapshot] = deque(maxlen=RATE_WINDOW_S + 1)  # rates over ~5 s: flushes are bursty
     dsn = settings.database_url.get_secret_value()
+    audit = SelfAudit(dsn, settings.symbols, settings.self_audit_interval_s, settings.self_audit_window_s)
     while True:
         for comp in comps:
             code = comp.exit_code()
@@ -232,9 +235,10 @@ def supervise(settings: Settings, comps: list[Component], title: str, demo: bool
                     setattr(cur, comp.name if comp.name == "worker" else "ingestion", parse(body))
         states = [component_state(c) for c in comps]
         ingestion = next(s for s in states if s.name == "ingestion")
+        audit.poll(time.monotonic())
         lines = render(title, history[0] if history else None, cur, states,
                        latest_prices(dsn, settings.symbols),
-                       notices(settings, ingestion, time.monotonic() - started, demo))
+                       notices(settings, ingestion, time.monotonic() - started, demo), audit.lines())
         screen.show([*lines, dashboard_line(settings)])
         history.append(cur)
         if once and time.monotonic() - started >= once:

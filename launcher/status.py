@@ -67,10 +67,11 @@ def render(
     components: list[ComponentState],
     latest: dict[str, tuple[str, datetime] | None],
     notices: list[str],
+    audit: list[str] | None = None,
 ) -> list[str]:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     ing, wrk = cur.ingestion, cur.worker
-    lag = sum(max(0.0, v) for _, v in wrk.get(CONSUMER_LAG, []))
+    lag = sum(v for _, v in wrk.get(CONSUMER_LAG, []))
     lines = [
         f"binance-pipeline · {title} · {now}   (Ctrl-C stops everything)",
         "components: " + "   ".join(f"{c.name}: {c.state}" for c in components),
@@ -87,4 +88,4 @@ def render(
     for symbol, value in latest.items():
         shown = "no trades yet" if value is None else f"{value[0]}  at {value[1].isoformat()}"
         lines.append(f"  {symbol:<12} {shown}")
-    return lines + [f"! {n}" for n in notices]
+    return lines + (audit or []) + [f"! {n}" for n in notices]
