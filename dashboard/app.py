@@ -23,8 +23,9 @@ import streamlit as st
 
 from common.settings import Settings
 from dashboard import charts, health
-from dashboard.data import INTERVALS, WINDOWS, PageData, Selection, load
+from dashboard.data import AUDIT_MAX_SPAN, INTERVALS, WINDOWS, PageData, Selection, load
 from db import results as r
+from launcher.selfaudit import summary
 from launcher.status import Snapshot
 
 SNAPSHOTS_KEPT = 3  # health rates over the last ~2 refreshes: the worker flushes in bursts
@@ -90,7 +91,15 @@ def completeness(page: PageData) -> None:
     if gaps:
         st.dataframe([{"gap": g.gap_id, "stream": g.stream, "kind": g.kind, "missing": g.missing,
                        "reason": g.reason, "status": g.status} for g in gaps], hide_index=True)
-    st.caption("Audit verdict: none recorded for this window.")
+    st.caption(audit_line(page))
+
+
+def audit_line(page: PageData) -> str:
+    if page.audit is None:
+        return (f"Audit: windows up to {AUDIT_MAX_SPAN} are audited here; for {page.selection.window} "
+                f"run python -m db.query audit {page.selection.symbol} --last ...")
+    until = page.audit.end.strftime("%H:%M:%S")
+    return f"Audit verdict (trade and aggTrade ids, until {until} UTC): {summary(page.audit)}"
 
 
 def pipeline_health(cfg: Settings) -> None:

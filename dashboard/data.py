@@ -11,6 +11,9 @@ Rules:
   3. The window ends at ``now`` (passed in); it is half-open ``[now - window, now)`` like
      every range of the query layer, and ``now`` is rounded up to the next interval so the
      newest trade is in the last candle.
+  4. The audit verdict (db.queries.audit, as the launcher's self-audit runs it) covers the
+     window up to SETTLE before ``now`` (rows still in flight are not holes), and only windows
+     up to AUDIT_MAX_SPAN: a longer one is left to ``python -m db.query audit``.
 """
 
 from __future__ import annotations
@@ -19,14 +22,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from db import audit as au
 from db import queries
 from db import results as r
 from db.errors import DatabaseError, DatabaseUnavailable, SchemaMissing
 from db.params import BUCKET_ORIGIN
+from launcher.selfaudit import SETTLE, STREAMS
 
 INTERVALS = {"1s": 1, "5s": 5, "15s": 15, "1m": 60, "5m": 300, "15m": 900, "1h": 3600}
 WINDOWS = {"5 min": 300, "15 min": 900, "1 h": 3600, "6 h": 6 * 3600, "24 h": 86400, "7 d": 7 * 86400}
 MAX_BUCKETS = 2000  # candles per chart; a finer interval over a longer window is refused
+AUDIT_MAX_SPAN = timedelta(hours=1)  # Rule 4
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,7 @@ class PageData:
     whales: r.Whales = field(default_factory=lambda: r.Whales([], False))
     quotes: list[r.QuoteBucket] = field(default_factory=list)
     completeness: r.Completeness = field(default_factory=lambda: r.Completeness([], []))
+    audit: au.Audit | None = None
 
     @property
     def empty(self) -> bool:
@@ -92,7 +99,7 @@ def load(dsn: str, sel: Selection, now: datetime, timeout_ms: int = 10_000) -> P
         page.problem = f"the database cannot be reached: {_first_line(exc)}"
         return page
     try:
-        _fill(conn, page)
+        _fill(conn, page, now)
     except SchemaMissing as exc:
         page.problem = f"the database has no pipeline tables yet ({_first_line(exc)}); start the worker"
     except DatabaseUnavailable as exc:
@@ -104,7 +111,7 @@ def load(dsn: str, sel: Selection, now: datetime, timeout_ms: int = 10_000) -> P
     return page
 
 
-def _fill(conn: queries.Connection, page: PageData) -> None:
+def _fill(conn: queries.Connection, page: PageData, now: datetime) -> None:
     sel, start, end = page.selection, page.start, page.end
     page.latest = queries.latest(conn, sel.symbol)
     if page.latest is None:
@@ -114,6 +121,8 @@ def _fill(conn: queries.Connection, page: PageData) -> None:
     page.whales = queries.whales(conn, sel.symbol, start, end, sel.threshold, limit=200)
     page.quotes = queries.quote_buckets(conn, sel.symbol, start, end, sel.width)
     page.completeness = queries.completeness(conn, sel.symbol, start, end)
+    if sel.span <= AUDIT_MAX_SPAN:
+        page.audit = queries.audit(conn, sel.symbol, start, min(end, now - SETTLE), STREAMS, limit=1000)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -54,6 +54,8 @@ def test_page_shows_the_latest_price_charts_whales_and_gaps(
     spread = {t.get("name") for t in charts[1]["data"]}
     assert {"best bid", "best ask", "widest spread"} <= spread
     assert "gaps in the window: 1" in json.dumps(charts[2]["layout"])
+    verdict = " ".join(c.value for c in at.caption if "Audit verdict" in c.value)
+    assert "complete (" in verdict and "INCOMPLETE" not in verdict, verdict
     whales = at.dataframe[0].value
     assert list(whales["price"]) == [WHALE[0]]
     assert [Decimal(n) for n in whales["notional"]] == [Decimal(WHALE[0]) * Decimal(WHALE[1])]
