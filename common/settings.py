@@ -10,17 +10,60 @@ The README's settings table is generated from the field descriptions here (``set
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import sys
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
 STREAM_TYPES = ("trade", "aggTrade", "bookTicker")
-_HOSTPORT_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def check_host(host: str) -> str:
+    """``host`` if it is an IP address (IPv6 optionally in brackets) or a DNS name; else ValueError.
+
+    A syntax check only (no lookup: settings are validated without I/O), so a value such as
+    ``0.0.0.0; rm -rf /`` stops the program at start instead of failing later in getaddrinfo.
+    """
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(bare)
+    except ValueError:
+        pass
+    else:
+        return host
+    labels = host.removesuffix(".").split(".")
+    if len(host) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+        raise ValueError(f"{host!r} is not a host name or IP address")
+    return host
+
+
+def _check_hostport(part: str) -> str:
+    host, sep, port = part.rpartition(":")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{part!r}: expected host:port with a port in 1-65535")
+    return f"{check_host(host)}:{port}"
+
+
+def _check_url_host(url: str) -> None:
+    """Each host of a URL (libpq allows ``h1:5432,h2:5433``) must pass ``check_host``."""
+    netloc = urlsplit(url).netloc.rpartition("@")[2]  # never look at (or echo) the password
+    for part in filter(None, netloc.split(",")):
+        probe = urlsplit("//" + part)
+        try:
+            port = probe.port
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise ValueError(f"{part!r}: the port must be a number in 1-65535")
+        if probe.hostname:
+            check_host(probe.hostname)
 
 
 def _split_csv(value: Any) -> Any:
@@ -186,7 +229,9 @@ class Settings(BaseSettings):
     query_api_host: str = Field("127.0.0.1", description="Query API host")
     query_api_port: int = Field(8083, ge=0, le=65535, description="Query API port")
     query_api_key: SecretStr | None = Field(
-        None, description="When set, the query API requires it in the X-API-Key header"
+        None,
+        description="When set, the query API requires it in the X-API-Key header; unset, the API "
+        "is open (said at start); set but empty is refused",
     )
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR")
 
@@ -194,15 +239,19 @@ class Settings(BaseSettings):
     @classmethod
     def _check_bootstrap(cls, value: str) -> str:
         parts = [p.strip() for p in value.split(",")]
-        if not value.strip() or not all(_HOSTPORT_RE.match(p) for p in parts):
+        if not value.strip():
             raise ValueError("expected host:port[,host:port...]")
-        return ",".join(parts)
+        return ",".join(_check_hostport(p) for p in parts)
 
     @field_validator("database_url")
     @classmethod
     def _check_dsn(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().startswith(("postgresql://", "postgres://")):
             raise ValueError("expected a postgresql:// URL")
+        try:
+            _check_url_host(value.get_secret_value())
+        except ValueError as exc:  # the message names the host, never the password
+            raise ValueError(f"bad host in the URL: {exc}") from None
         return value
 
     @field_validator("binance_ws_url")
@@ -210,6 +259,7 @@ class Settings(BaseSettings):
     def _check_ws_url(cls, value: str) -> str:
         if not re.match(r"^wss?://[^/\s]+$", value.rstrip("/")):
             raise ValueError("expected ws[s]://host[:port]")
+        _check_url_host(value)
         return value.rstrip("/")
 
     @field_validator("binance_rest_url")
@@ -217,7 +267,22 @@ class Settings(BaseSettings):
     def _check_rest_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+$", value.rstrip("/")):
             raise ValueError("expected http[s]://host[:port]")
+        _check_url_host(value)
         return value.rstrip("/")
+
+    @field_validator("ingestion_health_host", "worker_health_host", "query_api_host")
+    @classmethod
+    def _check_bind_host(cls, value: str) -> str:
+        return check_host(value.strip())
+
+    @field_validator("query_api_key")
+    @classmethod
+    def _check_api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError(
+                "is empty: set a key, or unset the variable to run the API without one"
+            )
+        return value
 
     @field_validator("symbols", mode="before")
     @classmethod
