@@ -16,6 +16,13 @@ Rules:
      latency of 1 in ``LATENCY_SAMPLE_EVERY`` acknowledgements; ``serve()`` turns "acks
      arrived" into readiness once per poll. Every failed delivery, of any message, goes
      through ``_delivery_failed`` on its own (Rule 2).
+  6. Topics that vanish (a non-durable broker restarted empty, a new cluster on the same
+     address) are recreated by ``run()``: a produce refused or a delivery failed because the
+     topic or partition is unknown marks the topics missing (readiness off); ``run()`` creates
+     them again with backoff, refreshes the producer's metadata, and readiness comes back by
+     itself. Events refused meanwhile are reported lost (reason ``topic_missing``), so they
+     become gap records and are backfilled like any other loss. The producer never lets the
+     broker auto-create a topic (that would use the broker's defaults, not ours).
 """
 
 from __future__ import annotations
@@ -28,8 +35,9 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from common.backoff import Backoff
 from common.events import (
     HDR_REASON,
     HDR_RECEIVED_AT,
@@ -51,6 +59,17 @@ SERVE_INTERVAL_S = 0.02
 LATENCY_SAMPLE_EVERY = 16  # a power of two (Rule 5)
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
 LOG_EVERY_S = 5.0
+# librdkafka's answers when a topic or partition does not exist (Rule 6).
+TOPIC_MISSING = frozenset({
+    KafkaError._UNKNOWN_TOPIC, KafkaError._UNKNOWN_PARTITION, KafkaError.UNKNOWN_TOPIC_OR_PART,
+})
+
+
+def topic_missing(err: KafkaError | KafkaException | None) -> bool:
+    """True when ``err`` says a topic or partition does not exist on the broker."""
+    if isinstance(err, KafkaException):
+        err = err.args[0] if err.args and isinstance(err.args[0], KafkaError) else None
+    return err is not None and err.code() in TOPIC_MISSING
 
 
 def producer_config(s: Settings) -> dict[str, Any]:
@@ -66,6 +85,7 @@ def producer_config(s: Settings) -> dict[str, Any]:
         "queue.buffering.max.messages": s.producer_buffer_max_messages,
         "queue.buffering.max.kbytes": 2_097_151,  # the message count is the binding bound
         "message.max.bytes": s.ws_max_frame_bytes + 65_536,
+        "allow.auto.create.topics": False,  # Rule 6: topics are created by us, with our settings
     }
 
 
@@ -91,14 +111,20 @@ class Publisher:
         self._brokers_down = False
         self._failures = self._dropped = 0
         self._last_log = 0.0
+        self._topics_lost = asyncio.Event()  # Rule 6: set on the loop's thread only
+        self._ever_lost = False
+        self._refusal = "producer_overflow"  # why the last ``offer`` returned False
 
     # ----------------------------------------------------------------- set-up
     def ensure_topics(self, timeout: float = 10.0) -> None:
         """Create the four topics if missing (blocking; run it in a thread)."""
+        self._create_topics(timeout)
+        self.topics_ready = True
+
+    def _create_topics(self, timeout: float = 10.0) -> None:
         failed = create_missing_topics(self._s, timeout)
         if failed:
             raise TopicSetupError(f"cannot create topics {failed}")
-        self.topics_ready = True
         log.info("topics ready: %s", ", ".join(pipeline_topics(self._s)))
 
     def start(self) -> None:
@@ -128,8 +154,19 @@ class Publisher:
                 route[0], encode(msg), key[1], timestamp=msg["received_at"] // 1000, on_delivery=route[1]
             )
         except BufferError:
+            self._refusal = "producer_overflow"
+            return False
+        except KafkaException as exc:
+            self._refused(route[0], exc)
             return False
         return True
+
+    def _refused(self, topic: str, exc: KafkaException) -> None:
+        """A produce the client refused outright: a missing topic (Rule 6), else fatal."""
+        if not topic_missing(exc):
+            raise exc
+        self._refusal = "topic_missing"
+        self._lose_topics(f"topic {topic} does not exist on the broker")
 
     def _route(self, key: tuple[str, str]) -> tuple[str, DeliveryCallback]:
         """The topic and the acknowledgement callback of one (type, symbol) (Rule 5)."""
@@ -154,9 +191,10 @@ class Publisher:
             return
         self._dropped += 1
         self._metrics.producer_dropped.labels(msg["type"]).inc()
-        self._trouble(f"producer buffer full ({self._dropped} events refused so far)")
+        if self._refusal == "producer_overflow":
+            self._trouble(f"producer buffer full ({self._dropped} events refused so far)")
         ident = msg["id"] if msg["type"] != "bookTicker" else None
-        self.on_lost(msg["symbol"], msg["type"], ident, msg["received_at"], "producer_overflow")
+        self.on_lost(msg["symbol"], msg["type"], ident, msg["received_at"], self._refusal)
 
     def publish_gap(self, record: GapMessage) -> None:
         """Queue a gap record; it is never dropped (Rule 2)."""
@@ -174,6 +212,10 @@ class Publisher:
             self.producer.produce(
                 self._s.topic_dead_letter, raw, None, timestamp=received_at // 1000, headers=headers
             )
+        except KafkaException as exc:
+            self._refused(self._s.topic_dead_letter, exc)
+            self._metrics.producer_dropped.labels("dead_letter").inc()
+            log.error("dead letter dropped (topic missing, being recreated): %s", reason)  # noqa: TRY400
         except BufferError:
             self._metrics.producer_dropped.labels("dead_letter").inc()
             self._trouble("producer buffer full: a dead letter was dropped")
@@ -185,6 +227,9 @@ class Publisher:
             try:
                 self.producer.produce(topic, value, key, timestamp=ts)
             except BufferError:
+                return
+            except KafkaException as exc:  # kept in _pending: sent once the topic is back
+                self._refused(topic, exc)
                 return
             self._pending.popleft()
 
@@ -201,6 +246,8 @@ class Publisher:
         self._failures += 1
         self._metrics.delivery_failures.labels(topic).inc()
         self._trouble(f"delivery to {topic} failed: {err.str()}")
+        if topic_missing(err):
+            self._lose_topics(f"delivery to {topic} failed: {err.str()}")
         if topic == self._s.topic_gaps:
             self._pending.append((topic, (msg.key() or b"").decode(), value, msg.timestamp()[1]))
         elif topic in (self._s.topic_trades, self._s.topic_book_ticker):
@@ -222,6 +269,41 @@ class Publisher:
     def _trouble(self, what: str) -> None:
         self._last_trouble = (time.monotonic(), what)
 
+    def _lose_topics(self, why: str) -> None:
+        """Rule 6: readiness off, and ``run()`` recreates the topics."""
+        if self.topics_ready:
+            log.error("kafka: %s; recreating the topics", why)
+        self.topics_ready, self._ever_lost = False, True
+        self._topics_lost.set()
+
+    async def _keep_topics(self) -> None:
+        """Rule 6: whenever topics are found missing, create them again (backoff between tries).
+
+        The flag is cleared before an attempt, so a loss noticed during one starts another.
+        """
+        backoff = Backoff(self._s.backoff_initial_s, self._s.backoff_max_s)
+        while True:
+            await self._topics_lost.wait()
+            self._topics_lost.clear()
+            try:
+                await asyncio.to_thread(self._recreate_topics)
+            except (TopicSetupError, KafkaException) as exc:
+                self._topics_lost.set()
+                delay = backoff.next_delay()
+                log.warning("kafka: %s; retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            backoff.reset()
+
+    def _recreate_topics(self) -> None:
+        """Create the topics, then ask the broker for each so the producer learns they exist
+        again (it caches "does not exist"); only then ready (blocking: run in a thread)."""
+        self._create_topics()
+        for topic in pipeline_topics(self._s):
+            self.producer.list_topics(topic, timeout=5)
+        self._refusal = "producer_overflow"
+        self.topics_ready = True
+
     # ----------------------------------------------------------------- upkeep
     def serve(self) -> None:
         """Run delivery callbacks, retry pending gap records, note an empty queue."""
@@ -241,10 +323,12 @@ class Publisher:
             self._brokers_down = False
 
     async def run(self) -> None:
-        """Serve the producer until cancelled."""
-        while True:
-            self.serve()
-            await asyncio.sleep(SERVE_INTERVAL_S)
+        """Serve the producer, and keep its topics (Rule 6), until cancelled."""
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._keep_topics(), name="keep-topics")
+            while True:
+                self.serve()
+                await asyncio.sleep(SERVE_INTERVAL_S)
 
     def queue_depth(self) -> int:
         return len(self._producer) if self._producer is not None else 0
@@ -269,7 +353,8 @@ class Publisher:
         if self.fatal:
             return f"kafka: fatal producer error: {self.fatal}"
         if not self.topics_ready:
-            return "kafka: topics not created yet"
+            return "kafka: topics missing on the broker; recreating them" if self._ever_lost \
+                else "kafka: topics not created yet"
         depth = self.queue_depth()
         waited = now - max(self._last_ack, self._last_empty)
         if depth and waited > hold:

@@ -1,0 +1,75 @@
+"""Ingestion against a broker replaced by an empty one: topics recreated, ready again, no hole."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from exchange_sim.testing import SimProcess
+from tests.conftest import Topics
+from tests.ingestion.helpers import events_by_type, read_all, start_ingestion, wait_for
+from tests.private_kafka import PrivateKafka
+
+pytestmark = pytest.mark.slow
+PORTS = range(20210, 20290, 2)  # broker port p, controller p + 1
+
+
+def free_pair() -> int:
+    for port in PORTS:
+        try:
+            for p in (port, port + 1):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a private Kafka")
+
+
+@pytest.fixture
+def kafka() -> Iterator[PrivateKafka]:
+    broker = PrivateKafka(free_pair())
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.close()
+
+
+def partitions(bootstrap: str, names: list[str]) -> dict[str, int]:
+    meta = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10)
+    found = {n: meta.topics[n] for n in names if n in meta.topics}
+    return {n: len(t.partitions) for n, t in found.items() if t.error is None}
+
+
+def test_ingestion_recreates_topics_on_an_empty_broker(
+    kafka: PrivateKafka, sim: Callable[..., SimProcess], topics: Topics
+) -> None:
+    """After the broker comes back empty, ingestion recreates its topics, is ready again by itself,
+    and the new broker holds an unbroken run of trade and aggTrade ids (lost deliveries backfilled)."""
+    exchange = sim("--symbols", "BTCUSDT", "--rate", "50")
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap, "BINANCE_WS_URL": exchange.ws_url,
+           "BINANCE_REST_URL": exchange.rest_url, "SYMBOLS": "BTCUSDT", **topics.env()}
+    ing = start_ingestion(env)
+    try:
+        wait_for(lambda: ing.get("/readyz")[0] == 200, 60, "ingestion ready on the first broker")
+        down_s = kafka.replace_with_empty()
+        back = time.monotonic()
+        wait_for(lambda: ing.get("/readyz")[0] == 200, 60, "ingestion ready again on the empty broker")
+        took = time.monotonic() - back
+        print(f"\nbroker away {down_s:.1f} s; ingestion ready {took:.1f} s after it was back")
+        names = [topics.trades, topics.book_ticker, topics.gaps, topics.dead_letter]
+        assert partitions(kafka.bootstrap, names) == dict.fromkeys(names, topics.partitions)
+        time.sleep(3)  # live events after recovery, and the backfills of what was lost
+        assert ing.process.poll() is None, "ingestion restarted or died"
+    finally:
+        assert ing.stop() == 0, ing.log()[-3000:]
+    grouped = events_by_type(read_all(kafka.bootstrap, [topics.trades]))
+    for kind in ("trade", "aggTrade"):
+        ids = sorted({int(e["id"]) for e in grouped.get((kind, "BTCUSDT"), [])})
+        assert len(ids) > 50, f"{kind}: only {len(ids)} events on the new broker"
+        assert ids == list(range(ids[0], ids[-1] + 1)), f"{kind}: ids missing on the new broker"
