@@ -5,6 +5,9 @@ Rules:
   2. A bad value stops the program at start: exit status 2 and ONE line naming the setting
      (``load_or_exit``). Nothing downstream re-validates.
   3. Secrets are ``SecretStr``; printing the settings masks them.
+  4. One configuration for every command: a variable set in the environment wins; a variable
+     not set is read from ``.local/services.env`` in the current directory when that file exists
+     (``scripts/services.sh up`` writes the endpoints it provisioned there); else the default.
 The README's settings table is generated from the field descriptions here (``settings_table``).
 """
 
@@ -19,6 +22,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+SERVICES_ENV_FILE = ".local/services.env"  # relative to the current directory (Rule 4)
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
 STREAM_TYPES = ("trade", "aggTrade", "bookTicker")
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
@@ -75,7 +79,10 @@ def _split_csv(value: Any) -> Any:
 class Settings(BaseSettings):
     """Environment variables (names are the upper-cased field names)."""
 
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, extra="ignore", env_file=SERVICES_ENV_FILE,
+        env_file_encoding="utf-8",
+    )
 
     # --- endpoints
     kafka_bootstrap_servers: str = Field(
@@ -330,6 +337,18 @@ class Settings(BaseSettings):
         return value.upper()
 
 
+def dsn_endpoint(dsn: str) -> str:
+    """``host:port/dbname`` of a libpq URL or key=value DSN: what to name in errors, never the password."""
+    from psycopg2.extensions import parse_dsn  # here: settings otherwise needs no database driver
+
+    try:
+        p = parse_dsn(dsn)
+    except Exception:  # noqa: BLE001 - any unparsable DSN is named as such, never echoed
+        return "an unparsable DATABASE_URL"
+    host, port = p.get("host") or "localhost", p.get("port") or "5432"
+    return f"{host}:{port}/{p.get('dbname') or p.get('user') or ''}"
+
+
 def format_error(exc: ValidationError) -> str:
     """One line naming the first bad setting by its environment variable."""
     err = exc.errors()[0]
@@ -361,9 +380,11 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
-def settings_epilog() -> str:
-    """Text for an entry point's --help: every environment variable it reads."""
+def settings_epilog(names: tuple[str, ...] | None = None) -> str:
+    """Text for an entry point's --help: the environment variables it reads (``names``, else all)."""
     lines = ["environment variables (see README for details):"]
     for name, field in Settings.model_fields.items():
-        lines.append(f"  {name.upper():32s} {field.description}")
+        if names is None or name in names:
+            lines.append(f"  {name.upper():32s} {field.description}")
+    lines.append(f"a variable not set is read from {SERVICES_ENV_FILE} if present (scripts/services.sh up)")
     return "\n".join(lines)

@@ -19,10 +19,10 @@ from db.params import COMMANDS, REQUIRED
 _DESCRIPTIONS = {
     "symbol": ("Symbol, e.g. BTCUSDT (A-Z, 0-9; lower case is upper-cased)", {"type": "string"}),
     "type": ("Trade stream: trade (default) or aggTrade", {"type": "string", "enum": ["trade", "aggTrade"]}),
-    "at": ("ISO 8601 time (UTC when no offset) or epoch milliseconds; spread: default now",
+    "at": ("ISO 8601 time (UTC when no offset), epoch milliseconds or now; spread: default now",
            {"type": "string"}),
-    "from": ("Interval start (inclusive), ISO 8601 or epoch ms", {"type": "string"}),
-    "to": ("Interval end (exclusive), ISO 8601 or epoch ms; default now", {"type": "string"}),
+    "from": ("Interval start (inclusive), ISO 8601, epoch ms or now", {"type": "string"}),
+    "to": ("Interval end (exclusive), ISO 8601, epoch ms or now; default now", {"type": "string"}),
     "last": ("Interval [now - D, now), e.g. 5m, 1h, 2d; instead of from/to; default 1h (gaps 1d)",
              {"type": "string", "pattern": "^[0-9]+[smhd]$"}),
     "bucket": ("Bucket width from 1s to 1d, e.g. 1m (default), 15m, 1h",
