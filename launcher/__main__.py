@@ -27,7 +27,8 @@ from types import FrameType
 
 import psycopg2
 
-from common.settings import Settings, load_or_exit, settings_epilog
+from common.settings import Settings, dsn_endpoint, load_or_exit, settings_epilog
+from db.errors import MigrationError
 from db.migrate import apply
 from launcher.procs import Component
 from launcher.status import (
@@ -253,11 +254,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     comps: list[Component] = []
     try:
+        dsn = settings.database_url.get_secret_value()
         try:
-            apply(settings.database_url.get_secret_value())
+            apply(dsn)
+        except MigrationError as exc:
+            sys.stderr.write(f"launcher: {exc}\n")
+            return 1
         except psycopg2.OperationalError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            sys.stderr.write(f"launcher: the database at DATABASE_URL cannot be reached: {first}\n")
+            where = dsn_endpoint(dsn)
+            sys.stderr.write(f"launcher: the database at DATABASE_URL ({where}) cannot be reached: {first}\n")
             return 1
         ws_url, rest_url = settings.binance_ws_url, settings.binance_rest_url
         if args.mode == "demo":
