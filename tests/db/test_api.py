@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from db.params import COMMANDS
-from tests.db.tape_data import tape_schema
+from tests.db.tape_data import G1, G2, G5, tape_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "k3y-for-tests"
@@ -170,7 +170,7 @@ def test_gaps(api: Api) -> None:
     status, doc = api.get("/v1/gaps?symbol=BTCUSDT&from=2024-03-01&to=2024-03-03")
     assert status == 200
     assert [(g["gap_id"], g["status"]) for g in doc["gaps"]] == [
-        ("g1", "repaired"), ("g2", "open"), ("g5", "unrepairable")]
+        (G1, "repaired"), (G2, "open"), (G5, "unrepairable")]
     assert [(d["trades"], d["agg_trades"]) for d in doc["days"]] == [(7, 3), (1, 0)]
 
 

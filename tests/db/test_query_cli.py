@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from common.settings import dsn_endpoint
 from db.errors import InvalidArgument
 from db.params import COMMANDS, parse_request, parse_time
-from tests.db.tape_data import tape_schema
+from tests.db.tape_data import G1, G2, G5, tape_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,7 +115,7 @@ def test_stats_spread_sma_whales_gaps(tape: str) -> None:
     assert [(w["id"], w["notional"]) for w in whales["trades"]] == [  # type: ignore[union-attr]
         (5, "103000.0000000000000000")]
     gaps = ok_json(tape, "gaps", "BTCUSDT", "--from", "2024-03-01", "--to", "2024-03-02")
-    assert [g["gap_id"] for g in gaps["gaps"]] == ["g1", "g2", "g5"]  # type: ignore[union-attr]
+    assert [g["gap_id"] for g in gaps["gaps"]] == [G1, G2, G5]  # type: ignore[union-attr]
     assert gaps["days"] == [{"day": "2024-03-01T00:00:00.000000Z", "trades": 7, "agg_trades": 3}]
 
 
