@@ -360,7 +360,7 @@ class Publisher:
         if depth and waited > hold:
             return f"kafka: {depth} messages unacknowledged for {waited:.1f} s"
         if self._brokers_down:
-            return "kafka: all brokers down"
+            return f"kafka: all brokers down ({self._s.kafka_bootstrap_servers})"
         if self._last_trouble and now - self._last_trouble[0] < hold:
             return f"kafka: {self._last_trouble[1]} ({now - self._last_trouble[0]:.1f} s ago)"
         return None
