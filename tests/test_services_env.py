@@ -48,8 +48,7 @@ def moved(kafka_bootstrap: str) -> Iterator[tuple[Path, dict[str, str], int]]:
     (ROOT / ".local").mkdir(exist_ok=True)
     checkout = Path(tempfile.mkdtemp(prefix="moved-", dir=ROOT / ".local"))
     checkout.chmod(0o755)  # the postgres user must reach the cluster below it
-    (checkout / "scripts").mkdir()
-    shutil.copy2(ROOT / "scripts" / "services.sh", checkout / "scripts" / "services.sh")
+    shutil.copytree(ROOT / "scripts", checkout / "scripts")
     (checkout / ".venv").symlink_to(ROOT / ".venv")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
