@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import psycopg2
@@ -17,6 +18,19 @@ from tests.launcher.test_launcher import launcher_env, processes_with
 
 pytestmark = pytest.mark.slow
 LOGS = ROOT / ".local" / "logs"
+ENV_FILE = ROOT / ".local" / "services.env"
+
+
+@pytest.fixture
+def keep_env_file() -> Iterator[None]:
+    """`make demo` runs `services.sh up`, which rewrites .local/services.env with this test's
+    endpoints; put back what was there (or nothing) afterwards."""
+    before = ENV_FILE.read_bytes() if ENV_FILE.exists() else None
+    yield
+    if before is None:
+        ENV_FILE.unlink(missing_ok=True)
+    else:
+        ENV_FILE.write_bytes(before)
 
 
 def make_demo(env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -56,7 +70,7 @@ def seconds_until_rows(db_url: str, since: datetime, limit: float) -> float | No
 
 
 def test_second_make_demo_streams_within_30_s(
-    kafka_bootstrap: str, db_url: str, topics: Topics, consumer_group: str
+    kafka_bootstrap: str, db_url: str, topics: Topics, consumer_group: str, keep_env_file: None
 ) -> None:
     """Started, stopped with SIGINT and started again, `make demo` writes trades within 30 s again."""
     env = launcher_env(kafka_bootstrap, db_url, topics, consumer_group)
