@@ -21,7 +21,8 @@ Rules:
      topic or partition is unknown marks the topics missing (readiness off); ``run()`` creates
      them again with backoff, refreshes the producer's metadata, and readiness comes back by
      itself. Events refused meanwhile are reported lost (reason ``topic_missing``), so they
-     become gap records and are backfilled like any other loss. The producer never lets the
+     become gap records and are backfilled like any other loss; gap records and dead letters
+     wait in ``_pending`` and are sent once the topics are back. The producer never lets the
      broker auto-create a topic (that would use the broker's defaults, not ours).
 """
 
@@ -58,6 +59,8 @@ OnLost = Callable[[str, str, int | None, int, str], None]  # symbol, type, id, r
 SERVE_INTERVAL_S = 0.02
 LATENCY_SAMPLE_EVERY = 16  # a power of two (Rule 5)
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
+Headers = list[tuple[str, str | bytes | None]]
+Pending = tuple[str, str | None, bytes, int, Headers | None]  # topic, key, value, timestamp ms, headers
 LOG_EVERY_S = 5.0
 # librdkafka's answers when a topic or partition does not exist (Rule 6).
 TOPIC_MISSING = frozenset({
@@ -102,7 +105,7 @@ class Publisher:
         self._acks = [0]  # acknowledgements of any message, ever (read by ``serve``)
         self._acks_seen = 0
         self._producer: Producer | None = None
-        self._pending: deque[tuple[str, str, bytes, int]] = deque()
+        self._pending: deque[Pending] = deque()
         self.topics_ready = False
         self.fatal: str | None = None
         now = time.monotonic()
@@ -198,13 +201,13 @@ class Publisher:
 
     def publish_gap(self, record: GapMessage) -> None:
         """Queue a gap record; it is never dropped (Rule 2)."""
-        item = (self._s.topic_gaps, record["symbol"], encode(record), record["detected_at"] // 1000)
+        item = (self._s.topic_gaps, record["symbol"], encode(record), record["detected_at"] // 1000, None)
         self._pending.append(item)
         self._drain_pending()
 
     def dead_letter(self, raw: bytes, reason: str, received_at: int) -> None:
         """Send a rejected frame, unchanged, with its reason in the headers."""
-        headers: list[tuple[str, str | bytes | None]] = [
+        headers: Headers = [
             (HDR_REASON, reason.encode()), (HDR_STAGE, b"ingestion"),
             (HDR_RECEIVED_AT, str(received_at).encode()),
         ]  # fmt: skip
@@ -212,10 +215,9 @@ class Publisher:
             self.producer.produce(
                 self._s.topic_dead_letter, raw, None, timestamp=received_at // 1000, headers=headers
             )
-        except KafkaException as exc:
+        except KafkaException as exc:  # Rule 6: kept until the topic is back
             self._refused(self._s.topic_dead_letter, exc)
-            self._metrics.producer_dropped.labels("dead_letter").inc()
-            log.error("dead letter dropped (topic missing, being recreated): %s", reason)  # noqa: TRY400
+            self._pending.append((self._s.topic_dead_letter, None, raw, received_at // 1000, headers))
         except BufferError:
             self._metrics.producer_dropped.labels("dead_letter").inc()
             self._trouble("producer buffer full: a dead letter was dropped")
@@ -223,9 +225,9 @@ class Publisher:
 
     def _drain_pending(self) -> None:
         while self._pending:
-            topic, key, value, ts = self._pending[0]
+            topic, key, value, ts, headers = self._pending[0]
             try:
-                self.producer.produce(topic, value, key, timestamp=ts)
+                self.producer.produce(topic, value, key, timestamp=ts, headers=headers)
             except BufferError:
                 return
             except KafkaException as exc:  # kept in _pending: sent once the topic is back
@@ -249,7 +251,11 @@ class Publisher:
         if topic_missing(err):
             self._lose_topics(f"delivery to {topic} failed: {err.str()}")
         if topic == self._s.topic_gaps:
-            self._pending.append((topic, (msg.key() or b"").decode(), value, msg.timestamp()[1]))
+            self._pending.append((topic, (msg.key() or b"").decode(), value, msg.timestamp()[1], None))
+        elif topic == self._s.topic_dead_letter and topic_missing(err):  # Rule 6: resent once back
+            got = msg.headers() or []
+            headers: Headers = list(got.items()) if isinstance(got, dict) else list(got)
+            self._pending.append((topic, None, value, msg.timestamp()[1], headers))
         elif topic in (self._s.topic_trades, self._s.topic_book_ticker):
             event = orjson.loads(value)
             ident = event.get("id") if event["type"] != "bookTicker" else None

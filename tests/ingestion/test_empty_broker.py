@@ -50,7 +50,8 @@ def test_ingestion_recreates_topics_on_an_empty_broker(
     kafka: PrivateKafka, sim: Callable[..., SimProcess], topics: Topics
 ) -> None:
     """After the broker comes back empty, ingestion recreates its topics, is ready again by itself,
-    and the new broker holds an unbroken run of trade and aggTrade ids (lost deliveries backfilled)."""
+    and the new broker holds an unbroken run of trade and aggTrade ids (lost deliveries backfilled)
+    and every frame dead-lettered while the topics were missing."""
     exchange = sim("--symbols", "BTCUSDT", "--rate", "50")
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap, "BINANCE_WS_URL": exchange.ws_url,
            "BINANCE_REST_URL": exchange.rest_url, "SYMBOLS": "BTCUSDT", **topics.env()}
@@ -59,6 +60,7 @@ def test_ingestion_recreates_topics_on_an_empty_broker(
         wait_for(lambda: ing.get("/readyz")[0] == 200, 60, "ingestion ready on the first broker")
         down_s = kafka.replace_with_empty()
         back = time.monotonic()
+        exchange.control("malformed", {"kind": "invalid_json", "count": 3})  # while topics are missing
         wait_for(lambda: ing.get("/readyz")[0] == 200, 60, "ingestion ready again on the empty broker")
         took = time.monotonic() - back
         print(f"\nbroker away {down_s:.1f} s; ingestion ready {took:.1f} s after it was back")
@@ -68,6 +70,8 @@ def test_ingestion_recreates_topics_on_an_empty_broker(
         assert ing.process.poll() is None, "ingestion restarted or died"
     finally:
         assert ing.stop() == 0, ing.log()[-3000:]
+    dead = read_all(kafka.bootstrap, [topics.dead_letter])
+    assert len(dead) == 3, "the dead letters of the outage are not all on the new broker"
     grouped = events_by_type(read_all(kafka.bootstrap, [topics.trades]))
     for kind in ("trade", "aggTrade"):
         ids = sorted({int(e["id"]) for e in grouped.get((kind, "BTCUSDT"), [])})
