@@ -48,6 +48,7 @@ from common.events import (
     TradeMessage,
     encode,
 )
+from common.kafka_config import client_config, explain
 from common.settings import Settings
 from common.topics import create_missing_topics, pipeline_topics
 from ingestion.errors import TopicSetupError
@@ -78,7 +79,7 @@ def topic_missing(err: KafkaError | KafkaException | None) -> bool:
 def producer_config(s: Settings) -> dict[str, Any]:
     """librdkafka settings: durable (acks=all, idempotent), lz4, bounded buffer."""
     return {
-        "bootstrap.servers": s.kafka_bootstrap_servers,
+        **client_config(s),
         "client.id": "binance-pipeline-ingestion",
         "acks": "all",
         "enable.idempotence": True,
@@ -107,6 +108,7 @@ class Publisher:
         self._producer: Producer | None = None
         self._pending: deque[Pending] = deque()
         self.topics_ready = False
+        self._topic_error: str | None = None
         self.fatal: str | None = None
         now = time.monotonic()
         self._last_ack = self._last_empty = now
@@ -126,6 +128,7 @@ class Publisher:
 
     def _create_topics(self, timeout: float = 10.0) -> None:
         failed = create_missing_topics(self._s, timeout)
+        self._topic_error = next(iter(failed.values()), None)
         if failed:
             raise TopicSetupError(f"cannot create topics {failed}")
         log.info("topics ready: %s", ", ".join(pipeline_topics(self._s)))
@@ -270,7 +273,12 @@ class Publisher:
             self._acks_seen = self._acks[0]  # acks served before this error do not undo it
         if err.fatal():
             self.fatal = err.str()
-        log.warning("kafka client error: %s", err.str())
+        why = explain(err, self._s)  # authentication or TLS: said plainly, in the log and /readyz
+        if why:
+            self._trouble(why)
+            log.error("kafka: %s", why)
+        else:
+            log.warning("kafka client error: %s", err.str())
 
     def _trouble(self, what: str) -> None:
         self._last_trouble = (time.monotonic(), what)
@@ -359,7 +367,9 @@ class Publisher:
         if self.fatal:
             return f"kafka: fatal producer error: {self.fatal}"
         if not self.topics_ready:
-            return "kafka: topics missing on the broker; recreating them" if self._ever_lost \
+            if self._ever_lost:
+                return "kafka: topics missing on the broker; recreating them"
+            return f"kafka: topics not created yet: {self._topic_error}" if self._topic_error \
                 else "kafka: topics not created yet"
         depth = self.queue_depth()
         waited = now - max(self._last_ack, self._last_empty)

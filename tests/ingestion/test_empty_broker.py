@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterator
 
@@ -10,30 +9,17 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from exchange_sim.testing import SimProcess
+from tests.brokers import PrivateKafka
 from tests.conftest import Topics
-from tests.ingestion.helpers import events_by_type, read_all, start_ingestion, wait_for
-from tests.private_kafka import PrivateKafka
+from tests.ingestion.helpers import events_by_type, start_ingestion
+from tests.utils import read_all, wait_for
 
-pytestmark = pytest.mark.slow
-PORTS = range(20210, 20290, 2)  # broker port p, controller p + 1
-
-
-def free_pair() -> int:
-    for port in PORTS:
-        try:
-            for p in (port, port + 1):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port pair for a private Kafka")
+pytestmark = [pytest.mark.slow, pytest.mark.private_broker]
 
 
 @pytest.fixture
 def kafka() -> Iterator[PrivateKafka]:
-    broker = PrivateKafka(free_pair())
-    broker.start()
+    broker = PrivateKafka()
     try:
         yield broker
     finally:
@@ -58,8 +44,11 @@ def test_ingestion_recreates_topics_on_an_empty_broker(
     ing = start_ingestion(env)
     try:
         wait_for(lambda: ing.get("/readyz")[0] == 200, 60, "ingestion ready on the first broker")
-        down_s = kafka.replace_with_empty()
+        gone = time.monotonic()
+        kafka.wipe()  # stopped, its data deleted: the next start is an empty broker, same address
+        kafka.start()
         back = time.monotonic()
+        down_s = back - gone
         exchange.control("malformed", {"kind": "invalid_json", "count": 3})  # while topics are missing
         wait_for(lambda: ing.get("/readyz")[0] == 200, 60, "ingestion ready again on the empty broker")
         took = time.monotonic() - back
