@@ -79,24 +79,43 @@ def test_worker_migrates_a_fresh_database_and_writes_rows(
     conn.close()
 
 
-def test_a_role_that_cannot_create_the_extension_gets_one_line(
-    database_url: str, fresh_database: Callable[[], str]
-) -> None:
-    """Without the right to CREATE EXTENSION: exit 1, one line naming host:port/dbname and what to run."""
+@pytest.fixture
+def unprivileged_url(database_url: str, fresh_database: Callable[[], str]) -> Iterator[str]:
+    """A fresh database, reached as a new role that may not create extensions; both dropped after."""
     role, name = f"nosuper_{uuid.uuid4().hex[:8]}", fresh_database()
     admin(database_url, f"CREATE ROLE {role} LOGIN PASSWORD 'hunter2'")
     try:
         admin(with_database(database_url, name), f"GRANT ALL ON SCHEMA public TO {role}")
-        url = with_database(database_url, name, user=f"{role}:hunter2")
-        env = {**os.environ, "DATABASE_URL": url}
-        proc = subprocess.run([sys.executable, "-m", "db.migrate"], cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=60, check=False)
-        lines = proc.stderr.strip().splitlines()
-        assert proc.returncode == 1 and len(lines) == 1, proc.stderr
-        host_port = urlsplit(database_url).netloc.rpartition("@")[2]
-        assert f"database {host_port}/{name}" in lines[0]
-        assert "CREATE EXTENSION timescaledb" in lines[0] and "shared_preload_libraries" in lines[0]
-        assert "hunter2" not in lines[0]
+        yield with_database(database_url, name, user=f"{role}:hunter2")
     finally:
         admin(database_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin(database_url, f"DROP ROLE IF EXISTS {role}")
+
+
+def test_a_role_that_cannot_create_the_extension_gets_one_line(
+    database_url: str, unprivileged_url: str
+) -> None:
+    """Without the right to CREATE EXTENSION: exit 1, one line naming host:port/dbname and what to run."""
+    env = {**os.environ, "DATABASE_URL": unprivileged_url}
+    proc = subprocess.run([sys.executable, "-m", "db.migrate"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    host_port = urlsplit(database_url).netloc.rpartition("@")[2]
+    assert f"database {host_port}{urlsplit(unprivileged_url).path}" in lines[0]
+    assert "CREATE EXTENSION timescaledb" in lines[0] and "shared_preload_libraries" in lines[0]
+    assert "hunter2" not in lines[0]
+
+
+def test_the_worker_stops_saying_what_to_run(
+    unprivileged_url: str, kafka_bootstrap: str, topics: Topics, consumer_group: str, tmp_path: Path
+) -> None:
+    """The worker on such a database exits 1 and its log says which database and what to run."""
+    env = worker_env(kafka_bootstrap, unprivileged_url, topics.env(), consumer_group)
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    try:
+        assert worker.wait(60) == 1
+    finally:
+        worker.stop()
+    log = worker.log_path.read_text()
+    assert "CREATE EXTENSION timescaledb" in log and "hunter2" not in log
