@@ -266,6 +266,23 @@ class Settings(BaseSettings):
         10_000, ge=10, le=1_000_000,
         description="Query CLI/API: most rows one answer may hold (candles, SMA points, whales, days)",
     )
+    audit_statement_timeout_ms: int = Field(
+        300_000, ge=1000, le=3_600_000,
+        description="Query CLI/API: statement timeout of the audit's scans (a day of a busy symbol "
+        "is millions of rows)",
+    )
+    audit_repair_wait_s: float = Field(
+        120.0, gt=0, le=3600,
+        description="audit --repair: how long to wait for the repaired rows to land before auditing again",
+    )
+    self_audit_interval_s: float = Field(
+        60.0, ge=0, le=86_400,
+        description="Launcher: audit the recent window every N seconds and show the verdict (0: off)",
+    )
+    self_audit_window_s: float = Field(
+        900.0, gt=0, le=7 * 86_400,
+        description="Launcher: the self-audit checks [now - N s - 30 s, now - 30 s) of every symbol",
+    )
     # --- HTTP servers
     ingestion_health_host: str = Field("127.0.0.1", description="Ingestion health/metrics host")
     ingestion_health_port: int = Field(8081, ge=0, le=65535, description="Ingestion health port")

@@ -18,6 +18,10 @@ Rules:
   5. Any other error rolls back everything: TransientDatabaseError (connection dropped,
      reconnect on the next call) or FatalDatabaseError. Nothing is ever half-written.
   6. The constructor makes no network call; the connection is opened on first use.
+  7. A write of trades or gaps also runs ``refresh_gap_spans()`` (migration 003) in the same
+     transaction: gaps whose data span is not settled get it from the rows now stored (the
+     repaired rows' times, else their neighbours'), so ``gaps --from/--to`` can select gaps by
+     the time of the missing events however late the rows or the records arrive.
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ from consumer.ports import WriteOutcome
 log = logging.getLogger(__name__)
 
 COLUMNS = {TRADES: TRADE_COLUMNS, BOOK_TICKER: BOOK_COLUMNS, GAPS: GAP_COLUMNS}
+SPAN_TABLES = (TRADES, GAPS)
+REFRESH_SPANS = "SELECT refresh_gap_spans()"  # Rule 7
 _GAP_STATUS_INDEX = GAP_COLUMNS.index("status")
 _GAP_ID_INDEX = GAP_COLUMNS.index("gap_id")
 
@@ -114,6 +120,9 @@ class TimescaleSink:
         conn = self._connection()
         try:
             outcome = self._write(conn, table, rows)
+            if table in SPAN_TABLES:
+                with conn.cursor() as cur:
+                    cur.execute(REFRESH_SPANS)
             conn.commit()
         except psycopg2.Error as exc:
             raise self._failure(exc) from exc

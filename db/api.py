@@ -1,6 +1,7 @@
 """The query HTTP API (aiohttp): ``python -m db.api`` serves the CLI's commands as JSON.
 
-  GET /v1/{latest,price-at,range,candles,stats,spread,sma,whales,gaps}?symbol=...  answers
+  GET /v1/{latest,price-at,range,candles,stats,spread,sma,whales,gaps,audit}?symbol=...  answers
+      (audit answers 200 with "complete": false when the range has holes)
   GET /v1/export?symbol=&stream=&from=&to=&format=csv|parquet   streamed download (db/export_http.py)
   GET /openapi.json   the OpenAPI 3 document        GET /healthz   liveness (no database)
 
@@ -62,8 +63,10 @@ def error(status: int, kind: str, message: str, **extra: str) -> web.Response:
 class QueryService:
     """Runs requests on pooled read-only connections in worker threads (rule 4)."""
 
-    def __init__(self, dsn: str, pool_size: int, statement_timeout_ms: int, max_rows: int) -> None:
+    def __init__(self, dsn: str, pool_size: int, statement_timeout_ms: int, max_rows: int,
+                 limits: commands.Limits | None = None) -> None:
         self._params = queries.connect_params(dsn, statement_timeout_ms)
+        self._limits = limits or commands.Limits()
         self._size, self.max_rows = pool_size, max_rows
         self._pool: ThreadedConnectionPool | None = None
         self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="query-db")
@@ -78,7 +81,7 @@ class QueryService:
         broken = False
         try:
             conn.autocommit = True
-            return commands.run(conn, request)
+            return commands.run(conn, request, self._limits)
         except DatabaseUnavailable:
             broken = True
             raise
@@ -200,6 +203,7 @@ def build(settings: Settings) -> web.Application:
     service = QueryService(
         settings.database_url.get_secret_value(), settings.query_pool_size,
         settings.query_statement_timeout_ms, settings.query_max_rows,
+        commands.Limits(settings.audit_statement_timeout_ms),
     )
     key = settings.query_api_key.get_secret_value() if settings.query_api_key else None
     return make_app(service, key)

@@ -1,7 +1,7 @@
 """User input of the query CLI and HTTP API: parsing and validation, no I/O.
 
 Both front ends hand this module the same thing, a mapping of parameter name to text
-(``symbol``, ``type``, ``at``, ``from``, ``to``, ``last``, ``bucket``, ``fill``, ``window``,
+(``symbol``, ``type``, ``stream``, ``at``, ``from``, ``to``, ``last``, ``bucket``, ``fill``, ``window``,
 ``threshold``, ``limit``), and get back a typed ``Request``.
 
 Rules:
@@ -54,6 +54,7 @@ class Request:
     window: int = 20
     threshold: Decimal = DEFAULT_WHALE_THRESHOLD
     limit: int = 100
+    streams: tuple[str, ...] = TRADE_TYPES
 
 
 _RANGE = ("from", "to", "last")
@@ -67,6 +68,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "sma": ("symbol", "type", "bucket", "window", *_RANGE),
     "whales": ("symbol", "type", "threshold", "limit", *_RANGE),
     "gaps": ("symbol", *_RANGE),
+    "audit": ("symbol", "stream", *_RANGE),
 }
 REQUIRED: dict[str, tuple[str, ...]] = {"price-at": ("symbol", "at")}
 DEFAULT_LAST = {"gaps": timedelta(days=1)}
@@ -79,9 +81,9 @@ def parse_symbol(text: str) -> str:
     return symbol
 
 
-def parse_type(text: str) -> str:
+def parse_type(text: str, param: str = "type") -> str:
     if text not in TRADE_TYPES:
-        raise InvalidArgument("type", f"{text!r}: expected trade or aggTrade")
+        raise InvalidArgument(param, f"{text!r}: expected trade or aggTrade")
     return text
 
 
@@ -156,6 +158,8 @@ def parse_request(command: str, raw: Mapping[str, str], now: datetime, max_rows:
             raise InvalidArgument(name, "is required")
     request = Request(command=command, symbol=parse_symbol(raw["symbol"]))
     request = _apply_scalars(request, raw, max_rows, now)
+    if command == "audit":
+        request = replace(request, limit=max_rows)  # the most holes/disagreements listed per kind
     if "from" in allowed:
         start, end = resolve_range(raw, now, DEFAULT_LAST.get(command, timedelta(hours=1)))
         check_row_budget(command, start, end, request.bucket, max_rows)
@@ -174,6 +178,7 @@ def _apply_scalars(request: Request, raw: Mapping[str, str], max_rows: int, now:
         "window": ("window", lambda t: parse_int(t, "window", 1, MAX_WINDOW)),
         "threshold": ("threshold", parse_threshold),
         "limit": ("limit", lambda t: parse_int(t, "limit", 1, max_rows)),
+        "stream": ("streams", lambda t: (parse_type(t, "stream"),)),
     }
     changes = {field: parse(raw[name]) for name, (field, parse) in parsers.items() if name in raw}
     return replace(request, **changes)  # type: ignore[arg-type]

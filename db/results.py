@@ -155,6 +155,8 @@ class Gap:
     status: str
     detected_at: datetime
     repaired_at: datetime | None
+    data_start: datetime | None = None  # the time span of the missing events (see db.sqltext)
+    data_end: datetime | None = None
 
 
 @dataclass(frozen=True)

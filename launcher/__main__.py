@@ -1,7 +1,8 @@
 """`python -m launcher run|demo`: the whole pipeline in one command.
 
 Steps: apply migrations; (demo) start the exchange simulator; start ingestion and the worker;
-then once a second show the live status. Rules:
+then once a second show the live status, with the verdict of a periodic self-audit of the recent
+window (launcher.selfaudit; SELF_AUDIT_INTERVAL_S, SELF_AUDIT_WINDOW_S). Rules:
   1. A component that dies is named, the end of its log shown, everything else stopped, and the
      launcher exits 1.
   2. Ctrl-C (SIGINT) or SIGTERM stops every child by PID and exits 0: no process is left behind.
@@ -31,6 +32,7 @@ from common.settings import Settings, dsn_endpoint, load_or_exit, settings_epilo
 from db.errors import MigrationError
 from db.migrate import apply
 from launcher.procs import Component
+from launcher.selfaudit import SelfAudit
 from launcher.status import (
     STUCK_AFTER_S,
     ComponentState,
@@ -218,6 +220,7 @@ def supervise(
     screen, started, stuck = Screen(), time.monotonic(), StuckWatch()
     history: deque[Snapshot] = deque(maxlen=RATE_WINDOW_S + 1)  # rates over ~5 s: flushes are bursty
     dsn = settings.database_url.get_secret_value()
+    audit = SelfAudit(dsn, settings.symbols, settings.self_audit_interval_s, settings.self_audit_window_s)
     while True:
         for comp in comps:
             code = comp.exit_code()
@@ -235,11 +238,12 @@ def supervise(
                     setattr(cur, comp.name if comp.name == "worker" else "ingestion", parse(body))
         states = [component_state(c) for c in comps]
         ingestion = next(s for s in states if s.name == "ingestion")
+        audit.poll(time.monotonic())
         shown = notices(ws_url, ingestion, time.monotonic() - started, demo)
         shown += stuck.notices(comps, states, time.monotonic())
         screen.show(
             render(title, history[0] if history else None, cur, states, latest_prices(dsn, settings.symbols),
-                   shown)
+                   shown, audit.lines())
         )
         history.append(cur)
         if once and time.monotonic() - started >= once:

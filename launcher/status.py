@@ -96,6 +96,7 @@ def render(
     components: list[ComponentState],
     latest: dict[str, Latest | None],
     notices: list[str],
+    audit: list[str] | None = None,
 ) -> list[str]:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     ing, wrk = cur.ingestion, cur.worker
@@ -116,4 +117,4 @@ def render(
     for symbol, value in latest.items():
         shown = "no trades yet" if value is None else f"{value[0]}  at {zulu(value[1])}  ({value[2]})"
         lines.append(f"  {symbol:<12} {shown}")
-    return lines + [f"! {n}" for n in notices]
+    return lines + (audit or []) + [f"! {n}" for n in notices]

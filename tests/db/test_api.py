@@ -288,3 +288,18 @@ def test_concurrent_requests_share_the_pool(api: Api) -> None:
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda _: api.get("/v1/latest?symbol=BTCUSDT"), range(40)))
     assert all(s == 200 and d["trade"]["price"] == "105.00000000" for s, d in results)
+
+
+def test_audit_endpoint(api: Api) -> None:
+    """GET /v1/audit answers 200 with the verdict either way; a bad stream is a 400 naming it."""
+    status, doc = api.get("/v1/audit?symbol=BTCUSDT&stream=trade&from=2024-03-01&to=2024-03-03")
+    assert status == 200
+    assert doc["complete"] is True and doc["streams"] == ["trade"]
+    assert doc["summary"][0]["rows"] == 8 and doc["holes"] == []
+    status, doc = api.get("/v1/audit?symbol=BTCUSDT&from=2024-03-01&to=2024-03-03")
+    assert status == 200 and doc["consistency_checked"] is True
+    # the tape's aggTrades name no trade ids (first_id/last_id null): none covers its trades
+    assert doc["complete"] is False
+    assert {m["problem"] for m in doc["mismatches"]} == {"no_trade_ids", "not_covered"}
+    status, doc = api.get("/v1/audit?symbol=BTCUSDT&stream=book")
+    assert status == 400 and doc["parameter"] == "stream"

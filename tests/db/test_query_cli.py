@@ -235,7 +235,8 @@ def test_help_lists_only_the_settings_db_query_reads() -> None:
     out = run("postgresql://x@127.0.0.1:1/p", "--help").stdout
     listed = {line.split()[0] for line in out.split("environment variables")[1].splitlines()[1:]
               if line.startswith("  ")}
-    assert listed == {"DATABASE_URL", "QUERY_STATEMENT_TIMEOUT_MS", "QUERY_MAX_ROWS"}
+    assert listed == {"DATABASE_URL", "QUERY_STATEMENT_TIMEOUT_MS", "QUERY_MAX_ROWS",
+                      "AUDIT_STATEMENT_TIMEOUT_MS", "AUDIT_REPAIR_WAIT_S"}
 
 
 def test_database_without_tables_is_named(database_url: str) -> None:

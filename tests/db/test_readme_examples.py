@@ -1,4 +1,8 @@
-"""README's `python -m db.query` examples print exactly what the command prints on the hand-built tape."""
+"""README's `python -m db.query` examples on the hand-built tape print exactly what the command prints.
+
+The examples are the console blocks of README's "Querying the tape" section, up to its first
+sub-heading (later sections show real runs on live data, not the tape).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,13 @@ from tests.db.tape_data import tape_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"```console\n\$ python -m db\.query (?P<args>[^\n]*)\n(?P<out>.*?)```", re.S)
-EXAMPLES = [(m["args"], m["out"]) for m in BLOCK.finditer((ROOT / "README.md").read_text())]
+
+def tape_section(readme: str) -> str:
+    body = readme.split("\n## Querying the tape\n", 1)[1]
+    return re.split(r"\n#{2,3} ", body, maxsplit=1)[0]
+
+
+EXAMPLES = [(m["args"], m["out"]) for m in BLOCK.finditer(tape_section((ROOT / "README.md").read_text()))]
 
 
 @pytest.fixture(scope="module")

@@ -98,3 +98,18 @@ def test_unreachable_exchange_is_said_plainly(
     assert proc.returncode == 0, err
     assert "cannot be reached" in out and "make demo" in out, out
     assert "ingestion not ready for" in out and "ConnectionRefusedError" in out, out
+
+
+def test_demo_shows_the_self_audit_verdict(
+    kafka_bootstrap: str, db_url: str, topics: Topics, consumer_group: str, tmp_path: Path
+) -> None:
+    """The status view carries the periodic self-audit of the recent window: complete here."""
+    env = {**launcher_env(kafka_bootstrap, db_url, topics, consumer_group), "SYMBOLS": "BTCUSDT",
+           "SELF_AUDIT_INTERVAL_S": "5", "SELF_AUDIT_WINDOW_S": "60"}
+    proc = launch(env, tmp_path, "demo", "--rate", "100")
+    time.sleep(52)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    last = out.split("self-audit (last 1 min up to 30 s ago")[-1]
+    assert "BTCUSDT      complete (" in last.split("\n\n")[0], out[-2000:]
