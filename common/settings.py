@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     topic_book_ticker: str = Field("binance.book_ticker", description="Topic for bookTicker events")
     topic_gaps: str = Field("binance.gaps", description="Topic for gap records")
     topic_dead_letter: str = Field("binance.dead_letter", description="Dead-letter topic")
+    topic_frontier: str = Field(
+        "binance.ingestion_frontier",
+        description="Compacted topic holding ingestion's frontier: the last id Kafka acknowledged "
+        "per symbol and stream, and the gaps still open (read back at start to resume)",
+    )
     topic_partitions: int = Field(6, ge=1, le=1000, description="Partitions of topics created at start")
     topic_retention_ms: int = Field(
         7 * 24 * 3600 * 1000, ge=60_000, description="retention.ms of topics created at start"
@@ -111,6 +116,15 @@ class Settings(BaseSettings):
         description="Readiness turns off when queued events get no Kafka acknowledgement for this long",
     )
     rest_timeout_s: float = Field(10.0, gt=0, le=300, description="Timeout of one REST backfill request")
+    frontier_write_interval_ms: int = Field(
+        500, ge=10, le=60_000,
+        description="Ingestion writes each changed frontier entry at most this often (and at shutdown)",
+    )
+    resume_max_age_s: float = Field(
+        86_400.0, ge=60,
+        description="A restart gap behind a frontier older than this is recorded as unrepairable "
+        "instead of backfilled",
+    )
     # --- worker
     consumer_group: str = Field("binance-pipeline-worker", description="Worker consumer group id")
     batch_max_rows: int = Field(500, ge=1, le=100_000, description="Flush a table buffer at N rows")
@@ -249,7 +263,8 @@ class Settings(BaseSettings):
         return tuple(dict.fromkeys(value))
 
     @field_validator(
-        "topic_trades", "topic_book_ticker", "topic_gaps", "topic_dead_letter", "consumer_group"
+        "topic_trades", "topic_book_ticker", "topic_gaps", "topic_dead_letter", "topic_frontier",
+        "consumer_group",
     )
     @classmethod
     def _check_topic(cls, value: str) -> str:

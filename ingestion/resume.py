@@ -1,0 +1,105 @@
+"""Resume shell: read the last instance's frontier, pick up its open gaps, leave a clean one behind.
+
+The decisions are in the pure modules ``ingestion.frontier`` and ``ingestion.unfinished``; this
+module carries them out with the publisher, the backfiller and the flow.
+
+Start (``read_frontier`` then ``pick_up``), before any connection opens:
+  1. create the compacted frontier topic if missing and read it in full, retrying while the
+     broker is unreachable: ingestion never starts without knowing where the last one stopped;
+  2. publish the closing records of time gaps left open, publish every open id gap again and
+     hand it to the backfiller, open the bookTicker ``restart`` windows, and arm the flow's
+     resumer for every trade/aggTrade key with a frontier.
+Clean stop (``stop_cleanly``):
+  3. close the open time gaps, flush the producer, write every frontier entry, flush again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from common.backoff import Backoff
+from common.settings import Settings
+from ingestion.backfill import Backfiller
+from ingestion.errors import FrontierError
+from ingestion.flow import Flow, Key
+from ingestion.frontier import FrontierBook, FrontierEntry, Resumer
+from ingestion.frontier_store import FrontierWriter, ensure_frontier_topic, load_frontier
+from ingestion.publisher import Publisher
+from ingestion.unfinished import close_at_stop, plan_pickup
+
+log = logging.getLogger(__name__)
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def captured_keys(settings: Settings) -> list[Key]:
+    return [(kind, symbol) for symbol in settings.symbols for kind in settings.stream_types]
+
+
+async def read_frontier(settings: Settings, stop: asyncio.Event) -> list[FrontierEntry] | None:
+    """The last instance's frontier (step 1); None if stopped first."""
+    backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s)
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(ensure_frontier_topic, settings)
+            entries = await asyncio.to_thread(load_frontier, settings)
+        except FrontierError as exc:
+            delay = backoff.next_delay()
+            log.warning("%s; retrying in %.1f s", exc, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            continue
+        log.info("frontier read from %s: %d entries, %d open gap(s)", settings.topic_frontier,
+                 len(entries), sum(len(e.open_gaps) for e in entries))  # fmt: skip
+        return entries
+    return None
+
+
+def pick_up(
+    settings: Settings, entries: list[FrontierEntry], publisher: Publisher, backfiller: Backfiller,
+    flow: Flow,
+) -> FrontierWriter:
+    """Wire the frontier and finish the last instance's business (step 2)."""
+    book = FrontierBook(entries, settings.frontier_write_interval_ms * 1000)
+    publisher.gap_listener = book
+    lost = publisher.on_lost
+
+    def on_lost(symbol: str, kind: str, ident: int | None, at: int, reason: str) -> None:
+        book.lost((kind, symbol), ident)
+        lost(symbol, kind, ident, at, reason)
+
+    publisher.on_lost = on_lost
+    plan = plan_pickup(entries, captured_keys(settings), now_us())
+    for record in plan.closed:
+        log.warning("gap %s left open by the last instance: closed, unrepairable", record["gap_id"])
+        publisher.publish_gap(record)
+    for record in plan.id_gaps:
+        log.warning("gap %s left open by the last instance (%s ids): backfilling", record["gap_id"],
+                    record["missing"])  # fmt: skip
+        publisher.publish_gap(record)
+        backfiller.submit(record)
+    for key, since in plan.windows:
+        flow.interrupt([key], since, "restart")
+    flow.resume = Resumer(plan.resume, int(settings.resume_max_age_s * 1e6))
+    return FrontierWriter(settings, book, publisher)
+
+
+def stop_cleanly(settings: Settings, publisher: Publisher, writer: FrontierWriter | None) -> int:
+    """Close time gaps, flush, write the frontier, flush (step 3); returns messages left."""
+    now = now_us()
+    if writer is not None:
+        for record in close_at_stop(writer.book.open_gaps(), now):
+            publisher.publish_gap(record)
+        for key in captured_keys(settings):
+            if key[0] == "bookTicker":
+                writer.book.settle_time(key, now)
+    left = publisher.flush(settings.producer_flush_timeout_s)  # on this thread: callbacks too
+    if writer is None or left:
+        return left
+    writer.final()
+    return publisher.flush(settings.producer_flush_timeout_s)
