@@ -120,6 +120,11 @@ class Settings(BaseSettings):
         500, ge=10, le=60_000,
         description="Ingestion writes each changed frontier entry at most this often (and at shutdown)",
     )
+    resume_probe_after_s: float = Field(
+        5.0, gt=0, le=3600,
+        description="A resumed trade/aggTrade stream with no event this long after start is compared "
+        "with REST's latest id instead (so a quiet feed still reveals its restart gap)",
+    )
     resume_max_age_s: float = Field(
         86_400.0, ge=60,
         description="A restart gap behind a frontier older than this is recorded as unrepairable "

@@ -195,8 +195,15 @@ class Backfiller:
                 await asyncio.sleep(0.1)  # the broker is behind: let the live streams go first
             self._metrics.backfilled.labels(row["type"]).inc()
 
+    async def latest(self, symbol: str, stream: str) -> TradeMessage | None:
+        """The most recent trade or aggTrade REST has (probes a resumed stream that stays quiet)."""
+        timeout = aiohttp.ClientTimeout(total=self._s.rest_timeout_s)
+        async with aiohttp.ClientSession(self._s.binance_rest_url, timeout=timeout) as session:
+            rows = await self._page(session, symbol, stream, None, 1)
+        return rows[-1] if rows else None
+
     async def _page(
-        self, session: aiohttp.ClientSession, symbol: str, stream: str, from_id: int, limit: int
+        self, session: aiohttp.ClientSession, symbol: str, stream: str, from_id: int | None, limit: int
     ) -> list[TradeMessage]:
         backoff = Backoff(self._s.backoff_initial_s, self._s.backoff_max_s)
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -212,11 +219,13 @@ class Backfiller:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _request(
-        self, session: aiohttp.ClientSession, symbol: str, stream: str, from_id: int, limit: int
+        self, session: aiohttp.ClientSession, symbol: str, stream: str, from_id: int | None, limit: int
     ) -> list[TradeMessage]:
         path, weight = ENDPOINTS[stream]
         await self._wait_budget(weight)
-        params = {"symbol": symbol, "fromId": str(from_id), "limit": str(limit)}
+        params = {"symbol": symbol, "limit": str(limit)}
+        if from_id is not None:  # without it: the most recent rows
+            params["fromId"] = str(from_id)
         async with session.get(path, params=params, headers=self._headers) as resp:
             body = await resp.read()
             self._metrics.rest_requests.labels(path, str(resp.status)).inc()

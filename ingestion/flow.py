@@ -99,7 +99,8 @@ class Flow:
     def accept(self, msg: Event, key: Key) -> None:
         """Sequence one event and publish it unless it is a duplicate."""
         if self.resume is not None and key in self.resume.pending:
-            self._resume(cast(TradeMessage, msg), key)
+            trade = cast(TradeMessage, msg)
+            self.resume_at(key, trade["id"], trade["trade_time"])
         seq = self._seqs.get(key)
         if seq is None:
             seq = self._seqs[key] = Sequencer(contiguous=key[0] != "bookTicker")
@@ -113,10 +114,12 @@ class Flow:
             self._close_time_gap(key[1], msg["received_at"])
         self._publisher.publish_event(msg)
 
-    def _resume(self, msg: TradeMessage, key: Key) -> None:
-        """The first event of a resumed stream sets its baseline and may open a restart gap."""
-        assert self.resume is not None  # noqa: S101 - checked by the caller
-        out = self.resume.first_contact(key, msg["id"], msg["trade_time"], time.time_ns() // 1000)
+    def resume_at(self, key: Key, first_id: int, when: int) -> None:
+        """The next id of a resumed stream (its first event, or REST's latest + 1 for a quiet one)
+        sets its baseline and may open a restart gap (Rule 6)."""
+        if self.resume is None or key not in self.resume.pending:
+            return
+        out = self.resume.first_contact(key, first_id, when, time.time_ns() // 1000)
         if not self.resume.pending:
             self.resume = None
         self._seqs[key] = Sequencer(True, out.baseline)

@@ -123,7 +123,8 @@ class FrontierWriter:
     """Turns acknowledgements into frontier records (Rules 3, 4)."""
 
     def __init__(self, settings: Settings, book: FrontierBook, publisher: Publisher) -> None:
-        self._s, self.book, self._publisher = settings, book, publisher
+        self.settings = self._s = settings
+        self.book, self._publisher = book, publisher
         self._keys: dict[bytes, Key] = {}
         self.written = 0
 

@@ -9,8 +9,12 @@ Start (``read_frontier`` then ``pick_up``), before any connection opens:
   2. publish the closing records of time gaps left open, publish every open id gap again and
      hand it to the backfiller, open the bookTicker ``restart`` windows, and arm the flow's
      resumer for every trade/aggTrade key with a frontier.
+  3. ``probe_quiet``: a resumed stream still without an event RESUME_PROBE_AFTER_S after start
+     is compared with REST's latest id instead, so a feed that went quiet while no instance ran
+     still reveals (and repairs) its restart gap. A failed probe is logged; the first live event
+     will still do.
 Clean stop (``stop_cleanly``):
-  3. close the open time gaps, flush the producer, write every frontier entry, flush again.
+  4. close the open time gaps, flush the producer, write every frontier entry, flush again.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import time
 from common.backoff import Backoff
 from common.settings import Settings
 from ingestion.backfill import Backfiller
-from ingestion.errors import FrontierError
+from ingestion.errors import BackfillError, FrontierError, ParseError
 from ingestion.flow import Flow, Key
 from ingestion.frontier import FrontierBook, FrontierEntry, Resumer
 from ingestion.frontier_store import FrontierWriter, ensure_frontier_topic, load_frontier
@@ -87,6 +91,21 @@ def pick_up(
         flow.interrupt([key], since, "restart")
     flow.resume = Resumer(plan.resume, int(settings.resume_max_age_s * 1e6))
     return FrontierWriter(settings, book, publisher)
+
+
+async def probe_quiet(settings: Settings, flow: Flow, backfiller: Backfiller) -> None:
+    """Compare quiet resumed streams with REST's latest id (step 3); returns when done."""
+    await asyncio.sleep(settings.resume_probe_after_s)
+    for key in list(flow.resume.pending if flow.resume is not None else ()):
+        try:
+            row = await backfiller.latest(key[1], key[0])
+        except (BackfillError, ParseError) as exc:
+            log.warning("%s %s: quiet since start and REST's latest id unknown (%s); waiting for the "
+                        "stream", key[1], key[0], exc)  # fmt: skip
+            continue
+        if row is not None:
+            log.info("%s %s: quiet since start; REST's latest id is %d", key[1], key[0], row["id"])
+            flow.resume_at(key, row["id"] + 1, row["trade_time"])
 
 
 def stop_cleanly(settings: Settings, publisher: Publisher, writer: FrontierWriter | None) -> int:

@@ -28,7 +28,7 @@ from ingestion.flow import Flow
 from ingestion.frontier_store import FrontierWriter
 from ingestion.metrics import IngestionMetrics
 from ingestion.publisher import Publisher
-from ingestion.resume import pick_up, read_frontier, stop_cleanly
+from ingestion.resume import pick_up, probe_quiet, read_frontier, stop_cleanly
 from ingestion.supervisor import Supervisor
 
 PROG = "python -m ingestion.ws_consumer"
@@ -140,6 +140,7 @@ async def _stream(
             tg.create_task(backfiller.run(), name="backfill"),
             tg.create_task(tick(flow, publisher, stop), name="tick"),
             tg.create_task(writer.run(), name="frontier"),
+            tg.create_task(probe_quiet(writer.settings, flow, backfiller), name="resume-probe"),
         ]
         await stop.wait()
         log.info("stopping: closing connections")
