@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.pipeline import Pipeline, sim_stats, wait_for
+from tests.e2e.pipeline import Pipeline, control, sim_stats, wait_for
 from tests.e2e.test_pipeline import assert_unbroken, wait_complete
 
 pytestmark = pytest.mark.slow
@@ -44,28 +44,33 @@ def open_gaps(pipe: Pipeline) -> list[tuple[Any, ...]]:
 
 def test_killed_and_stopped_five_times_the_tape_is_complete(sim: Callable[..., Any], pipeline: Any) -> None:
     """3 SIGKILLs and 2 SIGTERMs at ~180 trades/s: every id once; each outage a repaired 'restart' gap."""
-    exchange = sim("--symbols", SYMBOLS, "--rate", "200", "--max-trades", "3600", "--start-delay", "1")
+    exchange = sim("--symbols", SYMBOLS, "--rate", "200", "--start-delay", "1")
     pipe: Pipeline = pipeline(exchange)
     pipe.start_worker()
     ingestion = pipe.start_ingestion()
-    wait_for(lambda: pipe.count("trades") > 300, 60, "the first rows")
-    for sig in (KILL, TERM, KILL, TERM, KILL):
-        wait_for(lambda: metric(pipe, "ingestion_events_published") > 0, 60, "a streaming instance")
+    for sig in (KILL, TERM, KILL, TERM, KILL, None):
+        # live events on the new connection (not only backfilled rows): every stream made first contact
+        wait_for(lambda: metric(pipe, "ingestion_events_received") > 100, 60, "a streaming instance")
         time.sleep(2)  # let the instance stream (and write its frontier)
+        if sig is None:
+            break
         assert ingestion.stop(sig) == (0 if sig == TERM else -KILL), ingestion.tail()
         time.sleep(5)
         ingestion = pipe.start_ingestion()
-    stats = wait_complete(pipe, exchange, timeout=180)
+    control(exchange.control_url, "pause")
+    stats = sim_stats(exchange.control_url)
+    want = sum(per[k]["generated"] for per in stats["symbols"].values() for k in ("trade", "aggTrade"))
+    wait_for(lambda: pipe.count("trades") >= want, 120, f"{want} trade and aggTrade rows")
     assert_unbroken(pipe, stats)
     wait_for(lambda: not [g for g in open_gaps(pipe) if "/ids/" in g[0]], 90, "every id gap closed")
-    assert ingestion.stop(TERM) == 0  # closes the bookTicker window the ended stream left open
+    assert ingestion.stop(TERM) == 0  # closes the bookTicker window of the paused feed, if one is open
     wait_for(lambda: not open_gaps(pipe), 30, "every gap closed")
     restart = pipe.query(
         "SELECT symbol, stream, status, count(*) FROM gaps WHERE kind = 'ids' AND reason = 'restart'"
         " GROUP BY 1, 2, 3 ORDER BY 1, 2"
     )
-    want = [(s, k, "repaired", 5) for s in sorted(SYMBOLS.split(",")) for k in ("aggTrade", "trade")]
-    assert restart == want, pipe.logs()
+    want_gaps = [(s, k, "repaired", 5) for s in sorted(SYMBOLS.split(",")) for k in ("aggTrade", "trade")]
+    assert restart == want_gaps, pipe.logs()
     assert pipe.query("SELECT count(*) FROM gaps WHERE kind = 'ids' AND status <> 'repaired'") == [(0,)]
     sources = dict(pipe.query("SELECT source, count(*) FROM trades GROUP BY source"))
     assert sources.get("rest", 0) > 0
@@ -118,3 +123,24 @@ def test_quiet_feed_and_clean_stop_leave_no_open_gap(sim: Callable[..., Any], pi
     wait_for(lambda: not open_gaps(pipe), 30, "no open gap", interval=0.5)
     closed = pipe.query("SELECT stream, status, end_time IS NOT NULL FROM gaps WHERE kind = 'time'")
     assert closed and set(closed) == {("bookTicker", "unrepairable", True)}, closed
+
+
+def test_restart_gap_beyond_rest_history_is_recorded_unrepairable(
+    sim: Callable[..., Any], pipeline: Any
+) -> None:
+    """Ids missed while down that REST no longer has: the restart gap says so, status unrepairable."""
+    exchange = sim("--symbols", "BTCUSDT", "--rate", "400", "--history-cap", "300", "--start-delay", "1")
+    pipe: Pipeline = pipeline(exchange)
+    pipe.start_worker()
+    env = {"SYMBOLS": "BTCUSDT", "STREAM_TYPES": "trade"}
+    ingestion = pipe.start_ingestion(**env)
+    wait_for(lambda: pipe.count("trades") > 100, 60, "the first rows")
+    ingestion.stop(KILL)
+    wait_for(lambda: sim_stats(exchange.control_url)["symbols"]["BTCUSDT"]["trade"]["generated"]
+             > pipe.count("trades") + 600, 60, "600 trades missed")  # fmt: skip
+    pipe.start_ingestion(**env)
+    query = "SELECT status, reason, missing FROM gaps WHERE reason LIKE 'restart%%'"
+    wait_for(lambda: [g for g in pipe.query(query) if g[0] != "open"] != [], 60, "the restart gap resolved")
+    [(status, reason, missing)] = pipe.query(query)
+    assert status == "unrepairable" and "REST no longer has ids" in reason, reason
+    assert 0 < missing, missing
