@@ -69,6 +69,10 @@ class Settings(BaseSettings):
         "per symbol and stream, and the gaps still open (read back at start to resume)",
     )
     topic_partitions: int = Field(6, ge=1, le=1000, description="Partitions of topics created at start")
+    topic_replication_factor: int = Field(
+        -1, ge=-1, le=16,
+        description="Replication factor of topics created at start (-1: the broker's default)",
+    )
     topic_retention_ms: int = Field(
         7 * 24 * 3600 * 1000, ge=60_000, description="retention.ms of topics created at start"
     )

@@ -25,7 +25,8 @@ def create_missing_topics(settings: Settings, timeout: float = 15.0) -> dict[str
     """Create the pipeline topics that do not exist; return {topic: reason} for those that failed."""
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
     config = {"retention.ms": str(settings.topic_retention_ms)}
-    new = [NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1, config=config)
+    new = [NewTopic(name, num_partitions=settings.topic_partitions,
+                    replication_factor=settings.topic_replication_factor, config=config)
            for name in pipeline_topics(settings)]
     failed: dict[str, str] = {}
     for name, future in admin.create_topics(new, request_timeout=timeout).items():

@@ -36,7 +36,7 @@ def consumer_config(settings: Settings) -> dict[str, object]:
         "max.poll.interval.ms": max(settings.kafka_max_poll_interval_ms, settings.kafka_session_timeout_ms),
         # Pre-fetch memory bounds. Past queued.max.messages.kbytes librdkafka postpones the next
         # fetch by fetch.queue.backoff.ms (1000 ms by default), which starves the worker: refetch
-        # soon instead. Tansu answers with up to max.partition.fetch.bytes per partition, so that
+        # soon instead. A fetch answers with up to max.partition.fetch.bytes per partition, so that
         # bound (not the queue's) decides the peak memory; it must be >= the producers' batches.
         "queued.max.messages.kbytes": settings.kafka_queued_max_kbytes,
         "queued.min.messages": 10_000,

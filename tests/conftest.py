@@ -118,7 +118,7 @@ def topic_factory(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
     def make(prefix: str = "t", partitions: int = 3, create: bool = True) -> str:
         name = f"{prefix}.{uuid.uuid4().hex[:12]}"
         if create:
-            futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+            futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=-1)])
             futures[name].result(timeout=30)
         made.append(name)
         return name

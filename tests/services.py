@@ -2,8 +2,8 @@
 
 1. the endpoints in the environment (``KAFKA_BOOTSTRAP_SERVERS``, ``DATABASE_URL``);
 2. testcontainers, when a Docker engine answers (Apache Kafka in KRaft mode, timescale/timescaledb);
-3. the project's own local services (``scripts/services.sh up``: Tansu and a private
-   PostgreSQL 15 + TimescaleDB cluster), which is what CI and Docker-less machines use.
+3. the project's own local services (``scripts/services.sh up``: Apache Kafka from Maven Central
+   and a private PostgreSQL 15 + TimescaleDB cluster), which is what CI and Docker-less machines use.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+
+from tests.brokers import kafka_local
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ROOT / "scripts" / "services.sh"
@@ -50,7 +52,9 @@ def kafka_endpoint() -> Iterator[tuple[str, str]]:
         with KafkaContainer("apache/kafka:3.9.0").with_kraft() as kafka:
             yield kafka.get_bootstrap_server(), "Apache Kafka (testcontainers)"
     else:
-        yield local_services_env()["KAFKA_BOOTSTRAP_SERVERS"], "Tansu 0.6.0 (local services)"
+        broker = "Tansu (LOCAL_BROKER=tansu)" if os.environ.get("LOCAL_BROKER") == "tansu" else \
+            f"Apache Kafka {kafka_local.KAFKA_VERSION}"
+        yield local_services_env()["KAFKA_BOOTSTRAP_SERVERS"], f"{broker} (local services)"
 
 
 @contextlib.contextmanager

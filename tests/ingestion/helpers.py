@@ -22,7 +22,6 @@ from typing import IO, Any
 from confluent_kafka import Consumer
 
 ROOT = Path(__file__).resolve().parents[2]
-TANSU = ROOT / ".local" / "tansu" / "bin" / "tansu"
 
 # Short timers so tests run in seconds, not minutes.
 FAST_ENV = {
@@ -205,41 +204,3 @@ def assert_complete(stats: dict[str, Any], records: list[Record], types: Iterabl
             assert not extra, f"{symbol} {kind}: unexpected ids {extra[:10]}"
 
 
-class PrivateTansu:
-    """A broker of this test's own, so it can be paused (SIGSTOP) without disturbing others."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.bootstrap = f"127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile(prefix="tansu-", suffix=".log")
-        url = f"tcp://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [str(TANSU), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        wait_for(self._listening, 20, "private Tansu to listen")
-
-    def _listening(self) -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-        except OSError:
-            return False
-        return True
-
-    def pause(self) -> None:
-        os.kill(self.process.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        os.kill(self.process.pid, signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGCONT)
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.log.close()
