@@ -4,8 +4,9 @@ This is the pattern Kafka Connect uses for source offsets: the state lives in th
 the host, so it survives SIGKILL, OOM and a move to another host.
 
 Rules:
-  1. The topic (TOPIC_FRONTIER) is compacted, one partition; the record key is ``SYMBOL/type``
-     and the value one ``FrontierEntry``: after compaction, the latest entry per key remains.
+  1. The topic (TOPIC_FRONTIER) is compacted, one partition, TOPIC_REPLICATION_FACTOR copies; the
+     record key is ``SYMBOL/type`` and the value one ``FrontierEntry``: after compaction, the
+     latest entry per key remains.
   2. ``load_frontier`` reads every partition from its start to the end it had when the read
      began, keeping the last entry per key; it raises ``FrontierError`` rather than return a
      partial read. An undecodable record is logged and skipped (it cannot name its key's ids).
@@ -47,7 +48,8 @@ def mono_us() -> int:
 def ensure_frontier_topic(settings: Settings, timeout: float = 10.0) -> None:
     """Create the compacted frontier topic if missing (Rule 1); FrontierError on failure."""
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    topic = NewTopic(settings.topic_frontier, num_partitions=1, replication_factor=1, config=TOPIC_CONFIG)
+    topic = NewTopic(settings.topic_frontier, num_partitions=1,
+                     replication_factor=settings.topic_replication_factor, config=TOPIC_CONFIG)
     future = admin.create_topics([topic], request_timeout=timeout)[settings.topic_frontier]
     try:
         future.result(timeout=timeout + 5)
