@@ -89,7 +89,8 @@ def pick_up(
         backfiller.submit(record)
     for key, since in plan.windows:
         flow.interrupt([key], since, "restart")
-    flow.resume = Resumer(plan.resume, int(settings.resume_max_age_s * 1e6))
+    if plan.resume:
+        flow.resume = Resumer(plan.resume, int(settings.resume_max_age_s * 1e6))
     return FrontierWriter(settings, book, publisher)
 
 
