@@ -6,7 +6,8 @@ module carries them out with the publisher, the backfiller and the flow.
 Start (``read_frontier`` then ``pick_up``), before any connection opens:
   1. create the compacted frontier topic if missing and read it in full, retrying while the
      broker is unreachable: ingestion never starts without knowing where the last one stopped;
-  2. publish the closing records of time gaps left open, publish every open id gap again and
+  2. for the streams it captures (it owns their entries; ``ingestion.unfinished`` Rule 0):
+     publish the closing records of time gaps left open, publish every open id gap again and
      hand it to the backfiller, open the bookTicker ``restart`` windows, and arm the flow's
      resumer for every trade/aggTrade key with a frontier.
   3. ``probe_quiet``: a resumed stream still without an event RESUME_PROBE_AFTER_S after start
@@ -32,7 +33,7 @@ from ingestion.flow import Flow, Key
 from ingestion.frontier import FrontierBook, FrontierEntry, Resumer
 from ingestion.frontier_store import FrontierWriter, ensure_frontier_topic, load_frontier
 from ingestion.publisher import Publisher
-from ingestion.unfinished import close_at_stop, plan_pickup
+from ingestion.unfinished import Pickup, close_at_stop, plan_pickup
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,19 @@ def pick_up(
     flow: Flow,
 ) -> FrontierWriter:
     """Wire the frontier and finish the last instance's business (step 2)."""
-    book = FrontierBook(entries, settings.frontier_write_interval_ms * 1000)
+    plan = plan_pickup(entries, captured_keys(settings), now_us())
+    book = FrontierBook(plan.owned, settings.frontier_write_interval_ms * 1000)
+    _watch(publisher, book)
+    _finish(plan, publisher, backfiller)
+    for key, since in plan.windows:
+        flow.interrupt([key], since, "restart")
+    if plan.resume:
+        flow.resume = Resumer(plan.resume, int(settings.resume_max_age_s * 1e6))
+    return FrontierWriter(settings, book, publisher)
+
+
+def _watch(publisher: Publisher, book: FrontierBook) -> None:
+    """The book sees every gap record and every event Kafka will not take."""
     publisher.gap_listener = book
     lost = publisher.on_lost
 
@@ -78,7 +91,13 @@ def pick_up(
         lost(symbol, kind, ident, at, reason)
 
     publisher.on_lost = on_lost
-    plan = plan_pickup(entries, captured_keys(settings), now_us())
+
+
+def _finish(plan: Pickup, publisher: Publisher, backfiller: Backfiller) -> None:
+    if plan.foreign_open:
+        log.warning("%d open gap(s) of streams this instance does not capture are left to the instance "
+                    "that does: %s", len(plan.foreign_open),
+                    ", ".join(g["gap_id"] for g in plan.foreign_open[:5]))  # fmt: skip
     for record in plan.closed:
         log.warning("gap %s left open by the last instance: closed, unrepairable", record["gap_id"])
         publisher.publish_gap(record)
@@ -87,11 +106,6 @@ def pick_up(
                     record["missing"])  # fmt: skip
         publisher.publish_gap(record)
         backfiller.submit(record)
-    for key, since in plan.windows:
-        flow.interrupt([key], since, "restart")
-    if plan.resume:
-        flow.resume = Resumer(plan.resume, int(settings.resume_max_age_s * 1e6))
-    return FrontierWriter(settings, book, publisher)
 
 
 async def probe_quiet(settings: Settings, flow: Flow, backfiller: Backfiller) -> None:

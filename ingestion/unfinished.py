@@ -4,9 +4,12 @@ Input: the frontier entries read back from Kafka, the (type, symbol) keys this i
 captures, and the clock. Output: a ``Pickup`` the shell carries out before any connection opens.
 
 Rules:
-  1. Every open id gap is backfilled again, whoever opened it and whatever the symbol; its
-     record is published again as open first, so it is tracked by this instance's frontier.
-  2. Every open time gap (bookTicker) is closed now, ``unrepairable``, with an end time: no
+  0. An instance owns the entries of the (type, symbol) keys it captures, and only those: it
+     seeds its frontier with them, finishes their gaps and writes them. Other keys' entries may
+     belong to another live instance sharing the topic; their open gaps are only reported.
+  1. Every open id gap of an owned key is backfilled again, whoever opened it; its record is
+     published again as open first, so it is tracked by this instance's frontier.
+  2. Every open time gap (bookTicker) of an owned key is closed now, ``unrepairable``, with an end time: no
      window stays open across instances. A captured bookTicker stream then gets a ``restart``
      window from that moment (or from the frontier's last time when nothing was open), which
      the first bookTicker on the new connection closes.
@@ -31,6 +34,8 @@ class Pickup:
     closed: list[GapMessage] = field(default_factory=list)  # resolved time gaps to publish
     windows: list[tuple[Key, int]] = field(default_factory=list)  # restart windows: (key, since us)
     resume: dict[Key, FrontierEntry] = field(default_factory=dict)  # armed for first_contact
+    owned: list[FrontierEntry] = field(default_factory=list)  # seeds this instance's frontier
+    foreign_open: list[GapMessage] = field(default_factory=list)  # other keys' open gaps (Rule 0)
 
 
 def close_time_gap(record: GapMessage, now: int, why: str) -> GapMessage:
@@ -41,10 +46,14 @@ def close_time_gap(record: GapMessage, now: int, why: str) -> GapMessage:
 
 
 def plan_pickup(entries: Iterable[FrontierEntry], captured: Iterable[Key], now: int) -> Pickup:
-    """What to do at start (Rules 1-3)."""
+    """What to do at start (Rules 0-3)."""
     keys = set(captured)
     out = Pickup()
     for entry in entries:
+        if entry.key not in keys:
+            out.foreign_open.extend(entry.open_gaps.values())
+            continue
+        out.owned.append(entry)
         had_window = False
         for gap in entry.open_gaps.values():
             if gap["kind"] == "ids":
@@ -52,8 +61,6 @@ def plan_pickup(entries: Iterable[FrontierEntry], captured: Iterable[Key], now: 
             else:
                 out.closed.append(close_time_gap(gap, now, "closed by the next instance at start"))
                 had_window = True
-        if entry.key not in keys:
-            continue
         if entry.kind == "bookTicker":
             since = now if had_window else entry.last_time
             if since is not None:

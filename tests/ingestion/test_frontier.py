@@ -145,7 +145,7 @@ def test_first_contact_without_a_frontier_starts_fresh() -> None:
 
 # ------------------------------------------------------------------ unfinished business
 def test_pickup_finishes_what_the_last_instance_left_open() -> None:
-    """Open id gaps are backfilled again, open windows closed with an end, resumes armed."""
+    """Owned keys: id gaps backfilled again, windows closed with an end, resumes armed; others left."""
     window = time_gap("BTCUSDT", "bookTicker", 500, None, "reconnect", "open", 1)
     other = id_gap("XRPUSDT", "aggTrade", 3, 4, "stream", 1)
     entries = [
@@ -156,7 +156,9 @@ def test_pickup_finishes_what_the_last_instance_left_open() -> None:
     ]
     captured = [T, B, ("bookTicker", "ETHUSDT")]
     plan = plan_pickup(entries, captured, now=9_000)
-    assert [g["gap_id"] for g in plan.id_gaps] == [gap(50, 60)["gap_id"], other["gap_id"]]
+    assert [g["gap_id"] for g in plan.id_gaps] == [gap(50, 60)["gap_id"]]
+    assert plan.foreign_open == [other]
+    assert [e.key for e in plan.owned] == [T, B, ("bookTicker", "ETHUSDT")]
     assert len(plan.closed) == 1
     closed = plan.closed[0]
     assert closed["gap_id"] == window["gap_id"]
