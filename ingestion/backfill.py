@@ -13,11 +13,13 @@ Rules:
   3. Rows are only offered to the producer while it has ``ROOM_RESERVE`` free slots (at most a
      quarter of the buffer), so a backfill never takes the space the live streams need.
   4. Retry policy is data: ``is_retryable`` and ``Backoff``; at most ``MAX_ATTEMPTS`` per page.
-  5. Times are asked for in microseconds (``X-MBX-TIME-UNIT``); the parser normalises anyway.
-  6. A gap is resolved only after Kafka has answered for every row the job published: the
+  5. The budget follows the exchange's ``X-MBX-USED-WEIGHT-1M``, so a history import running
+     at the same time shares it (limits.py Rule 5).
+  6. Times are asked for in microseconds (``X-MBX-TIME-UNIT``); the parser normalises anyway.
+  7. A gap is resolved only after Kafka has answered for every row the job published: the
      resolving record never overtakes its rows, so a frontier that drops the gap (on that
      record's acknowledgement) never drops ids that are not in Kafka.
-  7. Progress is visible: ``remaining_ids`` (queued and in-flight ids, the
+  8. Progress is visible: ``remaining_ids`` (queued and in-flight ids, the
      ``ingestion_backfill_remaining_ids`` gauge) and a log line every ``PROGRESS_EVERY_S``.
 """
 
@@ -31,10 +33,11 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from common.backoff import Backoff
+from common.clock import now_us
 from common.events import GapMessage, GapStatus, TradeMessage
 from common.settings import Settings
 from ingestion.errors import BackfillError, ParseError, RateLimited
-from ingestion.limits import WEIGHT_WINDOW_S, WindowBudget, acquire
+from ingestion.limits import WEIGHT_WINDOW_S, WindowBudget, acquire, observe_used_weight
 from ingestion.metrics import IngestionMetrics
 from ingestion.parse import parse_rest_rows
 from ingestion.publisher import Publisher
@@ -48,9 +51,6 @@ MAX_ATTEMPTS = 5
 ROOM_RESERVE = 1000  # producer slots a backfill leaves to the live streams (at most 1/4)
 PROGRESS_EVERY_S = 5.0
 
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -71,7 +71,7 @@ class Job:
 class Outcome:
     published: int = 0
     why: str = ""
-    answered: int = 0  # rows Kafka acknowledged or refused for good (Rule 6)
+    answered: int = 0  # rows Kafka acknowledged or refused for good (Rule 7)
     fetched: bool = False
     settled: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -81,7 +81,7 @@ class Outcome:
             self.settled.set()
 
     async def wait_answered(self) -> None:
-        """Return once Kafka has answered for every row published (Rule 6)."""
+        """Return once Kafka has answered for every row published (Rule 7)."""
         self.fetched = True
         if self.answered < self.published:
             await self.settled.wait()
@@ -117,7 +117,7 @@ class Backfiller:
         return self._queue.qsize() + self.active
 
     def remaining_ids(self) -> int:
-        """Ids queued or not yet fetched by the running job (Rule 7)."""
+        """Ids queued or not yet fetched by the running job (Rule 8)."""
         return self._queued_ids + self._left
 
     async def run(self) -> None:
@@ -175,7 +175,7 @@ class Backfiller:
         return out
 
     def _progress(self, record: GapMessage, next_id: int, first: int, last: int) -> None:
-        """Count down, and say where a long backfill is every PROGRESS_EVERY_S (Rule 7)."""
+        """Count down, and say where a long backfill is every PROGRESS_EVERY_S (Rule 8)."""
         self._left = last - next_id + 1
         now = time.monotonic()
         if next_id == first:
@@ -229,6 +229,7 @@ class Backfiller:
         async with session.get(path, params=params, headers=self._headers) as resp:
             body = await resp.read()
             self._metrics.rest_requests.labels(path, str(resp.status)).inc()
+            observe_used_weight(self._budget, resp.headers)
             if resp.status in (418, 429):
                 retry_after = float(resp.headers.get("Retry-After", "60"))
                 self._budget.block_until(time.monotonic() + retry_after)

@@ -27,6 +27,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from common.clock import now_us as now_us  # re-exported (ingestion.supervisor imports it from here)
 from common.events import BookTickerMessage, TradeMessage
 from ingestion.errors import ConnectError
 from ingestion.limits import CONTROL_MESSAGES, WindowBudget, acquire
@@ -41,9 +42,6 @@ FrameSink = Callable[[bytes, int, "Connection"], None]
 Event = TradeMessage | BookTickerMessage
 _ids = itertools.count(1)
 
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def split_streams(base: str, streams: Sequence[str]) -> tuple[list[str], list[str]]:

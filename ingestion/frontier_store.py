@@ -27,6 +27,7 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from common.kafka_config import client_config
 from common.settings import Settings
 from ingestion.errors import FrontierError
 from ingestion.frontier import FrontierBook, FrontierEntry, Key, decode_entry, encode_entry, record_key
@@ -47,7 +48,7 @@ def mono_us() -> int:
 
 def ensure_frontier_topic(settings: Settings, timeout: float = 10.0) -> None:
     """Create the compacted frontier topic if missing (Rule 1); FrontierError on failure."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin = AdminClient(client_config(settings))
     topic = NewTopic(settings.topic_frontier, num_partitions=1,
                      replication_factor=settings.topic_replication_factor, config=TOPIC_CONFIG)
     future = admin.create_topics([topic], request_timeout=timeout)[settings.topic_frontier]
@@ -64,7 +65,7 @@ def ensure_frontier_topic(settings: Settings, timeout: float = 10.0) -> None:
 def load_frontier(settings: Settings, timeout: float = 30.0) -> list[FrontierEntry]:
     """Every key's latest entry (Rule 2); blocking, run it in a thread."""
     consumer = Consumer({
-        "bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "binance-pipeline-frontier",
+        **client_config(settings), "group.id": "binance-pipeline-frontier",
         "enable.auto.commit": False, "enable.partition.eof": True,
     })  # fmt: skip
     try:

@@ -15,8 +15,12 @@ Rules:
      and started again keeps its topics, messages and committed offsets.
   4. Everything binds to 127.0.0.1; every process is started with a pid file and stopped by PID.
   5. ``up`` is idempotent: a running node is left alone; ``down`` leaves no process of ours.
-  6. A cluster is described once, in ``cluster.json`` (nodes and ports), written by the first
-     ``up``; later commands read it, so ``down`` and ``status`` need no port arguments.
+  6. A cluster is described once, in ``cluster.json`` (nodes, ports, secure or not), written by
+     the first ``up``; later commands read it, so ``down`` and ``status`` need no port arguments.
+  7. ``--secure-dir DIR`` (services.sh with LOCAL_SECURE=1) adds a SASL_SSL listener on
+     ``port + 50`` with SCRAM-SHA-256/512 users; DIR holds the PEM keystore and ``secrets.env``
+     made by services.sh. SCRAM users are written when storage is formatted, so turning the
+     listener on or off resets the local broker's data (said in the log).
 """
 
 from __future__ import annotations
@@ -121,17 +125,21 @@ class Node:
     controller_port: int
 
 
+SECURE_PORT_OFFSET = 50
+
+
 @dataclass(frozen=True)
 class Cluster:
     root: Path
     nodes: tuple[Node, ...]
     cluster_id: str
+    secure_dir: Path | None = None
 
     @classmethod
-    def plan(cls, root: Path, port: int, count: int) -> Cluster:
+    def plan(cls, root: Path, port: int, count: int, secure_dir: Path | None = None) -> Cluster:
         """Node i gets broker port ``port + i - 1`` and controller port ``port + 100 + i - 1``."""
         nodes = tuple(Node(i, port + i - 1, port + 100 + i - 1) for i in range(1, count + 1))
-        return cls(root, nodes, uuid_b64())
+        return cls(root, nodes, uuid_b64(), secure_dir)
 
     @classmethod
     def load(cls, root: Path) -> Cluster | None:
@@ -140,17 +148,23 @@ class Cluster:
             return None
         data = json.loads(path.read_text())
         nodes = tuple(Node(**n) for n in data["nodes"])
-        return cls(root, nodes, data["cluster_id"])
+        secure = data.get("secure_dir")
+        return cls(root, nodes, data["cluster_id"], Path(secure) if secure else None)
 
     def save(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         data = {"cluster_id": self.cluster_id, "version": KAFKA_VERSION,
-                "nodes": [n.__dict__ for n in self.nodes]}
+                "nodes": [n.__dict__ for n in self.nodes],
+                "secure_dir": str(self.secure_dir) if self.secure_dir else None}
         (self.root / "cluster.json").write_text(json.dumps(data, indent=2) + "\n")
 
     @property
     def bootstrap(self) -> str:
         return ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+
+    @property
+    def secure_bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{n.port + SECURE_PORT_OFFSET}" for n in self.nodes)
 
     def node_dir(self, node: Node) -> Path:
         return self.root / f"node-{node.node_id}"
@@ -196,7 +210,35 @@ def server_properties(cluster: Cluster, node: Node) -> str:
         "group.initial.rebalance.delay.ms": 0,
         "unclean.leader.election.enable": "false",
     }
+    if cluster.secure_dir is not None:
+        lines.update(secure_properties(cluster.secure_dir, node))
     return "".join(f"{k}={v}\n" for k, v in lines.items())
+
+
+SCRAM = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def secure_properties(tls: Path, node: Node) -> dict[str, object]:
+    """A SASL_SSL listener (SCRAM over TLS, server certificate from the local CA) beside PLAINTEXT."""
+    sasl = node.port + SECURE_PORT_OFFSET
+    jaas = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    props: dict[str, object] = {
+        "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port},"
+                     f"SASL_SSL://127.0.0.1:{sasl}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port},SASL_SSL://127.0.0.1:{sasl}",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL",
+        "sasl.enabled.mechanisms": ",".join(SCRAM),
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": tls / "kafka-keystore.pem",
+    }
+    for mech in SCRAM:
+        props[f"listener.name.sasl_ssl.{mech.lower()}.sasl.jaas.config"] = jaas
+    return props
+
+
+def read_secrets(tls: Path) -> dict[str, str]:
+    lines = (tls / "secrets.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
 
 
 # ------------------------------------------------------------------------------------- processes
@@ -243,6 +285,11 @@ def format_node(cluster: Cluster, node: Node, libs: Path) -> None:
     props = cluster.node_dir(node) / "server.properties"
     cmd = [java(), "-cp", f"{libs}/*", "kafka.tools.StorageTool", "format", "-t", cluster.cluster_id,
            "-c", str(props)]
+    if cluster.secure_dir is not None:
+        secrets = read_secrets(cluster.secure_dir)
+        user, password = secrets["KAFKA_SCRAM_USER"], secrets["KAFKA_SCRAM_PASSWORD"]
+        for mech in SCRAM:
+            cmd += ["--add-scram", f"{mech}=[name={user},password={password}]"]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise KafkaLocalError(f"formatting node {node.node_id} failed: {result.stdout}{result.stderr}")
@@ -316,12 +363,14 @@ def stop_node(cluster: Cluster, node: Node, timeout: float = 30.0) -> None:
 
 
 # ------------------------------------------------------------------------------------- commands
-def up(root: Path, port: int, count: int) -> Cluster:
+def up(root: Path, port: int, count: int, secure_dir: Path | None = None) -> Cluster:
     cluster = Cluster.load(root)
-    if cluster is not None and (len(cluster.nodes) != count or cluster.nodes[0].port != port):
+    if cluster is not None and (len(cluster.nodes) != count or cluster.nodes[0].port != port
+                                or cluster.secure_dir != secure_dir):
         if any(pid_of(cluster, n) for n in cluster.nodes):
             raise KafkaLocalError(f"a {len(cluster.nodes)}-node cluster on port {cluster.nodes[0].port} "
-                                  f"runs from {root}; run `services.sh down` before changing its shape")
+                                  f"runs from {root}; run `services.sh down` before changing its shape "
+                                  "(nodes, port or LOCAL_SECURE)")
         log(f"the cluster in {root} changes shape: its data is reset")
         import shutil
 
@@ -329,7 +378,7 @@ def up(root: Path, port: int, count: int) -> Cluster:
             shutil.rmtree(cluster.node_dir(n), ignore_errors=True)
         cluster = None
     if cluster is None:
-        cluster = Cluster.plan(root, port, count)
+        cluster = Cluster.plan(root, port, count, secure_dir)
         cluster.save()
     libs = fetch(root)
     started = []
@@ -342,7 +391,8 @@ def up(root: Path, port: int, count: int) -> Cluster:
             wait_ready(cluster, node, offset)
     fresh = [n.node_id for n, off in started if off >= 0]
     what = f"started node(s) {fresh}" if fresh else "already running"
-    log(f"Apache Kafka {KAFKA_VERSION} ({len(cluster.nodes)} node(s)) on {cluster.bootstrap}: {what}")
+    secure = f", SASL_SSL on {cluster.secure_bootstrap}" if cluster.secure_dir else ""
+    log(f"Apache Kafka {KAFKA_VERSION} ({len(cluster.nodes)} node(s)) on {cluster.bootstrap}{secure}: {what}")
     return cluster
 
 
@@ -374,17 +424,20 @@ def status(root: Path) -> int:
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="kafka_local.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("command", choices=["fetch", "up", "down", "status", "bootstrap", "version"])
+    p.add_argument("command",
+                   choices=["fetch", "up", "down", "status", "bootstrap", "secure-bootstrap", "version"])
     p.add_argument("--dir", type=Path, required=True, help="where jars, configs, data and logs live")
     p.add_argument("--port", type=int, default=19092, help="first node's broker port")
     p.add_argument("--nodes", type=int, default=1, choices=[1, 3], help="combined broker+controller nodes")
+    p.add_argument("--secure-dir", type=Path, default=None,
+                   help="add a SASL_SSL listener with the keystore and secrets in this directory")
     args = p.parse_args(argv)
     root = args.dir.resolve()
     try:
         if args.command == "fetch":
             fetch(root)
         elif args.command == "up":
-            up(root, args.port, args.nodes)
+            up(root, args.port, args.nodes, args.secure_dir.resolve() if args.secure_dir else None)
         elif args.command == "down":
             down(root)
         elif args.command == "status":
@@ -393,6 +446,9 @@ def main(argv: list[str]) -> int:
             print(KAFKA_VERSION)
         else:
             cluster = Cluster.load(root)
+            if args.command == "secure-bootstrap":
+                print(cluster.secure_bootstrap if cluster and cluster.secure_dir else "")
+                return 0
             print(cluster.bootstrap if cluster else f"127.0.0.1:{args.port}")
     except KafkaLocalError as exc:
         log(f"ERROR: {exc}")

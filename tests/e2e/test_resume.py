@@ -15,6 +15,7 @@ import pytest
 
 from tests.e2e.pipeline import Pipeline, control, sim_stats, wait_for
 from tests.e2e.test_pipeline import assert_unbroken, wait_complete
+from tests.utils import metric_sum
 
 pytestmark = pytest.mark.slow
 SYMBOLS = "BTCUSDT,ETHUSDT,BNBUSDT"
@@ -26,16 +27,9 @@ def metric(pipe: Pipeline, name: str, **labels: str) -> float:
     url = f"http://127.0.0.1:{pipe.env['INGESTION_HEALTH_PORT']}/metrics"
     try:
         with urllib.request.urlopen(url, timeout=2) as answer:
-            text = answer.read().decode()
+            return metric_sum(answer.read().decode(), name, **labels)
     except OSError:
         return 0.0
-    total = 0.0
-    for line in text.splitlines():
-        head, _, value = line.rpartition(" ")
-        wanted = all(f'{k}="{v}"' in head for k, v in labels.items())
-        if head.split("{")[0] in (name, f"{name}_total") and wanted:
-            total += float(value)
-    return total
 
 
 def open_gaps(pipe: Pipeline) -> list[tuple[Any, ...]]:
