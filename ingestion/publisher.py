@@ -16,6 +16,10 @@ Rules:
      latency of 1 in ``LATENCY_SAMPLE_EVERY`` acknowledgements; ``serve()`` turns "acks
      arrived" into readiness once per poll. Every failed delivery, of any message, goes
      through ``_delivery_failed`` on its own (Rule 2).
+  6. Frontier seams (``ingestion.frontier``): the last acknowledged message of each (type,
+     symbol) is kept in ``acked_events`` (one dict store per acknowledgement, decoded later by
+     the frontier writer); every gap record is shown to ``gap_listener`` when queued and again
+     when acknowledged.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from confluent_kafka import KafkaError, Message, Producer
@@ -51,7 +55,15 @@ OnLost = Callable[[str, str, int | None, int, str], None]  # symbol, type, id, r
 SERVE_INTERVAL_S = 0.02
 LATENCY_SAMPLE_EVERY = 16  # a power of two (Rule 5)
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
+OnAck = Callable[[bool], None]  # called once per message: True when Kafka acknowledged it
 LOG_EVERY_S = 5.0
+
+
+class GapListener(Protocol):
+    """Sees every gap record when it is queued and when Kafka acknowledged it (Rule 6)."""
+
+    def gap_published(self, record: GapMessage) -> None: ...
+    def gap_acked(self, record: GapMessage) -> None: ...
 
 
 def producer_config(s: Settings) -> dict[str, Any]:
@@ -82,6 +94,8 @@ class Publisher:
         self._routes: dict[tuple[str, str], tuple[str, DeliveryCallback]] = {}
         self._acks = [0]  # acknowledgements of any message, ever (read by ``serve``)
         self._acks_seen = 0
+        self.acked_events: dict[tuple[str, str], Message] = {}  # (type, symbol) -> last acked (Rule 6)
+        self.gap_listener: GapListener | None = None
         self._producer: Producer | None = None
         self._pending: deque[tuple[str, str, bytes, int]] = deque()
         self.topics_ready = False
@@ -122,13 +136,17 @@ class Publisher:
         return self._producer
 
     # ----------------------------------------------------------------- hot path
-    def offer(self, msg: TradeMessage | BookTickerMessage) -> bool:
-        """Queue one event; False (nothing queued, nothing recorded) when the buffer is full."""
+    def offer(self, msg: TradeMessage | BookTickerMessage, then: OnAck | None = None) -> bool:
+        """Queue one event; False (nothing queued, nothing recorded) when the buffer is full.
+
+        ``then`` (backfill rows) is told whether Kafka acknowledged this very message.
+        """
         key = (msg["type"], msg["symbol"])
         route = self._routes.get(key) or self._route(key)
+        callback = route[1] if then is None else _chain(route[1], then)
         try:
             self.producer.produce(
-                route[0], encode(msg), key[1], timestamp=msg["received_at"] // 1000, on_delivery=route[1]
+                route[0], encode(msg), key[1], timestamp=msg["received_at"] // 1000, on_delivery=callback
             )
         except BufferError:
             return False
@@ -138,6 +156,7 @@ class Publisher:
         """The topic and the acknowledgement callback of one (type, symbol) (Rule 5)."""
         published, acks, failed = self._metrics.published, self._acks, self._delivery_failed
         observe, mask = self._metrics.delivery_latency.observe, LATENCY_SAMPLE_EVERY - 1
+        last_acked = self.acked_events
 
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
             if err is not None:
@@ -145,6 +164,7 @@ class Publisher:
                 return
             published[key] += 1
             acks[0] += 1
+            last_acked[key] = msg
             if not acks[0] & mask:
                 observe(max(0.0, time.time() - msg.timestamp()[1] / 1000))
 
@@ -164,6 +184,8 @@ class Publisher:
     def publish_gap(self, record: GapMessage) -> None:
         """Queue a gap record; it is never dropped (Rule 2)."""
         item = (self._s.topic_gaps, record["symbol"], encode(record), record["detected_at"] // 1000)
+        if self.gap_listener is not None:
+            self.gap_listener.gap_published(record)
         self._pending.append(item)
         self._drain_pending()
 
@@ -198,6 +220,8 @@ class Publisher:
             self._delivery_failed(err, msg)
             return
         self._acks[0] += 1
+        if self.gap_listener is not None and msg.topic() == self._s.topic_gaps:
+            self.gap_listener.gap_acked(orjson.loads(msg.value() or b"{}"))
 
     def _delivery_failed(self, err: KafkaError, msg: Message) -> None:
         topic, value = msg.topic(), msg.value() or b""
@@ -288,3 +312,11 @@ class Publisher:
         if self._last_trouble and now - self._last_trouble[0] < hold:
             return f"kafka: {self._last_trouble[1]} ({now - self._last_trouble[0]:.1f} s ago)"
         return None
+
+
+def _chain(first: DeliveryCallback, then: OnAck) -> DeliveryCallback:
+    def on_delivery(err: KafkaError | None, msg: Message) -> None:
+        first(err, msg)
+        then(err is None)
+
+    return on_delivery
