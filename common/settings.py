@@ -135,6 +135,11 @@ class Settings(BaseSettings):
     topic_book_ticker: str = Field("binance.book_ticker", description="Topic for bookTicker events")
     topic_gaps: str = Field("binance.gaps", description="Topic for gap records")
     topic_dead_letter: str = Field("binance.dead_letter", description="Dead-letter topic")
+    topic_frontier: str = Field(
+        "binance.ingestion_frontier",
+        description="Compacted topic holding ingestion's frontier: the last id Kafka acknowledged "
+        "per symbol and stream, and the gaps still open (read back at start to resume)",
+    )
     topic_history_progress: str = Field(
         "binance.history_progress",
         description="Compacted topic where the history import records finished days (resume)",
@@ -191,6 +196,20 @@ class Settings(BaseSettings):
         description="Readiness turns off when queued events get no Kafka acknowledgement for this long",
     )
     rest_timeout_s: float = Field(10.0, gt=0, le=300, description="Timeout of one REST backfill request")
+    frontier_write_interval_ms: int = Field(
+        500, ge=10, le=60_000,
+        description="Ingestion writes each changed frontier entry at most this often (and at shutdown)",
+    )
+    resume_probe_after_s: float = Field(
+        5.0, gt=0, le=3600,
+        description="A resumed trade/aggTrade stream with no event this long after start is compared "
+        "with REST's latest id instead (so a quiet feed still reveals its restart gap)",
+    )
+    resume_max_age_s: float = Field(
+        86_400.0, ge=60,
+        description="A restart gap behind a frontier older than this is recorded as unrepairable "
+        "instead of backfilled",
+    )
     history_archive_attempts: int = Field(
         3, ge=1, le=20, description="History import: tries of one archive file before reporting it bad"
     )
@@ -384,8 +403,8 @@ class Settings(BaseSettings):
         return tuple(dict.fromkeys(value))
 
     @field_validator(
-        "topic_trades", "topic_book_ticker", "topic_gaps", "topic_dead_letter", "consumer_group",
-        "topic_history_progress",
+        "topic_trades", "topic_book_ticker", "topic_gaps", "topic_dead_letter", "topic_frontier",
+        "consumer_group", "topic_history_progress",
     )
     @classmethod
     def _check_topic(cls, value: str) -> str:

@@ -16,7 +16,11 @@ Rules:
      latency of 1 in ``LATENCY_SAMPLE_EVERY`` acknowledgements; ``serve()`` turns "acks
      arrived" into readiness once per poll. Every failed delivery, of any message, goes
      through ``_delivery_failed`` on its own (Rule 2).
-  6. Topics that vanish (a non-durable broker restarted empty, a new cluster on the same
+  6. Frontier seams (``ingestion.frontier``): the last acknowledged message of each (type,
+     symbol) is kept in ``acked_events`` (one dict store per acknowledgement, decoded later by
+     the frontier writer); every gap record is shown to ``gap_listener`` when queued and again
+     when acknowledged.
+  7. Topics that vanish (a non-durable broker restarted empty, a new cluster on the same
      address) are recreated by ``run()``: a produce refused or a delivery failed because the
      topic or partition is unknown marks the topics missing (readiness off); ``run()`` creates
      them again with backoff, refreshes the producer's metadata, and readiness comes back by
@@ -33,7 +37,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -62,8 +66,9 @@ LATENCY_SAMPLE_EVERY = 16  # a power of two (Rule 5)
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
 Headers = list[tuple[str, str | bytes | None]]
 Pending = tuple[str, str | None, bytes, int, Headers | None]  # topic, key, value, timestamp ms, headers
+OnAck = Callable[[bool], None]  # called once per message: True when Kafka acknowledged it
 LOG_EVERY_S = 5.0
-# librdkafka's answers when a topic or partition does not exist (Rule 6).
+# librdkafka's answers when a topic or partition does not exist (Rule 7).
 TOPIC_MISSING = frozenset({
     KafkaError._UNKNOWN_TOPIC, KafkaError._UNKNOWN_PARTITION, KafkaError.UNKNOWN_TOPIC_OR_PART,
 })
@@ -74,6 +79,13 @@ def topic_missing(err: KafkaError | KafkaException | None) -> bool:
     if isinstance(err, KafkaException):
         err = err.args[0] if err.args and isinstance(err.args[0], KafkaError) else None
     return err is not None and err.code() in TOPIC_MISSING
+
+
+class GapListener(Protocol):
+    """Sees every gap record when it is queued and when Kafka acknowledged it (Rule 6)."""
+
+    def gap_published(self, record: GapMessage) -> None: ...
+    def gap_acked(self, record: GapMessage) -> None: ...
 
 
 def producer_config(s: Settings) -> dict[str, Any]:
@@ -89,7 +101,7 @@ def producer_config(s: Settings) -> dict[str, Any]:
         "queue.buffering.max.messages": s.producer_buffer_max_messages,
         "queue.buffering.max.kbytes": 2_097_151,  # the message count is the binding bound
         "message.max.bytes": s.ws_max_frame_bytes + 65_536,
-        "allow.auto.create.topics": False,  # Rule 6: topics are created by us, with our settings
+        "allow.auto.create.topics": False,  # Rule 7: topics are created by us, with our settings
     }
 
 
@@ -105,6 +117,8 @@ class Publisher:
         self._routes: dict[tuple[str, str], tuple[str, DeliveryCallback]] = {}
         self._acks = [0]  # acknowledgements of any message, ever (read by ``serve``)
         self._acks_seen = 0
+        self.acked_events: dict[tuple[str, str], Message] = {}  # (type, symbol) -> last acked (Rule 6)
+        self.gap_listener: GapListener | None = None
         self._producer: Producer | None = None
         self._pending: deque[Pending] = deque()
         self.topics_ready = False
@@ -116,7 +130,7 @@ class Publisher:
         self._brokers_down = False
         self._failures = self._dropped = 0
         self._last_log = 0.0
-        self._topics_lost = asyncio.Event()  # Rule 6: set on the loop's thread only
+        self._topics_lost = asyncio.Event()  # Rule 7: set on the loop's thread only
         self._ever_lost = False
         self._refusal = "producer_overflow"  # why the last ``offer`` returned False
 
@@ -151,13 +165,17 @@ class Publisher:
         return self._producer
 
     # ----------------------------------------------------------------- hot path
-    def offer(self, msg: TradeMessage | BookTickerMessage) -> bool:
-        """Queue one event; False (nothing queued, nothing recorded) when the buffer is full."""
+    def offer(self, msg: TradeMessage | BookTickerMessage, then: OnAck | None = None) -> bool:
+        """Queue one event; False (nothing queued, nothing recorded) when the buffer is full.
+
+        ``then`` (backfill rows) is told whether Kafka acknowledged this very message.
+        """
         key = (msg["type"], msg["symbol"])
         route = self._routes.get(key) or self._route(key)
+        callback = route[1] if then is None else _chain(route[1], then)
         try:
             self.producer.produce(
-                route[0], encode(msg), key[1], timestamp=msg["received_at"] // 1000, on_delivery=route[1]
+                route[0], encode(msg), key[1], timestamp=msg["received_at"] // 1000, on_delivery=callback
             )
         except BufferError:
             self._refusal = "producer_overflow"
@@ -168,7 +186,7 @@ class Publisher:
         return True
 
     def _refused(self, topic: str, exc: KafkaException) -> None:
-        """A produce the client refused outright: a missing topic (Rule 6), else fatal."""
+        """A produce the client refused outright: a missing topic (Rule 7), else fatal."""
         if not topic_missing(exc):
             raise exc
         self._refusal = "topic_missing"
@@ -178,6 +196,7 @@ class Publisher:
         """The topic and the acknowledgement callback of one (type, symbol) (Rule 5)."""
         published, acks, failed = self._metrics.published, self._acks, self._delivery_failed
         observe, mask = self._metrics.delivery_latency.observe, LATENCY_SAMPLE_EVERY - 1
+        last_acked = self.acked_events
 
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
             if err is not None:
@@ -185,6 +204,7 @@ class Publisher:
                 return
             published[key] += 1
             acks[0] += 1
+            last_acked[key] = msg
             if not acks[0] & mask:
                 observe(max(0.0, time.time() - msg.timestamp()[1] / 1000))
 
@@ -205,6 +225,8 @@ class Publisher:
     def publish_gap(self, record: GapMessage) -> None:
         """Queue a gap record; it is never dropped (Rule 2)."""
         item = (self._s.topic_gaps, record["symbol"], encode(record), record["detected_at"] // 1000, None)
+        if self.gap_listener is not None:
+            self.gap_listener.gap_published(record)
         self._pending.append(item)
         self._drain_pending()
 
@@ -218,7 +240,7 @@ class Publisher:
             self.producer.produce(
                 self._s.topic_dead_letter, raw, None, timestamp=received_at // 1000, headers=headers
             )
-        except KafkaException as exc:  # Rule 6: kept until the topic is back
+        except KafkaException as exc:  # Rule 7: kept until the topic is back
             self._refused(self._s.topic_dead_letter, exc)
             self._pending.append((self._s.topic_dead_letter, None, raw, received_at // 1000, headers))
         except BufferError:
@@ -245,6 +267,8 @@ class Publisher:
             self._delivery_failed(err, msg)
             return
         self._acks[0] += 1
+        if self.gap_listener is not None and msg.topic() == self._s.topic_gaps:
+            self.gap_listener.gap_acked(orjson.loads(msg.value() or b"{}"))
 
     def _delivery_failed(self, err: KafkaError, msg: Message) -> None:
         topic, value = msg.topic(), msg.value() or b""
@@ -255,7 +279,7 @@ class Publisher:
             self._lose_topics(f"delivery to {topic} failed: {err.str()}")
         if topic == self._s.topic_gaps:
             self._pending.append((topic, (msg.key() or b"").decode(), value, msg.timestamp()[1], None))
-        elif topic == self._s.topic_dead_letter and topic_missing(err):  # Rule 6: resent once back
+        elif topic == self._s.topic_dead_letter and topic_missing(err):  # Rule 7: resent once back
             got = msg.headers() or []
             headers: Headers = list(got.items()) if isinstance(got, dict) else list(got)
             self._pending.append((topic, None, value, msg.timestamp()[1], headers))
@@ -284,14 +308,14 @@ class Publisher:
         self._last_trouble = (time.monotonic(), what)
 
     def _lose_topics(self, why: str) -> None:
-        """Rule 6: readiness off, and ``run()`` recreates the topics."""
+        """Rule 7: readiness off, and ``run()`` recreates the topics."""
         if self.topics_ready:
             log.error("kafka: %s; recreating the topics", why)
         self.topics_ready, self._ever_lost = False, True
         self._topics_lost.set()
 
     async def _keep_topics(self) -> None:
-        """Rule 6: whenever topics are found missing, create them again (backoff between tries).
+        """Rule 7: whenever topics are found missing, create them again (backoff between tries).
 
         The flag is cleared before an attempt, so a loss noticed during one starts another.
         """
@@ -337,7 +361,7 @@ class Publisher:
             self._brokers_down = False
 
     async def run(self) -> None:
-        """Serve the producer, and keep its topics (Rule 6), until cancelled."""
+        """Serve the producer, and keep its topics (Rule 7), until cancelled."""
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._keep_topics(), name="keep-topics")
             while True:
@@ -380,3 +404,11 @@ class Publisher:
         if self._last_trouble and now - self._last_trouble[0] < hold:
             return f"kafka: {self._last_trouble[1]} ({now - self._last_trouble[0]:.1f} s ago)"
         return None
+
+
+def _chain(first: DeliveryCallback, then: OnAck) -> DeliveryCallback:
+    def on_delivery(err: KafkaError | None, msg: Message) -> None:
+        first(err, msg)
+        then(err is None)
+
+    return on_delivery

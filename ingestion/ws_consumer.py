@@ -1,10 +1,11 @@
 """``python -m ingestion.ws_consumer``: Binance streams into Kafka, complete and exact.
 
 Start-up, in order: settings (a bad one exits 2 naming it), health server, topics (created
-when missing; retried while the broker is unreachable), producer, then the connections,
-the producer upkeep, the backfiller and the loss ticker under one TaskGroup.
-Shutdown (SIGINT/SIGTERM): stop reading, flush the producer within PRODUCER_FLUSH_TIMEOUT_S,
-exit 0. A fatal producer error exits 1.
+when missing; retried while the broker is unreachable), the last instance's frontier (read in
+full, ``ingestion.resume``), producer, its unfinished gaps picked up, then the connections,
+the producer upkeep, the backfiller, the frontier writer and the loss ticker under one TaskGroup.
+Shutdown (SIGINT/SIGTERM): stop reading, close open time gaps, flush the producer within
+PRODUCER_FLUSH_TIMEOUT_S, write the frontier, exit 0. A fatal producer error exits 1.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from common.settings import Settings, load_or_exit, settings_epilog
 from ingestion.backfill import Backfiller
 from ingestion.errors import TopicSetupError
 from ingestion.flow import Flow
+from ingestion.frontier_store import FrontierWriter
 from ingestion.metrics import IngestionMetrics
 from ingestion.publisher import Publisher
+from ingestion.resume import pick_up, probe_quiet, read_frontier, stop_cleanly
 from ingestion.supervisor import Supervisor
 
 PROG = "python -m ingestion.ws_consumer"
@@ -112,18 +115,23 @@ async def run(settings: Settings) -> int:
     await health.start()
     log.info("ingestion starting: %s; health on %s:%s", ",".join(settings.symbols),
              settings.ingestion_health_host, health.port)  # fmt: skip
+    writer: FrontierWriter | None = None
     try:
-        if await ensure_topics(publisher, settings, stop):
+        ready = await ensure_topics(publisher, settings, stop)
+        entries = await read_frontier(settings, stop) if ready else None
+        if entries is not None:
             publisher.start()
-            await _stream(supervisor, publisher, backfiller, flow, stop)
+            writer = pick_up(settings, entries, publisher, backfiller, flow)
+            await _stream(supervisor, publisher, backfiller, flow, writer, stop)
     finally:
-        await _shutdown(publisher, backfiller, settings)
+        await _shutdown(publisher, backfiller, settings, writer)
         await health.stop()
     return 1 if publisher.fatal else 0
 
 
 async def _stream(
-    supervisor: Supervisor, publisher: Publisher, backfiller: Backfiller, flow: Flow, stop: asyncio.Event
+    supervisor: Supervisor, publisher: Publisher, backfiller: Backfiller, flow: Flow,
+    writer: FrontierWriter, stop: asyncio.Event,
 ) -> None:
     async with asyncio.TaskGroup() as tg:
         tasks = [
@@ -131,6 +139,8 @@ async def _stream(
             tg.create_task(publisher.run(), name="publisher"),
             tg.create_task(backfiller.run(), name="backfill"),
             tg.create_task(tick(flow, publisher, stop), name="tick"),
+            tg.create_task(writer.run(), name="frontier"),
+            tg.create_task(probe_quiet(writer.settings, flow, backfiller), name="resume-probe"),
         ]
         await stop.wait()
         log.info("stopping: closing connections")
@@ -138,12 +148,15 @@ async def _stream(
             task.cancel()
 
 
-async def _shutdown(publisher: Publisher, backfiller: Backfiller, settings: Settings) -> None:
+async def _shutdown(
+    publisher: Publisher, backfiller: Backfiller, settings: Settings, writer: FrontierWriter | None
+) -> None:
     if backfiller.pending():
-        log.warning("stopping with %d backfill job(s) unfinished; their gaps stay open", backfiller.pending())
+        log.warning("stopping with %d backfill job(s) unfinished; their gaps stay open for the next "
+                    "instance", backfiller.pending())  # fmt: skip
     if not publisher.started:
         return
-    left = publisher.flush(settings.producer_flush_timeout_s)  # on this thread: callbacks too
+    left = stop_cleanly(settings, publisher, writer)
     if left:
         log.error("producer flush timed out: %d messages not delivered", left)
     else:
