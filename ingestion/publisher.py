@@ -22,7 +22,8 @@ Rules:
      when acknowledged.
   7. Topics that vanish (a non-durable broker restarted empty, a new cluster on the same
      address) are recreated by ``run()``: a produce refused or a delivery failed because the
-     topic or partition is unknown marks the topics missing (readiness off); ``run()`` creates
+     topic or partition is unknown, or the broker's metadata lacking a topic while
+     acknowledgements stall, marks the topics missing (readiness off); ``run()`` creates
      them again with backoff, refreshes the producer's metadata, and readiness comes back by
      itself. Events refused meanwhile are reported lost (reason ``topic_missing``), so they
      become gap records and are backfilled like any other loss; gap records and dead letters
@@ -33,6 +34,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -68,6 +70,7 @@ Headers = list[tuple[str, str | bytes | None]]
 Pending = tuple[str, str | None, bytes, int, Headers | None]  # topic, key, value, timestamp ms, headers
 OnAck = Callable[[bool], None]  # called once per message: True when Kafka acknowledged it
 LOG_EVERY_S = 5.0
+TOPIC_CHECK_S = 2.0  # Rule 7: how often stalled acknowledgements make us ask for the topics
 # librdkafka's answers when a topic or partition does not exist (Rule 7).
 TOPIC_MISSING = frozenset({
     KafkaError._UNKNOWN_TOPIC, KafkaError._UNKNOWN_PARTITION, KafkaError.UNKNOWN_TOPIC_OR_PART,
@@ -321,7 +324,7 @@ class Publisher:
         """
         backoff = Backoff(self._s.backoff_initial_s, self._s.backoff_max_s)
         while True:
-            await self._topics_lost.wait()
+            await self._wait_for_lost_topics()
             self._topics_lost.clear()
             try:
                 await asyncio.to_thread(self._recreate_topics)
@@ -332,6 +335,31 @@ class Publisher:
                 await asyncio.sleep(delay)
                 continue
             backoff.reset()
+
+    async def _wait_for_lost_topics(self) -> None:
+        """Until a loss is noticed; while acknowledgements stall with the broker up, ask it for
+        the topics every TOPIC_CHECK_S (the client may retry a missing partition for long)."""
+        while not self._topics_lost.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._topics_lost.wait(), TOPIC_CHECK_S)
+            if self._topics_lost.is_set() or not self._acks_stalled():
+                continue
+            missing = await asyncio.to_thread(self._missing_topics)
+            if missing:
+                self._lose_topics(f"topics {', '.join(missing)} do not exist on the broker")
+
+    def _acks_stalled(self) -> bool:
+        waited = time.monotonic() - max(self._last_ack, self._last_empty)
+        return self.topics_ready and self.queue_depth() > 0 and waited > self._s.producer_ack_stall_s
+
+    def _missing_topics(self) -> list[str]:
+        """The pipeline topics the broker does not know (blocking); none when it cannot be asked."""
+        try:
+            meta = self.producer.list_topics(timeout=5)
+        except KafkaException:
+            return []  # the broker is down: nothing to learn now
+        known = {name for name, t in meta.topics.items() if t.error is None}
+        return [t for t in pipeline_topics(self._s) if t not in known]
 
     def _recreate_topics(self) -> None:
         """Create the topics, then ask the broker for each so the producer learns they exist
