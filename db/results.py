@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal
 from fractions import Fraction
 
 RATIO_PLACES = 12
+BUCKET_ORIGIN_MINUTE = datetime(2000, 1, 3, tzinfo=UTC)  # any whole minute: time_bucket's origin
 _EXACT = Context(prec=100)
 
 
@@ -205,3 +206,21 @@ def _slide(total: Decimal, missing: int, close: Decimal | None, sign: int) -> tu
 def bucket_start(value: datetime, width: timedelta, origin: datetime) -> datetime:
     """The start of the bucket of ``width`` (counted from ``origin``) that holds ``value``."""
     return origin + ((value - origin) // width) * width
+
+
+MINUTE = timedelta(minutes=1)
+
+
+def minute_split(start: datetime, end: datetime) -> dict[str, datetime]:
+    """Split [start, end) into whole minutes [m0, m1) and partial edges [a0, a1), [b0, b1).
+
+    The three parts are disjoint and cover [start, end) exactly; each edge lies inside one
+    minute. When no whole minute fits, everything is the edge [a0, a1) and the rest is empty.
+    """
+    m0 = bucket_start(start, MINUTE, BUCKET_ORIGIN_MINUTE)
+    if m0 < start:
+        m0 += MINUTE
+    m1 = bucket_start(end, MINUTE, BUCKET_ORIGIN_MINUTE)
+    if end <= start or m0 > m1:
+        return {"a0": start, "a1": max(start, end), "m0": start, "m1": start, "b0": start, "b1": start}
+    return {"a0": start, "a1": m0, "m0": m0, "m1": m1, "b0": m1, "b1": end}
