@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
+SYMBOL_PATTERN_RE = re.compile(r"^(?:ALL|[A-Z0-9]*\*[A-Z0-9*]*)$")  # ALL, or with * wildcards
 STREAM_TYPES = ("trade", "aggTrade", "bookTicker")
 _HOSTPORT_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -53,7 +54,14 @@ class Settings(BaseSettings):
     )
     # --- what to capture
     symbols: Annotated[tuple[str, ...], NoDecode] = Field(
-        ("BTCUSDT", "ETHUSDT", "BNBUSDT"), description="Symbols to capture, comma-separated"
+        ("BTCUSDT", "ETHUSDT", "BNBUSDT"),
+        description="Symbols to capture, comma-separated; also patterns resolved against exchangeInfo "
+        "(status TRADING) and refreshed while running: '*USDT', 'BTC*', 'ALL'",
+    )
+    symbols_refresh_s: float = Field(
+        60.0, gt=0, le=86_400,
+        description="With SYMBOLS patterns: seconds between exchangeInfo refreshes (new listings "
+        "subscribed, delistings unsubscribed on the open connections)",
     )
     stream_types: Annotated[tuple[str, ...], NoDecode] = Field(
         STREAM_TYPES, description="Stream types per symbol: trade, aggTrade, bookTicker"
@@ -228,9 +236,10 @@ class Settings(BaseSettings):
     @classmethod
     def _check_symbols(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         upper = tuple(s.upper() for s in value)
-        bad = [s for s in upper if not SYMBOL_RE.match(s)]
+        bad = [s for s in upper if not (SYMBOL_RE.match(s) or SYMBOL_PATTERN_RE.match(s))]
         if bad or not upper:
-            raise ValueError(f"invalid symbol(s) {bad or ['<empty>']}: expected e.g. BTCUSDT,ETHUSDT")
+            raise ValueError(
+                f"invalid symbol(s) {bad or ['<empty>']}: expected e.g. BTCUSDT,ETHUSDT or *USDT or ALL")
         if len(set(upper)) != len(upper):
             raise ValueError("duplicate symbols")
         return upper
