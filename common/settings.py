@@ -174,6 +174,11 @@ class Settings(BaseSettings):
         30.0, gt=0, le=3600,
         description="On SIGTERM, how long to keep trying to flush before leaving rows uncommitted",
     )
+    worker_rollups: bool = Field(
+        True,
+        description="Keep the 1-minute rollups in each write transaction. false only to measure their "
+        "cost: range/candles/stats then miss rows written meanwhile (repair: SELECT rollup_rebuild())",
+    )
     # --- query
     query_pool_size: int = Field(
         4, ge=1, le=64, description="Query API: database connections (and worker threads) in its pool"

@@ -262,7 +262,7 @@ async def retention_schedule(settings: Settings) -> None:
 def build(settings: Settings, metrics: WorkerMetrics, stop: threading.Event) -> Worker:
     consumer = make_consumer(settings)
     sink = Sink(settings.database_url.get_secret_value(), settings.db_connect_timeout_s,
-                settings.db_statement_timeout_s)
+                settings.db_statement_timeout_s, rollups=settings.worker_rollups)
     initial = settings.db_retry_initial_s
     checkpointer = Checkpointer(sink, make_producer(settings), consumer, metrics, settings.topic_dead_letter,
                                 lambda: Backoff(initial, max(initial, settings.db_retry_max_s)))
