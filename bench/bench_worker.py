@@ -130,7 +130,9 @@ def vm(pid: int, field: str) -> int:
     return 0
 
 
-def run_worker(url: str, topic_env: dict[str, str], port: int, rollups: bool = True) -> tuple[float, int, float]:
+def run_worker(
+    url: str, topic_env: dict[str, str], port: int, rollups: bool = True
+) -> tuple[float, int, float]:
     """Rows/s from first to last written row, peak memory (kB), time to drain all."""
     env = {
         **os.environ,
@@ -247,8 +249,9 @@ def main() -> int:
             rate, hwm, drained_s = run_worker(urls[-1], topic_env, port, rollups)
             runs[rollups].append(rate)
             hwm_kb = max(hwm_kb, hwm)
-            print(f"worker, rollups {'on ' if rollups else 'off'} (Kafka -> hypertable): {rate:>10,.0f} rows/s"
-                  f" ({drained_s:.1f} s)", flush=True)
+            label = "on " if rollups else "off"
+            print(f"worker, rollups {label} (Kafka -> hypertable): {rate:>10,.0f} rows/s ({drained_s:.1f} s)",
+                  flush=True)
         worker, worker_off = max(runs[True]), max(runs[False])
         print(f"rollups on / off (best of 2 each): {worker / worker_off:.3f} (goal >= 0.85)")
     finally:
