@@ -11,8 +11,8 @@ Rules:
      bound as parameters, table names resolve through the search_path as ``regclass``.
   5. The 1-minute rollups (migration 003) follow their raw rows: every run with N > 0 ends with
      ``trim_rollups``, deleting the rollup minutes older than the oldest raw row left (all of
-     them when none is left), so rollup answers equal raw answers after chunks are dropped,
-     by either path (under a policy, at the next run after the policy dropped them).
+     them when none is left; hours likewise), so rollup answers equal raw answers after chunks
+     are dropped (whole days), by either path (under a policy: at the next run after it).
 """
 
 from __future__ import annotations
@@ -35,11 +35,14 @@ _AGE = "make_interval(days => %s)"
 REMOVE_POLICY = "SELECT remove_retention_policy(%s::regclass, if_exists => true)"
 ADD_POLICY = f"SELECT add_retention_policy(%s::regclass, drop_after => {_AGE})"
 DROP_CHUNKS = f"SELECT drop_chunks(%s::regclass, older_than => now() - {_AGE})"
-ROLLUPS = {"trades": "trades_1m", "book_ticker": "book_ticker_1m"}
+ROLLUPS = {  # rollup -> (raw table, its bucket)
+    "trades_1m": ("trades", "1 minute"), "trades_1h": ("trades", "1 hour"),
+    "book_ticker_1m": ("book_ticker", "1 minute"), "book_ticker_1h": ("book_ticker", "1 hour"),
+}
 TRIM_ROLLUP = {
-    table: f"DELETE FROM {rollup} WHERE bucket < coalesce("  # noqa: S608 (constant names)
-    f"(SELECT time_bucket(INTERVAL '1 minute', min(time)) FROM {table}), 'infinity')"
-    for table, rollup in ROLLUPS.items()
+    rollup: f"DELETE FROM {rollup} WHERE bucket < coalesce("  # noqa: S608 (constant names)
+    f"(SELECT time_bucket(INTERVAL '{width}', min(time)) FROM {table}), 'infinity')"
+    for rollup, (table, width) in ROLLUPS.items()
 }
 
 
@@ -88,9 +91,9 @@ def apply_retention(dsn: str, days: int) -> dict[str, int]:
 def trim_rollups(cur: psycopg2.extensions.cursor) -> dict[str, int]:
     """Rule 5: delete rollup minutes older than the oldest raw row; returns minutes deleted."""
     deleted = {}
-    for table, statement in TRIM_ROLLUP.items():
+    for rollup, statement in TRIM_ROLLUP.items():
         cur.execute(statement)
-        deleted[ROLLUPS[table]] = cur.rowcount
+        deleted[rollup] = cur.rowcount
     log.info("rollup minutes trimmed: %s", deleted)
     return deleted
 

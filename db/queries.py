@@ -12,8 +12,8 @@ Rules:
   5. ``latest`` and ``price_at`` are index lookups on trades_symbol_type_time_idx whatever the
      table size (tests EXPLAIN the SQL below).
   6. ``range``, candles of whole-minute buckets, ``stats`` and the day counts of ``gaps`` read
-     the 1-minute rollups (db.sqltext Rule 4), so their cost follows the answer's span in
-     minutes, not the rows under it; sub-minute candles read raw rows.
+     the 1-minute and 1-hour rollups (db.sqltext Rule 4), so their cost follows the answer's
+     span in hours and minutes, not the rows under it; sub-minute candles read raw rows.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def range_summary(
     conn: Connection, symbol: str, start: datetime, end: datetime, type: str = "trade"
 ) -> r.RangeSummary:
     """OHLC, volume, quote volume (sum of price*qty, exact), VWAP and count over [start, end)."""
-    args = {"symbol": symbol, "type": type, "start": start, "end": end, **r.minute_split(start, end)}
+    args = {"symbol": symbol, "type": type, "start": start, "end": end, **r.rollup_split(start, end)}
     n, high, low, volume, quote, t0, t1, open_, close = _rows(conn, ROLLUP_RANGE_SQL, args)[0]
     return r.RangeSummary(
         start=start, end=end, trade_count=n, open=open_, high=high, low=low, close=close,
@@ -125,7 +125,7 @@ def candles(
     """
     width_s = int(width.total_seconds())
     args = {"symbol": symbol, "type": type, "start": start, "end": end, "width_s": width_s,
-            **r.minute_split(start, end)}
+            **r.rollup_split(start, end, hours=width_s % 3600 == 0)}
     rows = _rows(conn, _candles_sql(width_s, fill), args)
     return [
         r.Candle(bucket=b.astimezone(UTC), open=o, high=h, low=lo, close=c, volume=v,
@@ -194,7 +194,7 @@ def whales(
 
 def completeness(conn: Connection, symbol: str, start: datetime, end: datetime) -> r.Completeness:
     """The gaps recorded over [start, end) with their status, and per-UTC-day row counts."""
-    args = {"symbol": symbol, "start": start, "end": end, **r.minute_split(start, end)}
+    args = {"symbol": symbol, "start": start, "end": end, **r.rollup_split(start, end)}
     gaps = [
         r.Gap(gid, stream, kind, f, lst, _utc(gs), _utc(ge), miss, why, status, det.astimezone(UTC),
               _utc(rep))

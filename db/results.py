@@ -208,19 +208,26 @@ def bucket_start(value: datetime, width: timedelta, origin: datetime) -> datetim
     return origin + ((value - origin) // width) * width
 
 
-MINUTE = timedelta(minutes=1)
+MINUTE, HOUR = timedelta(minutes=1), timedelta(hours=1)
 
 
-def minute_split(start: datetime, end: datetime) -> dict[str, datetime]:
-    """Split [start, end) into whole minutes [m0, m1) and partial edges [a0, a1), [b0, b1).
+def _ceil(value: datetime, width: timedelta) -> datetime:
+    floor = bucket_start(value, width, BUCKET_ORIGIN_MINUTE)
+    return floor if floor == value else floor + width
 
-    The three parts are disjoint and cover [start, end) exactly; each edge lies inside one
-    minute. When no whole minute fits, everything is the edge [a0, a1) and the rest is empty.
+
+def rollup_split(start: datetime, end: datetime, hours: bool = True) -> dict[str, datetime]:
+    """Split [start, end) into the pieces the rollups can answer, as query parameters.
+
+    Raw edges [a0, a1) and [b0, b1) (each inside one minute), whole minutes [m0, h0) and
+    [h1, m1), whole hours [h0, h1) (empty unless ``hours``). The pieces are disjoint and cover
+    [start, end) exactly. When no whole minute fits, everything is the edge [a0, a1).
     """
-    m0 = bucket_start(start, MINUTE, BUCKET_ORIGIN_MINUTE)
-    if m0 < start:
-        m0 += MINUTE
-    m1 = bucket_start(end, MINUTE, BUCKET_ORIGIN_MINUTE)
+    m0, m1 = _ceil(start, MINUTE), bucket_start(end, MINUTE, BUCKET_ORIGIN_MINUTE)
     if end <= start or m0 > m1:
-        return {"a0": start, "a1": max(start, end), "m0": start, "m1": start, "b0": start, "b1": start}
-    return {"a0": start, "a1": m0, "m0": m0, "m1": m1, "b0": m1, "b1": end}
+        nothing = dict.fromkeys(("m0", "h0", "h1", "m1", "b0", "b1"), start)
+        return {"a0": start, "a1": max(start, end), **nothing}
+    h0, h1 = _ceil(m0, HOUR), bucket_start(m1, HOUR, BUCKET_ORIGIN_MINUTE)
+    if not hours or h0 > h1:
+        h0 = h1 = m1
+    return {"a0": start, "a1": m0, "m0": m0, "h0": h0, "h1": h1, "m1": m1, "b0": m1, "b1": end}

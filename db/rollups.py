@@ -12,6 +12,8 @@ Rules:
      ``source``, so replays leave the rollup unchanged.
   3. Rows are merged in key order, so two writers never wait on each other in a cycle.
   4. Text only: no I/O here. Identifiers go through ``psycopg2.sql.Identifier``.
+  5. Hours: after the minutes, every hour the source touched is recomputed from its (at most
+     60) minute rows and replaces the stored hour, so hours always equal their minutes.
 """
 
 from __future__ import annotations
@@ -64,12 +66,43 @@ ON CONFLICT (symbol, bucket) DO UPDATE SET
   max_ask = greatest(r.max_ask, EXCLUDED.max_ask),
   n = r.n + EXCLUDED.n"""
 
+_TRADES_HOURS = """
+INSERT INTO trades_1h AS r
+SELECT m.symbol, m.type, h.hour, min(open_time), first(open_id, open_time), first(open, open_time),
+       max(close_time), last(close_id, close_time), last(close, close_time),
+       max(high), min(low), sum(volume), sum(quote_volume), sum(n)
+FROM (SELECT DISTINCT symbol, type, time_bucket(INTERVAL '1 hour', time) AS hour FROM {source}) h
+JOIN trades_1m m ON m.symbol = h.symbol AND m.type = h.type
+                AND m.bucket >= h.hour AND m.bucket < h.hour + INTERVAL '1 hour'
+GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+ON CONFLICT (symbol, type, bucket) DO UPDATE SET
+  open_time = EXCLUDED.open_time, open_id = EXCLUDED.open_id, open = EXCLUDED.open,
+  close_time = EXCLUDED.close_time, close_id = EXCLUDED.close_id, close = EXCLUDED.close,
+  high = EXCLUDED.high, low = EXCLUDED.low, volume = EXCLUDED.volume,
+  quote_volume = EXCLUDED.quote_volume, n = EXCLUDED.n"""
+
+_BOOK_HOURS = """
+INSERT INTO book_ticker_1h AS r
+SELECT m.symbol, h.hour, min(first_time), max(last_time), min(min_bid), max(max_ask), sum(n)
+FROM (SELECT DISTINCT symbol, time_bucket(INTERVAL '1 hour', time) AS hour FROM {source}) h
+JOIN book_ticker_1m m ON m.symbol = h.symbol AND m.bucket >= h.hour AND m.bucket < h.hour + INTERVAL '1 hour'
+GROUP BY 1, 2 ORDER BY 1, 2
+ON CONFLICT (symbol, bucket) DO UPDATE SET
+  first_time = EXCLUDED.first_time, last_time = EXCLUDED.last_time, min_bid = EXCLUDED.min_bid,
+  max_ask = EXCLUDED.max_ask, n = EXCLUDED.n"""
+
 _MERGES = {TRADES: _TRADES_MERGE, BOOK_TICKER: _BOOK_MERGE}
+_HOURS = {TRADES: _TRADES_HOURS, BOOK_TICKER: _BOOK_HOURS}
 
 
 def merge_statement(table: str, source: str) -> sql.Composed:
-    """The statement merging the rows of ``source`` (shaped like ``table``) into its rollup."""
+    """The statement merging the rows of ``source`` (shaped like ``table``) into its minutes."""
     return sql.SQL(_MERGES[table]).format(source=sql.Identifier(source))
+
+
+def hours_statement(table: str, source: str) -> sql.Composed:
+    """The statement recomputing every hour ``source`` touched from its minutes (Rule 5)."""
+    return sql.SQL(_HOURS[table]).format(source=sql.Identifier(source))
 
 
 REBUILD_SQL = "SELECT rollup_rebuild(%(start)s, %(end)s)"

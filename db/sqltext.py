@@ -7,10 +7,11 @@ Rules:
      at the least/greatest time.
   3. Bucket widths arrive as whole seconds (``width_s``) and become ``make_interval(secs => ..)``,
      a fixed length whatever the session time zone.
-  4. Buckets of whole minutes, ranges and day counts read the 1-minute rollups (migration 003)
-     for the whole minutes of [start, end) and raw rows only for the partial minutes at its
-     edges (``db.results.minute_split`` gives m0/m1 and the edges a0/a1, b0/b1); sub-minute
-     buckets read raw rows. Both give the same answer (tests compare them).
+  4. Buckets of whole minutes, ranges and day counts read the rollups (migration 003): hours
+     for the whole hours of [start, end) (candles only when the bucket is whole hours),
+     minutes for the other whole minutes, raw rows only for the partial minutes at the edges
+     (``db.results.rollup_split`` gives the pieces); sub-minute buckets read raw rows. Both
+     give the same answer (tests compare them).
   5. ``stats`` reads the rollups only; ``gaps`` uses gaps_span_idx and the rollup.
 """
 
@@ -60,14 +61,21 @@ agg AS (
   FROM agg
 )"""
 
-# Rule 4: one piece per minute of [start, end): whole minutes [m0, m1) from the trades_1m
-# rollup, the partial minutes at the edges ([a0, a1) and [b0, b1), each at most one minute)
-# aggregated from raw rows the same way the rollup is (db.rollups.TRADE_MINUTES). Pieces are
-# disjoint minutes, so a bucket's open/close are the first/last piece's by open/close time.
+# Rule 4: [start, end) in disjoint pieces (db.results.rollup_split): whole hours [h0, h1) from
+# trades_1h, whole minutes [m0, h0) and [h1, m1) from trades_1m, the partial minutes at the
+# edges ([a0, a1) and [b0, b1)) aggregated from raw rows the way the rollup is
+# (db.rollups.TRADE_MINUTES). Pieces never overlap in time, so a bucket's open/close are the
+# first/last piece's by open/close time.
 _PIECES = """
 pieces (bucket, open_time, open, close_time, close, high, low, volume, quote_volume, n) AS (
   SELECT bucket, open_time, open, close_time, close, high, low, volume, quote_volume, n
-  FROM trades_1m WHERE symbol = %(symbol)s AND type = %(type)s AND bucket >= %(m0)s AND bucket < %(m1)s
+  FROM trades_1m WHERE symbol = %(symbol)s AND type = %(type)s AND bucket >= %(m0)s AND bucket < %(h0)s
+  UNION ALL
+  SELECT bucket, open_time, open, close_time, close, high, low, volume, quote_volume, n
+  FROM trades_1h WHERE symbol = %(symbol)s AND type = %(type)s AND bucket >= %(h0)s AND bucket < %(h1)s
+  UNION ALL
+  SELECT bucket, open_time, open, close_time, close, high, low, volume, quote_volume, n
+  FROM trades_1m WHERE symbol = %(symbol)s AND type = %(type)s AND bucket >= %(h1)s AND bucket < %(m1)s
   UNION ALL
   SELECT time_bucket(INTERVAL '1 minute', time), min(time), first(price, (time, id)),
          max(time), last(price, (time, id)), max(price), min(price), sum(qty), sum(price * qty),
@@ -130,18 +138,18 @@ SELECT coalesce(sum(n), 0)::bigint, max(high), min(low), coalesce(sum(volume), 0
        first(open, open_time), last(close, close_time)
 FROM pieces"""
 
-# stats from the rollups (Rule 5): the cost is the symbol's minutes, never its rows.
+# stats from the hourly rollups (Rule 5): the cost is the symbol's hours, never its rows.
 # (table shown, trade type or None, statement)
 STATS_SQL = (
     ("trades", "trade", """
 SELECT coalesce(sum(n), 0)::bigint, min(open_time), max(close_time), min(low), max(high)
-FROM trades_1m WHERE symbol = %(symbol)s AND type = 'trade'"""),
+FROM trades_1h WHERE symbol = %(symbol)s AND type = 'trade'"""),
     ("trades", "aggTrade", """
 SELECT coalesce(sum(n), 0)::bigint, min(open_time), max(close_time), min(low), max(high)
-FROM trades_1m WHERE symbol = %(symbol)s AND type = 'aggTrade'"""),
+FROM trades_1h WHERE symbol = %(symbol)s AND type = 'aggTrade'"""),
     ("book_ticker", None, """
 SELECT coalesce(sum(n), 0)::bigint, min(first_time), max(last_time), min(min_bid), max(max_ask)
-FROM book_ticker_1m WHERE symbol = %(symbol)s"""),
+FROM book_ticker_1h WHERE symbol = %(symbol)s"""),
 )
 
 GAP_STATUS_SQL = "SELECT status, count(*) FROM gaps WHERE symbol = %(symbol)s GROUP BY status"
@@ -171,7 +179,7 @@ WHERE symbol = %(symbol)s
       && tstzrange(%(start)s::timestamptz, %(end)s::timestamptz, '[)')
 ORDER BY coalesce(start_time, detected_at), gap_id"""
 
-# Rows per UTC day from the rollup's whole minutes plus the raw rows of the edge minutes.
+# Rows per UTC day from the rollups' whole hours and minutes plus the raw rows of the edges.
 DAY_COUNTS_SQL = """
 WITH days AS (
   SELECT d AS day FROM generate_series(
@@ -180,7 +188,13 @@ WITH days AS (
   WHERE %(end)s::timestamptz > %(start)s::timestamptz
 ), pieces AS (
   SELECT type, bucket AS time, n FROM trades_1m
-  WHERE symbol = %(symbol)s AND type = ANY('{trade,aggTrade}') AND bucket >= %(m0)s AND bucket < %(m1)s
+  WHERE symbol = %(symbol)s AND type = ANY('{trade,aggTrade}') AND bucket >= %(m0)s AND bucket < %(h0)s
+  UNION ALL
+  SELECT type, bucket AS time, n FROM trades_1h
+  WHERE symbol = %(symbol)s AND type = ANY('{trade,aggTrade}') AND bucket >= %(h0)s AND bucket < %(h1)s
+  UNION ALL
+  SELECT type, bucket AS time, n FROM trades_1m
+  WHERE symbol = %(symbol)s AND type = ANY('{trade,aggTrade}') AND bucket >= %(h1)s AND bucket < %(m1)s
   UNION ALL
   SELECT type, time, 1 FROM trades
   WHERE symbol = %(symbol)s AND type = ANY('{trade,aggTrade}') AND time >= %(a0)s AND time < %(a1)s

@@ -12,6 +12,8 @@
 -- price * qty, exact NUMERIC) and n add up.
 -- book_ticker_1m: the same for quotes, with what `stats` needs (count, first/last time,
 -- min bid, max ask).
+-- trades_1h / book_ticker_1h: the same per hour, recomputed from the minute rows of every hour
+-- a transaction touched (so long candles and `stats` read hours, not minutes).
 
 CREATE TABLE IF NOT EXISTS trades_1m (
     symbol        text        NOT NULL,
@@ -31,6 +33,8 @@ CREATE TABLE IF NOT EXISTS trades_1m (
     PRIMARY KEY (symbol, type, bucket)
 );
 
+CREATE TABLE IF NOT EXISTS trades_1h (LIKE trades_1m INCLUDING ALL);
+
 CREATE TABLE IF NOT EXISTS book_ticker_1m (
     symbol      text        NOT NULL,
     bucket      timestamptz NOT NULL,
@@ -41,8 +45,9 @@ CREATE TABLE IF NOT EXISTS book_ticker_1m (
     n           bigint      NOT NULL,
     PRIMARY KEY (symbol, bucket)
 );
+CREATE TABLE IF NOT EXISTS book_ticker_1h (LIKE book_ticker_1m INCLUDING ALL);
 
--- Recompute both rollups from the raw rows of [start, end) (whole minutes): the backfill of
+-- Recompute the rollups from the raw rows of [start, end) (whole hours): the backfill of
 -- this migration, a repair tool, and what benchmarks call after generating rows in SQL.
 CREATE OR REPLACE FUNCTION rollup_rebuild(
     start_at timestamptz DEFAULT '-infinity', end_at timestamptz DEFAULT 'infinity'
@@ -52,6 +57,8 @@ DECLARE
 BEGIN
     DELETE FROM trades_1m WHERE bucket >= start_at AND bucket < end_at;
     DELETE FROM book_ticker_1m WHERE bucket >= start_at AND bucket < end_at;
+    DELETE FROM trades_1h WHERE bucket >= start_at AND bucket < end_at;
+    DELETE FROM book_ticker_1h WHERE bucket >= start_at AND bucket < end_at;
     INSERT INTO trades_1m
     SELECT symbol, type, time_bucket(INTERVAL '1 minute', time),
            min(time), first(id, (time, id)), first(price, (time, id)),
@@ -64,6 +71,18 @@ BEGIN
     SELECT symbol, time_bucket(INTERVAL '1 minute', time), min(time), max(time),
            min(bid_price), max(ask_price), count(*)
     FROM book_ticker WHERE time >= start_at AND time < end_at
+    GROUP BY 1, 2;
+    INSERT INTO trades_1h
+    SELECT symbol, type, time_bucket(INTERVAL '1 hour', bucket),
+           min(open_time), first(open_id, open_time), first(open, open_time),
+           max(close_time), last(close_id, close_time), last(close, close_time),
+           max(high), min(low), sum(volume), sum(quote_volume), sum(n)
+    FROM trades_1m WHERE bucket >= start_at AND bucket < end_at
+    GROUP BY 1, 2, 3;
+    INSERT INTO book_ticker_1h
+    SELECT symbol, time_bucket(INTERVAL '1 hour', bucket), min(first_time), max(last_time),
+           min(min_bid), max(max_ask), sum(n)
+    FROM book_ticker_1m WHERE bucket >= start_at AND bucket < end_at
     GROUP BY 1, 2;
     RETURN done;
 END

@@ -15,7 +15,7 @@ from consumer.sink import Sink
 from db import queries, sqltext
 from db.maintenance import apply_retention
 from db.migrate import apply
-from db.results import minute_split
+from db.results import rollup_split
 from db.rollups import TRADE_MINUTES
 from tests.consumer.helpers import book, query
 
@@ -42,10 +42,12 @@ def rows(table: str, msgs: list[dict[str, Any]]) -> list[Any]:
 LIVE = [tr(1, 0.5, "100.00", "1"), tr(2, 10, "101.50", "2"), tr(3, 30, "99.25", "0.5"),
         tr(4, 59.999, "100.75", "0.25"), tr(5, 61, "102", "3"), tr(6, 90, "103.10", "0.1"),
         tr(7, 119, "98", "4"), tr(8, 200, "97.5", "1"),
-        tr(100, 5, "200", "1", "aggTrade"), tr(101, 130, "210", "2", "aggTrade")]
+        tr(100, 5, "200", "1", "aggTrade"), tr(101, 130, "210", "2", "aggTrade"),
+        tr(20, 7205, "101", "1"), tr(21, 12600, "102", "2")]  # hours 2 and 3
 # Late rows into old minutes: an earlier open for minute 0 (time 0.5 s, lower id 0 at the same
 # time as id 1), a new close for minute 1 (same ms as id 7, higher id), and a new high.
-LATE = [tr(0, 0.5, "95.00", "1"), tr(9, 119, "104.00", "0.5"), tr(10, 45, "110", "0.01")]
+LATE = [tr(0, 0.5, "95.00", "1"), tr(9, 119, "104.00", "0.5"), tr(10, 45, "110", "0.01"),
+        tr(22, 7201, "103", "1")]  # and a new open for hour 2
 # REST backfill: a gap [11..12] in minute 2 (empty so far), and two rows already stored.
 REST = [tr(11, 150, "99", "1", source="rest"), tr(12, 170, "99.5", "2", source="rest"),
         tr(5, 61, "102", "3", source="rest"), tr(8, 200, "97.5", "1", source="rest")]
@@ -77,9 +79,9 @@ def rollup(url: str) -> list[tuple[Any, ...]]:
     return query(url, "SELECT * FROM trades_1m ORDER BY symbol, type, bucket")
 
 
-def from_raw(url: str) -> list[tuple[Any, ...]]:
-    return query(url, f"SELECT * FROM ({TRADE_MINUTES.format(source='trades')}) m"
-                      " ORDER BY symbol, type, bucket")
+def from_raw(url: str, width: str = "1 minute") -> list[tuple[Any, ...]]:
+    minutes = TRADE_MINUTES.format(source="trades").replace("'1 minute'", f"'{width}'")
+    return query(url, f"SELECT * FROM ({minutes}) m ORDER BY symbol, type, bucket")
 
 
 def test_rollup_rows_equal_the_raw_minutes(tape: tuple[str, Sink]) -> None:
@@ -88,6 +90,10 @@ def test_rollup_rows_equal_the_raw_minutes(tape: tuple[str, Sink]) -> None:
     write_tape(sink)
     got = rollup(url)
     assert got == from_raw(url)
+    assert query(url, "SELECT * FROM trades_1h ORDER BY symbol, type, bucket") == from_raw(url, "1 hour")
+    hour2 = query(url, "SELECT open_id, close_id, n FROM trades_1h WHERE bucket = %s AND type = 'trade'",
+                  (T0 + timedelta(hours=2),))
+    assert hour2 == [(22, 20, 2)]
     minutes = {(r[1], r[2]): r for r in got}
     minute0 = minutes["trade", T0]
     # open = id 0 (time 0.5 s, lowest id), close = id 4, high = the late 110, n = 6 (ids 0-4, 10)
@@ -107,10 +113,12 @@ def test_candles_range_and_stats_equal_raw_answers(tape: tuple[str, Sink]) -> No
     try:
         spans = [(T0, T0 + timedelta(hours=1)), (T0 + timedelta(seconds=0.5), T0 + timedelta(seconds=150)),
                  (T0 + timedelta(seconds=20), T0 + timedelta(seconds=40)),
+                 (T0 + timedelta(seconds=30), T0 + timedelta(hours=3, seconds=10)),
+                 (T0 + timedelta(minutes=1), T0 + timedelta(hours=4)),
                  (T0 - timedelta(days=1), T0 + timedelta(days=1))]
         for start, end in spans:
             for typ in ("trade", "aggTrade"):
-                for width in (60, 300, 3600, 86400):
+                for width in (60, 300, 5400, 3600, 7200, 86400):
                     for fill in (False, True):
                         raw = raw_candles(conn, typ, start, end, width, fill)
                         got = queries.candles(conn, "BTCUSDT", start, end, timedelta(seconds=width),
@@ -120,7 +128,7 @@ def test_candles_range_and_stats_equal_raw_answers(tape: tuple[str, Sink]) -> No
                     raw_range(conn, typ, start, end)
         stats = queries.stats(conn, "BTCUSDT")
         assert [(t.rows, t.min_price, t.max_price) for t in stats.tables[:2]] == [
-            (14, D("95.00"), D("110")), (2, D("200"), D("210"))]
+            (17, D("95.00"), D("110")), (2, D("200"), D("210"))]
         whole = queries.range_summary(conn, "BTCUSDT", T0, T0 + timedelta(hours=1))
         assert whole.trade_count == 14 and whole.vwap == (whole.quote_volume / whole.volume).quantize(
             D("1E-12"))
@@ -167,17 +175,19 @@ def test_book_ticker_rollup_counts_each_quote_once(tape: tuple[str, Sink]) -> No
     assert query(url, "SELECT sum(n) FROM book_ticker_1m") == [(39,)]
 
 
-def test_minute_split_covers_the_interval_exactly() -> None:
-    """Edges and whole minutes are disjoint and cover [start, end); no whole minute -> one edge."""
-    s = minute_split(T0 + timedelta(seconds=10), T0 + timedelta(minutes=3, seconds=5))
-    assert (s["a0"], s["a1"], s["m0"], s["m1"], s["b0"], s["b1"]) == (
-        T0 + timedelta(seconds=10), T0 + timedelta(minutes=1), T0 + timedelta(minutes=1),
-        T0 + timedelta(minutes=3), T0 + timedelta(minutes=3), T0 + timedelta(minutes=3, seconds=5))
-    inside = minute_split(T0 + timedelta(seconds=10), T0 + timedelta(seconds=20))
+def test_rollup_split_covers_the_interval_exactly() -> None:
+    """Edges, minutes and hours are disjoint and cover [start, end); no whole minute -> one edge."""
+    m, h = timedelta(minutes=1), timedelta(hours=1)
+    s = rollup_split(T0 + timedelta(seconds=10), T0 + 2 * h + 3 * m + timedelta(seconds=5))
+    assert [s[k] for k in ("a0", "a1", "m0", "h0", "h1", "m1", "b0", "b1")] == [
+        T0 + timedelta(seconds=10), T0 + m, T0 + m, T0 + h, T0 + 2 * h, T0 + 2 * h + 3 * m,
+        T0 + 2 * h + 3 * m, T0 + 2 * h + 3 * m + timedelta(seconds=5)]
+    no_hours = rollup_split(T0 + timedelta(seconds=10), T0 + 2 * h, hours=False)
+    assert (no_hours["m0"], no_hours["h0"], no_hours["h1"], no_hours["m1"]) == (T0 + m, T0 + 2 * h,
+                                                                               T0 + 2 * h, T0 + 2 * h)
+    inside = rollup_split(T0 + timedelta(seconds=10), T0 + timedelta(seconds=20))
     assert (inside["a0"], inside["a1"]) == (T0 + timedelta(seconds=10), T0 + timedelta(seconds=20))
     assert inside["m0"] == inside["m1"] and inside["b0"] == inside["b1"]
-    aligned = minute_split(T0, T0 + timedelta(minutes=2))
-    assert aligned["a0"] == aligned["a1"] and aligned["b0"] == aligned["b1"]
 
 
 def test_retention_trims_the_rollup_with_the_raw_rows(tape: tuple[str, Sink]) -> None:
@@ -193,3 +203,4 @@ def test_retention_trims_the_rollup_with_the_raw_rows(tape: tuple[str, Sink]) ->
     assert apply_retention(url, 30)["trades"] == 1
     assert rollup(url) == from_raw(url)
     assert query(url, "SELECT sum(n) FROM trades_1m") == [(2,)]
+    assert query(url, "SELECT sum(n) FROM trades_1h") == [(2,)]
