@@ -169,9 +169,10 @@ def test_book_ticker_rollup_counts_each_quote_once(tape: tuple[str, Sink]) -> No
     msgs = [book(i, bid_price=f"100.{i:02d}", ask_price=f"101.{i:02d}") for i in range(1, 40)]
     sink.write(BOOK_TICKER, rows(BOOK_TICKER, msgs[:25]))
     sink.write(BOOK_TICKER, rows(BOOK_TICKER, msgs))  # 25 duplicates, 14 new
-    assert query(url, "SELECT sum(n), min(first_time), max(last_time), min(min_bid), max(max_ask)"
-                      " FROM book_ticker_1m") == \
-        query(url, "SELECT count(*), min(time), max(time), min(bid_price), max(ask_price) FROM book_ticker")
+    raw = query(url, "SELECT count(*), min(time), max(time), min(bid_price), max(ask_price) FROM book_ticker")
+    for rollup in ("book_ticker_1m", "book_ticker_1h"):
+        assert query(url, "SELECT sum(n), min(first_time), max(last_time), min(min_bid), max(max_ask)"
+                          f" FROM {rollup}") == raw
     assert query(url, "SELECT sum(n) FROM book_ticker_1m") == [(39,)]
 
 
