@@ -22,7 +22,7 @@ import psycopg2.extensions
 from psycopg2 import sql
 
 from consumer.decode import BOOK_COLUMNS, BOOK_TICKER, TRADE_COLUMNS, TRADES
-from db.rollups import hours_statement, merge_statement
+from db.rollups import merge_statement
 
 ROLLED_UP = (TRADES, BOOK_TICKER)
 _COLUMNS = {TRADES: TRADE_COLUMNS, BOOK_TICKER: BOOK_COLUMNS}
@@ -56,7 +56,6 @@ def _statements() -> dict[str, sql.Composed]:
             " INSERT INTO {} ({}) SELECT {} FROM ins"
         ).format(raw, sql.Identifier(f"_stage_{table}"), read, new, read, read)
         out[f"merge:{table}"] = merge_statement(table, new_rows(table))
-        out[f"hours:{table}"] = hours_statement(table, new_rows(table))
     return out
 
 
@@ -80,7 +79,6 @@ def capturing_insert(table: str) -> sql.Composed:
 
 
 def roll_up(cur: psycopg2.extensions.cursor, table: str) -> None:
-    """Merge the captured rows into the minutes, then their hours (Rule 2); COMMIT empties the capture."""
+    """Merge the captured rows into the minutes and hours (Rule 2); COMMIT empties the capture."""
     if table in ROLLED_UP:
         cur.execute(STATEMENTS[f"merge:{table}"])
-        cur.execute(STATEMENTS[f"hours:{table}"])

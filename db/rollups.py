@@ -12,8 +12,8 @@ Rules:
      ``source``, so replays leave the rollup unchanged.
   3. Rows are merged in key order, so two writers never wait on each other in a cycle.
   4. Text only: no I/O here. Identifiers go through ``psycopg2.sql.Identifier``.
-  5. Hours: after the minutes, every hour the source touched is recomputed from its (at most
-     60) minute rows and replaces the stored hour, so hours always equal their minutes.
+  5. The source is aggregated once per minute; the minutes (``*_1m``) and the hours (``*_1h``)
+     both absorb that aggregate by Rule 1, in one statement.
 """
 
 from __future__ import annotations
@@ -32,10 +32,8 @@ SELECT symbol, type, time_bucket(INTERVAL '1 minute', time) AS bucket,
        count(*) AS n
 FROM {source} GROUP BY 1, 2, 3"""
 
-_TRADES_MERGE = """
-INSERT INTO trades_1m AS r
-SELECT * FROM (""" + TRADE_MINUTES + """) m ORDER BY symbol, type, bucket
-ON CONFLICT (symbol, type, bucket) DO UPDATE SET
+# How a stored row (r) absorbs the aggregate of more rows (EXCLUDED) of the same bucket (Rule 1).
+_TRADES_SET = """
   open_time = CASE WHEN (EXCLUDED.open_time, EXCLUDED.open_id) < (r.open_time, r.open_id)
                    THEN EXCLUDED.open_time ELSE r.open_time END,
   open_id   = CASE WHEN (EXCLUDED.open_time, EXCLUDED.open_id) < (r.open_time, r.open_id)
@@ -54,55 +52,52 @@ ON CONFLICT (symbol, type, bucket) DO UPDATE SET
   quote_volume = r.quote_volume + EXCLUDED.quote_volume,
   n = r.n + EXCLUDED.n"""
 
-_BOOK_MERGE = """
-INSERT INTO book_ticker_1m AS r
-SELECT symbol, time_bucket(INTERVAL '1 minute', time) AS bucket, min(time), max(time),
-       min(bid_price), max(ask_price), count(*)
-FROM {source} GROUP BY 1, 2 ORDER BY 1, 2
-ON CONFLICT (symbol, bucket) DO UPDATE SET
+# Rule 5: the source is aggregated once per minute (m); minutes and hours both absorb it.
+_TRADES_MERGE = """
+WITH m AS MATERIALIZED ({minutes}
+), minutes AS (
+  INSERT INTO trades_1m AS r SELECT * FROM m ORDER BY symbol, type, bucket
+  ON CONFLICT (symbol, type, bucket) DO UPDATE SET {set}
+)
+INSERT INTO trades_1h AS r
+SELECT symbol, type, time_bucket(INTERVAL '1 hour', bucket),
+       min(open_time), first(open_id, open_time), first(open, open_time),
+       max(close_time), last(close_id, close_time), last(close, close_time),
+       max(high), min(low), sum(volume), sum(quote_volume), sum(n)
+FROM m GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+ON CONFLICT (symbol, type, bucket) DO UPDATE SET {set}"""
+
+_BOOK_SET = """
   first_time = least(r.first_time, EXCLUDED.first_time),
   last_time = greatest(r.last_time, EXCLUDED.last_time),
   min_bid = least(r.min_bid, EXCLUDED.min_bid),
   max_ask = greatest(r.max_ask, EXCLUDED.max_ask),
   n = r.n + EXCLUDED.n"""
 
-_TRADES_HOURS = """
-INSERT INTO trades_1h AS r
-SELECT m.symbol, m.type, h.hour, min(open_time), first(open_id, open_time), first(open, open_time),
-       max(close_time), last(close_id, close_time), last(close, close_time),
-       max(high), min(low), sum(volume), sum(quote_volume), sum(n)
-FROM (SELECT DISTINCT symbol, type, time_bucket(INTERVAL '1 hour', time) AS hour FROM {source}) h
-JOIN trades_1m m ON m.symbol = h.symbol AND m.type = h.type
-                AND m.bucket >= h.hour AND m.bucket < h.hour + INTERVAL '1 hour'
-GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-ON CONFLICT (symbol, type, bucket) DO UPDATE SET
-  open_time = EXCLUDED.open_time, open_id = EXCLUDED.open_id, open = EXCLUDED.open,
-  close_time = EXCLUDED.close_time, close_id = EXCLUDED.close_id, close = EXCLUDED.close,
-  high = EXCLUDED.high, low = EXCLUDED.low, volume = EXCLUDED.volume,
-  quote_volume = EXCLUDED.quote_volume, n = EXCLUDED.n"""
-
-_BOOK_HOURS = """
+_BOOK_MERGE = """
+WITH m AS MATERIALIZED (
+  SELECT symbol, time_bucket(INTERVAL '1 minute', time) AS bucket, min(time) AS first_time,
+         max(time) AS last_time, min(bid_price) AS min_bid, max(ask_price) AS max_ask, count(*) AS n
+  FROM {source} GROUP BY 1, 2
+), minutes AS (
+  INSERT INTO book_ticker_1m AS r SELECT * FROM m ORDER BY symbol, bucket
+  ON CONFLICT (symbol, bucket) DO UPDATE SET {set}
+)
 INSERT INTO book_ticker_1h AS r
-SELECT m.symbol, h.hour, min(first_time), max(last_time), min(min_bid), max(max_ask), sum(n)
-FROM (SELECT DISTINCT symbol, time_bucket(INTERVAL '1 hour', time) AS hour FROM {source}) h
-JOIN book_ticker_1m m ON m.symbol = h.symbol AND m.bucket >= h.hour AND m.bucket < h.hour + INTERVAL '1 hour'
-GROUP BY 1, 2 ORDER BY 1, 2
-ON CONFLICT (symbol, bucket) DO UPDATE SET
-  first_time = EXCLUDED.first_time, last_time = EXCLUDED.last_time, min_bid = EXCLUDED.min_bid,
-  max_ask = EXCLUDED.max_ask, n = EXCLUDED.n"""
+SELECT symbol, time_bucket(INTERVAL '1 hour', bucket), min(first_time), max(last_time), min(min_bid),
+       max(max_ask), sum(n)
+FROM m GROUP BY 1, 2 ORDER BY 1, 2
+ON CONFLICT (symbol, bucket) DO UPDATE SET {set}"""
 
-_MERGES = {TRADES: _TRADES_MERGE, BOOK_TICKER: _BOOK_MERGE}
-_HOURS = {TRADES: _TRADES_HOURS, BOOK_TICKER: _BOOK_HOURS}
+_MERGES = {TRADES: (_TRADES_MERGE, _TRADES_SET), BOOK_TICKER: (_BOOK_MERGE, _BOOK_SET)}
 
 
 def merge_statement(table: str, source: str) -> sql.Composed:
-    """The statement merging the rows of ``source`` (shaped like ``table``) into its minutes."""
-    return sql.SQL(_MERGES[table]).format(source=sql.Identifier(source))
-
-
-def hours_statement(table: str, source: str) -> sql.Composed:
-    """The statement recomputing every hour ``source`` touched from its minutes (Rule 5)."""
-    return sql.SQL(_HOURS[table]).format(source=sql.Identifier(source))
+    """The statement merging the rows of ``source`` (shaped like ``table``) into its minutes and hours."""
+    template, set_clause = _MERGES[table]
+    source_id = sql.Identifier(source)
+    return sql.SQL(template).format(
+        minutes=sql.SQL(TRADE_MINUTES).format(source=source_id), set=sql.SQL(set_clause), source=source_id)
 
 
 REBUILD_SQL = "SELECT rollup_rebuild(%(start)s, %(end)s)"
