@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SERVICES_ENV_FILE = ".local/services.env"  # relative to the current directory (Rule 4)
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
+SYMBOL_PATTERN_RE = re.compile(r"^(?:ALL|[A-Z0-9]*\*[A-Z0-9*]*)$")  # ALL, or with * wildcards
 STREAM_TYPES = ("trade", "aggTrade", "bookTicker")
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -125,7 +126,14 @@ class Settings(BaseSettings):
     )
     # --- what to capture
     symbols: Annotated[tuple[str, ...], NoDecode] = Field(
-        ("BTCUSDT", "ETHUSDT", "BNBUSDT"), description="Symbols to capture, comma-separated"
+        ("BTCUSDT", "ETHUSDT", "BNBUSDT"),
+        description="Symbols to capture, comma-separated; also patterns resolved against exchangeInfo "
+        "(status TRADING) and refreshed while running: '*USDT', 'BTC*', 'ALL'",
+    )
+    symbols_refresh_s: float = Field(
+        60.0, gt=0, le=86_400,
+        description="With SYMBOLS patterns: seconds between exchangeInfo refreshes (new listings "
+        "subscribed, delistings unsubscribed on the open connections)",
     )
     stream_types: Annotated[tuple[str, ...], NoDecode] = Field(
         STREAM_TYPES, description="Stream types per symbol: trade, aggTrade, bookTicker"
@@ -273,6 +281,11 @@ class Settings(BaseSettings):
         30.0, gt=0, le=3600,
         description="On SIGTERM, how long to keep trying to flush before leaving rows uncommitted",
     )
+    worker_rollups: bool = Field(
+        True,
+        description="Keep the 1-minute rollups in each write transaction. false only to measure their "
+        "cost: range/candles/stats then miss rows written meanwhile (repair: SELECT rollup_rebuild())",
+    )
     # --- query
     query_pool_size: int = Field(
         4, ge=1, le=64, description="Query API: database connections (and worker threads) in its pool"
@@ -382,9 +395,10 @@ class Settings(BaseSettings):
     @classmethod
     def _check_symbols(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         upper = tuple(s.upper() for s in value)
-        bad = [s for s in upper if not SYMBOL_RE.match(s)]
+        bad = [s for s in upper if not (SYMBOL_RE.match(s) or SYMBOL_PATTERN_RE.match(s))]
         if bad or not upper:
-            raise ValueError(f"invalid symbol(s) {bad or ['<empty>']}: expected e.g. BTCUSDT,ETHUSDT")
+            raise ValueError(
+                f"invalid symbol(s) {bad or ['<empty>']}: expected e.g. BTCUSDT,ETHUSDT or *USDT or ALL")
         if len(set(upper)) != len(upper):
             raise ValueError("duplicate symbols")
         return upper

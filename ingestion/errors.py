@@ -9,7 +9,8 @@ Every error ingestion raises on purpose derives from :class:`IngestionError`::
     ├── BackfillError         a REST backfill request failed for good
     │   └── RateLimited       HTTP 429 / 418 (carries ``retry_after`` and ``banned``)
     ├── TopicSetupError       the Kafka topics could not be created or checked at start
-    └── FrontierError         the frontier topic could not be created or read back in full
+    ├── FrontierError         the frontier topic could not be created or read back in full
+    └── UniverseError         exchangeInfo could not be fetched or read (SYMBOLS patterns)
 
 Library errors are wrapped with ``raise ... from exc`` where they cross a module boundary.
 """
@@ -58,3 +59,7 @@ class TopicSetupError(IngestionError):
 
 class FrontierError(IngestionError):
     """The frontier topic could not be created or read in full (ingestion does not start blind)."""
+
+
+class UniverseError(IngestionError):
+    """exchangeInfo could not be fetched or its answer is malformed (SYMBOLS patterns)."""
