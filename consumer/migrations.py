@@ -4,6 +4,8 @@ Rules:
   1. An unreachable database (a TRANSIENT disposition, errors.classify) is waited for with
      jittered backoff; any other failure is fatal (FatalDatabaseError, exit 1).
   2. A stop request ends the wait promptly; nothing has been consumed yet, so nothing is lost.
+  3. A database that cannot be migrated as it is (db.errors.MigrationError: TimescaleDB missing
+     and not creatable) is fatal too, its one-line message kept as the reason.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import psycopg2
 import db.migrate
 from common.backoff import Backoff
 from consumer.errors import Disposition, FatalDatabaseError, classify, describe
+from db.errors import MigrationError
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,8 @@ def migrate_when_reachable(dsn: str, stop: threading.Event) -> bool:
     while not stop.is_set():
         try:
             db.migrate.apply(dsn)
+        except MigrationError as exc:
+            raise FatalDatabaseError(f"migrations failed: {exc}") from exc
         except psycopg2.Error as exc:
             if classify(exc) is not Disposition.TRANSIENT:
                 raise FatalDatabaseError(f"migrations failed: {describe(exc)}") from exc

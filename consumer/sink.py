@@ -22,6 +22,9 @@ Rules:
      transaction: gaps whose data span is not settled get it from the rows now stored (the
      repaired rows' times, else their neighbours'), so ``gaps --from/--to`` can select gaps by
      the time of the missing events however late the rows or the records arrive.
+  8. Rollups (consumer.rollup): the rows a transaction inserted are merged into the 1-minute
+     rollups by ``_roll_up`` in that same transaction, just before COMMIT. ``rollups=False``
+     (benchmarks only) writes the raw rows alone.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from consumer.decode import (
 )
 from consumer.errors import Disposition, FatalDatabaseError, TransientDatabaseError, classify, describe
 from consumer.ports import WriteOutcome
+from consumer.rollup import capture_copied, capturing_insert, create_capture_tables, roll_up
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +112,10 @@ def most_advanced_gaps(rows: list[Row]) -> list[int]:
 class TimescaleSink:
     """Writes batches into TimescaleDB (Rules 1-6); a ``consumer.ports.Sink``."""
 
-    def __init__(self, dsn: str, connect_timeout_s: float = 5.0, statement_timeout_s: float = 60.0) -> None:
+    def __init__(self, dsn: str, connect_timeout_s: float = 5.0, statement_timeout_s: float = 60.0,
+                 rollups: bool = True) -> None:
         self._dsn = dsn
+        self._rollups = rollups
         self._connect_timeout = max(1, round(connect_timeout_s))
         self._statement_timeout_ms = round(statement_timeout_s * 1000)
         self._conn: psycopg2.extensions.connection | None = None
@@ -159,6 +165,7 @@ class TimescaleSink:
                             (str(self._statement_timeout_ms),))
                 for table in COPY_TABLES:
                     cur.execute(STATEMENTS[f"create:{table}"])
+                create_capture_tables(cur)
             conn.commit()
         except psycopg2.Error as exc:
             raise self._failure(exc) from exc
@@ -184,7 +191,8 @@ class TimescaleSink:
         if table in COPY_TABLES and table not in self._dup_mode:
             try:
                 with conn.cursor() as cur:
-                    self._copy(cur, STATEMENTS[f"copy:{table}"], rows)
+                    payload = self._copy(cur, STATEMENTS[f"copy:{table}"], rows)
+                    self._roll_up(cur, table, payload)
                 return WriteOutcome(inserted=len(rows))
             except psycopg2.Error as exc:
                 if exc.pgcode != errorcodes.UNIQUE_VIOLATION and classify(exc) is not Disposition.ROW:
@@ -192,6 +200,7 @@ class TimescaleSink:
                 conn.rollback()
         with conn.cursor() as cur:
             inserted, rejected = self._isolate(cur, table, rows, keep, first=True)
+            self._roll_up(cur, table)
         skipped = len(rows) - inserted - len(rejected)
         if table in COPY_TABLES:
             (self._dup_mode.add if skipped else self._dup_mode.discard)(table)
@@ -221,13 +230,22 @@ class TimescaleSink:
             return int(cur.rowcount)
         cur.execute(STATEMENTS[f"clear:{table}"])
         self._copy(cur, STATEMENTS[f"stage:{table}"], rows)
-        cur.execute(STATEMENTS[f"insert:{table}"])
+        cur.execute(capturing_insert(table) if self._rollups else STATEMENTS[f"insert:{table}"])
         return int(cur.rowcount)
 
+    def _roll_up(self, cur: psycopg2.extensions.cursor, table: str, copied: bytes | None = None) -> None:
+        """Rule 8: merge this transaction's inserted rows into the rollups (before COMMIT)."""
+        if not self._rollups or table not in COPY_TABLES:
+            return
+        if copied is not None:
+            capture_copied(cur, table, copied)
+        roll_up(cur, table)
+
     @staticmethod
-    def _copy(cur: psycopg2.extensions.cursor, statement: sql.Composed, rows: list[Row]) -> None:
+    def _copy(cur: psycopg2.extensions.cursor, statement: sql.Composed, rows: list[Row]) -> bytes:
         payload = "".join(rows).encode()  # type: ignore[arg-type]  # COPY tables hold str rows
         cur.copy_expert(statement, io.BytesIO(payload), size=1 << 20)
+        return payload
 
 
 Sink = TimescaleSink  # the former name, kept for callers written before the Sink protocol

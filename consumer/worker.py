@@ -40,7 +40,7 @@ def build(settings: Settings, metrics: WorkerMetrics, stop: threading.Event) -> 
     """The worker and its collaborators, wired from ``settings`` (no network call yet)."""
     consumer = make_consumer(settings)
     sink = TimescaleSink(settings.database_url.get_secret_value(), settings.db_connect_timeout_s,
-                         settings.db_statement_timeout_s)
+                         settings.db_statement_timeout_s, rollups=settings.worker_rollups)
     dead_letters = KafkaDeadLetters(make_producer(settings), settings.topic_dead_letter)
     initial = settings.db_retry_initial_s
     checkpointer = Checkpointer(sink, dead_letters, KafkaOffsets(consumer), metrics,

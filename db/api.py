@@ -12,12 +12,15 @@ Rules:
   2. A symbol with no data for the question is 404 ``{"error": "no_data"}``; database
      unreachable or tables missing 503, statement timeout 504; anything else 500 with a JSON
      body and no traceback (the traceback goes to the log).
-  3. When QUERY_API_KEY is set, /v1/* requires it in X-API-Key (401 otherwise);
-     /healthz and /openapi.json stay open.
+  3. When QUERY_API_KEY is set, /v1/* requires it in X-API-Key: any other value, whatever its
+     bytes, is 401; /healthz and /openapi.json stay open. An empty QUERY_API_KEY is refused at
+     start (common.settings); unset, the API is open and says so once at start.
   4. psycopg2 runs off the event loop: one worker thread per pooled connection
      (QUERY_POOL_SIZE), so a blocking query never stalls other requests. A connection that
      broke is closed instead of returned to the pool.
   5. Constructors make no network calls; the pool connects lazily.
+  6. Requests aiohttp cannot parse (request line or header over 8190 bytes) get JSON 400s too
+     (common.jsonhttp).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import psycopg2
 from aiohttp import web
 from psycopg2.pool import ThreadedConnectionPool
 
+from common.jsonhttp import serve
 from common.logs import configure
 from common.settings import Settings, load_or_exit, settings_epilog
 from db import commands, queries
@@ -182,8 +186,10 @@ def api_key_middleware(key: str | None) -> Any:
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
         if key is not None and request.path.startswith("/v1/"):
-            given = request.headers.get("X-API-Key", "")
-            if not hmac.compare_digest(given.encode(), key.encode()):
+            # aiohttp decodes header bytes as UTF-8 with surrogateescape: encode back the same
+            # way, so any bytes compare (and differ) instead of raising UnicodeEncodeError.
+            given = request.headers.get("X-API-Key", "").encode("utf-8", "surrogateescape")
+            if not hmac.compare_digest(given, key.encode()):
                 return error(401, "unauthorized", "a valid X-API-Key header is required")
         return await handler(request)
 
@@ -235,10 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     ).parse_args(argv)
     settings = load_or_exit("db.api")
     configure(settings.log_level)
-    log.info("query API on %s:%d (API key %s)", settings.query_api_host, settings.query_api_port,
-             "required" if settings.query_api_key else "not required")
-    web.run_app(build(settings), host=settings.query_api_host, port=settings.query_api_port,
-                access_log=None, print=None)
+    log.info("query API on %s:%d (%s)", settings.query_api_host, settings.query_api_port,
+             "X-API-Key required" if settings.query_api_key
+             else "QUERY_API_KEY unset: /v1/* is open to every client that can reach this address")
+    try:
+        asyncio.run(serve(build(settings), settings.query_api_host, settings.query_api_port))
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
     return 0
 
 

@@ -11,6 +11,9 @@ Rules:
      UTC-aware times). psycopg2 errors leave as ``db.errors`` types, classified by SQLSTATE.
   5. ``latest`` and ``price_at`` are index lookups on trades_symbol_type_time_idx whatever the
      table size (tests EXPLAIN the SQL below).
+  6. ``range``, candles of whole-minute buckets, ``stats`` and the day counts of ``gaps`` read
+     the 1-minute and 1-hour rollups (db.sqltext Rule 4), so their cost follows the answer's
+     span in hours and minutes, not the rows under it; sub-minute candles read raw rows.
 """
 
 from __future__ import annotations
@@ -47,10 +50,11 @@ from db.sqltext import (
     MISSING_TABLES_SQL,
     PRICE_AT_SQL,
     QUOTE_BUCKETS_SQL,
-    RANGE_SQL,
+    ROLLUP_CANDLES_FILLED_SQL,
+    ROLLUP_CANDLES_SQL,
+    ROLLUP_RANGE_SQL,
     SPREAD_SQL,
     STATS_SQL,
-    STATS_TABLES,
     WHALES_SQL,
 )
 
@@ -110,8 +114,8 @@ def range_summary(
     conn: Connection, symbol: str, start: datetime, end: datetime, type: str = "trade"
 ) -> r.RangeSummary:
     """OHLC, volume, quote volume (sum of price*qty, exact), VWAP and count over [start, end)."""
-    args = {"symbol": symbol, "type": type, "start": start, "end": end}
-    n, high, low, volume, quote, t0, t1, open_, close = _rows(conn, RANGE_SQL, args)[0]
+    args = {"symbol": symbol, "type": type, "start": start, "end": end, **r.rollup_split(start, end)}
+    n, high, low, volume, quote, t0, t1, open_, close = _rows(conn, ROLLUP_RANGE_SQL, args)[0]
     return r.RangeSummary(
         start=start, end=end, trade_count=n, open=open_, high=high, low=low, close=close,
         volume=volume, quote_volume=quote, vwap=r.vwap(quote, volume),
@@ -129,14 +133,22 @@ def candles(
     and open=high=low=close = the previous close (the last trade before ``start`` seeds it;
     None when the symbol has no earlier trade).
     """
-    args = {"symbol": symbol, "type": type, "start": start, "end": end,
-            "width_s": int(width.total_seconds())}
-    rows = _rows(conn, CANDLES_FILLED_SQL if fill else CANDLES_SQL, args)
+    width_s = int(width.total_seconds())
+    args = {"symbol": symbol, "type": type, "start": start, "end": end, "width_s": width_s,
+            **r.rollup_split(start, end, hours=width_s % 3600 == 0)}
+    rows = _rows(conn, _candles_sql(width_s, fill), args)
     return [
         r.Candle(bucket=b.astimezone(UTC), open=o, high=h, low=lo, close=c, volume=v,
                  quote_volume=q, trade_count=n)
         for b, o, h, lo, c, v, q, n in rows
     ]
+
+
+def _candles_sql(width_s: int, fill: bool) -> str:
+    """Rule 6: whole-minute buckets from the rollup, sub-minute ones from raw rows."""
+    if width_s % 60 == 0:
+        return ROLLUP_CANDLES_FILLED_SQL if fill else ROLLUP_CANDLES_SQL
+    return CANDLES_FILLED_SQL if fill else CANDLES_SQL
 
 
 def sma(
@@ -159,14 +171,10 @@ def sma(
 
 
 def stats(conn: Connection, symbol: str) -> r.SymbolStats:
-    """Row counts, first/last event time and min/max price per table for one symbol."""
+    """Row counts, first/last event time and min/max price per table for one symbol (rollups)."""
     tables = []
-    for table, type_, low, high in STATS_TABLES:
-        query = sql.SQL(STATS_SQL).format(
-            table=sql.Identifier(table), low=sql.Identifier(low), high=sql.Identifier(high),
-            type_filter=sql.SQL("AND type = %(type)s" if type_ else ""),
-        )
-        n, t0, t1, lo, hi = _rows(conn, query, {"symbol": symbol, "type": type_})[0]
+    for table, type_, query in STATS_SQL:
+        n, t0, t1, lo, hi = _rows(conn, query, {"symbol": symbol})[0]
         tables.append(r.TableStats(table, type_, n, _utc(t0), _utc(t1), lo, hi))
     gaps = {status: 0 for status in ("open", "repaired", "unrepairable")}
     gaps.update(dict(_rows(conn, GAP_STATUS_SQL, {"symbol": symbol})))
@@ -207,7 +215,7 @@ def whales(
 
 def completeness(conn: Connection, symbol: str, start: datetime, end: datetime) -> r.Completeness:
     """The gaps whose data overlaps [start, end) with their status, and per-UTC-day row counts."""
-    args = {"symbol": symbol, "start": start, "end": end}
+    args = {"symbol": symbol, "start": start, "end": end, **r.rollup_split(start, end)}
     gaps = [
         r.Gap(gid, stream, kind, f, lst, _utc(gs), _utc(ge), miss, why, status, det.astimezone(UTC),
               _utc(rep), _utc(ds), _utc(de))

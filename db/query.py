@@ -20,16 +20,17 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import psycopg2
-import psycopg2.extensions
-
-from common.settings import Settings, load_or_exit, settings_epilog
+from common.settings import Settings, dsn_endpoint, load_or_exit, settings_epilog
 from db import commands, export_cli, queries
 from db.errors import DatabaseError, DatabaseUnavailable, InvalidArgument
 from db.params import COMMANDS, Request, parse_request
 from db.render import to_csv, to_json, to_text
 
 PROG = "python -m db.query"
+SETTINGS_USED = ("database_url", "query_statement_timeout_ms", "query_max_rows", "audit_statement_timeout_ms",
+                 "audit_repair_wait_s")
+REPAIR_NOTE = ("audit --repair also reads ingestion's Kafka settings (KAFKA_*, TOPIC_*) and REST settings "
+               "(BINANCE_REST_URL, BINANCE_API_KEY, REST_*): it publishes through Kafka like ingestion")
 _HELP = {
     "latest": "the last trade price and its time",
     "price-at": "the price as of a time (last trade at or before it) and the nearest trades",
@@ -46,9 +47,9 @@ _HELP = {
 _OPTIONS: dict[str, tuple[str, dict[str, object]]] = {
     "type": ("--type", {"help": "trade (default) or aggTrade"}),
     "stream": ("--stream", {"help": "audit only this stream: trade or aggTrade (default both)"}),
-    "at": ("--at", {"help": "ISO 8601 (UTC if no offset) or epoch ms; default now"}),
-    "from": ("--from", {"dest": "from_", "metavar": "FROM", "help": "interval start, ISO 8601 or epoch ms"}),
-    "to": ("--to", {"help": "interval end (exclusive); default now"}),
+    "at": ("--at", {"help": "ISO 8601 (UTC if no offset), epoch ms or now; default now"}),
+    "from": ("--from", {"dest": "from_", "metavar": "FROM", "help": "start: ISO 8601, epoch ms or now"}),
+    "to": ("--to", {"help": "interval end (exclusive): ISO 8601, epoch ms or now; default now"}),
     "last": ("--last", {"help": "the interval [now - D, now), e.g. 5m, 1h, 2d (default 1h; gaps 1d)"}),
     "bucket": ("--bucket", {"help": "bucket width 1s..1d, e.g. 1m, 15m, 1h (default 1m)"}),
     "fill": ("--fill", {"action": "store_true", "help": "return empty buckets too (OHLC = previous close)"}),
@@ -62,7 +63,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     """The top-level parser and each command's own parser (for usage errors)."""
     parser = argparse.ArgumentParser(
         prog=PROG, description="Query the captured Binance tape in TimescaleDB.",
-        epilog=settings_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=settings_epilog(SETTINGS_USED) + "\n" + REPAIR_NOTE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     subs: dict[str, argparse.ArgumentParser] = {}
@@ -106,26 +108,17 @@ def cli_name(command: str, param: str) -> str:
     return f"--{param}"
 
 
-def describe_dsn(dsn: str) -> str:
-    """host:port/dbname of a DSN, without its password."""
-    try:
-        p = psycopg2.extensions.parse_dsn(dsn)
-    except psycopg2.ProgrammingError:
-        return "an unparsable URL"
-    return f"{p.get('host', 'localhost')}:{p.get('port', '5432')}/{p.get('dbname', '')}"
-
-
 def execute(request: Request, settings: Settings, fmt: str) -> tuple[int, str, str]:
     """Run one request; (exit status, text for stdout, text for stderr)."""
     dsn = settings.database_url.get_secret_value()
     try:
         conn = queries.connect(dsn, settings.query_statement_timeout_ms)
     except DatabaseUnavailable as exc:
-        return 1, "", f"{PROG}: cannot connect to DATABASE_URL ({describe_dsn(dsn)}): {exc}\n"
+        return 1, "", f"{PROG}: cannot connect to DATABASE_URL ({dsn_endpoint(dsn)}): {exc}\n"
     try:
         answer = commands.run(conn, request, commands.Limits(settings.audit_statement_timeout_ms))
     except DatabaseError as exc:
-        return 1, "", f"{PROG}: the database could not answer: {exc}\n"
+        return 1, "", f"{PROG}: the database {dsn_endpoint(dsn)} could not answer: {exc}\n"
     finally:
         conn.close()
     if answer.no_data:

@@ -109,6 +109,24 @@ class Connection:
             if reply.error is not None:
                 raise ConnectError(f"SUBSCRIBE refused: {reply.error.code} {reply.error.msg}")
 
+    # -- universe seam (ingestion.universe / ingestion.refresh): change streams on a live socket
+    async def subscribe(self, streams: Sequence[str]) -> None:
+        """SUBSCRIBE ``streams`` on this open connection (paced, Rule 1); raises ConnectError."""
+        await self._change("SUBSCRIBE", streams)
+        self.streams.extend(s for s in streams if s not in self.streams)
+
+    async def unsubscribe(self, streams: Sequence[str]) -> None:
+        """UNSUBSCRIBE ``streams`` on this open connection (paced, Rule 1); raises ConnectError."""
+        await self._change("UNSUBSCRIBE", streams)
+        gone = set(streams)
+        self.streams = [s for s in self.streams if s not in gone]
+
+    async def _change(self, method: str, streams: Sequence[str]) -> None:
+        for start in range(0, len(streams), SUBSCRIBE_CHUNK):
+            reply = await self.request(method, list(streams[start : start + SUBSCRIBE_CHUNK]))
+            if reply.error is not None:
+                raise ConnectError(f"{method} refused: {reply.error.code} {reply.error.msg}")
+
     async def request(self, method: str, params: list[Any]) -> ControlReply:
         """Send one control message (paced, Rule 1) and wait for its reply."""
         await acquire(self._pacer, 1)

@@ -122,13 +122,14 @@ def db_url(schema_factory: Callable[[], str]) -> str:
 
 @dataclass
 class Topics:
-    """The four topic names of one test; ``env()`` gives them as settings."""
+    """The topic names of one test (the four pipeline topics and ingestion's frontier)."""
 
     trades: str
     book_ticker: str
     gaps: str
     dead_letter: str
     partitions: int = 3
+    frontier: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
@@ -138,6 +139,7 @@ class Topics:
             "TOPIC_GAPS": self.gaps,
             "TOPIC_DEAD_LETTER": self.dead_letter,
             "TOPIC_PARTITIONS": str(self.partitions),
+            **({"TOPIC_FRONTIER": self.frontier} if self.frontier else {}),
         }
 
 
@@ -173,6 +175,7 @@ def topics(topic_factory: Callable[..., str]) -> Topics:
         book_ticker=topic_factory(f"book-{tag}", create=False),
         gaps=topic_factory(f"gaps-{tag}", create=False),
         dead_letter=topic_factory(f"dlq-{tag}", create=False),
+        frontier=topic_factory(f"frontier-{tag}", create=False),
     )
 
 

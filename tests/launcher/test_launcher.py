@@ -135,7 +135,7 @@ def test_a_dying_component_is_named_with_its_log(
 def test_unreachable_exchange_is_said_plainly(
     kafka_bootstrap: str, db_url: str, topics: Topics, consumer_group: str, tmp_path: Path
 ) -> None:
-    """`launcher run` against an exchange that does not answer says so and points to `make demo`."""
+    """`launcher run` against a silent exchange says so, points to `make demo`, shows the last error."""
     env = launcher_env(kafka_bootstrap, db_url, topics, consumer_group)
     port = free_port()
     env.update(BINANCE_WS_URL=f"ws://127.0.0.1:{port}", BINANCE_REST_URL=f"http://127.0.0.1:{port}")
@@ -143,6 +143,7 @@ def test_unreachable_exchange_is_said_plainly(
     out, err = proc.communicate(timeout=90)
     assert proc.returncode == 0, err
     assert "cannot be reached" in out and "make demo" in out, out
+    assert "ingestion not ready for" in out and "ConnectionRefusedError" in out, out
 
 
 def test_demo_shows_the_self_audit_verdict(
