@@ -4,12 +4,14 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SRC := common exchange_sim ingestion consumer db launcher
+DASH_STAMP := $(VENV)/.dashboard-installed
+CHROMIUM := /usr/bin/chromium
+SRC := common exchange_sim ingestion consumer db launcher dashboard
 SERVICES := scripts/services.sh
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install services-up services-down services-status migrate lint typecheck test test-fast \
-        run demo bench compose-check clean kafka-ui kafka-tail
+        run demo bench compose-check clean kafka-ui kafka-tail dashboard browser screenshot
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -21,6 +23,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install the project with its dev tools
+
+$(DASH_STAMP): $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,dashboard]'
+	touch $(DASH_STAMP)
+
+dashboard: $(DASH_STAMP)  ## install the dashboard extra (Streamlit, Plotly, Playwright); python -m dashboard serves it
+
+browser:  ## install Debian's chromium for the browser tests (Playwright drives it; no browser download)
+	test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	$(CHROMIUM) --version
 
 services-up:  ## provision and start the local broker (Apache Kafka) and TimescaleDB (idempotent)
 	bash $(SERVICES) up
@@ -37,20 +49,24 @@ migrate: install services-up  ## apply the database migrations
 lint: install  ## ruff on everything
 	$(VENV)/bin/ruff check .
 
-typecheck: install  ## mypy --strict on the source packages
+typecheck: dashboard  ## mypy --strict on the source packages
 	$(VENV)/bin/mypy --strict $(wildcard $(SRC))
 
-test: install services-up lint typecheck  ## lint, type-check, then the whole test suite on real services
+test: dashboard browser services-up lint typecheck  ## lint, type-check, then the whole test suite on real services
 	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m pytest -q -ra
 
-test-fast: install services-up  ## the test suite without slow tests
+test-fast: dashboard services-up  ## the test suite without slow tests
 	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m pytest -q -m 'not slow'
 
-run: install services-up  ## the whole pipeline against BINANCE_WS_URL (real Binance by default), live status
+run: dashboard services-up  ## the whole pipeline against BINANCE_WS_URL (real Binance by default), live status
 	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m launcher run
 
-demo: install services-up  ## the whole pipeline against the local exchange simulator, live status
+demo: dashboard services-up  ## the whole pipeline against the local exchange simulator, live status
 	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m launcher demo $(DEMO_ARGS)
+
+screenshot: dashboard browser services-up  ## regenerate docs/dashboard.png with the browser test (~5 min)
+	set -a; eval "$$(bash $(SERVICES) env)"; set +a; DOCS_SCREENSHOT=docs/dashboard.png \
+	  $(PY) -m pytest -q tests/dashboard/test_browser.py
 
 bench: install services-up  ## run every benchmark in bench/; figures to bench/results/ (JSON + Markdown)
 	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) bench/run_all.py

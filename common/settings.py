@@ -298,6 +298,18 @@ class Settings(BaseSettings):
         10_000, ge=10, le=1_000_000,
         description="Query CLI/API: most rows one answer may hold (candles, SMA points, whales, days)",
     )
+    # --- dashboard
+    dashboard_host: str = Field("127.0.0.1", description="Dashboard (python -m dashboard) host")
+    dashboard_port: int = Field(8501, ge=1, le=65535, description="Dashboard port")
+    dashboard_refresh_s: float = Field(
+        3.0, ge=0.5, le=3600,
+        description="Dashboard: seconds between refreshes of the figures (selections are kept)",
+    )
+    replay_schema: str = Field(
+        "replay",
+        description="Schema that `launcher demo --replay` writes to, so replayed rows never mix with "
+        "a live or synthetic session's",
+    )
     audit_statement_timeout_ms: int = Field(
         300_000, ge=1000, le=3_600_000,
         description="Query CLI/API: statement timeout of the audit's scans (a day of a busy symbol "
@@ -424,6 +436,13 @@ class Settings(BaseSettings):
     def _check_topic(cls, value: str) -> str:
         if not re.match(r"^[A-Za-z0-9._\-]{1,249}$", value):
             raise ValueError("expected 1-249 characters of [A-Za-z0-9._-]")
+        return value
+
+    @field_validator("replay_schema")
+    @classmethod
+    def _check_schema(cls, value: str) -> str:
+        if not re.match(r"^[a-z_][a-z0-9_]{0,62}$", value):
+            raise ValueError("expected a lower-case SQL identifier (a-z, 0-9, _)")
         return value
 
     @field_validator("worker_name")

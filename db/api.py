@@ -4,6 +4,7 @@
       (audit answers 200 with "complete": false when the range has holes)
   GET /v1/export?symbol=&stream=&from=&to=&format=csv|parquet   streamed download (db/export_http.py)
   GET /openapi.json   the OpenAPI 3 document        GET /healthz   liveness (no database)
+  GET /docs, /readyz, /metrics                      Swagger UI, readiness, metrics (db.api_ops)
 
 Rules:
   1. Parameters are validated by db.params before any database work: a bad one is 400
@@ -42,6 +43,7 @@ from common.jsonhttp import serve
 from common.logs import configure
 from common.settings import Settings, load_or_exit, settings_epilog
 from db import commands, queries
+from db.api_ops import add_ops_routes
 from db.errors import DatabaseError, DatabaseUnavailable, InvalidArgument, QueryTimeout, SchemaMissing
 from db.export_http import add_export_route
 from db.openapi import build_openapi
@@ -87,6 +89,27 @@ class QueryService:
             raise
         finally:
             self._pool.putconn(conn, close=broken or bool(conn.closed))
+
+    def _ready(self) -> str | None:
+        """Why this service cannot answer now (database down, tables missing), or None."""
+        if self._pool is None:
+            return "the service is not started"
+        try:
+            conn = self._pool.getconn()
+        except psycopg2.Error as exc:
+            return f"database unreachable: {str(exc).strip().splitlines()[0]}"
+        try:
+            conn.autocommit = True
+            missing = queries.missing_tables(conn)
+        except DatabaseError as exc:
+            return f"database: {exc}"
+        finally:
+            self._pool.putconn(conn, close=bool(conn.closed))
+        return f"tables missing (migrations not applied): {', '.join(missing)}" if missing else None
+
+    async def ping(self) -> str | None:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._ready)
 
     async def answer(self, request: Request) -> Answer:
         loop = asyncio.get_running_loop()
@@ -189,6 +212,7 @@ def make_app(service: QueryService, api_key: str | None = None) -> web.Applicati
     add_export_route(app, service.connect_params)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)
+    add_ops_routes(app, service.ping)
 
     async def lifecycle(_: web.Application) -> Any:
         service.start()

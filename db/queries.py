@@ -47,7 +47,9 @@ from db.sqltext import (
     HAS_ANY_SQL,
     HAS_QUOTES_SQL,
     LATEST_SQL,
+    MISSING_TABLES_SQL,
     PRICE_AT_SQL,
+    QUOTE_BUCKETS_SQL,
     ROLLUP_CANDLES_FILLED_SQL,
     ROLLUP_CANDLES_SQL,
     ROLLUP_RANGE_SQL,
@@ -188,6 +190,17 @@ def spread(conn: Connection, symbol: str, at: datetime) -> r.Quote | None:
     return r.Quote(at, t.astimezone(UTC), uid, bid, bid_qty, ask, ask_qty, diff)
 
 
+def quote_buckets(
+    conn: Connection, symbol: str, start: datetime, end: datetime, width: timedelta
+) -> list[r.QuoteBucket]:
+    """Best bid/ask over time: per bucket of [start, end), its last quote and widest spread."""
+    args = {"symbol": symbol, "start": start, "end": end, "width_s": int(width.total_seconds())}
+    return [
+        r.QuoteBucket(b.astimezone(UTC), bid, ask, spread, widest, n)
+        for b, bid, ask, spread, widest, n in _rows(conn, QUOTE_BUCKETS_SQL, args)
+    ]
+
+
 def whales(
     conn: Connection, symbol: str, start: datetime, end: datetime,
     threshold: Decimal = Decimal(100_000), type: str = "trade", limit: int = 100,
@@ -221,6 +234,14 @@ def has_any(conn: Connection, symbol: str) -> bool:
 def has_quotes(conn: Connection, symbol: str) -> bool:
     """Whether the symbol has any bookTicker row."""
     return bool(_rows(conn, HAS_QUOTES_SQL, {"symbol": symbol})[0][0])
+
+
+PIPELINE_TABLES = ("book_ticker", "gaps", "trades")
+
+
+def missing_tables(conn: Connection) -> list[str]:
+    """The pipeline tables this session cannot see (migrations not applied): empty when ready."""
+    return [row[0] for row in _rows(conn, MISSING_TABLES_SQL, {"names": list(PIPELINE_TABLES)})]
 
 
 # --- audit ----------------------------------------------------------------------------------

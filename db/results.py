@@ -127,6 +127,18 @@ class Quote:
 
 
 @dataclass(frozen=True)
+class QuoteBucket:
+    """The last best bid/ask of one time bucket, and the widest spread quoted in it."""
+
+    bucket: datetime
+    bid_price: Decimal
+    ask_price: Decimal
+    spread: Decimal
+    max_spread: Decimal
+    quotes: int
+
+
+@dataclass(frozen=True)
 class Whale:
     time: datetime
     id: int

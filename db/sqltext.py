@@ -159,6 +159,20 @@ SELECT time, update_id, bid_price, bid_qty, ask_price, ask_qty, ask_price - bid_
 FROM book_ticker WHERE symbol = %(symbol)s AND time <= %(at)s
 ORDER BY time DESC, update_id DESC LIMIT 1"""
 
+# Per bucket of [start, end): the last quote of the bucket (by receipt time, then update id)
+# and the widest spread seen in it.
+QUOTE_BUCKETS_SQL = """
+WITH q AS (
+  SELECT time_bucket(make_interval(secs => %(width_s)s), time) AS bucket, time, update_id,
+         bid_price, ask_price, ask_price - bid_price AS spread
+  FROM book_ticker WHERE symbol = %(symbol)s AND time >= %(start)s AND time < %(end)s
+), widest AS (
+  SELECT bucket, max(spread) AS max_spread, count(*) AS n FROM q GROUP BY bucket
+)
+SELECT DISTINCT ON (q.bucket) q.bucket, q.bid_price, q.ask_price, q.spread, w.max_spread, w.n
+FROM q JOIN widest w USING (bucket)
+ORDER BY q.bucket, q.time DESC, q.update_id DESC"""
+
 WHALES_SQL = """
 SELECT time, id, price, qty, buyer_maker, price * qty AS notional FROM trades
 WHERE symbol = %(symbol)s AND type = %(type)s AND time >= %(start)s AND time < %(end)s
@@ -218,6 +232,10 @@ SELECT EXISTS (SELECT 1 FROM trades WHERE symbol = %(symbol)s)
     OR EXISTS (SELECT 1 FROM gaps WHERE symbol = %(symbol)s)"""
 
 HAS_QUOTES_SQL = "SELECT EXISTS (SELECT 1 FROM book_ticker WHERE symbol = %(symbol)s)"
+
+# Readiness of the query API: the pipeline tables the session's search_path cannot resolve.
+MISSING_TABLES_SQL = """
+SELECT name FROM unnest(%(names)s::text[]) AS name WHERE to_regclass(name) IS NULL ORDER BY name"""
 
 # --- audit (db.audit has the rules; these statements return anomalies, never a range's rows)
 

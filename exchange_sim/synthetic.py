@@ -1,36 +1,51 @@
-"""Synthetic market: a per-symbol random walk of quotes and taker orders (pure).
+"""Synthetic market: quotes and taker orders around a moving mid-price (pure).
 
 Owns the shape of generated data; never sleeps, never reads the clock (``now_us`` comes in).
+The mid-price's moods (clustered volatility, trends, reversals) live in exchange_sim.dynamics.
 
 Rule 1: prices and quantities are integers of 1e-8 units, multiples of the symbol's tick and
         lot, rendered with :func:`fmt8` ("67012.35000000"): no float formatting anywhere.
 Rule 2: trade ids ``t`` are consecutive; each aggTrade covers the consecutive trades of one
         taker order at one price, so ``f == previous l + 1`` and ``a`` is consecutive.
 Rule 3: bookTicker ``u`` strictly increases (with jumps, as on the real exchange), and the
-        quoted bid stays below the ask.
+        quoted bid stays below the ask; the spread is one or two ticks in a calm market and
+        widens with volatility (a fast market).
 Rule 4: trade times never decrease and never exceed the event time.
 Rule 5: the same seed and symbol give the same sequence of values (times aside).
 Rule 6: with ``max_trades`` set, exactly that many trades are generated, the aggTrade covering
         the last ones is emitted, then one final bookTicker, then nothing (``exhausted``).
+Rule 7: trade sizes are heavy-tailed: most fills are retail-sized, a few percent are drawn
+        from a Pareto law on notional, so that on BTCUSDT at the demo's rate a fill worth over
+        100,000 USDT comes every minute or two; such a fill moves the mid and stirs volatility.
 """
 
 from __future__ import annotations
 
 import random
 
+from exchange_sim.dynamics import MidModel
 from exchange_sim.events import Event, agg_event, book_event, trade_event
 from exchange_sim.market import SymbolSpec
 from exchange_sim.units import fmt8
 
 TAKER_SHARE = 0.3  # share of steps that are taker orders; the rest are quote updates
+RETAIL_MEAN_LOTS = 60  # mean size of an ordinary fill, in lots
+TAIL_SHARE = 0.04  # share of fills drawn from the notional tail (Rule 7)
+TAIL_MIN_NOTIONAL = 2_000.0  # Pareto scale of the tail, in quote currency
+TAIL_ALPHA = 1.1  # Pareto index of the tail: P(notional > x) = (TAIL_MIN_NOTIONAL / x) ** alpha
+TAIL_MAX_NOTIONAL = 3_000_000.0
+IMPACT_NOTIONAL = 50_000.0  # fills from this notional up move the mid (Rule 7)
+UNITS = 10**8
+MAX_EXTRA_SPREAD_TICKS = 80  # a fast market's spread stays within ~80 ticks of the calm one
 
 
 class SyntheticSymbol:
-    """Random-walk generator of one symbol's trade, aggTrade and bookTicker events."""
+    """Generator of one symbol's trade, aggTrade and bookTicker events."""
 
     def __init__(self, spec: SymbolSpec, seed: int, max_trades: int | None) -> None:
         self.spec = spec
         self.rng = random.Random(f"{seed}:{spec.symbol}")  # noqa: S311 - simulation, not security
+        self.model = MidModel(self.rng, spec.start_price)
         self.bid = spec.start_price
         self.ask = spec.start_price + spec.tick
         self.bid_qty = self._qty()
@@ -41,26 +56,45 @@ class SyntheticSymbol:
         self.last_trade_us = 0
         self.trades_left = max_trades
         self.exhausted = max_trades == 0
+        self._impact = 0.0  # strength of the largest fill of the current taker order
 
     def _qty(self) -> int:
-        """A random quantity: a whole number of lots, roughly geometric."""
-        return self.spec.lot * (int(self.rng.expovariate(1 / 60)) + 1)
+        """A retail-sized quantity: a whole number of lots, roughly geometric."""
+        return self.spec.lot * (int(self.rng.expovariate(1 / RETAIL_MEAN_LOTS)) + 1)
+
+    def _fill_qty(self, price: int) -> int:
+        """A fill's quantity (Rule 7): retail-sized, or from the Pareto tail of notional."""
+        if self.rng.random() >= TAIL_SHARE:
+            return self._qty()
+        notional = min(TAIL_MIN_NOTIONAL * self.rng.paretovariate(TAIL_ALPHA), TAIL_MAX_NOTIONAL)
+        if notional >= IMPACT_NOTIONAL:
+            self._impact = max(self._impact, (notional / IMPACT_NOTIONAL) ** 0.5)
+        lots = int(notional * UNITS * UNITS / price) // self.spec.lot  # qty units = notional / price
+        return self.spec.lot * max(lots, 1)
 
     def step(self, now_us: int) -> list[Event]:
         """Advance the market by one step: a taker order or a quote update."""
         if self.exhausted:
             return []
+        self.model.advance()
+        self._requote()
         if self.rng.random() < TAKER_SHARE:
             return self._taker_order(now_us)
         return [self._quote_update()]
 
+    def _levels(self) -> int:
+        """Price levels one taker order sweeps: more in a fast market."""
+        roll = self.rng.random() / max(1.0, self.model.vol_ratio)
+        return 3 if roll < 0.03 else 2 if roll < 0.12 else 1
+
     def _taker_order(self, now_us: int) -> list[Event]:
-        buy = self.rng.random() < 0.5
-        roll = self.rng.random()
-        levels = 3 if roll < 0.03 else 2 if roll < 0.12 else 1
+        buy = self.rng.random() < self.model.buy_share()
+        levels = self._levels()
         events: list[Event] = []
+        self._impact = 0.0
         for level in range(levels):
             price = self.ask + level * self.spec.tick if buy else self.bid - level * self.spec.tick
+            price = max(price, self.spec.tick)
             fills = min(1 + int(self.rng.expovariate(1 / 1.2)), 6)
             if self.trades_left is not None:
                 fills = min(fills, self.trades_left)
@@ -82,7 +116,7 @@ class SyntheticSymbol:
         event_ms = now_us // 1000
         events, total, first = [], 0, self.next_t
         for _ in range(count):
-            qty = self._qty()
+            qty = self._fill_qty(price)
             total += qty
             body = {
                 "e": "trade",
@@ -132,37 +166,34 @@ class SyntheticSymbol:
         return price, not buy, qtys, first, agg
 
     def _after_sweep(self, buy: bool, levels: int) -> None:
-        """Move the touched side of the book after an order consumed ``levels`` levels."""
-        tick = self.spec.tick
+        """The book after an order consumed ``levels`` levels: large fills move the mid."""
+        if self._impact > 0:
+            self.model.impact(buy, self._impact)
+        self._requote()
         if buy:
-            self.ask += (levels - 1) * tick + (tick if self.rng.random() < 0.3 else 0)
             self.ask_qty = self._qty()
         else:
-            self.bid -= (levels - 1) * tick + (tick if self.rng.random() < 0.3 else 0)
-            self.bid = max(self.bid, tick)
             self.bid_qty = self._qty()
-        self._keep_spread()
 
     def _quote_update(self) -> Event:
-        roll, tick = self.rng.random(), self.spec.tick
-        if roll < 0.6:
-            if self.rng.random() < 0.5:
-                self.bid_qty = self._qty()
-            else:
-                self.ask_qty = self._qty()
+        if self.rng.random() < 0.5:
+            self.bid_qty = self._qty()
         else:
-            move = tick if self.rng.random() < 0.5 else -tick
-            self.bid = max(self.bid + move, tick)
-            self.ask = self.bid + tick * self.rng.choice((1, 1, 1, 2))
-        self._keep_spread()
+            self.ask_qty = self._qty()
         return self._book()
 
-    def _keep_spread(self) -> None:
-        tick = self.spec.tick
-        if self.ask - self.bid > 3 * tick:
-            self.bid = self.ask - tick
-        if self.ask <= self.bid:
-            self.ask = self.bid + tick
+    def _spread_ticks(self) -> int:
+        """One or two ticks when calm; wider, and more so the faster the market (Rule 3)."""
+        base = self.rng.choice((1, 1, 1, 2))
+        excess = max(0.0, self.model.vol_ratio - 1.5)
+        return base + min(int(self.rng.expovariate(1.0) * excess), MAX_EXTRA_SPREAD_TICKS)
+
+    def _requote(self) -> None:
+        """Best bid and ask on the tick grid around the model's mid (Rule 1, Rule 3)."""
+        tick, spread = self.spec.tick, self._spread_ticks()
+        mid_ticks = int(self.model.mid / tick)
+        self.bid = max(mid_ticks - spread // 2, 1) * tick
+        self.ask = self.bid + spread * tick
 
     def _book(self) -> Event:
         self.next_u += self.rng.randrange(1, 24)

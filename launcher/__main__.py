@@ -1,8 +1,9 @@
 """`python -m launcher run|demo`: the whole pipeline in one command.
 
-Steps: apply migrations; (demo) start the exchange simulator; start ingestion and the worker;
-then once a second show the live status, with the verdict of a periodic self-audit of the recent
-window (launcher.selfaudit; SELF_AUDIT_INTERVAL_S, SELF_AUDIT_WINDOW_S). Rules:
+Steps: apply migrations; (demo) start the exchange simulator; start ingestion, the worker and
+(when the ``dashboard`` extra is installed) the dashboard; then once a second show the live
+status, with the dashboard's URL and the verdict of a periodic self-audit of the recent window
+(launcher.selfaudit; SELF_AUDIT_INTERVAL_S, SELF_AUDIT_WINDOW_S). Rules:
   1. A component that dies is named, the end of its log shown, everything else stopped, and the
      launcher exits 1.
   2. Ctrl-C (SIGINT) or SIGTERM stops every child by PID and exits 0: no process is left behind.
@@ -11,11 +12,14 @@ window (launcher.selfaudit; SELF_AUDIT_INTERVAL_S, SELF_AUDIT_WINDOW_S). Rules:
   4. The simulator's address comes from this run's ready line only: each component's log starts
      afresh at every start (launcher.procs), so a previous run's dead port is never used.
   5. A component not ready for a few seconds is shown with the last error line of its log.
+  6. `demo --replay` writes to its own schema (setting REPLAY_SCHEMA), never into the tables of a
+     synthetic or live session, and the status view says so.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import signal
 import sys
@@ -25,8 +29,10 @@ import urllib.request
 from collections import deque
 from pathlib import Path
 from types import FrameType
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg2
+from pydantic import SecretStr
 
 from common.settings import Settings, dsn_endpoint, load_or_exit, settings_epilog
 from db.errors import MigrationError
@@ -70,7 +76,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sub.add_parser("run", help="against BINANCE_WS_URL / BINANCE_REST_URL (real Binance by default)")
     demo = sub.add_parser("demo", help="against the local exchange simulator (no internet needed)")
     demo.add_argument("--rate", type=float, default=50.0, help="synthetic events/s per symbol (default 50)")
-    demo.add_argument("--replay", action="store_true", help=f"replay the recordings in {SHARED_DATA}")
+    demo.add_argument("--replay", action="store_true", help="replay the recordings in --replay-dir")
+    demo.add_argument("--replay-dir", type=Path, default=SHARED_DATA, help=f"default {SHARED_DATA}")
     parser.add_argument("--log-dir", type=Path, default=LOG_DIR, help=f"component logs (default {LOG_DIR})")
     parser.add_argument("--once", type=float, default=0.0, help=argparse.SUPPRESS)  # tests: run N s
     return parser.parse_args(argv)
@@ -80,9 +87,9 @@ def start_simulator(settings: Settings, args: argparse.Namespace) -> tuple[Compo
     """Start the simulator; return it with its WS and REST URLs (from its ready line)."""
     sim_args = ["--ws-port", "0", "--rest-port", "0", "--symbols", ",".join(settings.symbols)]
     if args.replay:
-        files = sorted(p for p in SHARED_DATA.glob("*") if p.name != "README.md")
+        files = sorted(p for p in args.replay_dir.glob("*") if p.name != "README.md")
         if not files:
-            raise SystemExit(f"launcher: --replay needs recordings in {SHARED_DATA}; none found")
+            raise SystemExit(f"launcher: --replay needs recordings in {args.replay_dir}; none found")
         sim_args = ["--ws-port", "0", "--rest-port", "0", "--source", "replay", "--speed", "1"]
         for f in files:
             sim_args += ["--replay-file", str(f)]
@@ -156,13 +163,46 @@ def latest_prices(dsn: str, symbols: tuple[str, ...]) -> dict[str, Latest | None
 
 
 def build_components(settings: Settings, ws_url: str, rest_url: str) -> list[Component]:
-    endpoints = {"BINANCE_WS_URL": ws_url, "BINANCE_REST_URL": rest_url}
+    endpoints = {"BINANCE_WS_URL": ws_url, "BINANCE_REST_URL": rest_url,
+                 "DATABASE_URL": settings.database_url.get_secret_value()}
     ing = f"http://{settings.ingestion_health_host}:{settings.ingestion_health_port}"
     wrk = f"http://{settings.worker_health_host}:{settings.worker_health_port}"
-    return [
+    comps = [
         Component("worker", "consumer.worker", env=endpoints, health_url=wrk),
         Component("ingestion", "ingestion.ws_consumer", env=endpoints, health_url=ing),
     ]
+    if dashboard_installed():
+        comps.append(Component("dashboard", "dashboard", env=endpoints))
+    return comps
+
+
+def dashboard_installed() -> bool:
+    return importlib.util.find_spec("streamlit") is not None
+
+
+def dashboard_line(settings: Settings) -> str:
+    if not dashboard_installed():
+        return "dashboard: not installed (pip install -e '.[dashboard]', or use make demo / make run)"
+    return f"dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}  (open it in a browser)"
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """``url`` (postgresql://...) with ``schema``, then public, first in its search_path."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    options = " ".join([v for k, v in query if k == "options"] + [f"-csearch_path={schema},public"])
+    rest = [(k, v) for k, v in query if k != "options"]
+    return urlunsplit(parts._replace(query=urlencode([*rest, ("options", options)], quote_via=quote)))
+
+
+def replay_settings(settings: Settings) -> Settings:
+    """Rule 4: the same database with REPLAY_SCHEMA (created if missing) first in search_path."""
+    schema = settings.replay_schema  # validated as a plain identifier
+    dsn = settings.database_url.get_secret_value()
+    with psycopg2.connect(dsn, connect_timeout=5) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    conn.close()
+    return settings.model_copy(update={"database_url": SecretStr(with_search_path(dsn, schema))})
 
 
 class Screen:
@@ -241,10 +281,9 @@ def supervise(
         audit.poll(time.monotonic())
         shown = notices(ws_url, ingestion, time.monotonic() - started, demo)
         shown += stuck.notices(comps, states, time.monotonic())
-        screen.show(
-            render(title, history[0] if history else None, cur, states, latest_prices(dsn, settings.symbols),
-                   shown, audit.lines())
-        )
+        lines = render(title, history[0] if history else None, cur, states,
+                       latest_prices(dsn, settings.symbols), shown, audit.lines())
+        screen.show([*lines, dashboard_line(settings)])
         history.append(cur)
         if once and time.monotonic() - started >= once:
             return 0
@@ -260,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         dsn = settings.database_url.get_secret_value()
         try:
+            if args.mode == "demo" and args.replay:
+                settings = replay_settings(settings)
+                dsn = settings.database_url.get_secret_value()
             apply(dsn)
         except MigrationError as exc:
             sys.stderr.write(f"launcher: {exc}\n")
@@ -274,9 +316,12 @@ def main(argv: list[str] | None = None) -> int:
             sim, ws_url, rest_url = start_simulator(settings, args)
             comps.append(sim)
         comps += build_components(settings, ws_url, rest_url)
-        for comp in comps[-2:]:
-            comp.start(args.log_dir)
+        for comp in comps:
+            if comp.proc is None:
+                comp.start(args.log_dir)
         title = f"{args.mode} · exchange {ws_url} · logs in {args.log_dir}"
+        if args.mode == "demo" and args.replay:
+            title += f" · replayed rows go to schema {settings.replay_schema!r}, apart from other sessions"
         return supervise(settings, comps, ws_url, title, args.mode == "demo", args.once)
     except Stop:
         sys.stdout.write("\nlauncher: stopping...\n")

@@ -249,6 +249,17 @@ def test_spread_at_a_time(conn: Connection) -> None:
     assert q2 is not None and (q2.update_id, str(q2.spread), q2.time) == (12, "0.10000000", at(60))
 
 
+def test_quote_buckets_take_the_last_quote_and_the_widest_spread(conn: Connection) -> None:
+    """Per bucket: the last quote (time, then update id) and the widest spread; empty buckets absent."""
+    rows = queries.quote_buckets(conn, "BTCUSDT", T0, at(180), MIN)
+    assert [(b.bucket, str(b.bid_price), str(b.ask_price), str(b.spread), str(b.max_spread), b.quotes)
+            for b in rows] == [
+        (T0, "99.90000000", "100.10000000", "0.20000000", "0.20000000", 1),
+        (at(60), "101.05000000", "101.15000000", "0.10000000", "0.20000000", 2),
+    ]
+    assert queries.quote_buckets(conn, "ETHUSDT", T0, at(180), MIN) == []
+
+
 def test_spread_before_the_first_quote_and_without_quotes(conn: Connection) -> None:
     """No quote at or before the time gives None; has_quotes tells the two cases apart."""
     assert queries.spread(conn, "BTCUSDT", T0) is None

@@ -7,12 +7,16 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
+import uuid
 from pathlib import Path
 
+import psycopg2
 import pytest
 
+from launcher.__main__ import SHARED_DATA
 from tests.conftest import Topics
-from tests.e2e.pipeline import ROOT
+from tests.e2e.pipeline import ROOT, wait_for
 from tests.utils import free_port
 
 pytestmark = pytest.mark.slow
@@ -24,6 +28,7 @@ def launcher_env(kafka_bootstrap: str, db_url: str, topics: Topics, group: str) 
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "DATABASE_URL": db_url, "CONSUMER_GROUP": group,
         "INGESTION_HEALTH_PORT": str(free_port()), "WORKER_HEALTH_PORT": str(free_port()),
         "KAFKA_SESSION_TIMEOUT_MS": "6000", "BATCH_MAX_SECONDS": "0.5",
+        "DASHBOARD_PORT": str(free_port()),
     }
 
 
@@ -53,15 +58,56 @@ def test_demo_shows_data_flowing_then_stops_cleanly(
     """`launcher demo` shows captured trades; SIGINT stops it with exit 0 and no process left."""
     env = launcher_env(kafka_bootstrap, db_url, topics, consumer_group)
     proc = launch(env, tmp_path, "demo", "--rate", "100")
-    time.sleep(25)
+    dashboard = f"http://127.0.0.1:{env['DASHBOARD_PORT']}"
+    wait_for(lambda: answers(f"{dashboard}/_stcore/health"), 60, "the dashboard")
+    time.sleep(10)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     status = out.split("latest trade in the database:")[-1]
     assert "BTCUSDT" in status and "no trades yet" not in status.split("\n")[1], out
     assert "events/s" in out and "rows/s" in out
+    assert f"dashboard: {dashboard}" in out
     time.sleep(0.5)
     assert processes_with(consumer_group) == []
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return int(resp.status) == 200
+    except OSError:
+        return False
+
+
+def test_replay_demo_writes_to_its_own_schema_and_says_so(
+    kafka_bootstrap: str, db_url: str, topics: Topics, consumer_group: str, tmp_path: Path
+) -> None:
+    """`demo --replay` stores replayed rows in REPLAY_SCHEMA, none in the session's tables, and says so."""
+    recordings = Path(os.environ.get("SHARED_DATA_DIR", SHARED_DATA))
+    if not any(recordings.glob("*.csv")):
+        pytest.skip(f"no recordings in {recordings} (set SHARED_DATA_DIR)")
+    schema = f"replay_{uuid.uuid4().hex[:10]}"
+    env = {**launcher_env(kafka_bootstrap, db_url, topics, consumer_group), "REPLAY_SCHEMA": schema}
+    try:
+        proc = launch(env, tmp_path, "--once", "25", "demo", "--replay", "--replay-dir", str(recordings))
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert f"replayed rows go to schema '{schema}'" in out, out
+        conn = psycopg2.connect(db_url)
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT count(*) FROM {schema}.trades")
+            replayed = cur.fetchone()[0]
+            cur.execute("SELECT to_regclass(format('%I.trades', current_schema()))")
+            own = cur.fetchone()[0]
+        conn.close()
+        assert replayed > 0 and own is None, (replayed, own)
+    finally:
+        conn = psycopg2.connect(db_url)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.close()
 
 
 def test_a_dying_component_is_named_with_its_log(

@@ -1,0 +1,1 @@
+"""The live dashboard (Streamlit + Plotly): ``python -m dashboard``; see dashboard/app.py."""

@@ -1,0 +1,147 @@
+"""The dashboard page: a Streamlit script (``python -m dashboard`` serves it).
+
+Sidebar: symbol, candle interval, window, SMA window, whale threshold. Main area, refreshed
+every DASHBOARD_REFRESH_S seconds: last trade, candlesticks with SMA and whale markers over
+volume bars, whale table, best bid/ask and spread, the window's gaps, pipeline health.
+
+Rules:
+  1. Every figure comes from dashboard.data (the query layer) or dashboard.health (the stages'
+     own endpoints); this script only lays them out.
+  2. The refresh re-runs only the live fragment: widget values live in ``st.session_state``
+     under fixed keys, so a refresh never resets a selection.
+  3. A problem (database unreachable, no tables, no data) is a sentence on the page; the
+     health panel still shows.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import streamlit as st
+
+from common.settings import Settings
+from dashboard import charts, health
+from dashboard.data import AUDIT_MAX_SPAN, INTERVALS, WINDOWS, PageData, Selection, load
+from db import results as r
+from launcher.selfaudit import summary
+from launcher.status import Snapshot
+
+SNAPSHOTS_KEPT = 3  # health rates over the last ~2 refreshes: the worker flushes in bursts
+
+
+def settings() -> Settings:
+    """Read on every run (cheap): `python -m dashboard` already rejected bad values at start."""
+    return Settings()
+
+
+def sidebar(cfg: Settings) -> Selection:
+    """The user's selection; every widget has a key, so its value survives refreshes (Rule 2)."""
+    bar = st.sidebar
+    bar.header("binance-pipeline")
+    symbol = bar.selectbox("Symbol", cfg.symbols, key="symbol")
+    interval = bar.selectbox("Candle interval", list(INTERVALS), index=2, key="interval")
+    window = bar.selectbox("Window", list(WINDOWS), index=1, key="window")
+    sma_window = bar.slider("SMA window (candles)", 2, 100, 20, key="sma_window")
+    threshold = bar.number_input("Whale threshold (notional, quote currency)", min_value=0,
+                                 value=100_000, step=10_000, key="threshold")
+    bar.caption(f"Refreshes every {cfg.dashboard_refresh_s:g} s. Data: db.queries on DATABASE_URL.")
+    return Selection(str(symbol), str(interval), str(window), int(sma_window), Decimal(int(threshold)))
+
+
+def headline(page: PageData, latest: r.Trade) -> None:
+    sel = page.selection
+    cols = st.columns([3, 2, 2])
+    cols[0].metric(f"{sel.symbol} last trade", str(latest.price))
+    first = page.candles[0].open if page.candles else None
+    change = latest.price - first if first is not None else None
+    cols[1].metric(f"Change over {sel.window}", "-" if change is None else f"{change.normalize():+f}")
+    cols[2].metric(f"Whale trades ≥ {sel.threshold:,}", f"{len(page.whales.trades)}"
+                   + ("+" if page.whales.truncated else ""))
+    st.caption(f"last trade: id {latest.id} at {latest.time.isoformat()} · window {page.start.isoformat()} → "
+               f"{page.end.isoformat()} (UTC)")
+
+
+def market(page: PageData) -> None:
+    sel = page.selection
+    latest = page.latest
+    if latest is None:
+        st.info(f"No trades for {sel.symbol} in the database yet: is the pipeline running?")
+        return
+    headline(page, latest)
+    st.plotly_chart(charts.price_chart(page.candles, page.sma, page.whales.trades, sel.sma_window,
+                                       f"{sel.symbol} · {sel.interval} candles · SMA {sel.sma_window}"),
+                    key="price_chart")
+    st.subheader("Whale trades")
+    if page.whales.trades:
+        st.dataframe([{"time": w.time.isoformat(), "id": w.id, "price": str(w.price), "qty": str(w.qty),
+                       "notional": str(w.notional), "side": "sell" if w.buyer_maker else "buy"}
+                      for w in reversed(page.whales.trades)], hide_index=True, key="whales_table")
+    else:
+        st.write(f"No trade with notional ≥ {sel.threshold:,} in the window.")
+    st.subheader("Best bid / ask and spread")
+    st.plotly_chart(charts.spread_chart(page.quotes, f"{sel.symbol} bookTicker"), key="spread_chart")
+
+
+def completeness(page: PageData) -> None:
+    st.subheader("Completeness")
+    gaps = page.completeness.gaps
+    st.plotly_chart(charts.gaps_chart(gaps, page.start, page.end), key="gaps_chart")
+    if gaps:
+        st.dataframe([{"gap": g.gap_id, "stream": g.stream, "kind": g.kind, "missing": g.missing,
+                       "reason": g.reason, "status": g.status} for g in gaps], hide_index=True)
+    st.caption(audit_line(page))
+
+
+def audit_line(page: PageData) -> str:
+    if page.audit is None:
+        return (f"Audit: windows up to {AUDIT_MAX_SPAN} are audited here; for {page.selection.window} "
+                f"run python -m db.query audit {page.selection.symbol} --last ...")
+    until = page.audit.end.strftime("%H:%M:%S")
+    return f"Audit verdict (trade and aggTrade ids, until {until} UTC): {summary(page.audit)}"
+
+
+def pipeline_health(cfg: Settings) -> None:
+    st.subheader("Pipeline health")
+    snap, states = health.scrape(health.stages(cfg), time.monotonic())
+    kept: list[Snapshot] = st.session_state.setdefault("health_snapshots", [])
+    figures = health.summarize(kept[0] if kept else None, snap, states)
+    kept.append(snap)
+    del kept[:-SNAPSHOTS_KEPT]
+    cols = st.columns(5)
+    cols[0].metric("Events in /s", f"{figures.events_in_per_s:,.0f}")
+    cols[1].metric("Rows written /s", f"{figures.rows_written_per_s:,.0f}")
+    cols[2].metric("Consumer lag", f"{figures.consumer_lag:,.0f}")
+    cols[3].metric("Dead letters", f"{figures.dead_letters:,.0f}")
+    cols[4].metric("Events rejected", f"{figures.rejected_events:,.0f}")
+    st.table([{"stage": s.name, "readiness": s.readiness, "endpoint": s.url} for s in figures.stages])
+
+
+def live(cfg: Settings, sel: Selection) -> None:
+    """One refresh of everything below the sidebar (Rule 3 on problems)."""
+    refused = sel.too_fine()
+    if refused:
+        st.warning(refused)
+    else:
+        page = load(cfg.database_url.get_secret_value(), sel, datetime.now(UTC),
+                    cfg.query_statement_timeout_ms)
+        if page.problem:
+            st.error(f"No data shown: {page.problem}.")
+        else:
+            market(page)
+            if page.latest is not None:
+                completeness(page)
+    pipeline_health(cfg)
+    st.caption(f"updated {datetime.now(UTC).strftime('%H:%M:%S')} UTC")
+
+
+def main() -> None:
+    st.set_page_config(page_title="binance-pipeline", layout="wide")
+    cfg = settings()
+    sel = sidebar(cfg)
+    st.title(f"{sel.symbol} live")
+    st.fragment(run_every=cfg.dashboard_refresh_s)(live)(cfg, sel)
+
+
+main()

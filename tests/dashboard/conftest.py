@@ -1,0 +1,50 @@
+"""A small tape ending now, for the dashboard's page tests (its window always ends at now)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import psycopg2
+import pytest
+
+from db.migrate import apply
+from tests.e2e.conftest import pipeline  # the e2e pipeline fixture, for the browser test
+
+__all__ = ["pipeline"]
+
+LAST_PRICE = "67012.34000000"
+WHALE = ("67005.10000000", "2.50000000")  # notional 167,512.75
+
+
+def insert_recent_tape(url: str, now: datetime) -> None:
+    """Migrate, then 5 minutes of BTCUSDT trades and quotes up to ``now``, one whale, one gap."""
+    apply(url)
+    conn = psycopg2.connect(url)
+    with conn, conn.cursor() as cur:
+        for i in range(60):
+            t = now - timedelta(seconds=300 - 5 * i)
+            price, qty = (WHALE if i == 30 else (f"{67000 + i % 7}.{i:02d}000000", "0.01000000"))
+            if i == 59:
+                price = LAST_PRICE
+            cur.execute(
+                "INSERT INTO trades (time, symbol, type, id, price, qty, buyer_maker, received_at)"
+                " VALUES (%s, 'BTCUSDT', 'trade', %s, %s::numeric, %s::numeric, false, %s)",
+                (t, 1000 + i, price, qty, t))
+            cur.execute(
+                "INSERT INTO book_ticker (time, symbol, update_id, bid_price, bid_qty, ask_price, ask_qty)"
+                " VALUES (%s, 'BTCUSDT', %s, %s::numeric - 0.01, 1, %s::numeric + 0.01, 1)",
+                (t, 5000 + i, price, price))
+        cur.execute(
+            "INSERT INTO gaps (gap_id, symbol, stream, kind, start_time, end_time, reason, status,"
+            " detected_at) VALUES ('gx', 'BTCUSDT', 'btcusdt@trade', 'time', %s, %s, 'disconnected',"
+            " 'repaired', %s)", (now - timedelta(seconds=200), now - timedelta(seconds=190), now))
+    conn.close()
+
+
+@pytest.fixture
+def recent_tape(schema_factory: Callable[[], str]) -> str:
+    """A database URL on a fresh schema holding the recent tape."""
+    url = schema_factory()
+    insert_recent_tape(url, datetime.now(UTC) - timedelta(seconds=1))
+    return url
