@@ -43,7 +43,7 @@ def test_a_cap_equal_to_the_initial_delay_is_allowed() -> None:
 @pytest.mark.parametrize(("initial", "cap"), [(0.0, 1.0), (-1.0, 1.0), (2.0, 1.999)])
 def test_a_non_positive_initial_or_a_cap_below_it_is_rejected(initial: float, cap: float) -> None:
     """The bounds must satisfy 0 < initial <= cap."""
-    with pytest.raises(ValueError, match=r"need 0 < initial <= cap"):
+    with pytest.raises(ValueError, match=r"^need 0 < initial <= cap$"):
         Backoff(initial, cap)
 
 

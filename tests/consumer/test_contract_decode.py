@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
+from consumer import decode as decode_module
 from consumer.decode import (
     _DECIMAL,
     _MAX_US,
@@ -20,6 +21,7 @@ from consumer.decode import (
     TRADE_COLUMNS,
     TRADES,
     decode,
+    timestamp_text,
     to_datetime,
 )
 from consumer.errors import DecodeError
@@ -230,3 +232,29 @@ def test_the_copy_tables_and_column_orders() -> None:
 def test_to_datetime_of_none_is_none() -> None:
     """A null time stays null."""
     assert to_datetime(None) is None
+
+
+@pytest.mark.parametrize(
+    ("table", "value", "reason"),
+    [
+        (TRADES, None, "empty message value (tombstone)"),
+        (TRADES, b"[1]", "not a JSON object"),
+        (BOOK_TICKER, book(symbol="btcusdt"), "field symbol must match [A-Z0-9]{2,20}"),
+    ],
+)
+def test_whole_reasons_of_envelope_rejections(table: str, value: bytes | None, reason: str) -> None:
+    """Tombstones, non-objects and bad symbols carry these exact reasons into the dead-letter header."""
+    with pytest.raises(DecodeError) as info:
+        decode(table, value)
+    assert info.value.reason == reason
+
+
+def test_timestamp_text_is_right_on_a_cache_miss_and_on_a_hit() -> None:
+    """The per-second prefix cache never changes the text: first rendering and cached one agree."""
+    decode_module._SECOND_CACHE.clear()
+    first = [timestamp_text(us) for us in (0, 86_399_999_999, 951_782_400_000_001, LAST_US)]
+    again = [timestamp_text(us) for us in (0, 86_399_999_999, 951_782_400_000_001, LAST_US)]
+    assert first == again == [
+        "1970-01-01 00:00:00.000000+00", "1970-01-01 23:59:59.999999+00",
+        "2000-02-29 00:00:00.000001+00", "9999-12-31 23:59:59.999999+00",
+    ]  # fmt: skip

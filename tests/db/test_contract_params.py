@@ -299,3 +299,44 @@ def test_an_offset_time_keeps_its_instant() -> None:
     parsed = parse_time("2024-05-01T06:30:00-05:30", "at")
     assert parsed == datetime(2024, 5, 1, 6, 30, tzinfo=timezone(-timedelta(hours=5, minutes=30)))
     assert parsed.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("command", "raw", "param"),
+    [
+        ("price-at", {"at": "soon"}, "at"),
+        ("candles", {"fill": "maybe"}, "fill"),
+        ("candles", {"bucket": "5x"}, "bucket"),
+        ("sma", {"window": "0"}, "window"),
+        ("sma", {"window": "1001"}, "window"),
+        ("range", {"last": "5x"}, "last"),
+        ("range", {"from": "soon"}, "from"),
+        ("range", {"from": "0", "to": "soon"}, "to"),
+    ],
+)
+def test_a_bad_value_names_the_parameter_it_came_in(command: str, raw: dict[str, str], param: str) -> None:
+    """Through parse_request, every bad value is refused naming its own parameter."""
+    with pytest.raises(InvalidArgument) as info:
+        parse_request(command, {"symbol": "BTCUSDT", **raw}, NOW, 10_000)
+    assert info.value.param == param
+
+
+def test_the_smallest_sma_window_is_one() -> None:
+    """window=1 is accepted."""
+    assert parse_request("sma", {"symbol": "BTCUSDT", "window": "1"}, NOW, 1000).window == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "param", "message"),
+    [
+        ({"symbol": "BTCUSDT", "last": "1h", "from": "0"}, "last", "give either last or from/to, not both"),
+        ({"symbol": "BTCUSDT", "to": "0"}, "from", "is required when to is given"),
+        ({"symbol": " "}, "symbol", "' ' is not a symbol: expected 2-20 of A-Z 0-9, e.g. BTCUSDT"),
+        ({}, "symbol", "is required"),
+    ],
+)
+def test_whole_messages_of_range_and_required_errors(raw: dict[str, str], param: str, message: str) -> None:
+    """These refusals carry exactly this message."""
+    with pytest.raises(InvalidArgument) as info:
+        parse_request("range", raw, NOW, 10)
+    assert (info.value.param, info.value.message) == (param, message)

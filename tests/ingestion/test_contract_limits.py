@@ -26,7 +26,7 @@ def test_the_limits_stay_under_binance_s() -> None:
 @pytest.mark.parametrize(("capacity", "window"), [(0, 1.0), (1, 0.0), (5, -1.0)])
 def test_an_empty_capacity_or_window_is_rejected(capacity: int, window: float) -> None:
     """A budget needs capacity >= 1 and a positive window."""
-    with pytest.raises(ValueError, match="capacity >= 1 and window > 0"):
+    with pytest.raises(ValueError, match=r"^need capacity >= 1 and window > 0$"):
         WindowBudget(capacity, window)
 
 

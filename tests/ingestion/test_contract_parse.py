@@ -171,3 +171,45 @@ def test_describe_gives_three_errors_and_counts_the_rest() -> None:
     assert describe(_errors({"a": 1, "b": 2, "c": 3, "d": 4})) == "e: Field required"
     assert describe(_errors({"a": 1, "b": 2, "d": 4})) == "c: Field required; e: Field required"
     assert describe(_errors([1])) == "value: Input should be a valid dictionary or instance of _Five"
+
+
+def test_an_envelope_with_a_stream_and_no_data_is_refused() -> None:
+    """{"stream": ...} alone is a broken envelope, not a raw payload."""
+    with pytest.raises(ParseError, match=r"^combined envelope: 'data' is not an object$"):
+        parse_frame(orjson.dumps({"stream": "btcusdt@trade"}), 1)
+
+
+def test_a_non_object_frame_names_its_json_type() -> None:
+    """A JSON array or number is refused naming what it is."""
+    with pytest.raises(ParseError, match=r"^not a JSON object but list$"):
+        parse_frame(b"[1]", 1)
+    with pytest.raises(ParseError, match=r"^not a JSON object but int$"):
+        parse_frame(b"5", 1)
+
+
+def test_a_control_reply_only_comes_without_an_envelope() -> None:
+    """Inside a combined envelope, a result/id payload is an unknown event, not a control reply."""
+    with pytest.raises(ParseError, match="unknown event type"):
+        parse_frame(combined("btcusdt@trade", {"result": None, "id": 1}), 1)
+
+
+def test_a_malformed_control_reply_says_so() -> None:
+    """A reply whose id is neither int, string nor null is an invalid control reply."""
+    with pytest.raises(ParseError, match=r"^invalid control reply: id"):
+        parse_frame(b'{"result": null, "id": [1]}', 1)
+
+
+def test_long_stream_names_are_cut_at_60_characters_in_reasons() -> None:
+    """A reason quotes at most 60 characters of a stream name."""
+    name = "ethusdt" + "x" * 80
+    with pytest.raises(ParseError) as info:
+        parse_frame(combined(name + "@trade", AGG), 1)
+    assert info.value.reason == f"stream {name[:60]!r} carries a 'aggTrade' event"
+    with pytest.raises(ParseError) as info:
+        parse_frame(combined(name + "@aggTrade", AGG), 1)
+    assert info.value.reason == f"symbol 'ETHUSDT' does not match stream {name[:60]!r}"
+
+
+def test_describe_counts_one_more() -> None:
+    """Four errors read as three and '(+1 more)'."""
+    assert describe(_errors({"e": 1})) == "a: Field required; b: Field required; c: Field required (+1 more)"
