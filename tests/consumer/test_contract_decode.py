@@ -258,3 +258,10 @@ def test_timestamp_text_is_right_on_a_cache_miss_and_on_a_hit() -> None:
         "1970-01-01 00:00:00.000000+00", "1970-01-01 23:59:59.999999+00",
         "2000-02-29 00:00:00.000001+00", "9999-12-31 23:59:59.999999+00",
     ]  # fmt: skip
+
+
+def test_a_reason_is_at_most_200_characters() -> None:
+    """A reason quoting a long bad value is cut at 200 characters (it goes into a Kafka header)."""
+    with pytest.raises(DecodeError) as info:
+        decode(TRADES, agg(v="9" * 500))
+    assert info.value.reason == ("unsupported contract version '" + "9" * 500)[:200]

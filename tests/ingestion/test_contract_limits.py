@@ -114,3 +114,18 @@ def test_acquire_spends_at_once_when_free_and_waits_when_full() -> None:
     free, waited, elapsed = asyncio.run(run())
     assert free == 0.0 and 0.1 < waited <= 0.2 + 0.05 and elapsed >= waited - 0.01
     assert budget.used(time.monotonic()) >= 1
+
+
+def test_acquire_counts_a_pause_extended_while_it_sleeps() -> None:
+    """A 429 arriving mid-wait extends the pause; acquire reports both waits, not only the last."""
+    budget = WindowBudget(10, 60.0)
+
+    async def run() -> float:
+        start = time.monotonic()
+        budget.block_until(start + 0.3)
+        waiter = asyncio.create_task(acquire(budget, 1))
+        await asyncio.sleep(0.1)
+        budget.block_until(start + 0.6)
+        return await waiter
+
+    assert asyncio.run(run()) >= 0.5
