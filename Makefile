@@ -28,8 +28,8 @@ services-up:  ## provision and start the local broker (Apache Kafka) and Timesca
 services-down:  ## stop the local services (leaves no process behind)
 	bash $(SERVICES) down
 
-services-status:  ## show whether the local services run
-	bash $(SERVICES) status
+services-status:  ## show whether the local services run (stopped is an answer, not an error)
+	@bash $(SERVICES) status; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 3 ]
 
 migrate: install services-up  ## apply the database migrations
 	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m db.migrate

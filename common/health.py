@@ -7,6 +7,7 @@
 
 Rule: the server only reads state; it never drives the pipeline. Readiness checks are plain
 callables returning None when fine or a reason string when not, so they are testable alone.
+Requests the HTTP parser refuses (oversized lines or headers) get JSON 400s (common.jsonhttp).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Callable, Sequence
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from common.jsonhttp import JsonErrorAppRunner
 
 ReadinessCheck = Callable[[], str | None]
 
@@ -48,7 +51,7 @@ class HealthServer:
         self, host: str, port: int, registry: CollectorRegistry, checks: Sequence[ReadinessCheck]
     ) -> None:
         self._host, self._port = host, port
-        self._runner = web.AppRunner(make_app(registry, checks), access_log=None)
+        self._runner = JsonErrorAppRunner(make_app(registry, checks), access_log=None)
         self.port: int | None = None
 
     async def start(self) -> None:

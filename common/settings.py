@@ -5,23 +5,71 @@ Rules:
   2. A bad value stops the program at start: exit status 2 and ONE line naming the setting
      (``load_or_exit``). Nothing downstream re-validates.
   3. Secrets are ``SecretStr``; printing the settings masks them.
+  4. One configuration for every command: a variable set in the environment wins; a variable
+     not set is read from ``.local/services.env`` in the current directory when that file exists
+     (``scripts/services.sh up`` writes the endpoints it provisioned there); else the default.
 The README's settings table is generated from the field descriptions here (``settings_table``).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+SERVICES_ENV_FILE = ".local/services.env"  # relative to the current directory (Rule 4)
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
+SYMBOL_PATTERN_RE = re.compile(r"^(?:ALL|[A-Z0-9]*\*[A-Z0-9*]*)$")  # ALL, or with * wildcards
 STREAM_TYPES = ("trade", "aggTrade", "bookTicker")
-_HOSTPORT_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def check_host(host: str) -> str:
+    """``host`` if it is an IP address (IPv6 optionally in brackets) or a DNS name; else ValueError.
+
+    A syntax check only (no lookup: settings are validated without I/O), so a value such as
+    ``0.0.0.0; rm -rf /`` stops the program at start instead of failing later in getaddrinfo.
+    """
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(bare)
+    except ValueError:
+        pass
+    else:
+        return host
+    labels = host.removesuffix(".").split(".")
+    if len(host) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+        raise ValueError(f"{host!r} is not a host name or IP address")
+    return host
+
+
+def _check_hostport(part: str) -> str:
+    host, sep, port = part.rpartition(":")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{part!r}: expected host:port with a port in 1-65535")
+    return f"{check_host(host)}:{port}"
+
+
+def _check_url_host(url: str) -> None:
+    """Each host of a URL (libpq allows ``h1:5432,h2:5433``) must pass ``check_host``."""
+    netloc = urlsplit(url).netloc.rpartition("@")[2]  # never look at (or echo) the password
+    for part in filter(None, netloc.split(",")):
+        probe = urlsplit("//" + part)
+        try:
+            port = probe.port
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise ValueError(f"{part!r}: the port must be a number in 1-65535")
+        if probe.hostname:
+            check_host(probe.hostname)
 
 
 def _split_csv(value: Any) -> Any:
@@ -33,7 +81,10 @@ def _split_csv(value: Any) -> Any:
 class Settings(BaseSettings):
     """Environment variables (names are the upper-cased field names)."""
 
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, extra="ignore", env_file=SERVICES_ENV_FILE,
+        env_file_encoding="utf-8",
+    )
 
     # --- endpoints
     kafka_bootstrap_servers: str = Field(
@@ -75,7 +126,14 @@ class Settings(BaseSettings):
     )
     # --- what to capture
     symbols: Annotated[tuple[str, ...], NoDecode] = Field(
-        ("BTCUSDT", "ETHUSDT", "BNBUSDT"), description="Symbols to capture, comma-separated"
+        ("BTCUSDT", "ETHUSDT", "BNBUSDT"),
+        description="Symbols to capture, comma-separated; also patterns resolved against exchangeInfo "
+        "(status TRADING) and refreshed while running: '*USDT', 'BTC*', 'ALL'",
+    )
+    symbols_refresh_s: float = Field(
+        60.0, gt=0, le=86_400,
+        description="With SYMBOLS patterns: seconds between exchangeInfo refreshes (new listings "
+        "subscribed, delistings unsubscribed on the open connections)",
     )
     stream_types: Annotated[tuple[str, ...], NoDecode] = Field(
         STREAM_TYPES, description="Stream types per symbol: trade, aggTrade, bookTicker"
@@ -85,6 +143,11 @@ class Settings(BaseSettings):
     topic_book_ticker: str = Field("binance.book_ticker", description="Topic for bookTicker events")
     topic_gaps: str = Field("binance.gaps", description="Topic for gap records")
     topic_dead_letter: str = Field("binance.dead_letter", description="Dead-letter topic")
+    topic_frontier: str = Field(
+        "binance.ingestion_frontier",
+        description="Compacted topic holding ingestion's frontier: the last id Kafka acknowledged "
+        "per symbol and stream, and the gaps still open (read back at start to resume)",
+    )
     topic_history_progress: str = Field(
         "binance.history_progress",
         description="Compacted topic where the history import records finished days (resume)",
@@ -141,11 +204,30 @@ class Settings(BaseSettings):
         description="Readiness turns off when queued events get no Kafka acknowledgement for this long",
     )
     rest_timeout_s: float = Field(10.0, gt=0, le=300, description="Timeout of one REST backfill request")
+    frontier_write_interval_ms: int = Field(
+        500, ge=10, le=60_000,
+        description="Ingestion writes each changed frontier entry at most this often (and at shutdown)",
+    )
+    resume_probe_after_s: float = Field(
+        5.0, gt=0, le=3600,
+        description="A resumed trade/aggTrade stream with no event this long after start is compared "
+        "with REST's latest id instead (so a quiet feed still reveals its restart gap)",
+    )
+    resume_max_age_s: float = Field(
+        86_400.0, ge=60,
+        description="A restart gap behind a frontier older than this is recorded as unrepairable "
+        "instead of backfilled",
+    )
     history_archive_attempts: int = Field(
         3, ge=1, le=20, description="History import: tries of one archive file before reporting it bad"
     )
     # --- worker
     consumer_group: str = Field("binance-pipeline-worker", description="Worker consumer group id")
+    worker_name: str = Field(
+        "", description="Stable name of this worker, its Kafka group.instance.id (static membership: "
+        "restarted within KAFKA_SESSION_TIMEOUT_MS it gets its partitions back without a rebalance). "
+        "Empty: dynamic membership. Never give two running workers the same name",
+    )
     batch_max_rows: int = Field(500, ge=1, le=100_000, description="Flush a table buffer at N rows")
     batch_max_seconds: float = Field(
         2.0, gt=0, le=300, description="Flush a table buffer T seconds after its first row"
@@ -199,6 +281,11 @@ class Settings(BaseSettings):
         30.0, gt=0, le=3600,
         description="On SIGTERM, how long to keep trying to flush before leaving rows uncommitted",
     )
+    worker_rollups: bool = Field(
+        True,
+        description="Keep the 1-minute rollups in each write transaction. false only to measure their "
+        "cost: range/candles/stats then miss rows written meanwhile (repair: SELECT rollup_rebuild())",
+    )
     # --- query
     query_pool_size: int = Field(
         4, ge=1, le=64, description="Query API: database connections (and worker threads) in its pool"
@@ -211,6 +298,23 @@ class Settings(BaseSettings):
         10_000, ge=10, le=1_000_000,
         description="Query CLI/API: most rows one answer may hold (candles, SMA points, whales, days)",
     )
+    audit_statement_timeout_ms: int = Field(
+        300_000, ge=1000, le=3_600_000,
+        description="Query CLI/API: statement timeout of the audit's scans (a day of a busy symbol "
+        "is millions of rows)",
+    )
+    audit_repair_wait_s: float = Field(
+        120.0, gt=0, le=3600,
+        description="audit --repair: how long to wait for the repaired rows to land before auditing again",
+    )
+    self_audit_interval_s: float = Field(
+        60.0, ge=0, le=86_400,
+        description="Launcher: audit the recent window every N seconds and show the verdict (0: off)",
+    )
+    self_audit_window_s: float = Field(
+        900.0, gt=0, le=7 * 86_400,
+        description="Launcher: the self-audit checks [now - N s - 30 s, now - 30 s) of every symbol",
+    )
     # --- HTTP servers
     ingestion_health_host: str = Field("127.0.0.1", description="Ingestion health/metrics host")
     ingestion_health_port: int = Field(8081, ge=0, le=65535, description="Ingestion health port")
@@ -219,7 +323,9 @@ class Settings(BaseSettings):
     query_api_host: str = Field("127.0.0.1", description="Query API host")
     query_api_port: int = Field(8083, ge=0, le=65535, description="Query API port")
     query_api_key: SecretStr | None = Field(
-        None, description="When set, the query API requires it in the X-API-Key header"
+        None,
+        description="When set, the query API requires it in the X-API-Key header; unset, the API "
+        "is open (said at start); set but empty is refused",
     )
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR")
 
@@ -227,9 +333,9 @@ class Settings(BaseSettings):
     @classmethod
     def _check_bootstrap(cls, value: str) -> str:
         parts = [p.strip() for p in value.split(",")]
-        if not value.strip() or not all(_HOSTPORT_RE.match(p) for p in parts):
+        if not value.strip():
             raise ValueError("expected host:port[,host:port...]")
-        return ",".join(parts)
+        return ",".join(_check_hostport(p) for p in parts)
 
     @model_validator(mode="after")
     def _check_kafka_security(self) -> Settings:
@@ -244,6 +350,10 @@ class Settings(BaseSettings):
     def _check_dsn(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().startswith(("postgresql://", "postgres://")):
             raise ValueError("expected a postgresql:// URL")
+        try:
+            _check_url_host(value.get_secret_value())
+        except ValueError as exc:  # the message names the host, never the password
+            raise ValueError(f"bad host in the URL: {exc}") from None
         return value
 
     @field_validator("binance_ws_url")
@@ -251,6 +361,7 @@ class Settings(BaseSettings):
     def _check_ws_url(cls, value: str) -> str:
         if not re.match(r"^wss?://[^/\s]+$", value.rstrip("/")):
             raise ValueError("expected ws[s]://host[:port]")
+        _check_url_host(value)
         return value.rstrip("/")
 
     @field_validator("binance_rest_url", "binance_archive_url")
@@ -258,7 +369,22 @@ class Settings(BaseSettings):
     def _check_rest_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+$", value.rstrip("/")):
             raise ValueError("expected http[s]://host[:port]")
+        _check_url_host(value)
         return value.rstrip("/")
+
+    @field_validator("ingestion_health_host", "worker_health_host", "query_api_host")
+    @classmethod
+    def _check_bind_host(cls, value: str) -> str:
+        return check_host(value.strip())
+
+    @field_validator("query_api_key")
+    @classmethod
+    def _check_api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError(
+                "is empty: set a key, or unset the variable to run the API without one"
+            )
+        return value
 
     @field_validator("symbols", mode="before")
     @classmethod
@@ -269,9 +395,10 @@ class Settings(BaseSettings):
     @classmethod
     def _check_symbols(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         upper = tuple(s.upper() for s in value)
-        bad = [s for s in upper if not SYMBOL_RE.match(s)]
+        bad = [s for s in upper if not (SYMBOL_RE.match(s) or SYMBOL_PATTERN_RE.match(s))]
         if bad or not upper:
-            raise ValueError(f"invalid symbol(s) {bad or ['<empty>']}: expected e.g. BTCUSDT,ETHUSDT")
+            raise ValueError(
+                f"invalid symbol(s) {bad or ['<empty>']}: expected e.g. BTCUSDT,ETHUSDT or *USDT or ALL")
         if len(set(upper)) != len(upper):
             raise ValueError("duplicate symbols")
         return upper
@@ -290,13 +417,20 @@ class Settings(BaseSettings):
         return tuple(dict.fromkeys(value))
 
     @field_validator(
-        "topic_trades", "topic_book_ticker", "topic_gaps", "topic_dead_letter", "consumer_group",
-        "topic_history_progress",
+        "topic_trades", "topic_book_ticker", "topic_gaps", "topic_dead_letter", "topic_frontier",
+        "consumer_group", "topic_history_progress",
     )
     @classmethod
     def _check_topic(cls, value: str) -> str:
         if not re.match(r"^[A-Za-z0-9._\-]{1,249}$", value):
             raise ValueError("expected 1-249 characters of [A-Za-z0-9._-]")
+        return value
+
+    @field_validator("worker_name")
+    @classmethod
+    def _check_worker_name(cls, value: str) -> str:
+        if value and not re.match(r"^[A-Za-z0-9._\-]{1,249}$", value):
+            raise ValueError("expected empty, or 1-249 characters of [A-Za-z0-9._-]")
         return value
 
     @field_validator("log_level")
@@ -305,6 +439,18 @@ class Settings(BaseSettings):
         if value.upper() not in _LOG_LEVELS:
             raise ValueError(f"expected one of {', '.join(_LOG_LEVELS)}")
         return value.upper()
+
+
+def dsn_endpoint(dsn: str) -> str:
+    """``host:port/dbname`` of a libpq URL or key=value DSN: what to name in errors, never the password."""
+    from psycopg2.extensions import parse_dsn  # here: settings otherwise needs no database driver
+
+    try:
+        p = parse_dsn(dsn)
+    except Exception:  # noqa: BLE001 - any unparsable DSN is named as such, never echoed
+        return "an unparsable DATABASE_URL"
+    host, port = p.get("host") or "localhost", p.get("port") or "5432"
+    return f"{host}:{port}/{p.get('dbname') or p.get('user') or ''}"
 
 
 def kafka_security_problem(s: Settings) -> str | None:
@@ -375,9 +521,11 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
-def settings_epilog() -> str:
-    """Text for an entry point's --help: every environment variable it reads."""
+def settings_epilog(names: tuple[str, ...] | None = None) -> str:
+    """Text for an entry point's --help: the environment variables it reads (``names``, else all)."""
     lines = ["environment variables (see README for details):"]
     for name, field in Settings.model_fields.items():
-        lines.append(f"  {name.upper():32s} {field.description}")
+        if names is None or name in names:
+            lines.append(f"  {name.upper():32s} {field.description}")
+    lines.append(f"a variable not set is read from {SERVICES_ENV_FILE} if present (scripts/services.sh up)")
     return "\n".join(lines)

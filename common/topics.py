@@ -1,7 +1,8 @@
 """The pipeline's four Kafka topics, and creating the missing ones.
 
 Rule: creation is idempotent (an existing topic counts as created) and never raises; callers
-decide how to retry (ingestion and the worker each retry with their own backoff).
+decide how to retry (ingestion and the worker each retry with their own backoff). Each failure
+reason names the bootstrap servers it asked, so a log line says which broker did not answer.
 """
 
 from __future__ import annotations
@@ -45,9 +46,9 @@ def create_missing_topics(settings: Settings, timeout: float = 15.0) -> dict[str
         except KafkaException as exc:
             err = exc.args[0] if exc.args else None
             if not (isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS):
-                failed[name] = str(exc)
+                failed[name] = f"broker {settings.kafka_bootstrap_servers}: {exc}"
         except Exception as exc:  # noqa: BLE001 - reported to the caller, who retries
-            failed[name] = repr(exc)
+            failed[name] = f"broker {settings.kafka_bootstrap_servers}: {exc!r}"
         else:
             log.info("topic %s created (%d partitions)", name, settings.topic_partitions)
     admin.poll(0)  # serves error_cb: an authentication or TLS failure shows up only there

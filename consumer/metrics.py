@@ -65,6 +65,11 @@ class WorkerMetrics:
             "worker_dead_letters", "Messages sent to the dead-letter topic", ["cause"], registry=r)
         self.db_retries = Counter("worker_db_retries", "Database attempts that failed transiently",
                                   registry=r)
+        self.partition_resets = Counter(
+            "worker_partition_resets", "Partitions whose offsets went back (their log was recreated)",
+            registry=r)
+        self.topics_recreated = Counter(
+            "worker_topics_recreated", "Times the worker created topics the broker had lost", registry=r)
         self.commit_failures = Counter("worker_commit_failures", "Offset commits the broker refused",
                                        registry=r)
         self.flush_rows = Histogram("worker_flush_rows", "Rows per flushed batch", ["table"],

@@ -1,5 +1,7 @@
 """TimescaleDB writes: one batch = one transaction, idempotent, with bad rows isolated.
 
+``TimescaleSink`` implements the ``consumer.ports.Sink`` protocol (the Checkpointer sees only that).
+
 Rules:
   1. ``write`` returns only after COMMIT, with ``synchronous_commit = on`` for this session, so
      a returned outcome means the rows are durable (the checkpoint relies on it).
@@ -16,6 +18,13 @@ Rules:
   5. Any other error rolls back everything: TransientDatabaseError (connection dropped,
      reconnect on the next call) or FatalDatabaseError. Nothing is ever half-written.
   6. The constructor makes no network call; the connection is opened on first use.
+  7. A write of trades or gaps also runs ``refresh_gap_spans()`` (migration 003) in the same
+     transaction: gaps whose data span is not settled get it from the rows now stored (the
+     repaired rows' times, else their neighbours'), so ``gaps --from/--to`` can select gaps by
+     the time of the missing events however late the rows or the records arrive.
+  8. Rollups (consumer.rollup): the rows a transaction inserted are merged into the 1-minute
+     rollups by ``_roll_up`` in that same transaction, just before COMMIT. ``rollups=False``
+     (benchmarks only) writes the raw rows alone.
 """
 
 from __future__ import annotations
@@ -24,7 +33,6 @@ import io
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import psycopg2
 import psycopg2.extensions
@@ -43,21 +51,16 @@ from consumer.decode import (
     Row,
 )
 from consumer.errors import Disposition, FatalDatabaseError, TransientDatabaseError, classify, describe
+from consumer.ports import WriteOutcome
+from consumer.rollup import capture_copied, capturing_insert, create_capture_tables, roll_up
 
 log = logging.getLogger(__name__)
 
 COLUMNS = {TRADES: TRADE_COLUMNS, BOOK_TICKER: BOOK_COLUMNS, GAPS: GAP_COLUMNS}
+SPAN_TABLES = (TRADES, GAPS)
+REFRESH_SPANS = "SELECT refresh_gap_spans()"  # Rule 7
 _GAP_STATUS_INDEX = GAP_COLUMNS.index("status")
 _GAP_ID_INDEX = GAP_COLUMNS.index("gap_id")
-
-
-@dataclass
-class WriteOutcome:
-    """What one committed write did: rows inserted, skipped as duplicates, rejected (index, reason)."""
-
-    inserted: int = 0
-    skipped: int = 0
-    rejected: list[tuple[int, str]] = field(default_factory=list)
 
 
 def _stage(table: str) -> sql.Identifier:
@@ -106,11 +109,13 @@ def most_advanced_gaps(rows: list[Row]) -> list[int]:
     return sorted(best.values())
 
 
-class Sink:
-    """Writes batches into TimescaleDB (Rules 1-6)."""
+class TimescaleSink:
+    """Writes batches into TimescaleDB (Rules 1-6); a ``consumer.ports.Sink``."""
 
-    def __init__(self, dsn: str, connect_timeout_s: float = 5.0, statement_timeout_s: float = 60.0) -> None:
+    def __init__(self, dsn: str, connect_timeout_s: float = 5.0, statement_timeout_s: float = 60.0,
+                 rollups: bool = True) -> None:
         self._dsn = dsn
+        self._rollups = rollups
         self._connect_timeout = max(1, round(connect_timeout_s))
         self._statement_timeout_ms = round(statement_timeout_s * 1000)
         self._conn: psycopg2.extensions.connection | None = None
@@ -121,6 +126,9 @@ class Sink:
         conn = self._connection()
         try:
             outcome = self._write(conn, table, rows)
+            if table in SPAN_TABLES:
+                with conn.cursor() as cur:
+                    cur.execute(REFRESH_SPANS)
             conn.commit()
         except psycopg2.Error as exc:
             raise self._failure(exc) from exc
@@ -157,6 +165,7 @@ class Sink:
                             (str(self._statement_timeout_ms),))
                 for table in COPY_TABLES:
                     cur.execute(STATEMENTS[f"create:{table}"])
+                create_capture_tables(cur)
             conn.commit()
         except psycopg2.Error as exc:
             raise self._failure(exc) from exc
@@ -182,7 +191,8 @@ class Sink:
         if table in COPY_TABLES and table not in self._dup_mode:
             try:
                 with conn.cursor() as cur:
-                    self._copy(cur, STATEMENTS[f"copy:{table}"], rows)
+                    payload = self._copy(cur, STATEMENTS[f"copy:{table}"], rows)
+                    self._roll_up(cur, table, payload)
                 return WriteOutcome(inserted=len(rows))
             except psycopg2.Error as exc:
                 if exc.pgcode != errorcodes.UNIQUE_VIOLATION and classify(exc) is not Disposition.ROW:
@@ -190,6 +200,7 @@ class Sink:
                 conn.rollback()
         with conn.cursor() as cur:
             inserted, rejected = self._isolate(cur, table, rows, keep, first=True)
+            self._roll_up(cur, table)
         skipped = len(rows) - inserted - len(rejected)
         if table in COPY_TABLES:
             (self._dup_mode.add if skipped else self._dup_mode.discard)(table)
@@ -219,13 +230,25 @@ class Sink:
             return int(cur.rowcount)
         cur.execute(STATEMENTS[f"clear:{table}"])
         self._copy(cur, STATEMENTS[f"stage:{table}"], rows)
-        cur.execute(STATEMENTS[f"insert:{table}"])
+        cur.execute(capturing_insert(table) if self._rollups else STATEMENTS[f"insert:{table}"])
         return int(cur.rowcount)
 
+    def _roll_up(self, cur: psycopg2.extensions.cursor, table: str, copied: bytes | None = None) -> None:
+        """Rule 8: merge this transaction's inserted rows into the rollups (before COMMIT)."""
+        if not self._rollups or table not in COPY_TABLES:
+            return
+        if copied is not None:
+            capture_copied(cur, table, copied)
+        roll_up(cur, table)
+
     @staticmethod
-    def _copy(cur: psycopg2.extensions.cursor, statement: sql.Composed, rows: list[Row]) -> None:
+    def _copy(cur: psycopg2.extensions.cursor, statement: sql.Composed, rows: list[Row]) -> bytes:
         payload = "".join(rows).encode()  # type: ignore[arg-type]  # COPY tables hold str rows
         cur.copy_expert(statement, io.BytesIO(payload), size=1 << 20)
+        return payload
+
+
+Sink = TimescaleSink  # the former name, kept for callers written before the Sink protocol
 
 
 @contextmanager

@@ -1,6 +1,7 @@
 """The query HTTP API (aiohttp): ``python -m db.api`` serves the CLI's commands as JSON.
 
-  GET /v1/{latest,price-at,range,candles,stats,spread,sma,whales,gaps}?symbol=...  answers
+  GET /v1/{latest,price-at,range,candles,stats,spread,sma,whales,gaps,audit}?symbol=...  answers
+      (audit answers 200 with "complete": false when the range has holes)
   GET /v1/export?symbol=&stream=&from=&to=&format=csv|parquet   streamed download (db/export_http.py)
   GET /openapi.json   the OpenAPI 3 document        GET /healthz   liveness (no database)
 
@@ -10,12 +11,15 @@ Rules:
   2. A symbol with no data for the question is 404 ``{"error": "no_data"}``; database
      unreachable or tables missing 503, statement timeout 504; anything else 500 with a JSON
      body and no traceback (the traceback goes to the log).
-  3. When QUERY_API_KEY is set, /v1/* requires it in X-API-Key (401 otherwise);
-     /healthz and /openapi.json stay open.
+  3. When QUERY_API_KEY is set, /v1/* requires it in X-API-Key: any other value, whatever its
+     bytes, is 401; /healthz and /openapi.json stay open. An empty QUERY_API_KEY is refused at
+     start (common.settings); unset, the API is open and says so once at start.
   4. psycopg2 runs off the event loop: one worker thread per pooled connection
      (QUERY_POOL_SIZE), so a blocking query never stalls other requests. A connection that
      broke is closed instead of returned to the pool.
   5. Constructors make no network calls; the pool connects lazily.
+  6. Requests aiohttp cannot parse (request line or header over 8190 bytes) get JSON 400s too
+     (common.jsonhttp).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import psycopg2
 from aiohttp import web
 from psycopg2.pool import ThreadedConnectionPool
 
+from common.jsonhttp import serve
 from common.logs import configure
 from common.settings import Settings, load_or_exit, settings_epilog
 from db import commands, queries
@@ -58,8 +63,10 @@ def error(status: int, kind: str, message: str, **extra: str) -> web.Response:
 class QueryService:
     """Runs requests on pooled read-only connections in worker threads (rule 4)."""
 
-    def __init__(self, dsn: str, pool_size: int, statement_timeout_ms: int, max_rows: int) -> None:
+    def __init__(self, dsn: str, pool_size: int, statement_timeout_ms: int, max_rows: int,
+                 limits: commands.Limits | None = None) -> None:
         self._params = queries.connect_params(dsn, statement_timeout_ms)
+        self._limits = limits or commands.Limits()
         self._size, self.max_rows = pool_size, max_rows
         self._pool: ThreadedConnectionPool | None = None
         self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="query-db")
@@ -74,7 +81,7 @@ class QueryService:
         broken = False
         try:
             conn.autocommit = True
-            return commands.run(conn, request)
+            return commands.run(conn, request, self._limits)
         except DatabaseUnavailable:
             broken = True
             raise
@@ -156,8 +163,10 @@ def api_key_middleware(key: str | None) -> Any:
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
         if key is not None and request.path.startswith("/v1/"):
-            given = request.headers.get("X-API-Key", "")
-            if not hmac.compare_digest(given.encode(), key.encode()):
+            # aiohttp decodes header bytes as UTF-8 with surrogateescape: encode back the same
+            # way, so any bytes compare (and differ) instead of raising UnicodeEncodeError.
+            given = request.headers.get("X-API-Key", "").encode("utf-8", "surrogateescape")
+            if not hmac.compare_digest(given, key.encode()):
                 return error(401, "unauthorized", "a valid X-API-Key header is required")
         return await handler(request)
 
@@ -194,6 +203,7 @@ def build(settings: Settings) -> web.Application:
     service = QueryService(
         settings.database_url.get_secret_value(), settings.query_pool_size,
         settings.query_statement_timeout_ms, settings.query_max_rows,
+        commands.Limits(settings.audit_statement_timeout_ms),
     )
     key = settings.query_api_key.get_secret_value() if settings.query_api_key else None
     return make_app(service, key)
@@ -207,10 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     ).parse_args(argv)
     settings = load_or_exit("db.api")
     configure(settings.log_level)
-    log.info("query API on %s:%d (API key %s)", settings.query_api_host, settings.query_api_port,
-             "required" if settings.query_api_key else "not required")
-    web.run_app(build(settings), host=settings.query_api_host, port=settings.query_api_port,
-                access_log=None, print=None)
+    log.info("query API on %s:%d (%s)", settings.query_api_host, settings.query_api_port,
+             "X-API-Key required" if settings.query_api_key
+             else "QUERY_API_KEY unset: /v1/* is open to every client that can reach this address")
+    try:
+        asyncio.run(serve(build(settings), settings.query_api_host, settings.query_api_port))
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The nine query commands, shared by the CLI and the HTTP API: Request in, Answer out.
+"""The ten query commands, shared by the CLI and the HTTP API: Request in, Answer out.
 
 Rules:
   1. A command runs db.queries functions and shapes their results; it parses nothing (that is
@@ -12,9 +12,11 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from db import audit as au
 from db import queries
 from db.params import Request
 from db.queries import Connection
@@ -27,12 +29,26 @@ CANDLE_COLUMNS = ("bucket", "open", "high", "low", "close", "volume", "quote_vol
 STATS_COLUMNS = ("table", "type", "rows", "first_time", "last_time", "min_price", "max_price")
 QUOTE_COLUMNS = ("at", "time", "update_id", "bid_price", "bid_qty", "ask_price", "ask_qty", "spread")
 WHALE_COLUMNS = (*TRADE_COLUMNS, "notional")
-GAP_COLUMNS = ("gap_id", "stream", "kind", "first_id", "last_id", "start_time", "end_time",
+GAP_COLUMNS = ("gap_id", "stream", "kind", "first_id", "last_id", "data_start", "data_end",
                "missing", "reason", "status", "detected_at", "repaired_at")
 DAY_COLUMNS = ("day", "trades", "agg_trades")
+STREAM_COLUMNS = ("stream", "rows", "first_id", "last_id", "holes", "missing", "duplicates")
+HOLE_COLUMNS = ("stream", "first_id", "last_id", "missing", "after_time", "before_time", "explanation",
+                "gap_id")
+MISMATCH_COLUMNS = ("time", "problem", "agg_id", "first_id", "last_id", "agg_qty", "trades_qty",
+                    "trades_found", "trades_expected")
 
 
-def run(conn: Connection, req: Request) -> Answer:
+@dataclass(frozen=True)
+class Limits:
+    """Limits a front end sets for the commands that need their own (the audit's long scans)."""
+
+    audit_timeout_ms: int = 300_000
+
+
+def run(conn: Connection, req: Request, limits: Limits = Limits()) -> Answer:
+    if req.command == "audit":
+        return _audit(conn, req, limits)
     return HANDLERS[req.command](conn, req)
 
 
@@ -145,6 +161,50 @@ def _gaps(conn: Connection, req: Request) -> Answer:
     empty = not res.gaps and not any(d.trades or d.agg_trades for d in res.days)
     no_data = f"no data for {req.symbol}" if empty and not queries.has_any(conn, req.symbol) else None
     return Answer(doc, sections, [] if res.gaps else ["no gap recorded in the range"], no_data)
+
+
+def audit_answer(req: Request, res: au.Audit) -> Answer:
+    """The answer of an audit: verdict, per-stream summary, every hole, every disagreement."""
+    doc = {**_head(req, "symbol", "from", "to"), "streams": list(req.streams), **{
+        k: jsonable(getattr(res, k)) for k in ("complete", "consistency_checked")},
+        "summary": jsonable(res.streams), "holes": jsonable(res.holes),
+        "duplicates": jsonable(res.duplicates), "mismatches": jsonable(res.mismatches)}
+    sections = [Section(STREAM_COLUMNS, [record(s, STREAM_COLUMNS) for s in res.streams], "streams")]
+    if res.holes:
+        sections.append(Section(HOLE_COLUMNS, [record(h, HOLE_COLUMNS) for h in res.holes], "holes"))
+    if res.duplicates:
+        sections.append(Section(("stream", "id", "time"), [record(d, ("stream", "id", "time"))
+                                                          for d in res.duplicates], "duplicates"))
+    if res.mismatches:
+        sections.append(Section(MISMATCH_COLUMNS, [record(m, MISMATCH_COLUMNS) for m in res.mismatches],
+                                "trade/aggTrade disagreements"))
+    return Answer(doc, sections, [verdict(res)], exit_status=0 if res.complete else 1)
+
+
+def verdict(res: au.Audit) -> str:
+    """One line: COMPLETE or INCOMPLETE, with what is wrong."""
+    check = "ids, and trades against aggTrades" if res.consistency_checked else "ids"
+    if res.complete:
+        rows = sum(s.rows for s in res.streams)
+        return f"COMPLETE: {res.symbol} {iso(res.start)} .. {iso(res.end)}: {rows} rows, {check} checked"
+    unexplained = sum(h.missing for h in res.holes if h.explanation == au.UNEXPLAINED)
+    parts = [f"{sum(s.holes for s in res.streams)} holes ({sum(s.missing for s in res.streams)} ids "
+             f"missing, {unexplained} explained by no gap record)"]
+    if res.duplicates:
+        parts.append(f"{len(res.duplicates)} duplicate ids")
+    if res.mismatches:
+        parts.append(f"{len(res.mismatches)} trade/aggTrade disagreements")
+    if any(s.truncated for s in res.streams):
+        parts.append("listing truncated at QUERY_MAX_ROWS")
+    return f"INCOMPLETE: {res.symbol} {iso(res.start)} .. {iso(res.end)}: " + ", ".join(parts)
+
+
+def _audit(conn: Connection, req: Request, limits: Limits) -> Answer:
+    res = queries.audit(conn, req.symbol, *_interval(req), req.streams, req.limit, limits.audit_timeout_ms)
+    answer = audit_answer(req, res)
+    if not any(s.rows for s in res.streams) and not res.holes and not queries.has_any(conn, req.symbol):
+        return Answer(answer.document, no_data=f"no data for {req.symbol}")
+    return answer
 
 
 HANDLERS: dict[str, Callable[[Connection, Request], Answer]] = {

@@ -9,6 +9,10 @@ Rules:
      hypertable, run now; the worker repeats it every RETENTION_INTERVAL_S.
   4. ``plan`` is pure (license, days -> statements), so both paths are tested; values are
      bound as parameters, table names resolve through the search_path as ``regclass``.
+  5. The 1-minute rollups (migration 003) follow their raw rows: every run with N > 0 ends with
+     ``trim_rollups``, deleting the rollup minutes older than the oldest raw row left (all of
+     them when none is left; hours likewise), so rollup answers equal raw answers after chunks
+     are dropped (whole days), by either path (under a policy: at the next run after it).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import logging
 from dataclasses import dataclass
 
 import psycopg2
+import psycopg2.extensions
 
 from common.logs import configure
 from common.settings import load_or_exit, settings_epilog
@@ -30,6 +35,15 @@ _AGE = "make_interval(days => %s)"
 REMOVE_POLICY = "SELECT remove_retention_policy(%s::regclass, if_exists => true)"
 ADD_POLICY = f"SELECT add_retention_policy(%s::regclass, drop_after => {_AGE})"
 DROP_CHUNKS = f"SELECT drop_chunks(%s::regclass, older_than => now() - {_AGE})"
+ROLLUPS = {  # rollup -> (raw table, its bucket)
+    "trades_1m": ("trades", "1 minute"), "trades_1h": ("trades", "1 hour"),
+    "book_ticker_1m": ("book_ticker", "1 minute"), "book_ticker_1h": ("book_ticker", "1 hour"),
+}
+TRIM_ROLLUP = {
+    rollup: f"DELETE FROM {rollup} WHERE bucket < coalesce("  # noqa: S608 (constant names)
+    f"(SELECT time_bucket(INTERVAL '{width}', min(time)) FROM {table}), 'infinity')"
+    for rollup, (table, width) in ROLLUPS.items()
+}
 
 
 @dataclass(frozen=True)
@@ -66,10 +80,22 @@ def apply_retention(dsn: str, days: int) -> dict[str, int]:
                 returned = cur.fetchall()
                 if step.sql == DROP_CHUNKS:
                     results[step.table] = results.get(step.table, 0) + len(returned)
+            if days > 0:
+                trim_rollups(cur)
         log.info("retention (%s license, %d days): %s", license_name, days, results or "nothing to do")
     finally:
         conn.close()
     return results
+
+
+def trim_rollups(cur: psycopg2.extensions.cursor) -> dict[str, int]:
+    """Rule 5: delete rollup minutes older than the oldest raw row; returns minutes deleted."""
+    deleted = {}
+    for rollup, statement in TRIM_ROLLUP.items():
+        cur.execute(statement)
+        deleted[rollup] = cur.rowcount
+    log.info("rollup minutes trimmed: %s", deleted)
+    return deleted
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,9 @@ Rules:
      an advisory lock.
   4. Objects are created unqualified, in the first schema of the connection's search_path
      (tests give each test its own schema this way).
+  5. TimescaleDB comes first: a database without the extension gets it (CREATE EXTENSION, when
+     the server has it and the role may); otherwise ``apply`` raises ``MigrationError`` with one
+     line naming the database (host:port/dbname) and what to run. Nothing else is touched then.
 """
 
 from __future__ import annotations
@@ -15,13 +18,15 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2
 
 from common.logs import configure
-from common.settings import load_or_exit, settings_epilog
+from common.settings import dsn_endpoint, load_or_exit, settings_epilog
+from db.errors import MigrationError
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +56,39 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
+_RUN = "CREATE EXTENSION timescaledb; in this database"
+_PRELOAD = "shared_preload_libraries must include timescaledb, then restart PostgreSQL"
+
+
+def ensure_timescaledb(conn: psycopg2.extensions.connection, where: str) -> None:
+    """Rule 5: the extension exists afterwards, or MigrationError says what to do (autocommit conn)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")
+        if cur.fetchone():
+            return
+        cur.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
+        if not cur.fetchone():
+            raise MigrationError(f"database {where}: TimescaleDB is not installed on this server; "
+                                 f"install it ({_PRELOAD}), then run {_RUN}")
+        try:
+            cur.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        except psycopg2.Error as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise MigrationError(f"database {where} has no timescaledb extension and this role cannot "
+                                 f"create it ({exc.pgcode}: {first}); ask a superuser to run {_RUN} "
+                                 f"({_PRELOAD})") from exc
+    log.info("created the timescaledb extension in %s", where)
+
+
 def apply(dsn: str, migrations: list[Migration] | None = None) -> list[int]:
     """Apply what is not yet applied; return the versions applied now."""
     todo = discover() if migrations is None else migrations
     applied_now: list[int] = []
     conn = psycopg2.connect(dsn)
     try:
+        conn.autocommit = True
+        ensure_timescaledb(conn, dsn_endpoint(dsn))
+        conn.autocommit = False
         with conn, conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK,))
             cur.execute(
@@ -91,7 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.parse_args(argv)
     settings = load_or_exit("db.migrate")
     configure(settings.log_level)
-    versions = apply(settings.database_url.get_secret_value())
+    dsn = settings.database_url.get_secret_value()
+    try:
+        versions = apply(dsn)
+    except MigrationError as exc:
+        sys.stderr.write(f"db.migrate: {exc}\n")
+        return 1
+    except psycopg2.Error as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        sys.stderr.write(f"db.migrate: database {dsn_endpoint(dsn)}: {first}\n")
+        return 1
     log.info("migrations applied now: %s", versions or "none (up to date)")
     return 0
 

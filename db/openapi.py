@@ -13,17 +13,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from db import results
+from db import audit, results
 from db.export_http import export_operation
 from db.params import COMMANDS, REQUIRED
 
 _DESCRIPTIONS = {
     "symbol": ("Symbol, e.g. BTCUSDT (A-Z, 0-9; lower case is upper-cased)", {"type": "string"}),
     "type": ("Trade stream: trade (default) or aggTrade", {"type": "string", "enum": ["trade", "aggTrade"]}),
-    "at": ("ISO 8601 time (UTC when no offset) or epoch milliseconds; spread: default now",
+    "stream": ("Audit only this stream: trade or aggTrade (default both, and their consistency)",
+               {"type": "string", "enum": ["trade", "aggTrade"]}),
+    "at": ("ISO 8601 time (UTC when no offset), epoch milliseconds or now; spread: default now",
            {"type": "string"}),
-    "from": ("Interval start (inclusive), ISO 8601 or epoch ms", {"type": "string"}),
-    "to": ("Interval end (exclusive), ISO 8601 or epoch ms; default now", {"type": "string"}),
+    "from": ("Interval start (inclusive), ISO 8601, epoch ms or now", {"type": "string"}),
+    "to": ("Interval end (exclusive), ISO 8601, epoch ms or now; default now", {"type": "string"}),
     "last": ("Interval [now - D, now), e.g. 5m, 1h, 2d; instead of from/to; default 1h (gaps 1d)",
              {"type": "string", "pattern": "^[0-9]+[smhd]$"}),
     "bucket": ("Bucket width from 1s to 1d, e.g. 1m (default), 15m, 1h",
@@ -43,7 +45,11 @@ _SUMMARIES = {
     "spread": "Best bid, best ask and spread in force at a time (bookTicker)",
     "sma": "Simple moving average of bucket closes",
     "whales": "Trades with notional price*qty at or above a threshold",
-    "gaps": "Recorded gaps overlapping [from, to) with repair status, and rows per UTC day",
+    "gaps": "Recorded gaps whose data (the missing events' times) overlaps [from, to), with repair "
+            "status, and rows per UTC day",
+    "audit": "Is [from, to) complete? Id continuity per stream and trade/aggTrade consistency, checked "
+             "in the database; every hole with its id range, time span and the gap record explaining "
+             "it (or none). 200 either way: see 'complete'",
 }
 _DEC = {"type": "string", "format": "decimal", "description": "exact decimal, digits as stored"}
 _TIME = {"type": "string", "format": "date-time"}
@@ -77,7 +83,8 @@ def component(cls: type) -> dict[str, Any]:
 
 
 _COMPONENTS = (results.Trade, results.Candle, results.SmaPoint,
-               results.TableStats, results.Quote, results.Whale, results.Gap, results.DayCount)
+               results.TableStats, results.Quote, results.Whale, results.Gap, results.DayCount,
+               audit.StreamAudit, audit.Hole, audit.Duplicate, audit.AggMismatch)
 
 
 def _maybe(name: str) -> dict[str, Any]:
@@ -113,6 +120,10 @@ def _bodies() -> dict[str, dict[str, Any]]:
         "whales": _obj(**span, threshold=_DEC, limit={"type": "integer"},
                        truncated={"type": "boolean"}, trades=_arr("Whale")),
         "gaps": _obj(symbol=s, **{"from": t, "to": t}, gaps=_arr("Gap"), days=_arr("DayCount")),
+        "audit": _obj(symbol=s, **{"from": t, "to": t}, streams={"type": "array", "items": s},
+                      complete={"type": "boolean"}, consistency_checked={"type": "boolean"},
+                      summary=_arr("StreamAudit"), holes=_arr("Hole"), duplicates=_arr("Duplicate"),
+                      mismatches=_arr("AggMismatch")),
     }
 
 

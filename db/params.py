@@ -1,14 +1,15 @@
 """User input of the query CLI and HTTP API: parsing and validation, no I/O.
 
 Both front ends hand this module the same thing, a mapping of parameter name to text
-(``symbol``, ``type``, ``at``, ``from``, ``to``, ``last``, ``bucket``, ``fill``, ``window``,
+(``symbol``, ``type``, ``stream``, ``at``, ``from``, ``to``, ``last``, ``bucket``, ``fill``, ``window``,
 ``threshold``, ``limit``), and get back a typed ``Request``.
 
 Rules:
   1. Every input is either accepted or rejected with ``InvalidArgument`` naming the parameter;
      nothing else escapes (property-tested).
-  2. Times are ISO 8601 (UTC when no offset is given) or integer epoch milliseconds (a string
-     of digits is always epoch milliseconds); results are UTC-aware datetimes.
+  2. Times are ISO 8601 (UTC when no offset is given), integer epoch milliseconds (a string
+     of digits is always epoch milliseconds) or ``now`` (the request's clock); results are
+     UTC-aware datetimes.
   3. Intervals are half-open ``[from, to)``; ``to`` before ``from`` is rejected; ``last D``
      means ``[now - D, now)``; ``from`` without ``to`` runs to now.
   4. Thresholds are Decimal, never float. Row counts are bounded by ``max_rows``.
@@ -53,6 +54,7 @@ class Request:
     window: int = 20
     threshold: Decimal = DEFAULT_WHALE_THRESHOLD
     limit: int = 100
+    streams: tuple[str, ...] = TRADE_TYPES
 
 
 _RANGE = ("from", "to", "last")
@@ -66,6 +68,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "sma": ("symbol", "type", "bucket", "window", *_RANGE),
     "whales": ("symbol", "type", "threshold", "limit", *_RANGE),
     "gaps": ("symbol", *_RANGE),
+    "audit": ("symbol", "stream", *_RANGE),
 }
 REQUIRED: dict[str, tuple[str, ...]] = {"price-at": ("symbol", "at")}
 DEFAULT_LAST = {"gaps": timedelta(days=1)}
@@ -78,15 +81,17 @@ def parse_symbol(text: str) -> str:
     return symbol
 
 
-def parse_type(text: str) -> str:
+def parse_type(text: str, param: str = "type") -> str:
     if text not in TRADE_TYPES:
-        raise InvalidArgument("type", f"{text!r}: expected trade or aggTrade")
+        raise InvalidArgument(param, f"{text!r}: expected trade or aggTrade")
     return text
 
 
-def parse_time(text: str, param: str) -> datetime:
-    """ISO 8601 (naive = UTC) or epoch milliseconds, as a UTC-aware datetime."""
+def parse_time(text: str, param: str, now: datetime | None = None) -> datetime:
+    """ISO 8601 (naive = UTC), epoch milliseconds or ``now`` (when ``now`` is given), UTC-aware."""
     value = text.strip()
+    if now is not None and value.lower() == "now":
+        return now
     try:
         if value.isascii() and value.isdigit():
             return _EPOCH + timedelta(milliseconds=int(value))
@@ -96,7 +101,7 @@ def parse_time(text: str, param: str) -> datetime:
         return parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         raise InvalidArgument(
-            param, f"{text!r} is not a time: expected ISO 8601 (e.g. 2024-05-01T12:00:00Z) or epoch ms"
+            param, f"{text!r} is not a time: expected ISO 8601 (e.g. 2024-05-01T12:00:00Z), epoch ms or now"
         ) from None
 
 
@@ -152,7 +157,9 @@ def parse_request(command: str, raw: Mapping[str, str], now: datetime, max_rows:
         if not raw.get(name):
             raise InvalidArgument(name, "is required")
     request = Request(command=command, symbol=parse_symbol(raw["symbol"]))
-    request = _apply_scalars(request, raw, max_rows)
+    request = _apply_scalars(request, raw, max_rows, now)
+    if command == "audit":
+        request = replace(request, limit=max_rows)  # the most holes/disagreements listed per kind
     if "from" in allowed:
         start, end = resolve_range(raw, now, DEFAULT_LAST.get(command, timedelta(hours=1)))
         check_row_budget(command, start, end, request.bucket, max_rows)
@@ -162,15 +169,16 @@ def parse_request(command: str, raw: Mapping[str, str], now: datetime, max_rows:
     return request
 
 
-def _apply_scalars(request: Request, raw: Mapping[str, str], max_rows: int) -> Request:
+def _apply_scalars(request: Request, raw: Mapping[str, str], max_rows: int, now: datetime) -> Request:
     parsers: dict[str, tuple[str, Callable[[str], object]]] = {
         "type": ("type", parse_type),
-        "at": ("at", lambda t: parse_time(t, "at")),
+        "at": ("at", lambda t: parse_time(t, "at", now)),
         "bucket": ("bucket", parse_bucket),
         "fill": ("fill", lambda t: parse_bool(t, "fill")),
         "window": ("window", lambda t: parse_int(t, "window", 1, MAX_WINDOW)),
         "threshold": ("threshold", parse_threshold),
         "limit": ("limit", lambda t: parse_int(t, "limit", 1, max_rows)),
+        "stream": ("streams", lambda t: (parse_type(t, "stream"),)),
     }
     changes = {field: parse(raw[name]) for name, (field, parse) in parsers.items() if name in raw}
     return replace(request, **changes)  # type: ignore[arg-type]
@@ -189,8 +197,8 @@ def resolve_range(
         if last > MAX_LAST:
             raise InvalidArgument("last", f"{raw['last']!r} is longer than {MAX_LAST.days} days")
         return now - last, now
-    start = parse_time(raw["from"], "from")
-    end = parse_time(raw["to"], "to") if "to" in raw else now
+    start = parse_time(raw["from"], "from", now)
+    end = parse_time(raw["to"], "to", now) if "to" in raw else now
     if end < start:
         raise InvalidArgument("to", f"the range ends ({_iso(end)}) before it starts ({_iso(start)})")
     return start, end

@@ -11,11 +11,15 @@ Rules:
      UTC-aware times). psycopg2 errors leave as ``db.errors`` types, classified by SQLSTATE.
   5. ``latest`` and ``price_at`` are index lookups on trades_symbol_type_time_idx whatever the
      table size (tests EXPLAIN the SQL below).
+  6. ``range``, candles of whole-minute buckets, ``stats`` and the day counts of ``gaps`` read
+     the 1-minute and 1-hour rollups (db.sqltext Rule 4), so their cost follows the answer's
+     span in hours and minutes, not the rows under it; sub-minute candles read raw rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,10 +28,17 @@ import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
 
+from db import audit as au
 from db import results as r
 from db.errors import classify
 from db.params import BUCKET_ORIGIN
 from db.sqltext import (
+    AUDIT_AGGS_SQL,
+    AUDIT_ANOMALIES_SQL,
+    AUDIT_BOUNDS_SQL,
+    AUDIT_GAPS_SQL,
+    AUDIT_TIMES_SQL,
+    AUDIT_UNCOVERED_SQL,
     CANDLES_FILLED_SQL,
     CANDLES_SQL,
     DAY_COUNTS_SQL,
@@ -37,10 +48,11 @@ from db.sqltext import (
     HAS_QUOTES_SQL,
     LATEST_SQL,
     PRICE_AT_SQL,
-    RANGE_SQL,
+    ROLLUP_CANDLES_FILLED_SQL,
+    ROLLUP_CANDLES_SQL,
+    ROLLUP_RANGE_SQL,
     SPREAD_SQL,
     STATS_SQL,
-    STATS_TABLES,
     WHALES_SQL,
 )
 
@@ -100,8 +112,8 @@ def range_summary(
     conn: Connection, symbol: str, start: datetime, end: datetime, type: str = "trade"
 ) -> r.RangeSummary:
     """OHLC, volume, quote volume (sum of price*qty, exact), VWAP and count over [start, end)."""
-    args = {"symbol": symbol, "type": type, "start": start, "end": end}
-    n, high, low, volume, quote, t0, t1, open_, close = _rows(conn, RANGE_SQL, args)[0]
+    args = {"symbol": symbol, "type": type, "start": start, "end": end, **r.rollup_split(start, end)}
+    n, high, low, volume, quote, t0, t1, open_, close = _rows(conn, ROLLUP_RANGE_SQL, args)[0]
     return r.RangeSummary(
         start=start, end=end, trade_count=n, open=open_, high=high, low=low, close=close,
         volume=volume, quote_volume=quote, vwap=r.vwap(quote, volume),
@@ -119,14 +131,22 @@ def candles(
     and open=high=low=close = the previous close (the last trade before ``start`` seeds it;
     None when the symbol has no earlier trade).
     """
-    args = {"symbol": symbol, "type": type, "start": start, "end": end,
-            "width_s": int(width.total_seconds())}
-    rows = _rows(conn, CANDLES_FILLED_SQL if fill else CANDLES_SQL, args)
+    width_s = int(width.total_seconds())
+    args = {"symbol": symbol, "type": type, "start": start, "end": end, "width_s": width_s,
+            **r.rollup_split(start, end, hours=width_s % 3600 == 0)}
+    rows = _rows(conn, _candles_sql(width_s, fill), args)
     return [
         r.Candle(bucket=b.astimezone(UTC), open=o, high=h, low=lo, close=c, volume=v,
                  quote_volume=q, trade_count=n)
         for b, o, h, lo, c, v, q, n in rows
     ]
+
+
+def _candles_sql(width_s: int, fill: bool) -> str:
+    """Rule 6: whole-minute buckets from the rollup, sub-minute ones from raw rows."""
+    if width_s % 60 == 0:
+        return ROLLUP_CANDLES_FILLED_SQL if fill else ROLLUP_CANDLES_SQL
+    return CANDLES_FILLED_SQL if fill else CANDLES_SQL
 
 
 def sma(
@@ -149,14 +169,10 @@ def sma(
 
 
 def stats(conn: Connection, symbol: str) -> r.SymbolStats:
-    """Row counts, first/last event time and min/max price per table for one symbol."""
+    """Row counts, first/last event time and min/max price per table for one symbol (rollups)."""
     tables = []
-    for table, type_, low, high in STATS_TABLES:
-        query = sql.SQL(STATS_SQL).format(
-            table=sql.Identifier(table), low=sql.Identifier(low), high=sql.Identifier(high),
-            type_filter=sql.SQL("AND type = %(type)s" if type_ else ""),
-        )
-        n, t0, t1, lo, hi = _rows(conn, query, {"symbol": symbol, "type": type_})[0]
+    for table, type_, query in STATS_SQL:
+        n, t0, t1, lo, hi = _rows(conn, query, {"symbol": symbol})[0]
         tables.append(r.TableStats(table, type_, n, _utc(t0), _utc(t1), lo, hi))
     gaps = {status: 0 for status in ("open", "repaired", "unrepairable")}
     gaps.update(dict(_rows(conn, GAP_STATUS_SQL, {"symbol": symbol})))
@@ -185,12 +201,12 @@ def whales(
 
 
 def completeness(conn: Connection, symbol: str, start: datetime, end: datetime) -> r.Completeness:
-    """The gaps recorded over [start, end) with their status, and per-UTC-day row counts."""
-    args = {"symbol": symbol, "start": start, "end": end}
+    """The gaps whose data overlaps [start, end) with their status, and per-UTC-day row counts."""
+    args = {"symbol": symbol, "start": start, "end": end, **r.rollup_split(start, end)}
     gaps = [
         r.Gap(gid, stream, kind, f, lst, _utc(gs), _utc(ge), miss, why, status, det.astimezone(UTC),
-              _utc(rep))
-        for gid, stream, kind, f, lst, gs, ge, miss, why, status, det, rep
+              _utc(rep), _utc(ds), _utc(de))
+        for gid, stream, kind, f, lst, gs, ge, miss, why, status, det, rep, ds, de
         in _rows(conn, GAPS_SQL, args)
     ]
     days = [r.DayCount(d.astimezone(UTC), n, agg) for d, n, agg in _rows(conn, DAY_COUNTS_SQL, args)]
@@ -205,3 +221,80 @@ def has_any(conn: Connection, symbol: str) -> bool:
 def has_quotes(conn: Connection, symbol: str) -> bool:
     """Whether the symbol has any bookTicker row."""
     return bool(_rows(conn, HAS_QUOTES_SQL, {"symbol": symbol})[0][0])
+
+
+# --- audit ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def statement_timeout(conn: Connection, timeout_ms: int) -> Iterator[None]:
+    """Run the block under ``timeout_ms`` instead of the session's statement timeout."""
+    before = _rows(conn, "SELECT current_setting('statement_timeout')", ())[0][0]
+    _rows(conn, "SELECT set_config('statement_timeout', %s, false)", (str(int(timeout_ms)),))
+    try:
+        yield
+    finally:
+        if not conn.closed:
+            _rows(conn, "SELECT set_config('statement_timeout', %s, false)", (before,))
+
+
+def audit(
+    conn: Connection, symbol: str, start: datetime, end: datetime, streams: Sequence[str],
+    limit: int = 10_000, timeout_ms: int = 300_000,
+) -> au.Audit:
+    """Continuity of each stream over [start, end) and, when both trade and aggTrade are
+    audited and stored, their consistency; all checked in SQL (see db.audit for the rules)."""
+    with statement_timeout(conn, timeout_ms):
+        parts = [_audit_stream(conn, symbol, s, start, end, limit) for s in streams]
+        both = set(streams) == {"trade", "aggTrade"} and all(p[0].rows for p in parts)
+        mismatches = _consistency(conn, symbol, start, end, limit) if both else []
+    stream_audits = [p[0] for p in parts]
+    return au.Audit(
+        symbol=symbol, start=start, end=end, complete=au.is_complete(stream_audits, mismatches),
+        streams=stream_audits, holes=[h for p in parts for h in p[1]],
+        duplicates=[d for p in parts for d in p[2]], consistency_checked=both, mismatches=mismatches,
+    )
+
+
+def _audit_stream(
+    conn: Connection, symbol: str, stream: str, start: datetime, end: datetime, limit: int
+) -> tuple[au.StreamAudit, list[au.Hole], list[au.Duplicate]]:
+    args: dict[str, Any] = {"symbol": symbol, "type": stream, "start": start, "end": end}
+    b_id, b_t, f_id, _f_t, l_id, _l_t, a_id, a_t = _rows(conn, AUDIT_BOUNDS_SQL, args)[0]
+    lo_id, hi_id = b_id if b_id is not None else f_id, a_id if a_id is not None else l_id
+    if lo_id is None or hi_id is None or lo_id >= hi_id:
+        rows = 1 if f_id is not None else 0
+        return au.StreamAudit(stream, rows, f_id, l_id, 0, 0, 0, False), [], []
+    args.update(lo_id=lo_id, hi_id=hi_id, lo_t=b_t or start, hi_t=a_t or end, limit=limit + 1)
+    found = _rows(conn, AUDIT_ANOMALIES_SQL, args)
+    scanned = int(found[0][4])  # the last row (next_id NULL) comes first: its row_number
+    anomalies = [au.Anomaly(i, t.astimezone(UTC), n, nt.astimezone(UTC)) for i, t, n, nt, _ in found[1:]]
+    gaps = [au.GapSpan(*g) for g in _rows(conn, AUDIT_GAPS_SQL, args)]
+    holes, dups = au.holes_of(stream, anomalies, gaps), au.duplicates_of(stream, anomalies)
+    in_range = scanned - (b_id is not None) - (a_id is not None)
+    summary = au.StreamAudit(
+        stream, in_range, f_id, l_id, sum(1 for a in anomalies if a.next_id > a.id + 1),
+        sum(a.next_id - a.id - 1 for a in anomalies if a.next_id > a.id), len(dups), len(found) > limit,
+    )
+    return summary, holes, dups
+
+
+def _consistency(
+    conn: Connection, symbol: str, start: datetime, end: datetime, limit: int
+) -> list[au.AggMismatch]:
+    args: dict[str, Any] = {"symbol": symbol, "start": start, "end": end, "limit": limit}
+    times = [t for (t,) in _rows(conn, AUDIT_TIMES_SQL, args)]
+    if not times:
+        return []
+    args["times"] = times
+    aggs = _rows(conn, AUDIT_AGGS_SQL, args)
+    uncovered = _rows(conn, AUDIT_UNCOVERED_SQL, args)
+    return au.mismatches_of(
+        [(t.astimezone(UTC), i, f, lst, q, tq, n) for t, i, f, lst, q, tq, n in aggs],
+        [(t.astimezone(UTC), lo, hi, q, n) for t, lo, hi, q, n in uncovered],
+    )
+
+
+def rows_of(conn: Connection, query: str, params: Sequence[Any] | dict[str, Any]) -> list[Any]:
+    """Rows of one parameterised statement (for db.repair's waits), errors classified."""
+    return _rows(conn, query, params)

@@ -35,13 +35,15 @@ class Section:
 
 @dataclass(frozen=True)
 class Answer:
-    """What a command answers: the JSON document, its tables, notes for humans, and
-    ``no_data`` (a message) when the symbol has no data at all for the question."""
+    """What a command answers: the JSON document, its tables, notes for humans,
+    ``no_data`` (a message) when the symbol has no data at all for the question, and the CLI's
+    exit status for a printed answer (``audit``: 1 when the range is not complete)."""
 
     document: dict[str, Any]
     sections: list[Section] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     no_data: str | None = None
+    exit_status: int = 0
 
 
 def iso(value: datetime) -> str:

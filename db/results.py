@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal
 from fractions import Fraction
 
 RATIO_PLACES = 12
+BUCKET_ORIGIN_MINUTE = datetime(2000, 1, 3, tzinfo=UTC)  # any whole minute: time_bucket's origin
 _EXACT = Context(prec=100)
 
 
@@ -155,6 +156,8 @@ class Gap:
     status: str
     detected_at: datetime
     repaired_at: datetime | None
+    data_start: datetime | None = None  # the time span of the missing events (see db.sqltext)
+    data_end: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -205,3 +208,28 @@ def _slide(total: Decimal, missing: int, close: Decimal | None, sign: int) -> tu
 def bucket_start(value: datetime, width: timedelta, origin: datetime) -> datetime:
     """The start of the bucket of ``width`` (counted from ``origin``) that holds ``value``."""
     return origin + ((value - origin) // width) * width
+
+
+MINUTE, HOUR = timedelta(minutes=1), timedelta(hours=1)
+
+
+def _ceil(value: datetime, width: timedelta) -> datetime:
+    floor = bucket_start(value, width, BUCKET_ORIGIN_MINUTE)
+    return floor if floor == value else floor + width
+
+
+def rollup_split(start: datetime, end: datetime, hours: bool = True) -> dict[str, datetime]:
+    """Split [start, end) into the pieces the rollups can answer, as query parameters.
+
+    Raw edges [a0, a1) and [b0, b1) (each inside one minute), whole minutes [m0, h0) and
+    [h1, m1), whole hours [h0, h1) (empty unless ``hours``). The pieces are disjoint and cover
+    [start, end) exactly. When no whole minute fits, everything is the edge [a0, a1).
+    """
+    m0, m1 = _ceil(start, MINUTE), bucket_start(end, MINUTE, BUCKET_ORIGIN_MINUTE)
+    if end <= start or m0 > m1:
+        nothing = dict.fromkeys(("m0", "h0", "h1", "m1", "b0", "b1"), start)
+        return {"a0": start, "a1": max(start, end), **nothing}
+    h0, h1 = _ceil(m0, HOUR), bucket_start(m1, HOUR, BUCKET_ORIGIN_MINUTE)
+    if not hours or h0 > h1:
+        h0 = h1 = m1
+    return {"a0": start, "a1": m0, "m0": m0, "h0": h0, "h1": h1, "m1": m1, "b0": m1, "b1": end}

@@ -7,6 +7,12 @@ Rules:
      at the least/greatest time.
   3. Bucket widths arrive as whole seconds (``width_s``) and become ``make_interval(secs => ..)``,
      a fixed length whatever the session time zone.
+  4. Buckets of whole minutes, ranges and day counts read the rollups (migration 003): hours
+     for the whole hours of [start, end) (candles only when the bucket is whole hours),
+     minutes for the other whole minutes, raw rows only for the partial minutes at the edges
+     (``db.results.rollup_split`` gives the pieces); sub-minute buckets read raw rows. Both
+     give the same answer (tests compare them).
+  5. ``stats`` reads the rollups only; ``gaps`` uses gaps_span_idx and the rollup.
 """
 
 from __future__ import annotations
@@ -37,8 +43,10 @@ FROM (
   FROM trades WHERE symbol = %(symbol)s AND type = %(type)s AND time >= %(start)s AND time < %(end)s
 ) a"""
 
-CANDLES_SQL = """
-WITH agg AS (
+# The per-bucket aggregate of raw rows (sub-minute buckets): the candles CTE of the two
+# candle statements below.
+_RAW_CANDLES = """
+agg AS (
   SELECT time_bucket(make_interval(secs => %(width_s)s), time) AS bucket,
          min(time) AS t0, max(time) AS t1, max(price) AS high, min(price) AS low,
          sum(qty) AS volume, sum(price * qty) AS quote_volume, count(*) AS n
@@ -51,28 +59,53 @@ WITH agg AS (
     (SELECT price FROM trades t WHERE symbol = %(symbol)s AND type = %(type)s AND t.time = agg.t1
      ORDER BY t.id DESC LIMIT 1) AS close
   FROM agg
-)
+)"""
+
+# Rule 4: [start, end) in disjoint pieces (db.results.rollup_split): whole hours [h0, h1) from
+# trades_1h, whole minutes [m0, h0) and [h1, m1) from trades_1m, the partial minutes at the
+# edges ([a0, a1) and [b0, b1)) aggregated from raw rows the way the rollup is
+# (db.rollups.TRADE_MINUTES). Pieces never overlap in time, so a bucket's open/close are the
+# first/last piece's by open/close time.
+_PIECES = """
+pieces (bucket, open_time, open, close_time, close, high, low, volume, quote_volume, n) AS (
+  SELECT bucket, open_time, open, close_time, close, high, low, volume, quote_volume, n
+  FROM trades_1m WHERE symbol = %(symbol)s AND type = %(type)s AND bucket >= %(m0)s AND bucket < %(h0)s
+  UNION ALL
+  SELECT bucket, open_time, open, close_time, close, high, low, volume, quote_volume, n
+  FROM trades_1h WHERE symbol = %(symbol)s AND type = %(type)s AND bucket >= %(h0)s AND bucket < %(h1)s
+  UNION ALL
+  SELECT bucket, open_time, open, close_time, close, high, low, volume, quote_volume, n
+  FROM trades_1m WHERE symbol = %(symbol)s AND type = %(type)s AND bucket >= %(h1)s AND bucket < %(m1)s
+  UNION ALL
+  SELECT time_bucket(INTERVAL '1 minute', time), min(time), first(price, (time, id)),
+         max(time), last(price, (time, id)), max(price), min(price), sum(qty), sum(price * qty),
+         count(*)
+  FROM trades WHERE symbol = %(symbol)s AND type = %(type)s AND time >= %(a0)s AND time < %(a1)s
+  GROUP BY 1
+  UNION ALL
+  SELECT time_bucket(INTERVAL '1 minute', time), min(time), first(price, (time, id)),
+         max(time), last(price, (time, id)), max(price), min(price), sum(qty), sum(price * qty),
+         count(*)
+  FROM trades WHERE symbol = %(symbol)s AND type = %(type)s AND time >= %(b0)s AND time < %(b1)s
+  GROUP BY 1
+)"""
+_CANDLES_OF_PIECES = """, candles AS (
+  SELECT time_bucket(make_interval(secs => %(width_s)s), bucket) AS bucket,
+         first(open, open_time) AS open, max(high) AS high, min(low) AS low,
+         last(close, close_time) AS close, sum(volume) AS volume,
+         sum(quote_volume) AS quote_volume, sum(n)::bigint AS n
+  FROM pieces GROUP BY 1
+)"""
+_ROLLUP_CANDLES = _PIECES + _CANDLES_OF_PIECES
+
+_CANDLES_SELECT = """
 SELECT bucket, open, high, low, close, volume, quote_volume, n FROM candles ORDER BY bucket"""
 
 # Gap fill without the TSL-only time_bucket_gapfill/locf: the same candles, joined onto every
 # bucket of generate_series; count(close) over the series numbers each run of empty buckets
 # after the candle that precedes it, and that candle's close (or, before the first candle, the
 # last trade before start) fills the run.
-CANDLES_FILLED_SQL = """
-WITH agg AS (
-  SELECT time_bucket(make_interval(secs => %(width_s)s), time) AS bucket,
-         min(time) AS t0, max(time) AS t1, max(price) AS high, min(price) AS low,
-         sum(qty) AS volume, sum(price * qty) AS quote_volume, count(*) AS n
-  FROM trades WHERE symbol = %(symbol)s AND type = %(type)s AND time >= %(start)s AND time < %(end)s
-  GROUP BY 1
-), candles AS (
-  SELECT agg.*,
-    (SELECT price FROM trades t WHERE symbol = %(symbol)s AND type = %(type)s AND t.time = agg.t0
-     ORDER BY t.id LIMIT 1) AS open,
-    (SELECT price FROM trades t WHERE symbol = %(symbol)s AND type = %(type)s AND t.time = agg.t1
-     ORDER BY t.id DESC LIMIT 1) AS close
-  FROM agg
-), series AS (
+_FILLED_SELECT = """, series AS (
   SELECT b AS bucket FROM generate_series(
     time_bucket(make_interval(secs => %(width_s)s), %(start)s::timestamptz),
     %(end)s::timestamptz - interval '1 microsecond', make_interval(secs => %(width_s)s)) AS b
@@ -93,15 +126,31 @@ SELECT bucket, coalesce(open, carried), coalesce(high, carried), coalesce(low, c
        coalesce(close, carried), coalesce(volume, 0), coalesce(quote_volume, 0), coalesce(n, 0)
 FROM filled ORDER BY bucket"""
 
-# (table, trade type or None, column for the min price, column for the max price)
-STATS_TABLES = (
-    ("trades", "trade", "price", "price"),
-    ("trades", "aggTrade", "price", "price"),
-    ("book_ticker", None, "bid_price", "ask_price"),
+CANDLES_SQL = "WITH" + _RAW_CANDLES + _CANDLES_SELECT
+CANDLES_FILLED_SQL = "WITH" + _RAW_CANDLES + _FILLED_SELECT
+ROLLUP_CANDLES_SQL = "WITH" + _ROLLUP_CANDLES + _CANDLES_SELECT
+ROLLUP_CANDLES_FILLED_SQL = "WITH" + _ROLLUP_CANDLES + _FILLED_SELECT
+
+# range over the same pieces: whole minutes from the rollup, the edges from raw rows.
+ROLLUP_RANGE_SQL = "WITH" + _PIECES + """
+SELECT coalesce(sum(n), 0)::bigint, max(high), min(low), coalesce(sum(volume), 0),
+       coalesce(sum(quote_volume), 0), min(open_time), max(close_time),
+       first(open, open_time), last(close, close_time)
+FROM pieces"""
+
+# stats from the hourly rollups (Rule 5): the cost is the symbol's hours, never its rows.
+# (table shown, trade type or None, statement)
+STATS_SQL = (
+    ("trades", "trade", """
+SELECT coalesce(sum(n), 0)::bigint, min(open_time), max(close_time), min(low), max(high)
+FROM trades_1h WHERE symbol = %(symbol)s AND type = 'trade'"""),
+    ("trades", "aggTrade", """
+SELECT coalesce(sum(n), 0)::bigint, min(open_time), max(close_time), min(low), max(high)
+FROM trades_1h WHERE symbol = %(symbol)s AND type = 'aggTrade'"""),
+    ("book_ticker", None, """
+SELECT coalesce(sum(n), 0)::bigint, min(first_time), max(last_time), min(min_bid), max(max_ask)
+FROM book_ticker_1h WHERE symbol = %(symbol)s"""),
 )
-STATS_SQL = """
-SELECT count(*), min(time), max(time), min({low}), max({high}) FROM {table}
-WHERE symbol = %(symbol)s {type_filter}"""
 
 GAP_STATUS_SQL = "SELECT status, count(*) FROM gaps WHERE symbol = %(symbol)s GROUP BY status"
 
@@ -116,29 +165,49 @@ WHERE symbol = %(symbol)s AND type = %(type)s AND time >= %(start)s AND time < %
   AND price * qty >= %(threshold)s
 ORDER BY time, id LIMIT %(limit)s"""
 
-# A gap overlaps [start, end) when it begins before end and ends at or after start; a gap
-# with no times (an id gap) is placed at its detection time.
+# A gap is selected by the time of its data (the missing events), not by when it was noticed:
+# its span overlaps [start, end). The span is data_start..data_end (migration 003: a time gap's
+# window; an id gap's repaired rows' times, else its neighbours'); a gap whose span is not known
+# yet falls back to start_time, then to its detection time. The range expression is the one of
+# the GiST index gaps_span_idx (migration 004), which serves the overlap test.
 GAPS_SQL = """
 SELECT gap_id, stream, kind, first_id, last_id, start_time, end_time, missing, reason, status,
-       detected_at, repaired_at
+       detected_at, repaired_at, coalesce(data_start, start_time), coalesce(data_end, end_time)
 FROM gaps
 WHERE symbol = %(symbol)s
-  AND coalesce(start_time, detected_at) < %(end)s
-  AND coalesce(end_time, start_time, detected_at) >= %(start)s
-ORDER BY coalesce(start_time, detected_at), gap_id"""
+  AND tstzrange(coalesce(data_start, start_time, detected_at),
+                greatest(coalesce(data_start, start_time, detected_at),
+                         coalesce(data_end, end_time, data_start, start_time, detected_at)), '[]')
+      && tstzrange(%(start)s::timestamptz, %(end)s::timestamptz, '[)')
+ORDER BY coalesce(data_start, start_time, detected_at), gap_id"""
 
+# Rows per UTC day from the rollups' whole hours and minutes plus the raw rows of the edges.
 DAY_COUNTS_SQL = """
 WITH days AS (
   SELECT d AS day FROM generate_series(
     time_bucket(interval '24 hours', %(start)s::timestamptz),
     %(end)s::timestamptz - interval '1 microsecond', interval '24 hours') AS d
   WHERE %(end)s::timestamptz > %(start)s::timestamptz
+), pieces AS (
+  SELECT type, bucket AS time, n FROM trades_1m
+  WHERE symbol = %(symbol)s AND type = ANY('{trade,aggTrade}') AND bucket >= %(m0)s AND bucket < %(h0)s
+  UNION ALL
+  SELECT type, bucket AS time, n FROM trades_1h
+  WHERE symbol = %(symbol)s AND type = ANY('{trade,aggTrade}') AND bucket >= %(h0)s AND bucket < %(h1)s
+  UNION ALL
+  SELECT type, bucket AS time, n FROM trades_1m
+  WHERE symbol = %(symbol)s AND type = ANY('{trade,aggTrade}') AND bucket >= %(h1)s AND bucket < %(m1)s
+  UNION ALL
+  SELECT type, time, 1 FROM trades
+  WHERE symbol = %(symbol)s AND type = ANY('{trade,aggTrade}') AND time >= %(a0)s AND time < %(a1)s
+  UNION ALL
+  SELECT type, time, 1 FROM trades
+  WHERE symbol = %(symbol)s AND type = ANY('{trade,aggTrade}') AND time >= %(b0)s AND time < %(b1)s
 ), counts AS (
   SELECT time_bucket(interval '24 hours', time) AS day,
-         count(*) FILTER (WHERE type = 'trade') AS trades,
-         count(*) FILTER (WHERE type = 'aggTrade') AS agg_trades
-  FROM trades WHERE symbol = %(symbol)s AND time >= %(start)s AND time < %(end)s
-  GROUP BY 1
+         sum(n) FILTER (WHERE type = 'trade')::bigint AS trades,
+         sum(n) FILTER (WHERE type = 'aggTrade')::bigint AS agg_trades
+  FROM pieces GROUP BY 1
 )
 SELECT days.day, coalesce(trades, 0), coalesce(agg_trades, 0)
 FROM days LEFT JOIN counts USING (day) ORDER BY days.day"""
@@ -149,3 +218,77 @@ SELECT EXISTS (SELECT 1 FROM trades WHERE symbol = %(symbol)s)
     OR EXISTS (SELECT 1 FROM gaps WHERE symbol = %(symbol)s)"""
 
 HAS_QUOTES_SQL = "SELECT EXISTS (SELECT 1 FROM book_ticker WHERE symbol = %(symbol)s)"
+
+# --- audit (db.audit has the rules; these statements return anomalies, never a range's rows)
+
+# The rows around [start, end) of one stream: the last one before it, the first and last in
+# it, and the first one after it (index probes on trades_symbol_type_time_idx).
+AUDIT_BOUNDS_SQL = """
+SELECT b.id, b.time, f.id, f.time, l.id, l.time, a.id, a.time
+FROM (SELECT 1) one
+LEFT JOIN LATERAL (SELECT id, time FROM trades WHERE symbol = %(symbol)s AND type = %(type)s
+                   AND time < %(start)s ORDER BY time DESC, id DESC LIMIT 1) b ON true
+LEFT JOIN LATERAL (SELECT id, time FROM trades WHERE symbol = %(symbol)s AND type = %(type)s
+                   AND time >= %(start)s AND time < %(end)s ORDER BY time, id LIMIT 1) f ON true
+LEFT JOIN LATERAL (SELECT id, time FROM trades WHERE symbol = %(symbol)s AND type = %(type)s
+                   AND time >= %(start)s AND time < %(end)s ORDER BY time DESC, id DESC LIMIT 1) l ON true
+LEFT JOIN LATERAL (SELECT id, time FROM trades WHERE symbol = %(symbol)s AND type = %(type)s
+                   AND time >= %(end)s ORDER BY time, id LIMIT 1) a ON true"""
+
+# Continuity: one pass over the ids lo_id..hi_id in id order (an index-only scan of the
+# unique key (symbol, type, id, time), chunk by chunk, no sort); only the rows whose successor
+# is not id + 1 come back (a hole after them, or a duplicate), plus the last row, whose
+# row_number is the number of rows scanned. The time bounds only exclude chunks.
+AUDIT_ANOMALIES_SQL = """
+SELECT id, time, next_id, next_time, rn FROM (
+  SELECT id, time, lead(id) OVER w AS next_id, lead(time) OVER w AS next_time,
+         row_number() OVER w AS rn
+  FROM trades
+  WHERE symbol = %(symbol)s AND type = %(type)s AND id >= %(lo_id)s AND id <= %(hi_id)s
+    AND time >= %(lo_t)s AND time <= %(hi_t)s
+  WINDOW w AS (ORDER BY id)
+) x
+WHERE next_id IS NULL OR next_id <> id + 1
+ORDER BY next_id IS NULL DESC, id
+LIMIT %(limit)s"""
+
+# trade/aggTrade consistency, first pass: per trade time (every trade of an aggTrade has the
+# aggTrade's time), the trades' count, quantity and id bounds against the aggTrades' covered
+# count, quantity and id bounds; one streaming pass, only disagreeing times come back.
+AUDIT_TIMES_SQL = """
+SELECT time FROM trades
+WHERE symbol = %(symbol)s AND type IN ('trade', 'aggTrade') AND time >= %(start)s AND time < %(end)s
+GROUP BY time
+HAVING sum(qty) FILTER (WHERE type = 'trade') IS DISTINCT FROM sum(qty) FILTER (WHERE type = 'aggTrade')
+    OR count(*) FILTER (WHERE type = 'trade')
+       <> coalesce(sum((last_id - first_id + 1)::int) FILTER (WHERE type = 'aggTrade'), 0)
+    OR min(id) FILTER (WHERE type = 'trade') IS DISTINCT FROM min(first_id) FILTER (WHERE type = 'aggTrade')
+    OR max(id) FILTER (WHERE type = 'trade') IS DISTINCT FROM max(last_id) FILTER (WHERE type = 'aggTrade')
+ORDER BY time
+LIMIT %(limit)s"""
+
+# Second pass, at the disagreeing times only: each aggTrade with its trades' sum and count...
+AUDIT_AGGS_SQL = """
+SELECT a.time, a.id, a.first_id, a.last_id, a.qty, coalesce(sum(t.qty), 0), count(t.id)
+FROM trades a
+LEFT JOIN trades t ON t.symbol = a.symbol AND t.type = 'trade' AND t.time = a.time
+                  AND t.id BETWEEN a.first_id AND a.last_id
+WHERE a.symbol = %(symbol)s AND a.type = 'aggTrade' AND a.time = ANY(%(times)s)
+GROUP BY a.time, a.id, a.first_id, a.last_id, a.qty
+ORDER BY a.time, a.id"""
+
+# ...and the trades that no aggTrade of their time covers.
+AUDIT_UNCOVERED_SQL = """
+SELECT t.time, min(t.id), max(t.id), sum(t.qty), count(*)
+FROM trades t
+WHERE t.symbol = %(symbol)s AND t.type = 'trade' AND t.time = ANY(%(times)s)
+  AND NOT EXISTS (SELECT 1 FROM trades a WHERE a.symbol = t.symbol AND a.type = 'aggTrade'
+                  AND a.time = t.time AND t.id BETWEEN a.first_id AND a.last_id)
+GROUP BY t.time ORDER BY t.time"""
+
+# The id gap records that overlap ids lo..hi of one stream.
+AUDIT_GAPS_SQL = """
+SELECT gap_id, first_id, last_id, status, reason FROM gaps
+WHERE symbol = %(symbol)s AND stream = %(type)s AND kind = 'ids'
+  AND first_id <= %(hi_id)s AND last_id >= %(lo_id)s
+ORDER BY first_id, gap_id"""

@@ -10,6 +10,7 @@ Rule 2: a bad body is answered 400 ``{"error": "..."}`` and changes nothing.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,8 +29,9 @@ from exchange_sim.ratelimit import WeightLimiter
 
 ACTIONS = (
     "disconnect", "drop", "stall", "malformed", "refuse", "duplicates", "pause", "resume", "shutdown",
-    "archive",
+    "archive", "list", "delist",
 )
+_SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
 
 
 def _number(
@@ -118,6 +120,19 @@ class Controller:
         self.faults.duplicates[self._symbol(body)] = int(_number(body, "count", None, 1))
         return {"ok": True}
 
+    def _do_list(self, body: dict[str, Any]) -> dict[str, Any]:
+        """List a symbol (new, or delisted before): TRADING in exchangeInfo, generated from now."""
+        symbol = body.get("symbol")
+        if not isinstance(symbol, str) or not _SYMBOL_RE.match(symbol):
+            raise ConfigError(f"'symbol' must be 2-20 of A-Z 0-9, got {symbol!r}")
+        self.market.list_symbol(symbol)
+        return {"ok": True, "trading": len(self.market.trading())}
+
+    def _do_delist(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Delist a symbol: status BREAK in exchangeInfo, nothing more generated for it."""
+        self.market.delist(self._symbol(body))
+        return {"ok": True, "trading": len(self.market.trading())}
+
     def _do_pause(self, body: dict[str, Any]) -> dict[str, Any]:
         self.running.clear()
         return {"ok": True}
@@ -154,6 +169,9 @@ class Controller:
             "connection_list": [c.describe() for c in self.hub.connections.values()],
             "rest_used_weight": self.limiter.used_now(time.time()),
             "archive_downloads": dict(self.archive.archive.downloads) if self.archive else {},
+            "control_messages": self.hub.control_messages,
+            "peak_incoming_per_sec": self.hub.peak_incoming_per_sec,
+            "rate_limit_closes": self.hub.rate_limit_closes,
         }
 
     def add_routes(self, app: web.Application) -> None:

@@ -9,6 +9,8 @@ Rule 2: generation waits while paused; paced replay shifts its clock by the paus
 Rule 3: unpaced work (replay at speed 0) yields to the event loop every ``BATCH`` events and
         waits for connections' buffers to drain, so it never starves sockets or memory.
 Rule 4: ``--start-delay`` set: nothing is generated before the first subscription plus delay.
+Rule 5: synthetic generation follows the market's TRADING symbols round by round: a symbol
+        listed at run time starts generating at the next round, a delisted one stops.
 """
 
 from __future__ import annotations
@@ -76,30 +78,31 @@ class Feed:
 
     async def _synthetic(self) -> None:
         cfg, loop = self.cfg, asyncio.get_running_loop()
-        gens = [
-            self.generators.get(s) or SyntheticSymbol(self.market.symbols[s].spec, cfg.seed, cfg.max_trades)
-            for s in self.market.symbols
-        ]
-        credit = [0.0] * len(gens)
+        gens: dict[str, SyntheticSymbol] = dict(self.generators)  # seeded by --archive-days
+        credit: dict[str, float] = {}
         start = last = loop.time()
-        while any(not g.exhausted for g in gens):
+        while not gens or any(not g.exhausted for g in gens.values()):
             if not self.running.is_set():
                 await self.running.wait()
                 last = loop.time()
             now = loop.time()
             rate = cfg.rate * self._burst(now - start)
-            for i, gen in enumerate(gens):
-                credit[i] = min(credit[i] + rate * (now - last), max(rate * 0.25, 50.0))
-                self._generate(gen, i, credit)
+            for symbol in self.market.trading():  # Rule 5
+                gen = gens.get(symbol)
+                if gen is None:
+                    gen = gens[symbol] = SyntheticSymbol(self.market.symbols[symbol].spec, cfg.seed,
+                                                         cfg.max_trades)
+                credit[symbol] = min(credit.get(symbol, 0.0) + rate * (now - last), max(rate * 0.25, 50.0))
+                self._generate(gen, symbol, credit)
                 if gen.exhausted:
-                    self.market.symbols[gen.spec.symbol].done = True
+                    self.market.symbols[symbol].done = True
             last = now
             await asyncio.sleep(TICK)
 
-    def _generate(self, gen: SyntheticSymbol, i: int, credit: list[float]) -> None:
-        while credit[i] >= 1.0 and not gen.exhausted:
+    def _generate(self, gen: SyntheticSymbol, symbol: str, credit: dict[str, float]) -> None:
+        while credit[symbol] >= 1.0 and not gen.exhausted:
             events = gen.step(time.time_ns() // 1000)
-            credit[i] -= len(events)
+            credit[symbol] -= len(events)
             for event in events:
                 self.emit(event)
 

@@ -54,6 +54,8 @@ class Connection:
         self.stalled_until = 0.0
         self.closed = False
         self.frames_sent = 0
+        self.control_messages = 0  # text/binary frames received (SUBSCRIBE, UNSUBSCRIBE, ...)
+        self.peak_incoming_per_sec = 0  # most frames received within any 1 s window
         self.pending_pings: dict[bytes, float] = {}  # ping payload -> loop time sent, oldest first
         self._buf: list[bytes] = []
 
@@ -110,6 +112,8 @@ class Connection:
             "combined": self.session.combined,
             "micro": self.micro,
             "frames_sent": self.frames_sent,
+            "control_messages": self.control_messages,
+            "peak_incoming_per_sec": self.peak_incoming_per_sec,
         }
 
 
@@ -123,6 +127,10 @@ class Hub:
         self.routes: dict[str, dict[Connection, None]] = {}
         self.first_subscription = asyncio.Event()
         self._next_id = 1
+        # Accounting of incoming messages over every connection, closed ones included.
+        self.control_messages = 0
+        self.peak_incoming_per_sec = 0
+        self.rate_limit_closes = 0
 
     def new_id(self) -> int:
         """A fresh connection id."""

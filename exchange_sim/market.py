@@ -8,6 +8,8 @@ Rule 1: every generated event is recorded here exactly once, before any connecti
         so REST always holds at least what a stream delivered.
 Rule 2: ``generated`` counts events recorded; ``sent`` counts events written to at least one
         connection; ``dropped`` counts events a drop fault withheld from every connection.
+Rule 3: a symbol's ``status`` is what exchangeInfo reports (TRADING, or BREAK once delisted);
+        only TRADING symbols are generated. Listing and delisting happen at run time.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from exchange_sim.events import AGG_TRADE, BOOK_TICKER, KINDS, TRADE, Event
 from exchange_sim.history import IdSeries
 from exchange_sim.units import fmt8
 
+TRADING_STATUS, DELISTED_STATUS = "TRADING", "BREAK"
 QUOTE_ASSETS = ("USDT", "FDUSD", "USDC", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
 
 
@@ -87,6 +90,7 @@ class SymbolState:
     aggs: IdSeries
     stats: dict[str, StreamStats] = field(default_factory=lambda: {k: StreamStats() for k in KINDS})
     done: bool = False
+    status: str = TRADING_STATUS
 
 
 class Market:
@@ -106,6 +110,19 @@ class Market:
             state = SymbolState(spec_for(symbol), IdSeries(cap), IdSeries(cap))
             self.symbols[symbol] = state
         return state
+
+    def list_symbol(self, symbol: str) -> None:
+        """List ``symbol`` (again): TRADING from now on (Rule 3)."""
+        state = self.ensure(symbol)
+        state.status = TRADING_STATUS
+
+    def delist(self, symbol: str) -> None:
+        """Delist ``symbol``: exchangeInfo shows it as BREAK and nothing more is generated."""
+        self.symbols[symbol].status = DELISTED_STATUS
+
+    def trading(self) -> list[str]:
+        """The symbols being generated, in listing order."""
+        return [name for name, state in self.symbols.items() if state.status == TRADING_STATUS]
 
     def record(self, event: Event) -> None:
         """Account for a generated event and keep it in the REST history."""
@@ -162,4 +179,7 @@ def tick_string(units: int) -> str:
     return fmt8(units)
 
 
-__all__ = ["BOOK_TICKER", "Market", "StreamStats", "SymbolSpec", "SymbolState", "spec_for", "tick_string"]
+__all__ = [
+    "BOOK_TICKER", "DELISTED_STATUS", "TRADING_STATUS", "Market", "StreamStats", "SymbolSpec",
+    "SymbolState", "spec_for", "tick_string",
+]

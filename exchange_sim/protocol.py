@@ -9,6 +9,10 @@ Rule 1: replies follow Binance's shapes exactly: ``{"result":...,"id":...}`` on 
 Rule 2: a request is checked in this order: JSON syntax (code 3), object shape, ``id`` type,
         ``method`` present and known, then parameters (codes 2, 0, 1). Error replies carry the
         request's id once it was read as valid, else null.
+Rule 2a: an ``id`` is valid when it is null/absent, a signed 64-bit integer, or any string of at
+        most 36 characters (UUIDs with hyphens included: Binance's own SDK sends them). Anything
+        else (floats, booleans, arrays, objects, longer strings, integers past 64 bits) gets the
+        exchange's code 2 ``request ID must be an unsigned integer`` (its wording, not ours).
 Rule 3: a well-formed stream name is accepted whether or not its symbol exists; a malformed
         one fails the whole request with code 2 ``Invalid request: invalid stream``.
 Rule 4: a connection never holds more than ``max_streams`` streams.
@@ -30,7 +34,7 @@ STREAM_NAME = re.compile(
     r"|!(?:miniTicker|ticker|ticker_(?:1h|4h|1d))@arr)$"
 )
 TIME_UNITS = {"MICROSECOND": True, "microsecond": True, "MILLISECOND": False, "millisecond": False}
-ID_TEXT = re.compile(r"^[A-Za-z0-9]{1,36}$")
+ID_TEXT_MAX = 36  # Binance: "a string of up to 36 characters"; its own SDK sends uuid4() with hyphens
 INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -148,7 +152,7 @@ def _request_id(request: dict[str, Any]) -> Any:
         return None
     if isinstance(value, int) and not isinstance(value, bool) and INT64[0] <= value <= INT64[1]:
         return value
-    if isinstance(value, str) and ID_TEXT.match(value):
+    if isinstance(value, str) and len(value) <= ID_TEXT_MAX:
         return value
     raise ProtocolError(2, "Invalid request: request ID must be an unsigned integer")
 

@@ -242,7 +242,7 @@ class RestApi:
         base, quote = spec.base_quote
         return {
             "symbol": name,
-            "status": "TRADING",
+            "status": self.market.symbols[name].status,
             "baseAsset": base,
             "baseAssetPrecision": 8,
             "quoteAsset": quote,

@@ -106,11 +106,22 @@ class WsServer:
             msg = await ws.receive()
             if msg.type in CLOSED_TYPES:
                 return
-            if not incoming.hit(time.monotonic()):
+            allowed = incoming.hit(time.monotonic())
+            self._account(conn, msg, len(incoming.hits))
+            if not allowed:
                 log.info("conn %d: too many incoming messages: closing", conn.cid)
+                self.hub.rate_limit_closes += 1
                 conn.close(1008, "Too many requests")
                 return
             self._on_message(conn, msg)
+
+    def _account(self, conn: Connection, msg: WSMessage, in_window: int) -> None:
+        """Count control messages and the peak incoming rate (``/control/stats``)."""
+        conn.peak_incoming_per_sec = max(conn.peak_incoming_per_sec, in_window)
+        self.hub.peak_incoming_per_sec = max(self.hub.peak_incoming_per_sec, in_window)
+        if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+            conn.control_messages += 1
+            self.hub.control_messages += 1
 
     def _on_message(self, conn: Connection, msg: WSMessage) -> None:
         kind, data, pending = msg.type, msg.data, conn.pending_pings

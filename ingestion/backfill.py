@@ -16,6 +16,11 @@ Rules:
   5. The budget follows the exchange's ``X-MBX-USED-WEIGHT-1M``, so a history import running
      at the same time shares it (limits.py Rule 5).
   6. Times are asked for in microseconds (``X-MBX-TIME-UNIT``); the parser normalises anyway.
+  7. A gap is resolved only after Kafka has answered for every row the job published: the
+     resolving record never overtakes its rows, so a frontier that drops the gap (on that
+     record's acknowledgement) never drops ids that are not in Kafka.
+  8. Progress is visible: ``remaining_ids`` (queued and in-flight ids, the
+     ``ingestion_backfill_remaining_ids`` gauge) and a log line every ``PROGRESS_EVERY_S``.
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 
 from common.backoff import Backoff
+from common.clock import now_us
 from common.events import GapMessage, GapStatus, TradeMessage
 from common.settings import Settings
 from ingestion.errors import BackfillError, ParseError, RateLimited
@@ -43,10 +49,8 @@ ENDPOINTS = {"trade": ("/api/v3/historicalTrades", 25), "aggTrade": ("/api/v3/ag
 PAGE_LIMIT = 1000
 MAX_ATTEMPTS = 5
 ROOM_RESERVE = 1000  # producer slots a backfill leaves to the live streams (at most 1/4)
+PROGRESS_EVERY_S = 5.0
 
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -67,6 +71,25 @@ class Job:
 class Outcome:
     published: int = 0
     why: str = ""
+    answered: int = 0  # rows Kafka acknowledged or refused for good (Rule 7)
+    fetched: bool = False
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def note(self, _acked: bool) -> None:
+        self.answered += 1
+        if self.fetched and self.answered >= self.published:
+            self.settled.set()
+
+    async def wait_answered(self) -> None:
+        """Return once Kafka has answered for every row published (Rule 7)."""
+        self.fetched = True
+        if self.answered < self.published:
+            await self.settled.wait()
+
+
+def span(record: GapMessage) -> int:
+    first, last = record["first_id"], record["last_id"]
+    return 0 if first is None or last is None else last - first + 1
 
 
 class Backfiller:
@@ -80,30 +103,42 @@ class Backfiller:
         if settings.binance_api_key is not None:
             self._headers["X-MBX-APIKEY"] = settings.binance_api_key.get_secret_value()
         self.active = 0
+        self._queued_ids = 0
+        self._left = 0  # ids of the running job not fetched yet
+        self._last_progress = 0.0
+        metrics.backfill_remaining = self.remaining_ids
         self._reserve = min(ROOM_RESERVE, settings.producer_buffer_max_messages // 4)
 
     def submit(self, record: GapMessage) -> None:
+        self._queued_ids += span(record)
         self._queue.put_nowait(Job(record))
 
     def pending(self) -> int:
         return self._queue.qsize() + self.active
+
+    def remaining_ids(self) -> int:
+        """Ids queued or not yet fetched by the running job (Rule 8)."""
+        return self._queued_ids + self._left
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self._s.rest_timeout_s)
         async with aiohttp.ClientSession(self._s.binance_rest_url, timeout=timeout) as session:
             while True:
                 job = await self._queue.get()
+                self._queued_ids -= span(job.record)
+                self._left = span(job.record)
                 self.active = 1
                 try:
                     await self._repair(session, job.record)
                 finally:
-                    self.active = 0
+                    self.active = self._left = 0
 
     async def _repair(self, session: aiohttp.ClientSession, record: GapMessage) -> None:
         first, last = record["first_id"], record["last_id"]
         assert first is not None and last is not None  # noqa: S101 - id gaps carry both
         log.info("backfill %s: fetching ids %d-%d from REST", record["gap_id"], first, last)
-        outcome = await self._fetch_range(session, record["symbol"], record["stream"], first, last)
+        outcome = await self._fetch_range(session, record, first, last)
+        await outcome.wait_answered()
         missing = (last - first + 1) - outcome.published
         status: GapStatus = "repaired" if missing == 0 else "unrepairable"
         self._publisher.publish_gap(resolve(record, status, now_us(), missing, outcome.why))
@@ -115,10 +150,12 @@ class Backfiller:
         )  # fmt: skip
 
     async def _fetch_range(
-        self, session: aiohttp.ClientSession, symbol: str, stream: str, first: int, last: int
+        self, session: aiohttp.ClientSession, record: GapMessage, first: int, last: int
     ) -> Outcome:
+        symbol, stream = record["symbol"], record["stream"]
         out, next_id, lost = Outcome(), first, []
         while next_id <= last:
+            self._progress(record, next_id, first, last)
             try:
                 rows = await self._page(session, symbol, stream, next_id, min(PAGE_LIMIT, last - next_id + 1))
             except (BackfillError, ParseError) as exc:
@@ -130,23 +167,43 @@ class Backfiller:
             if rows[0]["id"] > next_id:
                 lost.append(f"{next_id}-{min(last, rows[0]['id'] - 1)}")
             in_gap = [r for r in rows if next_id <= r["id"] <= last]
-            await self._publish(in_gap)
+            await self._publish(in_gap, out)
             out.published += len(in_gap)
             next_id = max(next_id, rows[-1]["id"] + 1)
         if lost:
             out.why = f"REST no longer has ids {', '.join(lost)}"
         return out
 
-    async def _publish(self, rows: list[TradeMessage]) -> None:
+    def _progress(self, record: GapMessage, next_id: int, first: int, last: int) -> None:
+        """Count down, and say where a long backfill is every PROGRESS_EVERY_S (Rule 8)."""
+        self._left = last - next_id + 1
+        now = time.monotonic()
+        if next_id == first:
+            self._last_progress = now
+        elif now - self._last_progress >= PROGRESS_EVERY_S:
+            self._last_progress = now
+            done = next_id - first
+            log.info("backfill %s: %d of %d ids fetched (%.0f%%), %d more ids queued in %d job(s)",
+                     record["gap_id"], done, last - first + 1, 100 * done / (last - first + 1),
+                     self._queued_ids, self._queue.qsize())  # fmt: skip
+
+    async def _publish(self, rows: list[TradeMessage], out: Outcome) -> None:
         for row in rows:
             while True:
-                if self._publisher.room() >= self._reserve and self._publisher.offer(row):
+                if self._publisher.room() >= self._reserve and self._publisher.offer(row, out.note):
                     break
                 await asyncio.sleep(0.1)  # the broker is behind: let the live streams go first
             self._metrics.backfilled.labels(row["type"]).inc()
 
+    async def latest(self, symbol: str, stream: str) -> TradeMessage | None:
+        """The most recent trade or aggTrade REST has (probes a resumed stream that stays quiet)."""
+        timeout = aiohttp.ClientTimeout(total=self._s.rest_timeout_s)
+        async with aiohttp.ClientSession(self._s.binance_rest_url, timeout=timeout) as session:
+            rows = await self._page(session, symbol, stream, None, 1)
+        return rows[-1] if rows else None
+
     async def _page(
-        self, session: aiohttp.ClientSession, symbol: str, stream: str, from_id: int, limit: int
+        self, session: aiohttp.ClientSession, symbol: str, stream: str, from_id: int | None, limit: int
     ) -> list[TradeMessage]:
         backoff = Backoff(self._s.backoff_initial_s, self._s.backoff_max_s)
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -162,11 +219,13 @@ class Backfiller:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _request(
-        self, session: aiohttp.ClientSession, symbol: str, stream: str, from_id: int, limit: int
+        self, session: aiohttp.ClientSession, symbol: str, stream: str, from_id: int | None, limit: int
     ) -> list[TradeMessage]:
         path, weight = ENDPOINTS[stream]
         await self._wait_budget(weight)
-        params = {"symbol": symbol, "fromId": str(from_id), "limit": str(limit)}
+        params = {"symbol": symbol, "limit": str(limit)}
+        if from_id is not None:  # without it: the most recent rows
+            params["fromId"] = str(from_id)
         async with session.get(path, params=params, headers=self._headers) as resp:
             body = await resp.read()
             self._metrics.rest_requests.labels(path, str(resp.status)).inc()

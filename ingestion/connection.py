@@ -27,6 +27,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from common.clock import now_us as now_us  # re-exported (ingestion.supervisor imports it from here)
 from common.events import BookTickerMessage, TradeMessage
 from ingestion.errors import ConnectError
 from ingestion.limits import CONTROL_MESSAGES, WindowBudget, acquire
@@ -41,9 +42,6 @@ FrameSink = Callable[[bytes, int, "Connection"], None]
 Event = TradeMessage | BookTickerMessage
 _ids = itertools.count(1)
 
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def split_streams(base: str, streams: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -110,6 +108,24 @@ class Connection:
             reply = await self.request("SUBSCRIBE", rest[start : start + SUBSCRIBE_CHUNK])
             if reply.error is not None:
                 raise ConnectError(f"SUBSCRIBE refused: {reply.error.code} {reply.error.msg}")
+
+    # -- universe seam (ingestion.universe / ingestion.refresh): change streams on a live socket
+    async def subscribe(self, streams: Sequence[str]) -> None:
+        """SUBSCRIBE ``streams`` on this open connection (paced, Rule 1); raises ConnectError."""
+        await self._change("SUBSCRIBE", streams)
+        self.streams.extend(s for s in streams if s not in self.streams)
+
+    async def unsubscribe(self, streams: Sequence[str]) -> None:
+        """UNSUBSCRIBE ``streams`` on this open connection (paced, Rule 1); raises ConnectError."""
+        await self._change("UNSUBSCRIBE", streams)
+        gone = set(streams)
+        self.streams = [s for s in self.streams if s not in gone]
+
+    async def _change(self, method: str, streams: Sequence[str]) -> None:
+        for start in range(0, len(streams), SUBSCRIBE_CHUNK):
+            reply = await self.request(method, list(streams[start : start + SUBSCRIBE_CHUNK]))
+            if reply.error is not None:
+                raise ConnectError(f"{method} refused: {reply.error.code} {reply.error.msg}")
 
     async def request(self, method: str, params: list[Any]) -> ControlReply:
         """Send one control message (paced, Rule 1) and wait for its reply."""

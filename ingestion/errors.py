@@ -8,7 +8,9 @@ Every error ingestion raises on purpose derives from :class:`IngestionError`::
     │                         (carries ``retry_after`` when the server named one)
     ├── BackfillError         a REST backfill request failed for good
     │   └── RateLimited       HTTP 429 / 418 (carries ``retry_after`` and ``banned``)
-    └── TopicSetupError       the Kafka topics could not be created or checked at start
+    ├── TopicSetupError       the Kafka topics could not be created or checked at start
+    ├── FrontierError         the frontier topic could not be created or read back in full
+    └── UniverseError         exchangeInfo could not be fetched or read (SYMBOLS patterns)
 
 Library errors are wrapped with ``raise ... from exc`` where they cross a module boundary.
 """
@@ -53,3 +55,11 @@ class RateLimited(BackfillError):
 
 class TopicSetupError(IngestionError):
     """The pipeline topics could not be created or described at start."""
+
+
+class FrontierError(IngestionError):
+    """The frontier topic could not be created or read in full (ingestion does not start blind)."""
+
+
+class UniverseError(IngestionError):
+    """exchangeInfo could not be fetched or its answer is malformed (SYMBOLS patterns)."""

@@ -13,6 +13,8 @@ Rules:
   4. Events of a replacement connection wait in its buffer until ``release``; nothing is
      published twice for the same id, whichever connection delivered it first.
   5. Nothing here blocks or awaits: it runs inside a connection's receive loop.
+  6. Resume seam: while ``resume`` (``ingestion.frontier.Resumer``) holds a key, that key's
+     first event is compared with the last instance's frontier before it is sequenced.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from common.settings import Settings
 from ingestion.backfill import Backfiller
 from ingestion.connection import Connection
 from ingestion.errors import ParseError
+from ingestion.frontier import Resumer
 from ingestion.losses import LossTracker
 from ingestion.metrics import IngestionMetrics
 from ingestion.models import ControlReply
@@ -67,6 +70,7 @@ class Flow:
         self.losses = LossTracker()
         self._rejects = 0
         self._last_reject_log = 0.0
+        self.resume: Resumer | None = None  # armed at start from the frontier (Rule 6)
 
     # ----------------------------------------------------------------- frames
     def on_frame(self, raw: bytes, received_at: int, conn: Connection) -> None:
@@ -94,6 +98,9 @@ class Flow:
 
     def accept(self, msg: Event, key: Key) -> None:
         """Sequence one event and publish it unless it is a duplicate."""
+        if self.resume is not None and key in self.resume.pending:
+            trade = cast(TradeMessage, msg)
+            self.resume_at(key, trade["id"], trade["trade_time"])
         seq = self._seqs.get(key)
         if seq is None:
             seq = self._seqs[key] = Sequencer(contiguous=key[0] != "bookTicker")
@@ -106,6 +113,26 @@ class Flow:
         if self._time_gaps and key[0] == "bookTicker" and key[1] in self._time_gaps:
             self._close_time_gap(key[1], msg["received_at"])
         self._publisher.publish_event(msg)
+
+    def resume_at(self, key: Key, first_id: int, when: int) -> None:
+        """The next id of a resumed stream (its first event, or REST's latest + 1 for a quiet one)
+        sets its baseline and may open a restart gap (Rule 6)."""
+        if self.resume is None or key not in self.resume.pending:
+            return
+        out = self.resume.first_contact(key, first_id, when, time.time_ns() // 1000)
+        if not self.resume.pending:
+            self.resume = None
+        self._seqs[key] = Sequencer(True, out.baseline)
+        quiet = out.record is None and out.baseline is not None
+        log.log(logging.INFO if quiet else logging.WARNING, "%s %s: %s", key[1], key[0], out.note)
+        if out.record is None:
+            return
+        if out.record["status"] == "open":
+            self._open_id_gap(out.record)
+            return
+        self._publisher.publish_gap(out.record)
+        self._metrics.gaps_detected.labels(key[0], "restart").inc()
+        self._metrics.gaps_resolved.labels(key[0], out.record["status"]).inc()
 
     def _reject(self, raw: bytes, exc: ParseError, received_at: int, conn: Connection) -> None:
         self._publisher.dead_letter(raw, exc.reason, received_at)

@@ -2,7 +2,7 @@
 
 One class serves every limit, configured as data (``BUDGETS``-style constants below):
   - connection attempts: under 300 per 5 minutes per IP (we allow 290);
-  - outgoing control messages: under 5 per second per connection (we allow 4);
+  - outgoing control messages: under 5 per second per connection (we allow 3, + ping/pong);
   - REST request weight: ``REST_WEIGHT_BUDGET_PER_MIN`` per 60 s, plus a hard pause after a
     429 (``Retry-After``) or 418 (ban).
 
@@ -27,7 +27,9 @@ from collections import deque
 from collections.abc import Mapping
 
 CONNECT_ATTEMPTS = (290, 300.0)  # (capacity, window s): Binance allows 300 per 5 minutes
-CONTROL_MESSAGES = (4, 1.0)  # Binance disconnects above 5 incoming messages per second
+# Binance disconnects above 5 incoming messages per second, pings and pongs included: 3 control
+# messages leave room for the pong to the server's ping and the client's own keepalive ping.
+CONTROL_MESSAGES = (3, 1.0)
 WEIGHT_WINDOW_S = 60.0
 
 

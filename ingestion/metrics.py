@@ -50,6 +50,12 @@ class _LiveCollector(Collector):
         for conn, age in m.connection_ages():
             ages.add_metric([conn], age)
         yield ages
+        left = GaugeMetricFamily(
+            "ingestion_backfill_remaining_ids",
+            "Ids queued for backfill or not yet fetched by the running job",
+        )
+        left.add_metric([], m.backfill_remaining())
+        yield left
 
 
 class IngestionMetrics:
@@ -63,6 +69,7 @@ class IngestionMetrics:
         self.duplicates: defaultdict[EventKey, int] = defaultdict(int)
         self.queue_depth: Callable[[], int] = lambda: 0
         self.connection_ages: Callable[[], list[tuple[str, float]]] = list
+        self.backfill_remaining: Callable[[], int] = lambda: 0
         r = self.registry
         self.connects = Counter(
             "ingestion_connects", "Connection attempts by outcome", ["outcome"], registry=r

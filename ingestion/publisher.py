@@ -16,20 +16,35 @@ Rules:
      latency of 1 in ``LATENCY_SAMPLE_EVERY`` acknowledgements; ``serve()`` turns "acks
      arrived" into readiness once per poll. Every failed delivery, of any message, goes
      through ``_delivery_failed`` on its own (Rule 2).
+  6. Frontier seams (``ingestion.frontier``): the last acknowledged message of each (type,
+     symbol) is kept in ``acked_events`` (one dict store per acknowledgement, decoded later by
+     the frontier writer); every gap record is shown to ``gap_listener`` when queued and again
+     when acknowledged.
+  7. Topics that vanish (a non-durable broker restarted empty, a new cluster on the same
+     address) are recreated by ``run()``: a produce refused or a delivery failed because the
+     topic or partition is unknown, or the broker's metadata lacking a topic while
+     acknowledgements stall, marks the topics missing (readiness off); ``run()`` creates
+     them again with backoff, refreshes the producer's metadata, and readiness comes back by
+     itself. Events refused meanwhile are reported lost (reason ``topic_missing``), so they
+     become gap records and are backfilled like any other loss; gap records and dead letters
+     wait in ``_pending`` and are sent once the topics are back. The producer never lets the
+     broker auto-create a topic (that would use the broker's defaults, not ours).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from common.backoff import Backoff
 from common.events import (
     HDR_REASON,
     HDR_RECEIVED_AT,
@@ -51,7 +66,29 @@ OnLost = Callable[[str, str, int | None, int, str], None]  # symbol, type, id, r
 SERVE_INTERVAL_S = 0.02
 LATENCY_SAMPLE_EVERY = 16  # a power of two (Rule 5)
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
+Headers = list[tuple[str, str | bytes | None]]
+Pending = tuple[str, str | None, bytes, int, Headers | None]  # topic, key, value, timestamp ms, headers
+OnAck = Callable[[bool], None]  # called once per message: True when Kafka acknowledged it
 LOG_EVERY_S = 5.0
+TOPIC_CHECK_S = 2.0  # Rule 7: how often stalled acknowledgements make us ask for the topics
+# librdkafka's answers when a topic or partition does not exist (Rule 7).
+TOPIC_MISSING = frozenset({
+    KafkaError._UNKNOWN_TOPIC, KafkaError._UNKNOWN_PARTITION, KafkaError.UNKNOWN_TOPIC_OR_PART,
+})
+
+
+def topic_missing(err: KafkaError | KafkaException | None) -> bool:
+    """True when ``err`` says a topic or partition does not exist on the broker."""
+    if isinstance(err, KafkaException):
+        err = err.args[0] if err.args and isinstance(err.args[0], KafkaError) else None
+    return err is not None and err.code() in TOPIC_MISSING
+
+
+class GapListener(Protocol):
+    """Sees every gap record when it is queued and when Kafka acknowledged it (Rule 6)."""
+
+    def gap_published(self, record: GapMessage) -> None: ...
+    def gap_acked(self, record: GapMessage) -> None: ...
 
 
 def producer_config(s: Settings) -> dict[str, Any]:
@@ -67,6 +104,7 @@ def producer_config(s: Settings) -> dict[str, Any]:
         "queue.buffering.max.messages": s.producer_buffer_max_messages,
         "queue.buffering.max.kbytes": 2_097_151,  # the message count is the binding bound
         "message.max.bytes": s.ws_max_frame_bytes + 65_536,
+        "allow.auto.create.topics": False,  # Rule 7: topics are created by us, with our settings
     }
 
 
@@ -82,8 +120,10 @@ class Publisher:
         self._routes: dict[tuple[str, str], tuple[str, DeliveryCallback]] = {}
         self._acks = [0]  # acknowledgements of any message, ever (read by ``serve``)
         self._acks_seen = 0
+        self.acked_events: dict[tuple[str, str], Message] = {}  # (type, symbol) -> last acked (Rule 6)
+        self.gap_listener: GapListener | None = None
         self._producer: Producer | None = None
-        self._pending: deque[tuple[str, str, bytes, int]] = deque()
+        self._pending: deque[Pending] = deque()
         self.topics_ready = False
         self._topic_error: str | None = None
         self.fatal: str | None = None
@@ -93,15 +133,21 @@ class Publisher:
         self._brokers_down = False
         self._failures = self._dropped = 0
         self._last_log = 0.0
+        self._topics_lost = asyncio.Event()  # Rule 7: set on the loop's thread only
+        self._ever_lost = False
+        self._refusal = "producer_overflow"  # why the last ``offer`` returned False
 
     # ----------------------------------------------------------------- set-up
     def ensure_topics(self, timeout: float = 10.0) -> None:
         """Create the four topics if missing (blocking; run it in a thread)."""
+        self._create_topics(timeout)
+        self.topics_ready = True
+
+    def _create_topics(self, timeout: float = 10.0) -> None:
         failed = create_missing_topics(self._s, timeout)
         self._topic_error = next(iter(failed.values()), None)
         if failed:
             raise TopicSetupError(f"cannot create topics {failed}")
-        self.topics_ready = True
         log.info("topics ready: %s", ", ".join(pipeline_topics(self._s)))
 
     def start(self) -> None:
@@ -122,22 +168,38 @@ class Publisher:
         return self._producer
 
     # ----------------------------------------------------------------- hot path
-    def offer(self, msg: TradeMessage | BookTickerMessage) -> bool:
-        """Queue one event; False (nothing queued, nothing recorded) when the buffer is full."""
+    def offer(self, msg: TradeMessage | BookTickerMessage, then: OnAck | None = None) -> bool:
+        """Queue one event; False (nothing queued, nothing recorded) when the buffer is full.
+
+        ``then`` (backfill rows) is told whether Kafka acknowledged this very message.
+        """
         key = (msg["type"], msg["symbol"])
         route = self._routes.get(key) or self._route(key)
+        callback = route[1] if then is None else _chain(route[1], then)
         try:
             self.producer.produce(
-                route[0], encode(msg), key[1], timestamp=msg["received_at"] // 1000, on_delivery=route[1]
+                route[0], encode(msg), key[1], timestamp=msg["received_at"] // 1000, on_delivery=callback
             )
         except BufferError:
+            self._refusal = "producer_overflow"
+            return False
+        except KafkaException as exc:
+            self._refused(route[0], exc)
             return False
         return True
+
+    def _refused(self, topic: str, exc: KafkaException) -> None:
+        """A produce the client refused outright: a missing topic (Rule 7), else fatal."""
+        if not topic_missing(exc):
+            raise exc
+        self._refusal = "topic_missing"
+        self._lose_topics(f"topic {topic} does not exist on the broker")
 
     def _route(self, key: tuple[str, str]) -> tuple[str, DeliveryCallback]:
         """The topic and the acknowledgement callback of one (type, symbol) (Rule 5)."""
         published, acks, failed = self._metrics.published, self._acks, self._delivery_failed
         observe, mask = self._metrics.delivery_latency.observe, LATENCY_SAMPLE_EVERY - 1
+        last_acked = self.acked_events
 
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
             if err is not None:
@@ -145,6 +207,7 @@ class Publisher:
                 return
             published[key] += 1
             acks[0] += 1
+            last_acked[key] = msg
             if not acks[0] & mask:
                 observe(max(0.0, time.time() - msg.timestamp()[1] / 1000))
 
@@ -157,19 +220,22 @@ class Publisher:
             return
         self._dropped += 1
         self._metrics.producer_dropped.labels(msg["type"]).inc()
-        self._trouble(f"producer buffer full ({self._dropped} events refused so far)")
+        if self._refusal == "producer_overflow":
+            self._trouble(f"producer buffer full ({self._dropped} events refused so far)")
         ident = msg["id"] if msg["type"] != "bookTicker" else None
-        self.on_lost(msg["symbol"], msg["type"], ident, msg["received_at"], "producer_overflow")
+        self.on_lost(msg["symbol"], msg["type"], ident, msg["received_at"], self._refusal)
 
     def publish_gap(self, record: GapMessage) -> None:
         """Queue a gap record; it is never dropped (Rule 2)."""
-        item = (self._s.topic_gaps, record["symbol"], encode(record), record["detected_at"] // 1000)
+        item = (self._s.topic_gaps, record["symbol"], encode(record), record["detected_at"] // 1000, None)
+        if self.gap_listener is not None:
+            self.gap_listener.gap_published(record)
         self._pending.append(item)
         self._drain_pending()
 
     def dead_letter(self, raw: bytes, reason: str, received_at: int) -> None:
         """Send a rejected frame, unchanged, with its reason in the headers."""
-        headers: list[tuple[str, str | bytes | None]] = [
+        headers: Headers = [
             (HDR_REASON, reason.encode()), (HDR_STAGE, b"ingestion"),
             (HDR_RECEIVED_AT, str(received_at).encode()),
         ]  # fmt: skip
@@ -177,6 +243,9 @@ class Publisher:
             self.producer.produce(
                 self._s.topic_dead_letter, raw, None, timestamp=received_at // 1000, headers=headers
             )
+        except KafkaException as exc:  # Rule 7: kept until the topic is back
+            self._refused(self._s.topic_dead_letter, exc)
+            self._pending.append((self._s.topic_dead_letter, None, raw, received_at // 1000, headers))
         except BufferError:
             self._metrics.producer_dropped.labels("dead_letter").inc()
             self._trouble("producer buffer full: a dead letter was dropped")
@@ -184,10 +253,13 @@ class Publisher:
 
     def _drain_pending(self) -> None:
         while self._pending:
-            topic, key, value, ts = self._pending[0]
+            topic, key, value, ts, headers = self._pending[0]
             try:
-                self.producer.produce(topic, value, key, timestamp=ts)
+                self.producer.produce(topic, value, key, timestamp=ts, headers=headers)
             except BufferError:
+                return
+            except KafkaException as exc:  # kept in _pending: sent once the topic is back
+                self._refused(topic, exc)
                 return
             self._pending.popleft()
 
@@ -198,14 +270,22 @@ class Publisher:
             self._delivery_failed(err, msg)
             return
         self._acks[0] += 1
+        if self.gap_listener is not None and msg.topic() == self._s.topic_gaps:
+            self.gap_listener.gap_acked(orjson.loads(msg.value() or b"{}"))
 
     def _delivery_failed(self, err: KafkaError, msg: Message) -> None:
         topic, value = msg.topic(), msg.value() or b""
         self._failures += 1
         self._metrics.delivery_failures.labels(topic).inc()
         self._trouble(f"delivery to {topic} failed: {err.str()}")
+        if topic_missing(err):
+            self._lose_topics(f"delivery to {topic} failed: {err.str()}")
         if topic == self._s.topic_gaps:
-            self._pending.append((topic, (msg.key() or b"").decode(), value, msg.timestamp()[1]))
+            self._pending.append((topic, (msg.key() or b"").decode(), value, msg.timestamp()[1], None))
+        elif topic == self._s.topic_dead_letter and topic_missing(err):  # Rule 7: resent once back
+            got = msg.headers() or []
+            headers: Headers = list(got.items()) if isinstance(got, dict) else list(got)
+            self._pending.append((topic, None, value, msg.timestamp()[1], headers))
         elif topic in (self._s.topic_trades, self._s.topic_book_ticker):
             event = orjson.loads(value)
             ident = event.get("id") if event["type"] != "bookTicker" else None
@@ -230,6 +310,66 @@ class Publisher:
     def _trouble(self, what: str) -> None:
         self._last_trouble = (time.monotonic(), what)
 
+    def _lose_topics(self, why: str) -> None:
+        """Rule 7: readiness off, and ``run()`` recreates the topics."""
+        if self.topics_ready:
+            log.error("kafka: %s; recreating the topics", why)
+        self.topics_ready, self._ever_lost = False, True
+        self._topics_lost.set()
+
+    async def _keep_topics(self) -> None:
+        """Rule 7: whenever topics are found missing, create them again (backoff between tries).
+
+        The flag is cleared before an attempt, so a loss noticed during one starts another.
+        """
+        backoff = Backoff(self._s.backoff_initial_s, self._s.backoff_max_s)
+        while True:
+            await self._wait_for_lost_topics()
+            self._topics_lost.clear()
+            try:
+                await asyncio.to_thread(self._recreate_topics)
+            except (TopicSetupError, KafkaException) as exc:
+                self._topics_lost.set()
+                delay = backoff.next_delay()
+                log.warning("kafka: %s; retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            backoff.reset()
+
+    async def _wait_for_lost_topics(self) -> None:
+        """Until a loss is noticed; while acknowledgements stall with the broker up, ask it for
+        the topics every TOPIC_CHECK_S (the client may retry a missing partition for long)."""
+        while not self._topics_lost.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._topics_lost.wait(), TOPIC_CHECK_S)
+            if self._topics_lost.is_set() or not self._acks_stalled():
+                continue
+            missing = await asyncio.to_thread(self._missing_topics)
+            if missing:
+                self._lose_topics(f"topics {', '.join(missing)} do not exist on the broker")
+
+    def _acks_stalled(self) -> bool:
+        waited = time.monotonic() - max(self._last_ack, self._last_empty)
+        return self.topics_ready and self.queue_depth() > 0 and waited > self._s.producer_ack_stall_s
+
+    def _missing_topics(self) -> list[str]:
+        """The pipeline topics the broker does not know (blocking); none when it cannot be asked."""
+        try:
+            meta = self.producer.list_topics(timeout=5)
+        except KafkaException:
+            return []  # the broker is down: nothing to learn now
+        known = {name for name, t in meta.topics.items() if t.error is None}
+        return [t for t in pipeline_topics(self._s) if t not in known]
+
+    def _recreate_topics(self) -> None:
+        """Create the topics, then ask the broker for each so the producer learns they exist
+        again (it caches "does not exist"); only then ready (blocking: run in a thread)."""
+        self._create_topics()
+        for topic in pipeline_topics(self._s):
+            self.producer.list_topics(topic, timeout=5)
+        self._refusal = "producer_overflow"
+        self.topics_ready = True
+
     # ----------------------------------------------------------------- upkeep
     def serve(self) -> None:
         """Run delivery callbacks, retry pending gap records, note an empty queue."""
@@ -249,10 +389,12 @@ class Publisher:
             self._brokers_down = False
 
     async def run(self) -> None:
-        """Serve the producer until cancelled."""
-        while True:
-            self.serve()
-            await asyncio.sleep(SERVE_INTERVAL_S)
+        """Serve the producer, and keep its topics (Rule 7), until cancelled."""
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._keep_topics(), name="keep-topics")
+            while True:
+                self.serve()
+                await asyncio.sleep(SERVE_INTERVAL_S)
 
     def queue_depth(self) -> int:
         return len(self._producer) if self._producer is not None else 0
@@ -277,6 +419,8 @@ class Publisher:
         if self.fatal:
             return f"kafka: fatal producer error: {self.fatal}"
         if not self.topics_ready:
+            if self._ever_lost:
+                return "kafka: topics missing on the broker; recreating them"
             return f"kafka: topics not created yet: {self._topic_error}" if self._topic_error \
                 else "kafka: topics not created yet"
         depth = self.queue_depth()
@@ -284,7 +428,15 @@ class Publisher:
         if depth and waited > hold:
             return f"kafka: {depth} messages unacknowledged for {waited:.1f} s"
         if self._brokers_down:
-            return "kafka: all brokers down"
+            return f"kafka: all brokers down ({self._s.kafka_bootstrap_servers})"
         if self._last_trouble and now - self._last_trouble[0] < hold:
             return f"kafka: {self._last_trouble[1]} ({now - self._last_trouble[0]:.1f} s ago)"
         return None
+
+
+def _chain(first: DeliveryCallback, then: OnAck) -> DeliveryCallback:
+    def on_delivery(err: KafkaError | None, msg: Message) -> None:
+        first(err, msg)
+        then(err is None)
+
+    return on_delivery

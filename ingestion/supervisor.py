@@ -14,6 +14,10 @@ Rules:
      ``Flow.overlapped`` says it has caught up (or after WS_HANDOFF_TIMEOUT_S); then the
      buffer goes through the sequencers, which drop the overlap.
   4. Every connection's receive task belongs to the slot's TaskGroup: none runs unowned.
+  5. Universe seam (``apply_placement``): ingestion.universe decides which streams move; the
+     supervisor applies it: the slot's stream list changes first (so any reconnect uses it),
+     then SUBSCRIBE/UNSUBSCRIBE go out on its live connection; new slots start under ``run``'s
+     TaskGroup. Streams that stay are never interrupted.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from ingestion.errors import ConnectError
 from ingestion.flow import Flow, Key
 from ingestion.limits import CONNECT_ATTEMPTS, WindowBudget, acquire
 from ingestion.metrics import IngestionMetrics
+from ingestion.universe import Placement
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +71,7 @@ class Supervisor:
         plan = plan_slots(settings.symbols, settings.stream_types, settings.ws_max_streams_per_connection)
         self.slots = [Slot(i, names, self._backoff(), keys=keys_of(names)) for i, names in enumerate(plan)]
         self._attempts = WindowBudget(*CONNECT_ATTEMPTS)
+        self._slots_group: asyncio.TaskGroup | None = None
         metrics.connection_ages = self.connection_ages
 
     def _backoff(self) -> Backoff:
@@ -74,6 +80,7 @@ class Supervisor:
     async def run(self) -> None:
         log.info("%d streams over %d connection(s)", sum(len(s.streams) for s in self.slots), len(self.slots))
         async with asyncio.TaskGroup() as tg:
+            self._slots_group = tg
             for slot in self.slots:
                 tg.create_task(self._run_slot(slot), name=f"slot-{slot.index}")
 
@@ -174,6 +181,40 @@ class Supervisor:
         log.info("%s -> %s: handoff %s, %d buffered events sequenced", old.id, new.id, how, released)
         await old.close()
         return new
+
+    # -- universe seam (Rule 5) ------------------------------------------------------------
+    def streams_by_slot(self) -> list[list[str]]:
+        """The streams of every slot, in slot order (what ``universe.place`` plans from)."""
+        return [list(slot.streams) for slot in self.slots]
+
+    async def apply_placement(self, placement: Placement) -> None:
+        """Apply a ``universe.Placement``: unsubscribe, subscribe, then open new slots."""
+        for index, streams in placement.unsubscribe.items():
+            await self._change_slot(self.slots[index], streams, subscribe=False)
+        for index, streams in placement.subscribe.items():
+            await self._change_slot(self.slots[index], streams, subscribe=True)
+        for streams in placement.new_slots:
+            slot = Slot(len(self.slots), list(streams), self._backoff(), keys=keys_of(streams))
+            self.slots.append(slot)
+            if self._slots_group is not None:
+                self._slots_group.create_task(self._run_slot(slot), name=f"slot-{slot.index}")
+            log.info("slot %d: new connection for %d streams", slot.index, len(streams))
+
+    async def _change_slot(self, slot: Slot, streams: list[str], subscribe: bool) -> None:
+        gone = set(streams)
+        slot.streams = slot.streams + streams if subscribe else [s for s in slot.streams if s not in gone]
+        slot.keys = keys_of(slot.streams)
+        conn = slot.conn
+        if conn is None or conn.ended is not None or conn.retired:
+            return  # the next connection of the slot opens with slot.streams
+        try:
+            await (conn.subscribe(streams) if subscribe else conn.unsubscribe(streams))
+        except ConnectError as exc:  # the connection is going; its replacement uses slot.streams
+            log.warning("%s: %s of %d streams failed: %s", conn.id,
+                        "SUBSCRIBE" if subscribe else "UNSUBSCRIBE", len(streams), exc)  # fmt: skip
+            return
+        log.info("%s: %s %d streams (now %d)", conn.id, "subscribed" if subscribe else "unsubscribed",
+                 len(streams), len(slot.streams))  # fmt: skip
 
     def connection_ages(self) -> list[tuple[str, float]]:
         return [(s.conn.id, s.conn.age()) for s in self.slots if s.conn is not None]

@@ -1,10 +1,12 @@
 """``python -m ingestion.ws_consumer``: Binance streams into Kafka, complete and exact.
 
-Start-up, in order: settings (a bad one exits 2 naming it), health server, topics (created
-when missing; retried while the broker is unreachable), producer, then the connections,
-the producer upkeep, the backfiller and the loss ticker under one TaskGroup.
-Shutdown (SIGINT/SIGTERM): stop reading, flush the producer within PRODUCER_FLUSH_TIMEOUT_S,
-exit 0. A fatal producer error exits 1.
+Start-up, in order: settings (a bad one exits 2 naming it), SYMBOLS patterns resolved against
+exchangeInfo (ingestion.refresh), health server, topics (created when missing; retried while the
+broker is unreachable), the last instance's frontier (read in full, ``ingestion.resume``),
+producer, its unfinished gaps picked up, then the connections, the producer upkeep, the
+backfiller, the frontier writer, the loss ticker and the symbol refresh under one TaskGroup.
+Shutdown (SIGINT/SIGTERM): stop reading, close open time gaps, flush the producer within
+PRODUCER_FLUSH_TIMEOUT_S, write the frontier, exit 0. A fatal producer error exits 1.
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ from common.settings import Settings, load_or_exit, settings_epilog
 from ingestion.backfill import Backfiller
 from ingestion.errors import TopicSetupError
 from ingestion.flow import Flow
+from ingestion.frontier_store import FrontierWriter
 from ingestion.metrics import IngestionMetrics
 from ingestion.publisher import Publisher
+from ingestion.refresh import UniverseRefresher, resolve_settings
+from ingestion.resume import pick_up, probe_quiet, read_frontier, stop_cleanly
 from ingestion.supervisor import Supervisor
 
 PROG = "python -m ingestion.ws_consumer"
@@ -34,7 +39,7 @@ log = logging.getLogger("ingestion")
 
 # option -> setting it overrides
 OPTIONS = {
-    "symbols": "symbols to capture, comma-separated (SYMBOLS)",
+    "symbols": "symbols to capture, comma-separated; or patterns: *USDT, ALL (SYMBOLS)",
     "streams": "stream types: trade,aggTrade,bookTicker (STREAM_TYPES)",
     "bootstrap_servers": "Kafka bootstrap servers (KAFKA_BOOTSTRAP_SERVERS)",
     "ws_url": "Binance WebSocket base URL (BINANCE_WS_URL)",
@@ -95,35 +100,44 @@ async def tick(flow: Flow, publisher: Publisher, stop: asyncio.Event) -> None:
 
 async def run(settings: Settings) -> int:
     """Run until SIGINT/SIGTERM; returns the exit status."""
-    metrics = IngestionMetrics()
-    publisher = Publisher(settings, metrics, on_lost=lambda *_: None)
-    backfiller = Backfiller(settings, publisher, metrics)
-    flow = Flow(settings, metrics, publisher, backfiller)
-    publisher.on_lost = flow.lost
-    supervisor = Supervisor(settings, flow, metrics)
-    health = HealthServer(
-        settings.ingestion_health_host, settings.ingestion_health_port, metrics.registry,
-        [supervisor.readiness, publisher.readiness],
-    )  # fmt: skip
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    resolved = await resolve_settings(settings, stop)  # SYMBOLS patterns -> exact symbols
+    if resolved is None:
+        return 0
+    metrics = IngestionMetrics()
+    publisher = Publisher(resolved, metrics, on_lost=lambda *_: None)
+    backfiller = Backfiller(resolved, publisher, metrics)
+    flow = Flow(resolved, metrics, publisher, backfiller)
+    publisher.on_lost = flow.lost
+    supervisor = Supervisor(resolved, flow, metrics)
+    refresher = UniverseRefresher(resolved, settings.symbols, supervisor)
+    health = HealthServer(
+        resolved.ingestion_health_host, resolved.ingestion_health_port, metrics.registry,
+        [supervisor.readiness, publisher.readiness],
+    )  # fmt: skip
     await health.start()
-    log.info("ingestion starting: %s; health on %s:%s", ",".join(settings.symbols),
-             settings.ingestion_health_host, health.port)  # fmt: skip
+    log.info("ingestion starting: %d symbols (%s); health on %s:%s", len(resolved.symbols),
+             ",".join(settings.symbols), resolved.ingestion_health_host, health.port)  # fmt: skip
+    writer: FrontierWriter | None = None
     try:
-        if await ensure_topics(publisher, settings, stop):
+        ready = await ensure_topics(publisher, resolved, stop)
+        entries = await read_frontier(resolved, stop) if ready else None
+        if entries is not None:
             publisher.start()
-            await _stream(supervisor, publisher, backfiller, flow, stop)
+            writer = pick_up(resolved, entries, publisher, backfiller, flow)
+            await _stream(supervisor, publisher, backfiller, flow, (writer, refresher), stop)
     finally:
-        await _shutdown(publisher, backfiller, settings)
+        await _shutdown(publisher, backfiller, resolved, writer)
         await health.stop()
     return 1 if publisher.fatal else 0
 
 
 async def _stream(
-    supervisor: Supervisor, publisher: Publisher, backfiller: Backfiller, flow: Flow, stop: asyncio.Event
+    supervisor: Supervisor, publisher: Publisher, backfiller: Backfiller, flow: Flow,
+    side: tuple[FrontierWriter, UniverseRefresher], stop: asyncio.Event,
 ) -> None:
     async with asyncio.TaskGroup() as tg:
         tasks = [
@@ -131,6 +145,9 @@ async def _stream(
             tg.create_task(publisher.run(), name="publisher"),
             tg.create_task(backfiller.run(), name="backfill"),
             tg.create_task(tick(flow, publisher, stop), name="tick"),
+            tg.create_task(side[0].run(), name="frontier"),
+            tg.create_task(probe_quiet(side[0].settings, flow, backfiller), name="resume-probe"),
+            tg.create_task(side[1].run(), name="symbols-refresh"),
         ]
         await stop.wait()
         log.info("stopping: closing connections")
@@ -138,12 +155,15 @@ async def _stream(
             task.cancel()
 
 
-async def _shutdown(publisher: Publisher, backfiller: Backfiller, settings: Settings) -> None:
+async def _shutdown(
+    publisher: Publisher, backfiller: Backfiller, settings: Settings, writer: FrontierWriter | None
+) -> None:
     if backfiller.pending():
-        log.warning("stopping with %d backfill job(s) unfinished; their gaps stay open", backfiller.pending())
+        log.warning("stopping with %d backfill job(s) unfinished; their gaps stay open for the next "
+                    "instance", backfiller.pending())  # fmt: skip
     if not publisher.started:
         return
-    left = publisher.flush(settings.producer_flush_timeout_s)  # on this thread: callbacks too
+    left = stop_cleanly(settings, publisher, writer)
     if left:
         log.error("producer flush timed out: %d messages not delivered", left)
     else:

@@ -1,12 +1,16 @@
 """`python -m launcher run|demo`: the whole pipeline in one command.
 
 Steps: apply migrations; (demo) start the exchange simulator; start ingestion and the worker;
-then once a second show the live status. Rules:
+then once a second show the live status, with the verdict of a periodic self-audit of the recent
+window (launcher.selfaudit; SELF_AUDIT_INTERVAL_S, SELF_AUDIT_WINDOW_S). Rules:
   1. A component that dies is named, the end of its log shown, everything else stopped, and the
      launcher exits 1.
   2. Ctrl-C (SIGINT) or SIGTERM stops every child by PID and exits 0: no process is left behind.
   3. An unreachable exchange is said plainly (with a pointer to `make demo`); ingestion keeps
-     retrying with backoff meanwhile.
+     retrying with backoff meanwhile. Demo mode shows notices too.
+  4. The simulator's address comes from this run's ready line only: each component's log starts
+     afresh at every start (launcher.procs), so a previous run's dead port is never used.
+  5. A component not ready for a few seconds is shown with the last error line of its log.
 """
 
 from __future__ import annotations
@@ -19,16 +23,26 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
-from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
 import psycopg2
 
-from common.settings import Settings, load_or_exit, settings_epilog
+from common.settings import Settings, dsn_endpoint, load_or_exit, settings_epilog
+from db.errors import MigrationError
 from db.migrate import apply
 from launcher.procs import Component
-from launcher.status import ComponentState, Snapshot, parse, render
+from launcher.selfaudit import SelfAudit
+from launcher.status import (
+    STUCK_AFTER_S,
+    ComponentState,
+    Latest,
+    Snapshot,
+    last_error_line,
+    parse,
+    render,
+    stuck_notice,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = ROOT / ".local" / "logs"
@@ -114,18 +128,27 @@ def component_state(comp: Component) -> ComponentState:
     return ComponentState(comp.name, f"not ready ({reasons})")
 
 
-def latest_prices(dsn: str, symbols: tuple[str, ...]) -> dict[str, tuple[str, datetime] | None]:
-    out: dict[str, tuple[str, datetime] | None] = dict.fromkeys(symbols)
+# The latest trade or aggTrade (an aggTrade-only replay must move too), each branch on the
+# (symbol, type, time DESC) index.
+_LATEST_SQL = (
+    "SELECT price::text, time, type FROM ("
+    " (SELECT price, time, type FROM trades WHERE symbol = %(s)s AND type = 'trade'"
+    "  ORDER BY time DESC LIMIT 1)"
+    " UNION ALL"
+    " (SELECT price, time, type FROM trades WHERE symbol = %(s)s AND type = 'aggTrade'"
+    "  ORDER BY time DESC LIMIT 1)"
+    ") AS latest ORDER BY time DESC LIMIT 1"
+)
+
+
+def latest_prices(dsn: str, symbols: tuple[str, ...]) -> dict[str, Latest | None]:
+    out: dict[str, Latest | None] = dict.fromkeys(symbols)
     try:
         with psycopg2.connect(dsn, connect_timeout=2) as conn, conn.cursor() as cur:
             for symbol in symbols:
-                cur.execute(
-                    "SELECT price::text, time FROM trades WHERE symbol = %s AND type = 'trade'"
-                    " ORDER BY time DESC LIMIT 1",
-                    (symbol,),
-                )
+                cur.execute(_LATEST_SQL, {"s": symbol})
                 row = cur.fetchone()
-                out[symbol] = (row[0], row[1]) if row else None
+                out[symbol] = (row[0], row[1], row[2]) if row else None
         conn.close()
     except psycopg2.Error:
         pass
@@ -158,21 +181,46 @@ class Screen:
         sys.stdout.flush()
 
 
-def notices(settings: Settings, ingestion: ComponentState, since_start: float, demo: bool) -> list[str]:
-    if demo or ingestion.state == "ready" or since_start < EXCHANGE_HINT_AFTER_S:
+def notices(ws_url: str, ingestion: ComponentState, since_start: float, demo: bool) -> list[str]:
+    if ingestion.state == "ready" or since_start < EXCHANGE_HINT_AFTER_S:
         return []
-    if "exchange" in ingestion.state or "stream" in ingestion.state:
-        return [
-            f"the exchange at {settings.binance_ws_url} cannot be reached; ingestion keeps retrying "
-            "with backoff. No internet here? Try `make demo` (a local simulated exchange)."
-        ]
-    return []
+    if "exchange" not in ingestion.state and "stream" not in ingestion.state:
+        return []
+    if demo:
+        return [f"the simulated exchange at {ws_url} does not stream to ingestion; it keeps retrying "
+                "with backoff (see the simulator's log)."]
+    return [
+        f"the exchange at {ws_url} cannot be reached; ingestion keeps retrying "
+        "with backoff. No internet here? Try `make demo` (a local simulated exchange)."
+    ]
 
 
-def supervise(settings: Settings, comps: list[Component], title: str, demo: bool, once: float) -> int:
-    screen, started = Screen(), time.monotonic()
+class StuckWatch:
+    """Rule 5: remembers since when each component is not ready; notices past STUCK_AFTER_S."""
+
+    def __init__(self) -> None:
+        self.since: dict[str, float] = {}
+
+    def notices(self, comps: list[Component], states: list[ComponentState], now: float) -> list[str]:
+        out = []
+        for comp, state in zip(comps, states, strict=True):
+            if state.state in ("ready", "running"):
+                self.since.pop(comp.name, None)
+                continue
+            for_s = now - self.since.setdefault(comp.name, now)
+            if for_s >= STUCK_AFTER_S:
+                error = last_error_line(comp.log_tail(200))
+                out.append(stuck_notice(comp.name, for_s, str(comp.log_path), error))
+        return out
+
+
+def supervise(
+    settings: Settings, comps: list[Component], ws_url: str, title: str, demo: bool, once: float
+) -> int:
+    screen, started, stuck = Screen(), time.monotonic(), StuckWatch()
     history: deque[Snapshot] = deque(maxlen=RATE_WINDOW_S + 1)  # rates over ~5 s: flushes are bursty
     dsn = settings.database_url.get_secret_value()
+    audit = SelfAudit(dsn, settings.symbols, settings.self_audit_interval_s, settings.self_audit_window_s)
     while True:
         for comp in comps:
             code = comp.exit_code()
@@ -190,9 +238,12 @@ def supervise(settings: Settings, comps: list[Component], title: str, demo: bool
                     setattr(cur, comp.name if comp.name == "worker" else "ingestion", parse(body))
         states = [component_state(c) for c in comps]
         ingestion = next(s for s in states if s.name == "ingestion")
+        audit.poll(time.monotonic())
+        shown = notices(ws_url, ingestion, time.monotonic() - started, demo)
+        shown += stuck.notices(comps, states, time.monotonic())
         screen.show(
             render(title, history[0] if history else None, cur, states, latest_prices(dsn, settings.symbols),
-                   notices(settings, ingestion, time.monotonic() - started, demo))
+                   shown, audit.lines())
         )
         history.append(cur)
         if once and time.monotonic() - started >= once:
@@ -207,11 +258,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     comps: list[Component] = []
     try:
+        dsn = settings.database_url.get_secret_value()
         try:
-            apply(settings.database_url.get_secret_value())
+            apply(dsn)
+        except MigrationError as exc:
+            sys.stderr.write(f"launcher: {exc}\n")
+            return 1
         except psycopg2.OperationalError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            sys.stderr.write(f"launcher: the database at DATABASE_URL cannot be reached: {first}\n")
+            where = dsn_endpoint(dsn)
+            sys.stderr.write(f"launcher: the database at DATABASE_URL ({where}) cannot be reached: {first}\n")
             return 1
         ws_url, rest_url = settings.binance_ws_url, settings.binance_rest_url
         if args.mode == "demo":
@@ -221,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         for comp in comps[-2:]:
             comp.start(args.log_dir)
         title = f"{args.mode} · exchange {ws_url} · logs in {args.log_dir}"
-        return supervise(settings, comps, title, args.mode == "demo", args.once)
+        return supervise(settings, comps, ws_url, title, args.mode == "demo", args.once)
     except Stop:
         sys.stdout.write("\nlauncher: stopping...\n")
         return 0

@@ -1,7 +1,9 @@
 """Child processes of the launcher: start with a log file each, watch, stop by PID.
 
 Rules:
-  1. Every child runs in its own session, its output in ``.local/logs/<name>.log``.
+  1. Every child runs in its own session, its output in ``.local/logs/<name>.log``. Each start
+     begins that log afresh (the previous run's is kept as ``<name>.prev.log``), so whatever the
+     launcher reads from a log (the simulator's ready line, a last error) is from this run.
   2. ``stop`` sends SIGTERM, waits a bounded time, then SIGKILL: no child outlives the launcher.
 """
 
@@ -30,7 +32,9 @@ class Component:
     def start(self, log_dir: Path) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{self.name}.log"
-        self._log = self.log_path.open("ab")
+        if self.log_path.exists():  # rule 1: never read a previous run's lines
+            self.log_path.replace(log_dir / f"{self.name}.prev.log")
+        self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", self.module, *self.args],
             env={**os.environ, **self.env},

@@ -1,11 +1,16 @@
 """The live status view: pure functions from two metric snapshots to the lines shown.
 
-Rule: nothing here does I/O; ``scrape`` in __main__ fetches, this module only computes, so the
-view is testable from canned Prometheus text.
+Rules:
+  1. Nothing here does I/O; ``__main__`` fetches and reads logs, this module only computes, so
+     the view is testable from canned Prometheus text and canned log lines.
+  2. Times are shown as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, as everywhere else in the project.
+  3. A component not ready for ``STUCK_AFTER_S`` gets a notice with the last error line of its
+     log (when the log has one), so a stuck stage says why without opening the log.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -21,6 +26,30 @@ GAPS_RESOLVED = "ingestion_gaps_resolved_total"  # label status: repaired | unre
 ROWS_WRITTEN = "worker_rows_written_total"
 ROWS_DUPLICATE = "worker_rows_duplicate_total"
 CONSUMER_LAG = "worker_consumer_lag"
+STUCK_AFTER_S = 5.0
+# A log line that reports a problem: our own format's level field, or a Python exception line.
+_ERROR_LINE = re.compile(r"\b(?:ERROR|CRITICAL|WARNING)\b|^\w[\w.]*(?:Error|Exception)\b|Traceback")
+Latest = tuple[str, datetime, str]  # price, trade time, type (trade or aggTrade)
+
+
+def zulu(at: datetime) -> str:
+    """Rule 2: a UTC time with microseconds and a ``Z``."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def last_error_line(log_text: str, width: int = 240) -> str | None:
+    """The last line of a log that reports an error or warning (cut to ``width``), if any."""
+    for line in reversed(log_text.splitlines()):
+        if _ERROR_LINE.search(line.strip()):
+            text = line.strip()
+            return text if len(text) <= width else text[: width - 3] + "..."
+    return None
+
+
+def stuck_notice(name: str, for_s: float, log_path: str, error: str | None) -> str:
+    """Rule 3: the notice for a component not ready for ``for_s`` seconds."""
+    why = f"last error in its log: {error}" if error else "its log has no error line yet"
+    return f"{name} not ready for {for_s:.0f} s; {why} (log: {log_path})"
 
 
 def parse(text: str) -> Samples:
@@ -65,8 +94,9 @@ def render(
     prev: Snapshot | None,
     cur: Snapshot,
     components: list[ComponentState],
-    latest: dict[str, tuple[str, datetime] | None],
+    latest: dict[str, Latest | None],
     notices: list[str],
+    audit: list[str] | None = None,
 ) -> list[str]:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     ing, wrk = cur.ingestion, cur.worker
@@ -85,6 +115,6 @@ def render(
         "latest trade in the database:",
     ]
     for symbol, value in latest.items():
-        shown = "no trades yet" if value is None else f"{value[0]}  at {value[1].isoformat()}"
+        shown = "no trades yet" if value is None else f"{value[0]}  at {zulu(value[1])}  ({value[2]})"
         lines.append(f"  {symbol:<12} {shown}")
-    return lines + [f"! {n}" for n in notices]
+    return lines + (audit or []) + [f"! {n}" for n in notices]

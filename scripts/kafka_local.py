@@ -197,8 +197,7 @@ def server_properties(cluster: Cluster, node: Node) -> str:
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "log.dirs": cluster.node_dir(node) / "data",
-        "num.partitions": 1,
-        "auto.create.topics.enable": "false",
+        "num.partitions": 1,  # the stages create their topics with TOPIC_PARTITIONS themselves
         "default.replication.factor": replicas,
         "min.insync.replicas": min(2, replicas),
         "offsets.topic.replication.factor": replicas,

@@ -307,6 +307,15 @@ cmd_status() {
   return $rc
 }
 
+write_env_file() {  # the effective endpoints, for every entry point (common/settings.py reads the file
+  # for each variable not set in the environment); owner-only, since DATABASE_URL may hold a password
+  local file="$LOCAL/services.env"
+  ( umask 077
+    { echo "# written by scripts/services.sh up; read by every entry point when a variable is not set"
+      cmd_env; } > "$file.tmp" ) && mv "$file.tmp" "$file"
+  log "endpoints written to $file"
+}
+
 cmd_env() {  # the endpoints to export, for shells and the Makefile
   echo "DATABASE_URL=${DATABASE_URL:-postgresql://postgres@127.0.0.1:$PG_PORT/pipeline}"
   if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ] || [ "$BROKER" = tansu ]; then
@@ -322,7 +331,7 @@ cmd_env() {  # the endpoints to export, for shells and the Makefile
 }
 
 case "${1:-}" in
-  up) cmd_up ;;
+  up) cmd_up; write_env_file ;;
   down) cmd_down ;;
   status) cmd_status ;;
   env) cmd_env ;;

@@ -14,6 +14,8 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg2
+
 from tests.brokers import kafka_local
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,3 +71,36 @@ def database_endpoint() -> Iterator[tuple[str, str]]:
             yield pg.get_connection_url(), "timescale/timescaledb (testcontainers)"
     else:
         yield local_services_env()["DATABASE_URL"], "PostgreSQL 15 + TimescaleDB (local services)"
+
+
+def describe_kafka() -> str:
+    """The broker the tests will use, said before anything starts."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return f"KAFKA_BOOTSTRAP_SERVERS={os.environ['KAFKA_BOOTSTRAP_SERVERS']}"
+    return "testcontainers if Docker answers, else the local services (started on first use)"
+
+
+def describe_database() -> str:
+    """The database the tests will use, with its versions when DATABASE_URL names it."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return "testcontainers if Docker answers, else the local services (started on first use)"
+    return f"DATABASE_URL set; {timescale_versions(url)}"
+
+
+def timescale_versions(url: str) -> str:
+    """TimescaleDB and PostgreSQL versions of ``url`` (creating the extension if missing)."""
+    try:
+        conn = psycopg2.connect(url, connect_timeout=3)
+    except psycopg2.Error as exc:
+        return f"unreachable ({str(exc).strip().splitlines()[0]})"
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+            cur.execute("SELECT extversion, current_setting('timescaledb.license'),"
+                        " current_setting('server_version') FROM pg_extension WHERE extname = 'timescaledb'")
+            ts, lic, pg = cur.fetchone()
+    finally:
+        conn.close()
+    return f"TimescaleDB {ts} ({lic} license), PostgreSQL {pg}"

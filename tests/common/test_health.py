@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter
@@ -32,6 +33,29 @@ def test_health_endpoints_report_readiness_and_metrics() -> None:
                     assert r.status == 200
                 async with http.get(f"{base}/metrics") as r:
                     assert "demo_events_total 3.0" in await r.text()
+        finally:
+            await server.stop()
+
+    asyncio.run(scenario())
+
+
+def test_oversized_request_line_is_a_json_400() -> None:
+    """A 10 KB URL on the health port gets a JSON 400 (not aiohttp's plain text), and the server goes on."""
+
+    async def scenario() -> None:
+        server = HealthServer("127.0.0.1", 0, CollectorRegistry(), [])
+        await server.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"GET /readyz?" + b"x" * 10_000 + b" HTTP/1.1\r\nHost: h\r\n\r\n")
+            answer = await reader.read()
+            writer.close()
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.split(b"\r\n")[0].split()[1] == b"400" and b"application/json" in head, head
+            assert json.loads(body)["error"] == "bad_request"
+            url = f"http://127.0.0.1:{server.port}/healthz"
+            async with aiohttp.ClientSession() as http, http.get(url) as ok:
+                assert ok.status == 200
         finally:
             await server.stop()
 

@@ -45,6 +45,16 @@ def test_symbols_are_parsed_from_comma_separated_env(monkeypatch: pytest.MonkeyP
         ("BATCH_MAX_ROWS", "0"),
         ("BINANCE_WS_URL", "http://example"),
         ("LOG_LEVEL", "LOUD"),
+        ("INGESTION_HEALTH_HOST", "0.0.0.0; rm -rf /"),
+        ("WORKER_HEALTH_HOST", "host name"),
+        ("QUERY_API_HOST", "-bad-.example"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "kafka$(id):9092"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:70000"),
+        ("DATABASE_URL", "postgresql://u:pw@db;reboot:5432/pipeline"),
+        ("BINANCE_WS_URL", "ws://a`b`:9443"),
+        ("BINANCE_REST_URL", "http://127.0.0.1:0"),
+        ("QUERY_API_KEY", ""),
+        ("QUERY_API_KEY", "   "),
     ],
 )
 def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:
@@ -71,8 +81,34 @@ def test_readme_lists_every_setting() -> None:
         assert f"| {name} |" in readme, f"{name} missing from README"
 
 
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [("INGESTION_HEALTH_HOST", "0.0.0.0"),  # noqa: S104 - a value checked, nothing bound
+     ("QUERY_API_HOST", "::1"), ("WORKER_HEALTH_HOST", "localhost"),
+     ("KAFKA_BOOTSTRAP_SERVERS", "[::1]:9092,kafka-1.internal:9093"),
+     ("DATABASE_URL", "postgresql://u:pw@db1:5432,db2:5433/pipeline"),
+     ("DATABASE_URL", "postgresql:///pipeline?host=/var/run/postgresql")],
+)
+def test_good_hosts_are_accepted(monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:
+    """IP addresses (v4, v6), DNS names, libpq multi-host URLs and socket-dir URLs pass the host check."""
+    monkeypatch.setenv(var, value)
+    Settings()
+
+
+def test_a_bad_database_host_is_named_without_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A DATABASE_URL with a bad host is refused naming the host, never echoing the password."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:hunter2@db;x:5432/pipeline")
+    with pytest.raises(ValidationError) as info:
+        Settings()
+    assert "db;x" in format_error(info.value) and "hunter2" not in format_error(info.value)
+
+
 @pytest.mark.parametrize("module", ENTRY_POINTS)
-@pytest.mark.parametrize(("var", "value"), [("KAFKA_BOOTSTRAP_SERVERS", ""), ("SYMBOLS", "btc usdt")])
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [("KAFKA_BOOTSTRAP_SERVERS", ""), ("SYMBOLS", "btc usdt"), ("INGESTION_HEALTH_HOST", "0.0.0.0; rm -rf /"),
+     ("QUERY_API_KEY", "")],
+)
 def test_entry_points_exit_2_naming_the_bad_setting(module: str, var: str, value: str) -> None:
     """Every entry point stops at start with exit 2 and one line naming the bad setting."""
     env = {**os.environ, var: value}

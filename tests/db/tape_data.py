@@ -45,22 +45,27 @@ TRADES = [  # (seconds from T0, symbol, type, id, price, qty, buyer_maker)
     (300.0, "BTCUSDT", "aggTrade", 102, "220.00000000", "1000.00000000", False),
     (10.0, "ETHUSDT", "trade", 1, "3000.10000000", "0.00100000", False),
 ]
+G1 = "BTCUSDT/trade/ids/50-59"  # repaired; its rows span T0 + 120 s .. 150 s
+G2 = "BTCUSDT/bookTicker/time/1709272800000000"  # open (since T0 + 6 h)
+G5 = "BTCUSDT/aggTrade/ids/7-9"  # unrepairable
 QUOTES = [  # (seconds, symbol, update_id, bid, bid_qty, ask, ask_qty)
     (0.1, "BTCUSDT", 10, "99.90000000", "1.50000000", "100.10000000", "2.00000000"),
     (60.0, "BTCUSDT", 11, "101.00000000", "1.00000000", "101.20000000", "1.00000000"),
     (60.0, "BTCUSDT", 12, "101.05000000", "0.50000000", "101.15000000", "0.70000000"),
 ]
 GAPS = [  # gap_id, symbol, stream, kind, first_id, last_id, start, end, missing, reason, status,
-    # detected, repaired
-    ("g1", "BTCUSDT", "btcusdt@trade", "ids", 50, 59, at(120), at(150), 10, "sequence jump",
-     "repaired", at(151), at(300)),
-    ("g2", "BTCUSDT", "btcusdt@trade", "time", None, None, at(6 * 3600), at(6 * 3600 + 600), None,
-     "disconnected", "open", at(6 * 3600 + 601), None),
-    ("g3", "ETHUSDT", "ethusdt@trade", "time", None, None, at(60), at(90), None, "disconnected",
-     "open", at(91), None),
-    ("g4", "BTCUSDT", "btcusdt@trade", "time", None, None, at(-29 * 86400), at(-29 * 86400 + 60),
-     None, "disconnected", "unrepairable", at(-29 * 86400 + 61), None),
-    ("g5", "BTCUSDT", "btcusdt@aggTrade", "ids", 7, 9, None, None, 3, "sequence jump",
+    # detected, repaired. Shaped as ingestion writes them (ingestion/records.py): id gaps carry ids
+    # and no times (the worker adds the data's span, data_start..data_end); bookTicker has only
+    # time gaps, closed unrepairable (no REST backfill).
+    (G1, "BTCUSDT", "trade", "ids", 50, 59, None, None, 10, "reconnect", "repaired", at(151), at(300)),
+    (G2, "BTCUSDT", "bookTicker", "time", None, None, at(6 * 3600), None, None, "reconnect", "open",
+     at(6 * 3600 + 1), None),
+    ("ETHUSDT/bookTicker/time/1709251260000000", "ETHUSDT", "bookTicker", "time", None, None, at(60),
+     None, None, "reconnect", "open", at(61), None),
+    ("BTCUSDT/bookTicker/time/1706745600000000", "BTCUSDT", "bookTicker", "time", None, None,
+     at(-29 * 86400), at(-29 * 86400 + 60), None, "reconnect: bookTicker has no REST backfill",
+     "unrepairable", at(-29 * 86400 + 1), None),
+    (G5, "BTCUSDT", "aggTrade", "ids", 7, 9, None, None, 3, "stream: REST no longer has ids 7-9",
      "unrepairable", at(12 * 3600), None),
 ]
 
@@ -85,6 +90,10 @@ def load(url: str) -> None:
             )
         for gap in GAPS:
             cur.execute("INSERT INTO gaps VALUES (" + ", ".join(["%s"] * 13) + ")", gap)
+        # The span the worker fills in once G1's rows are repaired (refresh_gap_spans, migration 003).
+        cur.execute("UPDATE gaps SET data_start = %s, data_end = %s, span_settled = true WHERE gap_id = %s",
+                    (at(120), at(150), G1))
+        cur.execute("SELECT rollup_rebuild()")  # rows inserted by hand, not by the worker's sink
     conn.close()
 
 

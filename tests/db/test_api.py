@@ -17,16 +17,11 @@ from typing import Any
 import pytest
 
 from db.params import COMMANDS
-from tests.db.tape_data import tape_schema
+from tests.db.tape_data import G1, G2, G5, tape_schema
+from tests.utils import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "k3y-for-tests"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Api:
@@ -170,7 +165,7 @@ def test_gaps(api: Api) -> None:
     status, doc = api.get("/v1/gaps?symbol=BTCUSDT&from=2024-03-01&to=2024-03-03")
     assert status == 200
     assert [(g["gap_id"], g["status"]) for g in doc["gaps"]] == [
-        ("g1", "repaired"), ("g2", "open"), ("g5", "unrepairable")]
+        (G1, "repaired"), (G2, "open"), (G5, "unrepairable")]
     assert [(d["trades"], d["agg_trades"]) for d in doc["days"]] == [(7, 3), (1, 0)]
 
 
@@ -237,6 +232,47 @@ def test_api_key_is_required_when_configured(keyed_api: Api) -> None:
     assert keyed_api.get("/healthz")[0] == 200
 
 
+def raw_request(api: Api, head: bytes) -> tuple[int, str, Any]:
+    """Send raw request bytes; return the status, the content type and the JSON body."""
+    host, port = api.base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head_part, _, body = data.partition(b"\r\n\r\n")
+    lines = head_part.decode("latin-1").split("\r\n")
+    ctype = next(v for k, _, v in (h.partition(": ") for h in lines[1:]) if k.lower() == "content-type")
+    return int(lines[0].split()[1]), ctype, json.loads(body)
+
+
+@pytest.mark.parametrize(
+    "key", [b"caf\xc3\xa9", b"\xff\xfe\x80x", "k3y-for-tests\u00e9".encode(), b"x" * 4000]
+)
+def test_any_wrong_key_bytes_are_401(keyed_api: Api, key: bytes) -> None:
+    """An X-API-Key that is not the key is 401 JSON whatever its bytes (non-ASCII, invalid UTF-8, long)."""
+    request = b"GET /v1/latest?symbol=BTCUSDT HTTP/1.1\r\nHost: x\r\nX-API-Key: " + key
+    status, ctype, doc = raw_request(keyed_api, request + b"\r\nConnection: close\r\n\r\n")
+    assert (status, doc["error"]) == (401, "unauthorized") and ctype.startswith("application/json")
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [b"GET /v1/latest?symbol=" + b"A" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+     b"GET /v1/latest?symbol=BTCUSDT HTTP/1.1\r\nHost: x\r\nX-Big: " + b"B" * 10_000 + b"\r\n\r\n",
+     b"GET /v1/latest?symbol=BTCUSDT HTTP/1.1\r\nHost: x\r\nX-" + b"C" * 10_000 + b": 1\r\n\r\n",
+     b"NOT HTTP AT ALL\r\n\r\n",
+     b"GET /v1/latest?symbol=BTCUSDT HTTP/1.1\r\nHost: x\r\nX-API-Key: a\x00b\r\n\r\n"],
+    ids=["10KB-url", "10KB-header-value", "10KB-header-name", "garbage", "NUL-in-header"],
+)
+def test_unparseable_requests_get_json_400(api: Api, request_bytes: bytes) -> None:
+    """Oversized request lines and headers, and non-HTTP bytes, are JSON 400s that echo nothing back."""
+    status, ctype, doc = raw_request(api, request_bytes)
+    assert status == 400 and ctype.startswith("application/json"), doc
+    assert doc["error"] == "bad_request" and "AAAA" not in doc["message"] and "BBBB" not in doc["message"]
+    assert api.get("/healthz")[0] == 200
+
+
 def test_database_down_is_503(database_url: str) -> None:
     """An unreachable database is 503 database_unavailable, and the server keeps serving."""
     for api in start_api("postgresql://postgres@127.0.0.1:1/pipeline"):
@@ -252,3 +288,18 @@ def test_concurrent_requests_share_the_pool(api: Api) -> None:
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda _: api.get("/v1/latest?symbol=BTCUSDT"), range(40)))
     assert all(s == 200 and d["trade"]["price"] == "105.00000000" for s, d in results)
+
+
+def test_audit_endpoint(api: Api) -> None:
+    """GET /v1/audit answers 200 with the verdict either way; a bad stream is a 400 naming it."""
+    status, doc = api.get("/v1/audit?symbol=BTCUSDT&stream=trade&from=2024-03-01&to=2024-03-03")
+    assert status == 200
+    assert doc["complete"] is True and doc["streams"] == ["trade"]
+    assert doc["summary"][0]["rows"] == 8 and doc["holes"] == []
+    status, doc = api.get("/v1/audit?symbol=BTCUSDT&from=2024-03-01&to=2024-03-03")
+    assert status == 200 and doc["consistency_checked"] is True
+    # the tape's aggTrades name no trade ids (first_id/last_id null): none covers its trades
+    assert doc["complete"] is False
+    assert {m["problem"] for m in doc["mismatches"]} == {"no_trade_ids", "not_covered"}
+    status, doc = api.get("/v1/audit?symbol=BTCUSDT&stream=book")
+    assert status == 400 and doc["parameter"] == "stream"

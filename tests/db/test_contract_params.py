@@ -291,6 +291,7 @@ def test_each_command_takes_its_parameters() -> None:
         "spread": ("symbol", "at"),
         "sma": ("symbol", "type", "bucket", "window", *rng),
         "whales": ("symbol", "type", "threshold", "limit", *rng), "gaps": ("symbol", *rng),
+        "audit": ("symbol", "stream", *rng),
     }  # fmt: skip
 
 

@@ -14,7 +14,7 @@ from db import queries, sqltext
 from db.errors import DatabaseUnavailable, QueryTimeout, SchemaMissing, classify
 from db.queries import Connection
 from db.results import exact_ratio, moving_average
-from tests.db.tape_data import T0, at, tape_schema
+from tests.db.tape_data import G1, G2, G5, T0, at, tape_schema
 
 D = Decimal
 MIN = timedelta(minutes=1)
@@ -288,7 +288,7 @@ def test_completeness_lists_overlapping_gaps_and_counts_per_day(conn: Connection
     """Gaps overlapping the range (id gaps without times at detection time), rows per UTC day."""
     c = queries.completeness(conn, "BTCUSDT", T0, T0 + timedelta(days=3))
     assert [(g.gap_id, g.status) for g in c.gaps] == [
-        ("g1", "repaired"), ("g2", "open"), ("g5", "unrepairable")]
+        (G1, "repaired"), (G2, "open"), (G5, "unrepairable")]
     assert c.gaps[0].repaired_at == at(300) and c.gaps[1].repaired_at is None
     assert [(d.day, d.trades, d.agg_trades) for d in c.days] == [
         (T0, 7, 3), (T0 + timedelta(days=1), 1, 0), (T0 + timedelta(days=2), 0, 0)]
@@ -297,7 +297,7 @@ def test_completeness_lists_overlapping_gaps_and_counts_per_day(conn: Connection
 def test_completeness_of_a_narrow_range(conn: Connection) -> None:
     """A range inside one gap finds only that gap; an empty range has no days."""
     c = queries.completeness(conn, "BTCUSDT", at(135), at(140))
-    assert [g.gap_id for g in c.gaps] == ["g1"]
+    assert [g.gap_id for g in c.gaps] == [G1]
     assert [(d.day, d.trades) for d in c.days] == [(T0, 0)]
     assert queries.completeness(conn, "BTCUSDT", at(135), at(135)).days == []
 

@@ -16,9 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from common.settings import dsn_endpoint
 from db.errors import InvalidArgument
 from db.params import COMMANDS, parse_request, parse_time
-from tests.db.tape_data import tape_schema
+from tests.db.tape_data import G1, G2, G5, tape_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -114,7 +115,7 @@ def test_stats_spread_sma_whales_gaps(tape: str) -> None:
     assert [(w["id"], w["notional"]) for w in whales["trades"]] == [  # type: ignore[union-attr]
         (5, "103000.0000000000000000")]
     gaps = ok_json(tape, "gaps", "BTCUSDT", "--from", "2024-03-01", "--to", "2024-03-02")
-    assert [g["gap_id"] for g in gaps["gaps"]] == ["g1", "g2", "g5"]  # type: ignore[union-attr]
+    assert [g["gap_id"] for g in gaps["gaps"]] == [G1, G2, G5]  # type: ignore[union-attr]
     assert gaps["days"] == [{"day": "2024-03-01T00:00:00.000000Z", "trades": 7, "agg_trades": 3}]
 
 
@@ -212,3 +213,35 @@ def test_epoch_ms_and_iso_agree() -> None:
     """Epoch milliseconds and ISO 8601 (naive = UTC) name the same instant."""
     assert parse_time("1709251260000", "at") == parse_time("2024-03-01T00:01:00", "at")
     assert parse_time("2024-03-01T01:01:00+01:00", "at") == parse_time("2024-03-01 00:01:00Z", "at")
+
+
+def test_now_is_a_time_for_from_to_and_at() -> None:
+    """`now` (any case) is the request's clock for --from, --to and --at; other words stay errors."""
+    req = parse_request("range", {"symbol": "BTCUSDT", "from": "2024-03-01", "to": "now"}, NOW, 10_000)
+    assert (req.start, req.end) == (datetime(2024, 3, 1, tzinfo=UTC), NOW)
+    assert parse_request("spread", {"symbol": "BTCUSDT", "at": "NOW"}, NOW, 10_000).at == NOW
+    with pytest.raises(InvalidArgument):
+        parse_request("range", {"symbol": "BTCUSDT", "from": "2024-03-01", "to": "later"}, NOW, 10_000)
+
+
+def test_to_now_on_the_command_line(tape: str) -> None:
+    """`range --from ... --to now` is accepted and covers the whole tape."""
+    doc = ok_json(tape, "range", "BTCUSDT", "--from", "2024-03-01", "--to", "now")
+    assert doc["trade_count"] == 8, doc
+
+
+def test_help_lists_only_the_settings_db_query_reads() -> None:
+    """`db.query --help` names DATABASE_URL and the QUERY_* limits, not other stages' settings."""
+    out = run("postgresql://x@127.0.0.1:1/p", "--help").stdout
+    listed = {line.split()[0] for line in out.split("environment variables")[1].splitlines()[1:]
+              if line.startswith("  ")}
+    assert listed == {"DATABASE_URL", "QUERY_STATEMENT_TIMEOUT_MS", "QUERY_MAX_ROWS",
+                      "AUDIT_STATEMENT_TIMEOUT_MS", "AUDIT_REPAIR_WAIT_S"}
+
+
+def test_database_without_tables_is_named(database_url: str) -> None:
+    """A reachable database without the tables: exit 1, one line naming host:port/dbname, no password."""
+    url = database_url.replace("postgresql://postgres@", "postgresql://postgres:hunter2@", 1)
+    proc = run(url + ("&" if "?" in url else "?") + "options=-csearch_path%3Dnone_such", "latest", "BTCUSDT")
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert dsn_endpoint(database_url) in proc.stderr and "hunter2" not in proc.stderr

@@ -14,8 +14,9 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from tests.brokers import PrivateKafka
-from tests.e2e.pipeline import Pipeline, wait_for
+from tests.e2e.pipeline import Pipeline
 from tests.e2e.test_pipeline import assert_unbroken, expected_rows, wait_complete
+from tests.utils import wait_for
 
 SYMBOLS = "BTCUSDT,ETHUSDT,BNBUSDT"
 pytestmark = pytest.mark.slow

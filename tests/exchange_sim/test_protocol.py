@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from hypothesis import given
@@ -100,11 +101,21 @@ def test_invalid_json_is_code_3_with_position() -> None:
 
 
 def test_bad_id_type_is_code_2() -> None:
-    """An id that is a float, a bool or a long string is refused (code 2, id null)."""
-    for bad in (1.5, True, "x" * 37, "a-b"):
+    """A float, bool, container, 37-char string or an integer past int64 is refused (code 2, id null)."""
+    for bad in (1.5, True, "x" * 37, [1], {"a": 1}, 2**63, -(2**63) - 1):
         reply = ask(Session(False, 1024), {"method": "LIST_SUBSCRIPTIONS", "id": bad})
         assert reply["id"] is None
-        assert reply["error"]["code"] == 2  # type: ignore[index]
+        assert reply["error"] == {  # type: ignore[comparison-overlap]
+            "code": 2, "msg": "Invalid request: request ID must be an unsigned integer"
+        }
+
+
+def test_every_documented_id_form_is_echoed() -> None:
+    """Signed 64-bit integers, strings up to 36 chars (UUIDs, hyphens, any text) and null are echoed."""
+    forms = (2**63 - 1, -(2**63), -1, 0, str(uuid.uuid4()), "a-b", "x" * 36, "", "id with spaces", None)
+    for good in forms:
+        reply = ask(Session(False, 1024), {"method": "SUBSCRIBE", "params": ["btcusdt@trade"], "id": good})
+        assert reply == {"result": None, "id": good}
 
 
 def test_stream_limit_is_enforced_atomically() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -82,6 +83,23 @@ def test_live_subscription_on_bare_paths(sim: Callable[..., SimProcess]) -> None
                 while reply is None or "id" not in reply:
                     reply = (await take(ws, 1))[0]
                 assert reply == {"error": {"code": 2, "msg": "Invalid request: invalid stream"}, "id": 9}
+
+    asyncio.run(main())
+
+
+def test_uuid_request_id_subscribes_like_the_official_sdk(sim: Callable[..., SimProcess]) -> None:
+    """A SUBSCRIBE with a uuid4 string id (as Binance's SDK sends) is answered and streams all three kinds."""
+    s = sim(*FAST)
+    request_id = str(uuid.uuid4())
+    streams = ["btcusdt@trade", "btcusdt@aggTrade", "btcusdt@bookTicker"]
+
+    async def main() -> None:
+        async with websockets.connect(s.ws_url + "/stream") as ws:
+            await ws.send(json.dumps({"method": "SUBSCRIBE", "params": streams, "id": request_id}))
+            assert (await take(ws, 1))[0] == {"result": None, "id": request_id}
+            seen: set[str] = set()
+            while seen != set(streams):
+                seen.add((await take(ws, 1))[0]["stream"])
 
     asyncio.run(main())
 

@@ -19,7 +19,7 @@ from ingestion.limits import (
 
 def test_the_limits_stay_under_binance_s() -> None:
     """Connection attempts stay under 300 per 5 minutes, control messages under 5 per second."""
-    assert CONNECT_ATTEMPTS == (290, 300.0) and CONTROL_MESSAGES == (4, 1.0)
+    assert CONNECT_ATTEMPTS == (290, 300.0) and CONTROL_MESSAGES == (3, 1.0)
     assert WEIGHT_WINDOW_S == 60.0
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Topics
-from tests.e2e.pipeline import ROOT, free_port
+from tests.e2e.pipeline import ROOT
+from tests.utils import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +89,7 @@ def test_a_dying_component_is_named_with_its_log(
 def test_unreachable_exchange_is_said_plainly(
     kafka_bootstrap: str, db_url: str, topics: Topics, consumer_group: str, tmp_path: Path
 ) -> None:
-    """`launcher run` against an exchange that does not answer says so and points to `make demo`."""
+    """`launcher run` against a silent exchange says so, points to `make demo`, shows the last error."""
     env = launcher_env(kafka_bootstrap, db_url, topics, consumer_group)
     port = free_port()
     env.update(BINANCE_WS_URL=f"ws://127.0.0.1:{port}", BINANCE_REST_URL=f"http://127.0.0.1:{port}")
@@ -96,3 +97,19 @@ def test_unreachable_exchange_is_said_plainly(
     out, err = proc.communicate(timeout=90)
     assert proc.returncode == 0, err
     assert "cannot be reached" in out and "make demo" in out, out
+    assert "ingestion not ready for" in out and "ConnectionRefusedError" in out, out
+
+
+def test_demo_shows_the_self_audit_verdict(
+    kafka_bootstrap: str, db_url: str, topics: Topics, consumer_group: str, tmp_path: Path
+) -> None:
+    """The status view carries the periodic self-audit of the recent window: complete here."""
+    env = {**launcher_env(kafka_bootstrap, db_url, topics, consumer_group), "SYMBOLS": "BTCUSDT",
+           "SELF_AUDIT_INTERVAL_S": "5", "SELF_AUDIT_WINDOW_S": "60"}
+    proc = launch(env, tmp_path, "demo", "--rate", "100")
+    time.sleep(52)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    last = out.split("self-audit (last 1 min up to 30 s ago")[-1]
+    assert "BTCUSDT      complete (" in last.split("\n\n")[0], out[-2000:]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from launcher.status import ComponentState, Snapshot, parse, render
+from launcher.status import ComponentState, Snapshot, last_error_line, parse, render, stuck_notice
 
 INGESTION = """# TYPE ingestion_events_received counter
 ingestion_events_received_total{symbol="BTCUSDT",type="trade"} %d
@@ -29,10 +29,33 @@ def test_render_shows_rates_gaps_lag_and_prices() -> None:
     cur = Snapshot(12.0, parse(INGESTION % 600), parse(WORKER % 1300))
     at = datetime(2026, 1, 1, 0, 0, 1, 123456, tzinfo=UTC)
     lines = render("demo", prev, cur, [ComponentState("worker", "ready")],
-                   {"BTCUSDT": ("87648.21000000", at), "ETHUSDT": None}, [])
+                   {"BTCUSDT": ("87648.21000000", at, "aggTrade"), "ETHUSDT": None}, [])
     text = "\n".join(lines)
     assert "100 events/s" in text and "total 700" in text
     assert "150 rows/s" in text and "consumer lag 10" in text
     assert "gaps: detected 2, repaired 1, unrepairable 4" in text
-    assert "BTCUSDT      87648.21000000  at 2026-01-01T00:00:01.123456+00:00" in text
+    assert "BTCUSDT      87648.21000000  at 2026-01-01T00:00:01.123456Z  (aggTrade)" in text
+    assert "+00:00" not in text
     assert "ETHUSDT      no trades yet" in text
+
+
+def test_last_error_line_is_the_latest_problem() -> None:
+    """The last ERROR/WARNING/exception line of a log is picked; a clean log gives None."""
+    log = "\n".join([
+        "2026-01-01T00:00:00.000Z INFO ingestion.ws_consumer starting",
+        "2026-01-01T00:00:01.000Z WARNING ingestion.connection s0c1: connect failed: ConnectionRefusedError",
+        "ConnectionRefusedError: [Errno 111] Connect call failed ('127.0.0.1', 33203)",
+        "2026-01-01T00:00:02.000Z INFO ingestion.connection s0c1: retrying in 1.2 s",
+    ])
+    refused = "ConnectionRefusedError: [Errno 111] Connect call failed ('127.0.0.1', 33203)"
+    assert last_error_line(log) == refused
+    assert last_error_line("2026-01-01T00:00:00.000Z INFO all good\n") is None
+    assert last_error_line("x ERROR " + "y" * 500, width=20) == "x ERROR yyyyyyyyy..."
+
+
+def test_stuck_notice_names_component_error_and_log() -> None:
+    """A stuck component's notice names it, how long, the error line and where its log is."""
+    text = stuck_notice("ingestion", 7.2, "/x/ingestion.log", "ConnectionRefusedError: x")
+    assert text == "ingestion not ready for 7 s; last error in its log: ConnectionRefusedError: x " \
+                   "(log: /x/ingestion.log)"
+    assert "no error line" in stuck_notice("worker", 6, "/l", None)

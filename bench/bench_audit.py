@@ -1,0 +1,151 @@
+"""Benchmark of ``db.query audit`` on one day of one busy symbol: ``python bench/bench_audit.py``.
+
+Fills a schema of its own (dropped at the end) with 3.4 M trades and the 1.7 M aggTrades over
+them (5.1 M rows, ~39 trades/s for 24 h, two trades per aggTrade at the same time), generated
+inside the database with generate_series, then deletes 1,000 trade ids (one hole) and VACUUM
+ANALYZEs (an insert-only table is vacuumed by autovacuum too; this makes the index-only scans
+of the continuity pass skip the heap from the start). Times, through db.queries.audit:
+  - the whole day, trade continuity only (--stream trade)
+  - the whole day, both streams and their consistency (the default)
+  - one hour, both streams (cost proportional to the range, not to the table)
+and a baseline: count(*) of the day's trades. Writes bench/results/audit.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg2
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from db import queries
+from db.migrate import apply
+
+DSN = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:55432/pipeline")
+TRADES = 3_400_000
+START = datetime(2024, 6, 1, tzinfo=UTC)
+STEP_MS = 86_400_000 / TRADES
+HOLE = (1_700_000, 1_700_999)
+GOALS_S = {"audit_1h_both": 5.0, "audit_1d_both": 120.0}
+
+# The indexes (and the unique key) are built after the fill, by sorting, which is several times
+# faster than maintaining them row by row; they end up as migration 001 made them.
+DROP_INDEXES = """
+ALTER TABLE trades DROP CONSTRAINT trades_uniq;
+DROP INDEX trades_symbol_type_time_idx; DROP INDEX trades_time_idx"""
+CREATE_INDEXES = """
+ALTER TABLE trades ADD CONSTRAINT trades_uniq UNIQUE (symbol, type, id, time);
+CREATE INDEX trades_symbol_type_time_idx ON trades (symbol, type, time DESC);
+CREATE INDEX trades_time_idx ON trades (time DESC)"""
+DELETE_HOLE = f"DELETE FROM trades WHERE type = 'trade' AND id BETWEEN {HOLE[0]} AND {HOLE[1]}"
+FILL_TRADES = """
+INSERT INTO trades (time, symbol, type, id, price, qty, buyer_maker, received_at)
+SELECT %(start)s::timestamptz + (((g - 1) / 2) * 2 * %(step)s) * interval '1 millisecond', 'BTCUSDT',
+       'trade', g, 60000 + (g %% 500), ((g * 7919) %% 100000 + 1)::numeric / 100000, g %% 2 = 0,
+       %(start)s::timestamptz
+FROM generate_series(1::bigint, %(n)s) g"""
+FILL_AGGS = """
+INSERT INTO trades (time, symbol, type, id, first_id, last_id, price, qty, buyer_maker, received_at)
+SELECT %(start)s::timestamptz + ((j - 1) * 2 * %(step)s) * interval '1 millisecond', 'BTCUSDT',
+       'aggTrade', 10000000 + j, 2 * j - 1, 2 * j, 60000,
+       (((2 * j - 1) * 7919) %% 100000 + 1)::numeric / 100000
+         + ((2 * j * 7919) %% 100000 + 1)::numeric / 100000,
+       false, %(start)s::timestamptz
+FROM generate_series(1::bigint, %(n)s / 2) j"""
+
+
+def schema_url(name: str) -> str:
+    sep = "&" if "?" in DSN else "?"
+    return f"{DSN}{sep}options={quote(f'-csearch_path={name},public')}"
+
+
+def run(url: str, *statements: str) -> None:
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    args = {"start": START, "step": STEP_MS, "n": TRADES}
+    with conn.cursor() as cur:
+        cur.execute("SET synchronous_commit = off; SET maintenance_work_mem = '256MB'")
+        for statement in statements:
+            cur.execute(statement, args)
+    conn.close()
+
+
+def fill(url: str) -> float:
+    """Trades and aggTrades on two connections at once, then the indexes, the hole, VACUUM."""
+    t0 = time.perf_counter()
+    run(url, DROP_INDEXES)
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda sql: run(url, sql), (FILL_TRADES, FILL_AGGS)))
+    run(url, CREATE_INDEXES, DELETE_HOLE, "VACUUM ANALYZE trades")
+    return time.perf_counter() - t0
+
+
+def timed(fn: object) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    out = fn()  # type: ignore[operator]
+    return round(time.perf_counter() - t0, 2), out
+
+
+def measure(url: str) -> dict[str, float]:
+    conn = queries.connect(url, statement_timeout_ms=600_000)
+    day, hour = (START, START + timedelta(days=1)), (START + timedelta(hours=11), START + timedelta(hours=12))
+    figures: dict[str, float] = {}
+    for name, (start, end), streams in (("audit_1d_trade", day, ("trade",)),
+                                        ("audit_1d_both", day, ("trade", "aggTrade")),
+                                        ("audit_1h_both", hour, ("trade", "aggTrade"))):
+        seconds, res = timed(lambda s=start, e=end, st=streams: queries.audit(conn, "BTCUSDT", s, e, st))
+        figures[name] = seconds
+        holes = [(h.first_id, h.last_id) for h in res.holes]  # type: ignore[attr-defined]
+        print(f"{name:16s} {seconds:8.2f} s   complete={res.complete} holes={holes} "  # type: ignore[attr-defined]
+              f"disagreements={len(res.mismatches)}")  # type: ignore[attr-defined]
+    with conn.cursor() as cur:
+        t0 = time.perf_counter()
+        cur.execute("SELECT count(*) FROM trades WHERE symbol = 'BTCUSDT' AND type = 'trade'"
+                    " AND time >= %s AND time < %s", day)
+        cur.fetchall()
+        figures["baseline_count_1d_trades"] = round(time.perf_counter() - t0, 2)
+    print(f"{'baseline count(*) of the day':28s} {figures['baseline_count_1d_trades']:8.2f} s")
+    conn.close()
+    return figures
+
+
+def main() -> int:
+    name = f"bench_audit_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(DSN)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE SCHEMA {name}")
+    try:
+        url = schema_url(name)
+        apply(url)
+        load_s = fill(url)
+        rows = TRADES + TRADES // 2 - (HOLE[1] - HOLE[0] + 1)
+        print(f"loaded {rows:,} rows (BTCUSDT, one day: {TRADES:,} trades and {TRADES // 2:,} aggTrades, "
+              f"one hole of {HOLE[1] - HOLE[0] + 1} trade ids) in {load_s:.1f} s")
+        figures = measure(url)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        admin.close()
+    figures["rows"], figures["load_seconds"] = rows, round(load_s, 1)
+    met = all(figures[k] < v for k, v in GOALS_S.items())
+    goal = ", ".join(f"{k} < {v:g} s" for k, v in GOALS_S.items())
+    print(f"goal: {goal}: {'met' if met else 'NOT met'}")
+    out = Path(__file__).resolve().parent / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "audit.json").write_text(json.dumps(
+        {"name": "audit", "figures": figures, "goal": goal, "met": met}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

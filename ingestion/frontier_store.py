@@ -1,0 +1,177 @@
+"""The frontier in Kafka: a compacted topic, read fully at start, written as Kafka acknowledges.
+
+This is the pattern Kafka Connect uses for source offsets: the state lives in the broker, not on
+the host, so it survives SIGKILL, OOM and a move to another host.
+
+Rules:
+  1. The topic (TOPIC_FRONTIER) is compacted, one partition, TOPIC_REPLICATION_FACTOR copies; the
+     record key is ``SYMBOL/type`` and the value one ``FrontierEntry``: after compaction, the
+     latest entry per key remains.
+  2. ``load_frontier`` reads every partition from its start to the end it had when the read
+     began, keeping the last entry per key; it raises ``FrontierError`` rather than return a
+     partial read. An undecodable record is logged and skipped (it cannot name its key's ids).
+  3. ``FrontierWriter`` derives the frontier from acknowledgements only (the last event Kafka
+     acknowledged per key, decoded at write time, not per event), and writes what
+     ``FrontierBook.due`` returns every FRONTIER_WRITE_INTERVAL_MS; a refused or failed write
+     is written again at the next turn. ``final`` writes every entry (shutdown).
+  4. Frontier records go through the same idempotent producer as the events (acks=all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from common.kafka_config import client_config
+from common.settings import Settings
+from ingestion.errors import FrontierError
+from ingestion.frontier import FrontierBook, FrontierEntry, Key, decode_entry, encode_entry, record_key
+from ingestion.publisher import Publisher
+
+log = logging.getLogger(__name__)
+
+TOPIC_CONFIG = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": "3600000"}
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def mono_us() -> int:
+    return time.monotonic_ns() // 1000
+
+
+def ensure_frontier_topic(settings: Settings, timeout: float = 10.0) -> None:
+    """Create the compacted frontier topic if missing (Rule 1); FrontierError on failure."""
+    admin = AdminClient(client_config(settings))
+    topic = NewTopic(settings.topic_frontier, num_partitions=1,
+                     replication_factor=settings.topic_replication_factor, config=TOPIC_CONFIG)
+    future = admin.create_topics([topic], request_timeout=timeout)[settings.topic_frontier]
+    try:
+        future.result(timeout=timeout + 5)
+    except KafkaException as exc:
+        err = exc.args[0] if exc.args else None
+        if not (isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS):
+            raise FrontierError(f"cannot create topic {settings.topic_frontier}: {exc}") from exc
+    else:
+        log.info("topic %s created (compacted)", settings.topic_frontier)
+
+
+def load_frontier(settings: Settings, timeout: float = 30.0) -> list[FrontierEntry]:
+    """Every key's latest entry (Rule 2); blocking, run it in a thread."""
+    consumer = Consumer({
+        **client_config(settings), "group.id": "binance-pipeline-frontier",
+        "enable.auto.commit": False, "enable.partition.eof": True,
+    })  # fmt: skip
+    try:
+        return _read_all(consumer, settings.topic_frontier, time.monotonic() + timeout)
+    except KafkaException as exc:
+        raise FrontierError(f"cannot read {settings.topic_frontier}: {exc}") from exc
+    finally:
+        consumer.close()
+
+
+def _read_all(consumer: Consumer, topic: str, deadline: float) -> list[FrontierEntry]:
+    ends = _ends(consumer, topic, max(1.0, deadline - time.monotonic()))
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+    latest: dict[bytes, FrontierEntry] = {}
+    while ends:
+        if time.monotonic() > deadline:
+            raise FrontierError(f"reading {topic} did not finish in time ({len(ends)} partition(s) left)")
+        msg = consumer.poll(0.2)
+        if msg is None:
+            continue
+        partition, offset, error = msg.partition() or 0, msg.offset() or 0, msg.error()
+        if error is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                raise FrontierError(f"reading {topic}: {error.str()}")
+            ends.pop(partition, None)
+            continue
+        _keep(latest, msg)
+        if offset + 1 >= ends.get(partition, 0):
+            ends.pop(partition, None)
+    return list(latest.values())
+
+
+def _ends(consumer: Consumer, topic: str, timeout: float) -> dict[int, int]:
+    """High watermark of every non-empty partition of ``topic``."""
+    meta = consumer.list_topics(topic, timeout=timeout).topics[topic]
+    if meta.error is not None:
+        raise FrontierError(f"topic {topic}: {meta.error.str()}")
+    ends = {}
+    for p in meta.partitions:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+        if high > low:
+            ends[p] = high
+    return ends
+
+
+def _keep(latest: dict[bytes, FrontierEntry], msg: Message) -> None:
+    key, value = msg.key() or b"", msg.value()
+    if value is None:
+        latest.pop(key, None)
+        return
+    try:
+        latest[key] = decode_entry(value)
+    except ValueError as exc:
+        log.warning("frontier record %r at offset %d skipped: %s", key, msg.offset(), exc)
+
+
+class FrontierWriter:
+    """Turns acknowledgements into frontier records (Rules 3, 4)."""
+
+    def __init__(self, settings: Settings, book: FrontierBook, publisher: Publisher) -> None:
+        self.settings = self._s = settings
+        self.book, self._publisher = book, publisher
+        self._keys: dict[bytes, Key] = {}
+        self.written = 0
+
+    def drain_acks(self) -> None:
+        """Fold the last acknowledged event of each key into the book."""
+        acked = self._publisher.acked_events
+        for key, msg in list(acked.items()):
+            event = orjson.loads(msg.value() or b"{}")
+            if key[0] == "bookTicker":
+                self.book.acked(key, None, event.get("received_at"))
+            else:
+                self.book.acked(key, event.get("id"), event.get("trade_time"))
+        acked.clear()
+
+    def step(self) -> None:
+        self.drain_acks()
+        self._write(self.book.due(now_us(), mono_us()))
+
+    def final(self) -> None:
+        """Write every entry (after the producer flushed, so every acknowledgement is in)."""
+        self.drain_acks()
+        self._write(self.book.everything(now_us(), mono_us()))
+
+    def _write(self, entries: list[FrontierEntry]) -> None:
+        producer = self._publisher.producer
+        for entry in entries:
+            key = record_key(entry.key)
+            self._keys[key] = entry.key
+            try:
+                producer.produce(self._s.topic_frontier, encode_entry(entry), key,
+                                 on_delivery=self._delivered)  # fmt: skip
+            except BufferError:
+                self.book.mark_dirty(entry.key)
+
+    def _delivered(self, err: KafkaError | None, msg: Message) -> None:
+        if err is None:
+            self.written += 1
+            return
+        log.error("frontier write of %r failed: %s; writing it again", msg.key(), err.str())
+        self.book.mark_dirty(self._keys[msg.key() or b""])
+
+    async def run(self) -> None:
+        """Write due entries until cancelled."""
+        interval = self._s.frontier_write_interval_ms / 1000
+        while True:
+            self.step()
+            await asyncio.sleep(interval)

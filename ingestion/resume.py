@@ -1,0 +1,139 @@
+"""Resume shell: read the last instance's frontier, pick up its open gaps, leave a clean one behind.
+
+The decisions are in the pure modules ``ingestion.frontier`` and ``ingestion.unfinished``; this
+module carries them out with the publisher, the backfiller and the flow.
+
+Start (``read_frontier`` then ``pick_up``), before any connection opens:
+  1. create the compacted frontier topic if missing and read it in full, retrying while the
+     broker is unreachable: ingestion never starts without knowing where the last one stopped;
+  2. for the streams it captures (it owns their entries; ``ingestion.unfinished`` Rule 0):
+     publish the closing records of time gaps left open, publish every open id gap again and
+     hand it to the backfiller, open the bookTicker ``restart`` windows, and arm the flow's
+     resumer for every trade/aggTrade key with a frontier.
+  3. ``probe_quiet``: a resumed stream still without an event RESUME_PROBE_AFTER_S after start
+     is compared with REST's latest id instead, so a feed that went quiet while no instance ran
+     still reveals (and repairs) its restart gap. A failed probe is logged; the first live event
+     will still do.
+Clean stop (``stop_cleanly``):
+  4. close the open time gaps, flush the producer, write every frontier entry, flush again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from common.backoff import Backoff
+from common.settings import Settings
+from ingestion.backfill import Backfiller
+from ingestion.errors import BackfillError, FrontierError, ParseError
+from ingestion.flow import Flow, Key
+from ingestion.frontier import FrontierBook, FrontierEntry, Resumer
+from ingestion.frontier_store import FrontierWriter, ensure_frontier_topic, load_frontier
+from ingestion.publisher import Publisher
+from ingestion.unfinished import Pickup, close_at_stop, plan_pickup
+
+log = logging.getLogger(__name__)
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def captured_keys(settings: Settings) -> list[Key]:
+    return [(kind, symbol) for symbol in settings.symbols for kind in settings.stream_types]
+
+
+async def read_frontier(settings: Settings, stop: asyncio.Event) -> list[FrontierEntry] | None:
+    """The last instance's frontier (step 1); None if stopped first."""
+    backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s)
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(ensure_frontier_topic, settings)
+            entries = await asyncio.to_thread(load_frontier, settings)
+        except FrontierError as exc:
+            delay = backoff.next_delay()
+            log.warning("%s; retrying in %.1f s", exc, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            continue
+        log.info("frontier read from %s: %d entries, %d open gap(s)", settings.topic_frontier,
+                 len(entries), sum(len(e.open_gaps) for e in entries))  # fmt: skip
+        return entries
+    return None
+
+
+def pick_up(
+    settings: Settings, entries: list[FrontierEntry], publisher: Publisher, backfiller: Backfiller,
+    flow: Flow,
+) -> FrontierWriter:
+    """Wire the frontier and finish the last instance's business (step 2)."""
+    plan = plan_pickup(entries, captured_keys(settings), now_us())
+    book = FrontierBook(plan.owned, settings.frontier_write_interval_ms * 1000)
+    _watch(publisher, book)
+    _finish(plan, publisher, backfiller)
+    for key, since in plan.windows:
+        flow.interrupt([key], since, "restart")
+    if plan.resume:
+        flow.resume = Resumer(plan.resume, int(settings.resume_max_age_s * 1e6))
+    return FrontierWriter(settings, book, publisher)
+
+
+def _watch(publisher: Publisher, book: FrontierBook) -> None:
+    """The book sees every gap record and every event Kafka will not take."""
+    publisher.gap_listener = book
+    lost = publisher.on_lost
+
+    def on_lost(symbol: str, kind: str, ident: int | None, at: int, reason: str) -> None:
+        book.lost((kind, symbol), ident)
+        lost(symbol, kind, ident, at, reason)
+
+    publisher.on_lost = on_lost
+
+
+def _finish(plan: Pickup, publisher: Publisher, backfiller: Backfiller) -> None:
+    if plan.foreign_open:
+        log.warning("%d open gap(s) of streams this instance does not capture are left to the instance "
+                    "that does: %s", len(plan.foreign_open),
+                    ", ".join(g["gap_id"] for g in plan.foreign_open[:5]))  # fmt: skip
+    for record in plan.closed:
+        log.warning("gap %s left open by the last instance: closed, unrepairable", record["gap_id"])
+        publisher.publish_gap(record)
+    for record in plan.id_gaps:
+        log.warning("gap %s left open by the last instance (%s ids): backfilling", record["gap_id"],
+                    record["missing"])  # fmt: skip
+        publisher.publish_gap(record)
+        backfiller.submit(record)
+
+
+async def probe_quiet(settings: Settings, flow: Flow, backfiller: Backfiller) -> None:
+    """Compare quiet resumed streams with REST's latest id (step 3); returns when done."""
+    await asyncio.sleep(settings.resume_probe_after_s)
+    for key in list(flow.resume.pending if flow.resume is not None else ()):
+        try:
+            row = await backfiller.latest(key[1], key[0])
+        except (BackfillError, ParseError) as exc:
+            log.warning("%s %s: quiet since start and REST's latest id unknown (%s); waiting for the "
+                        "stream", key[1], key[0], exc)  # fmt: skip
+            continue
+        if row is not None:
+            log.info("%s %s: quiet since start; REST's latest id is %d", key[1], key[0], row["id"])
+            flow.resume_at(key, row["id"] + 1, row["trade_time"])
+
+
+def stop_cleanly(settings: Settings, publisher: Publisher, writer: FrontierWriter | None) -> int:
+    """Close time gaps, flush, write the frontier, flush (step 3); returns messages left."""
+    now = now_us()
+    if writer is not None:
+        for record in close_at_stop(writer.book.open_gaps(), now):
+            publisher.publish_gap(record)
+        for key in captured_keys(settings):
+            if key[0] == "bookTicker":
+                writer.book.settle_time(key, now)
+    left = publisher.flush(settings.producer_flush_timeout_s)  # on this thread: callbacks too
+    if writer is None or left:
+        return left
+    writer.final()
+    return publisher.flush(settings.producer_flush_timeout_s)
