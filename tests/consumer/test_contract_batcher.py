@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from consumer.batcher import Batcher, DeadLetter, Segment
+from consumer.errors import OffsetOrderError
 
 
 def put(b: Batcher, partition: int, table: str, offsets: range, now: float, topic: str = "t") -> Segment:
@@ -137,3 +138,12 @@ def test_a_table_never_seen_has_nothing_pending() -> None:
     assert b.pending("trades") == 0 and b.pending() == 0
     put(b, 0, "gaps", range(2), now=0.0, topic="g")
     assert b.pending("trades") == 0 and b.pending() == 2
+
+
+def test_an_offset_going_back_is_an_error_naming_where() -> None:
+    """An offset below the next one raises OffsetOrderError naming topic, partition and both offsets."""
+    b = Batcher(max_rows=100, max_seconds=60.0)
+    seg = put(b, 3, "trades", range(5, 7), now=0.0)
+    with pytest.raises(OffsetOrderError, match=r"^t\[3\]: offset 4 after 6$") as info:
+        b.add(seg, 4, None, b"v", "row\n", 0)
+    assert (info.value.topic, info.value.partition, info.value.offset, info.value.expected) == ("t", 3, 4, 7)

@@ -12,6 +12,8 @@ from consumer.errors import (
     TRANSIENT_SQLSTATES,
     DecodeError,
     Disposition,
+    SinkBackpressureError,
+    TransientDatabaseError,
     WorkerError,
     classify,
     classify_sqlstate,
@@ -111,3 +113,10 @@ def test_decode_error_carries_its_reason() -> None:
     exc = DecodeError("field price must be a decimal string")
     assert isinstance(exc, WorkerError)
     assert exc.reason == str(exc) == "field price must be a decimal string"
+
+
+def test_back_pressure_carries_its_retry_after() -> None:
+    """A sink's back-pressure error keeps its reason and retry_after (None when not given)."""
+    assert SinkBackpressureError("busy", 2.5).retry_after == 2.5
+    assert SinkBackpressureError("busy").retry_after is None and str(SinkBackpressureError("busy")) == "busy"
+    assert issubclass(TransientDatabaseError, SinkBackpressureError)

@@ -341,3 +341,28 @@ def test_whole_messages_of_range_and_required_errors(raw: dict[str, str], param:
     with pytest.raises(InvalidArgument) as info:
         parse_request("range", raw, NOW, 10)
     assert (info.value.param, info.value.message) == (param, message)
+
+
+def test_now_is_a_time_where_the_request_has_a_clock() -> None:
+    """'now' (any case) is the request's clock in at, from and to; parse_time without a clock refuses it."""
+    assert parse_time(" NOW ", "at", NOW) == NOW
+    with refused(
+        "at", r"'now' is not a time: expected ISO 8601 \(e.g. 2024-05-01T12:00:00Z\), epoch ms or now$"
+    ):
+        parse_time("now", "at")
+    assert parse_request("price-at", {"symbol": "BTCUSDT", "at": "now"}, NOW, 10).at == NOW
+    req = parse_request("range", {"symbol": "BTCUSDT", "from": "now", "to": "Now"}, NOW, 10)
+    assert (req.start, req.end) == (NOW, NOW)
+
+
+def test_audit_takes_one_stream_or_both_and_lists_up_to_max_rows() -> None:
+    """audit checks trade and aggTrade unless stream names one; its limit is max_rows."""
+    both = parse_request("audit", {"symbol": "BTCUSDT"}, NOW, 77)
+    assert (both.streams, both.limit) == (("trade", "aggTrade"), 77)
+    assert parse_request("audit", {"symbol": "BTCUSDT", "stream": "aggTrade"}, NOW, 77).streams == (
+        "aggTrade",
+    )
+    with refused("stream", "'bookTicker': expected trade or aggTrade$"):
+        parse_request("audit", {"symbol": "BTCUSDT", "stream": "bookTicker"}, NOW, 77)
+    with refused("type", "'x': expected trade or aggTrade$"):
+        parse_request("range", {"symbol": "BTCUSDT", "type": "x"}, NOW, 77)
