@@ -12,6 +12,9 @@ Rules:
      that is not valid UTF-8 reaches the parser (and the dead-letter topic) instead of
      killing the connection.
   3. The receive loop never swallows errors: it returns why the connection ended, or raises.
+  4. Retry policy is data (``is_retryable``): no HTTP answer (transport error, timeout), a
+     5xx, 429 or 418 is worth another attempt; any other answer to the upgrade (400, 401,
+     403, 404, ...) is fatal: asking again would get the same answer.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from common.events import BookTickerMessage, TradeMessage
 from ingestion.errors import ConnectError
 from ingestion.limits import CONTROL_MESSAGES, WindowBudget, acquire
 from ingestion.models import ControlReply
@@ -38,8 +40,15 @@ MAX_URL_CHARS = 4000
 SUBSCRIBE_CHUNK = 200
 REPLY_TIMEOUT_S = 10.0
 FrameSink = Callable[[bytes, int, "Connection"], None]
-Event = TradeMessage | BookTickerMessage
 _ids = itertools.count(1)
+
+
+RETRY_STATUSES = frozenset({418, 429})
+
+
+def is_retryable(exc: ConnectError) -> bool:
+    """Rule 4, from the error's ``status`` attribute (None: the server never answered)."""
+    return exc.status is None or exc.status >= 500 or exc.status in RETRY_STATUSES
 
 
 def now_us() -> int:
@@ -63,7 +72,7 @@ def stream_url(base: str, streams: Sequence[str]) -> str:
 
 
 class Connection:
-    """A connection and the state the supervisor and the flow keep about it."""
+    """A connection: its socket and what the supervisor watches (the flow's state is in ``links``)."""
 
     def __init__(
         self, slot: int, base: str, streams: Sequence[str], sink: FrameSink, max_frame_bytes: int
@@ -77,11 +86,6 @@ class Connection:
         self._next_request = itertools.count(1)
         self.opened_at = 0.0  # monotonic
         self.last_frame_at = 0  # receipt time (us) of the last frame, or the open time
-        self.shutdown_notice = False  # the server sent serverShutdown
-        self.retired = False  # replaced: its frames are ignored from now on
-        self.buffering = False  # a rollover replacement: events wait in ``buffer``
-        self.buffer: list[Event] = []
-        self.first_ids: dict[tuple[str, str], int] = {}  # first id per (type, symbol) while buffering
         self.ended: str | None = None  # why the receive loop ended
 
     async def open(self) -> None:
@@ -94,10 +98,8 @@ class Connection:
                 proxy=None,
             )  # fmt: skip
         except InvalidStatus as exc:
-            retry = exc.response.headers.get("Retry-After")
-            raise ConnectError(
-                f"HTTP {exc.response.status_code} on upgrade", float(retry) if retry else None
-            ) from exc
+            status, retry = exc.response.status_code, exc.response.headers.get("Retry-After")
+            raise ConnectError(f"HTTP {status} on upgrade", status, _seconds(retry)) from exc
         except (OSError, InvalidHandshake, TimeoutError) as exc:
             raise ConnectError(f"cannot connect: {exc!r}") from exc
         self.opened_at = time.monotonic()
@@ -157,6 +159,14 @@ class Connection:
 
     def age(self) -> float:
         return time.monotonic() - self.opened_at if self.opened_at else 0.0
+
+
+def _seconds(header: str | None) -> float | None:
+    """A ``Retry-After`` header in seconds (an HTTP date or garbage counts as absent)."""
+    try:
+        return float(header) if header else None
+    except ValueError:
+        return None
 
 
 def _describe(exc: ConnectionClosed) -> str:

@@ -71,6 +71,9 @@ class IngestionMetrics:
         self.rollovers = Counter(
             "ingestion_rollovers", "Make-before-break connection replacements", ["reason"], registry=r
         )
+        self.handoffs = Counter(
+            "ingestion_handoffs", "Rollover handoffs, after an overlap or without one", ["how"], registry=r
+        )
         self.gaps_detected = Counter(
             "ingestion_gaps_detected", "Gaps detected", ["stream", "reason"], registry=r
         )

@@ -14,6 +14,8 @@ Rules:
      ``Flow.overlapped`` says it has caught up (or after WS_HANDOFF_TIMEOUT_S); then the
      buffer goes through the sequencers, which drop the overlap.
   4. Every connection's receive task belongs to the slot's TaskGroup: none runs unowned.
+  5. When to replace a connection is decided by ``watch.decide`` (pure); this module only
+     sleeps, connects and closes.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from dataclasses import dataclass, field
 
 from common.backoff import Backoff
 from common.settings import Settings
+from ingestion.actions import Key
 from ingestion.connection import Connection, now_us
+from ingestion.effects import Effects
 from ingestion.errors import ConnectError
-from ingestion.flow import Flow, Key
 from ingestion.limits import CONNECT_ATTEMPTS, WindowBudget, acquire
 from ingestion.metrics import IngestionMetrics
+from ingestion.watch import Limits, WatchState, decide, stalled
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +65,10 @@ class Slot:
 class Supervisor:
     """Keeps every slot streaming; ``run`` returns only when cancelled."""
 
-    def __init__(self, settings: Settings, flow: Flow, metrics: IngestionMetrics) -> None:
-        self._s, self._flow, self._metrics = settings, flow, metrics
+    def __init__(self, settings: Settings, effects: Effects, metrics: IngestionMetrics) -> None:
+        self._s, self._fx, self._flow, self._metrics = settings, effects, effects.flow, metrics
+        s = settings
+        self._limits = Limits(s.ws_stall_timeout_s, s.ws_rollover_after_s, s.ws_stable_after_s)
         plan = plan_slots(settings.symbols, settings.stream_types, settings.ws_max_streams_per_connection)
         self.slots = [Slot(i, names, self._backoff(), keys=keys_of(names)) for i, names in enumerate(plan)]
         self._attempts = WindowBudget(*CONNECT_ATTEMPTS)
@@ -85,36 +91,32 @@ class Supervisor:
                     slot.conn = await self._keep(slot, slot.conn, readers)
             finally:
                 if slot.conn is not None:
-                    slot.conn.retired = True
+                    self._fx.retire(slot.conn)
                     await slot.conn.close()
 
     async def _keep(self, slot: Slot, conn: Connection, readers: asyncio.TaskGroup) -> Connection:
         """Watch ``conn`` until it must be replaced; return its replacement."""
-        why = await self._watch(slot, conn)
-        if why in ("serverShutdown", "age"):
+        verdict, why = await self._watch(slot, conn)
+        if verdict == "rollover":
             return await self._rollover(slot, conn, why, readers)
-        conn.retired = True
+        self._fx.retire(conn)
         await conn.close()
         self._metrics.reconnects.inc()
-        self._flow.interrupt(slot.keys, conn.last_frame_at, "reconnect")
+        self._fx.interrupt(slot.keys, conn.last_frame_at, "reconnect")
         delay = slot.backoff.next_delay()
         log.warning("%s lost (%s); reconnecting in %.2f s", conn.id, why, delay)
         await asyncio.sleep(delay)
         return await self._connect(slot, readers)
 
-    async def _watch(self, slot: Slot, conn: Connection) -> str:
-        """Return why ``conn`` needs replacing: ended, stalled, serverShutdown, or age."""
-        stall_us = int(self._s.ws_stall_timeout_s * 1e6)
+    async def _watch(self, slot: Slot, conn: Connection) -> tuple[str, str]:
+        """Poll ``watch.decide`` until ``conn`` must be replaced: ("replace" | "rollover", why)."""
         while True:
-            if conn.ended is not None:
-                return conn.ended
-            if now_us() - conn.last_frame_at > stall_us:
-                return f"stalled: no frame for {self._s.ws_stall_timeout_s:g} s"
-            if conn.shutdown_notice:
-                return "serverShutdown"
-            if conn.age() >= self._s.ws_rollover_after_s:
-                return "age"
-            if not slot.stable and conn.age() >= self._s.ws_stable_after_s:
+            state = WatchState(conn.ended, conn.last_frame_at, conn.opened_at,
+                               self._flow.shutdown_noticed(conn.id), slot.stable)  # fmt: skip
+            decision = decide(state, now_us(), time.monotonic(), self._limits)
+            if decision.verdict in ("replace", "rollover"):
+                return decision.verdict, decision.why
+            if decision.verdict == "stable":
                 slot.stable = True
                 slot.backoff.reset()
             await asyncio.sleep(WATCH_INTERVAL_S)
@@ -122,12 +124,13 @@ class Supervisor:
     async def _connect(self, slot: Slot, readers: asyncio.TaskGroup, buffering: bool = False) -> Connection:
         """Open a connection for ``slot``, retrying with backoff (Rules 1-2)."""
         while True:
-            conn = Connection(slot.index, self._s.binance_ws_url, slot.streams, self._flow.on_frame,
+            conn = Connection(slot.index, self._s.binance_ws_url, slot.streams, self._fx.on_frame,
                               self._s.ws_max_frame_bytes)  # fmt: skip
-            conn.buffering = buffering
+            self._fx.attach(conn, buffering)
             try:
                 await self._attempt(conn, readers)
             except ConnectError as exc:
+                self._fx.retire(conn)
                 self._metrics.connects.labels("failed").inc()
                 delay = max(slot.backoff.next_delay(), exc.retry_after or 0.0)
                 log.warning("%s: connect failed (%s); retry in %.2f s", conn.id, exc, delay)
@@ -148,7 +151,6 @@ class Supervisor:
         try:
             await conn.subscribe_rest()
         except ConnectError:
-            conn.retired = True
             await conn.close()
             raise
 
@@ -160,16 +162,17 @@ class Supervisor:
         log.info("%s: rollover (%s, age %.1f s): opening the replacement first", old.id, why, old.age())
         new = await self._connect(slot, readers, buffering=True)
         deadline = time.monotonic() + self._s.ws_handoff_timeout_s
-        while not self._flow.overlapped(new) and old.ended is None and time.monotonic() < deadline:
-            if len(new.buffer) > HANDOFF_BUFFER_MAX:
+        while not self._flow.overlapped(new.id) and old.ended is None and time.monotonic() < deadline:
+            if self._flow.buffered(new.id) > HANDOFF_BUFFER_MAX:
                 break
             await asyncio.sleep(0.02)
-        caught_up = self._flow.overlapped(new)
-        old.retired = True
+        caught_up = self._flow.overlapped(new.id)
+        self._fx.retire(old)
         if not caught_up:
             contiguous = [k for k in slot.keys if k[0] != "bookTicker"]
-            self._flow.interrupt(contiguous, old.last_frame_at, "rollover")
-        released = self._flow.release(new)
+            self._fx.interrupt(contiguous, old.last_frame_at, "rollover")
+        released = self._fx.release(new)
+        self._metrics.handoffs.labels("overlap" if caught_up else "no_overlap").inc()
         how = "after overlap" if caught_up else f"without overlap ({old.ended or 'timeout'})"
         log.info("%s -> %s: handoff %s, %d buffered events sequenced", old.id, new.id, how, released)
         await old.close()
@@ -180,9 +183,9 @@ class Supervisor:
 
     def readiness(self) -> str | None:
         """None while every slot streams, else which do not."""
-        stall_us = self._s.ws_stall_timeout_s * 1e6
+        stall_s, now = self._s.ws_stall_timeout_s, now_us()
         down = [
             str(s.index) for s in self.slots
-            if s.conn is None or s.conn.ended is not None or now_us() - s.conn.last_frame_at > stall_us
+            if s.conn is None or s.conn.ended is not None or stalled(s.conn.last_frame_at, now, stall_s)
         ]  # fmt: skip
         return f"exchange: connection slot(s) {', '.join(down)} not streaming" if down else None

@@ -22,8 +22,8 @@ from common.health import HealthServer
 from common.logs import configure
 from common.settings import Settings, load_or_exit, settings_epilog
 from ingestion.backfill import Backfiller
+from ingestion.effects import Effects
 from ingestion.errors import TopicSetupError
-from ingestion.flow import Flow
 from ingestion.metrics import IngestionMetrics
 from ingestion.publisher import Publisher
 from ingestion.supervisor import Supervisor
@@ -84,9 +84,9 @@ async def ensure_topics(publisher: Publisher, settings: Settings, stop: asyncio.
     return False
 
 
-async def tick(flow: Flow, publisher: Publisher, stop: asyncio.Event) -> None:
+async def tick(effects: Effects, publisher: Publisher, stop: asyncio.Event) -> None:
     while not stop.is_set():
-        flow.tick()
+        effects.tick()
         if publisher.fatal:
             log.critical("fatal Kafka producer error: %s; exiting", publisher.fatal)
             stop.set()
@@ -98,9 +98,9 @@ async def run(settings: Settings) -> int:
     metrics = IngestionMetrics()
     publisher = Publisher(settings, metrics, on_lost=lambda *_: None)
     backfiller = Backfiller(settings, publisher, metrics)
-    flow = Flow(settings, metrics, publisher, backfiller)
-    publisher.on_lost = flow.lost
-    supervisor = Supervisor(settings, flow, metrics)
+    effects = Effects(metrics, publisher, backfiller)
+    publisher.on_lost = effects.lost
+    supervisor = Supervisor(settings, effects, metrics)
     health = HealthServer(
         settings.ingestion_health_host, settings.ingestion_health_port, metrics.registry,
         [supervisor.readiness, publisher.readiness],
@@ -115,7 +115,7 @@ async def run(settings: Settings) -> int:
     try:
         if await ensure_topics(publisher, settings, stop):
             publisher.start()
-            await _stream(supervisor, publisher, backfiller, flow, stop)
+            await _stream(supervisor, publisher, backfiller, effects, stop)
     finally:
         await _shutdown(publisher, backfiller, settings)
         await health.stop()
@@ -123,14 +123,15 @@ async def run(settings: Settings) -> int:
 
 
 async def _stream(
-    supervisor: Supervisor, publisher: Publisher, backfiller: Backfiller, flow: Flow, stop: asyncio.Event
+    supervisor: Supervisor, publisher: Publisher, backfiller: Backfiller, effects: Effects,
+    stop: asyncio.Event,
 ) -> None:
     async with asyncio.TaskGroup() as tg:
         tasks = [
             tg.create_task(supervisor.run(), name="supervisor"),
             tg.create_task(publisher.run(), name="publisher"),
             tg.create_task(backfiller.run(), name="backfill"),
-            tg.create_task(tick(flow, publisher, stop), name="tick"),
+            tg.create_task(tick(effects, publisher, stop), name="tick"),
         ]
         await stop.wait()
         log.info("stopping: closing connections")

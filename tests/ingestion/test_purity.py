@@ -1,0 +1,71 @@
+"""The decision modules of ingestion do no I/O and read no clock (checked on their source's imports)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PURE_ROOTS = ("ingestion.flow", "ingestion.sequencer", "ingestion.records", "ingestion.losses",
+              "ingestion.watch")  # fmt: skip
+# What a pure module may import from outside the project: no sockets, files, threads or clocks.
+ALLOWED = {
+    "__future__", "typing", "dataclasses", "collections", "collections.abc", "re", "enum",
+    "functools", "itertools", "math", "logging", "orjson", "pydantic", "json",
+}  # fmt: skip
+CLOCK_CALLS = {"time", "monotonic", "time_ns", "monotonic_ns", "perf_counter", "now", "utcnow", "today"}
+
+
+def imports_of(module: str) -> tuple[set[str], ast.Module]:
+    path = ROOT / (module.replace(".", "/") + ".py")
+    tree = ast.parse(path.read_text("utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names, tree
+
+
+def pure_closure() -> dict[str, set[str]]:
+    """Every project module reachable from the pure roots, with its imports."""
+    seen: dict[str, set[str]] = {}
+    todo = list(PURE_ROOTS)
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen[module], _ = imports_of(module)
+        todo += [m for m in seen[module] if m.split(".")[0] in ("ingestion", "common")]
+    return seen
+
+
+def test_pure_modules_import_nothing_that_does_io() -> None:
+    """flow, sequencer, records, losses, watch and what they import use only pure libraries."""
+    closure = pure_closure()
+    assert set(PURE_ROOTS) <= set(closure)
+    project = ("ingestion", "common")
+    bad = {
+        module: sorted(m for m in names if m.split(".")[0] not in project and m not in ALLOWED)
+        for module, names in closure.items()
+    }
+    assert {m: b for m, b in bad.items() if b} == {}
+
+
+def test_pure_modules_read_no_clock() -> None:
+    """No call of time.time(), monotonic(), datetime.now() and the like in the pure closure."""
+    calls = []
+    for module in pure_closure():
+        _, tree = imports_of(module)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                if node.func.attr in CLOCK_CALLS:
+                    calls.append(f"{module}:{node.lineno}")
+    assert calls == []
+
+
+def test_the_check_can_fail() -> None:
+    """The I/O shell modules are caught by the same check (so the check is not vacuous)."""
+    names, _ = imports_of("ingestion.effects")
+    assert "time" in names and "time" not in ALLOWED
