@@ -48,10 +48,19 @@ def now_us() -> int:
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """Transport errors, timeouts, 5xx and rate limits are worth another try; 4xx are not."""
+    """Transport errors, timeouts, 5xx and rate limits (429/418) are worth another try; other
+    answers (4xx) and bad bodies are not. Decided by type and ``status``, never by message text."""
     if isinstance(exc, RateLimited | aiohttp.ClientConnectionError | TimeoutError):
         return True
-    return isinstance(exc, BackfillError) and str(exc).startswith("HTTP 5")
+    return isinstance(exc, BackfillError) and exc.status is not None and exc.status >= 500
+
+
+def _seconds(header: str | None, default: float) -> float:
+    """A ``Retry-After`` header in seconds; absent or unreadable gives ``default``."""
+    try:
+        return float(header) if header else default
+    except ValueError:
+        return default
 
 
 @dataclass(frozen=True)
@@ -169,11 +178,11 @@ class Backfiller:
             body = await resp.read()
             self._metrics.rest_requests.labels(path, str(resp.status)).inc()
             if resp.status in (418, 429):
-                retry_after = float(resp.headers.get("Retry-After", "60"))
+                retry_after = _seconds(resp.headers.get("Retry-After"), 60.0)
                 self._budget.block_until(time.monotonic() + retry_after)
                 raise RateLimited(resp.status, retry_after)
             if resp.status != 200:
-                raise BackfillError(f"HTTP {resp.status}: {body[:200]!r}")
+                raise BackfillError(f"HTTP {resp.status}: {body[:200]!r}", resp.status)
         return parse_rest_rows(stream, symbol, body, now_us())
 
     async def _wait_budget(self, weight: int) -> None:

@@ -16,6 +16,9 @@ Rules:
   4. Every connection's receive task belongs to the slot's TaskGroup: none runs unowned.
   5. When to replace a connection is decided by ``watch.decide`` (pure); this module only
      sleeps, connects and closes.
+  6. A connect error that ``connection.is_retryable`` calls fatal (an HTTP 4xx other than
+     429/418 on the upgrade) stops the slot for good: logged, counted as
+     ``ingestion_connects{outcome="fatal"}`` and named in the readiness reasons.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 from common.backoff import Backoff
 from common.settings import Settings
 from ingestion.actions import Key
-from ingestion.connection import Connection, now_us
+from ingestion.connection import Connection, is_retryable, now_us
 from ingestion.effects import Effects
 from ingestion.errors import ConnectError
 from ingestion.limits import CONNECT_ATTEMPTS, WindowBudget, acquire
@@ -60,6 +63,11 @@ class Slot:
     conn: Connection | None = None
     stable: bool = False
     keys: list[Key] = field(default_factory=list)
+    fatal: str | None = None  # why this slot stopped retrying (Rule 6)
+
+
+class SlotFailed(Exception):
+    """A slot's connect error is not retryable (Rule 6); its task ends."""
 
 
 class Supervisor:
@@ -84,6 +92,12 @@ class Supervisor:
                 tg.create_task(self._run_slot(slot), name=f"slot-{slot.index}")
 
     async def _run_slot(self, slot: Slot) -> None:
+        try:
+            await self._serve_slot(slot)
+        except* SlotFailed:
+            pass  # said so in _give_up; the other slots go on
+
+    async def _serve_slot(self, slot: Slot) -> None:
         async with asyncio.TaskGroup() as readers:
             try:
                 slot.conn = await self._connect(slot, readers)
@@ -131,6 +145,8 @@ class Supervisor:
                 await self._attempt(conn, readers)
             except ConnectError as exc:
                 self._fx.retire(conn)
+                if not is_retryable(exc):
+                    self._give_up(slot, conn, exc)
                 self._metrics.connects.labels("failed").inc()
                 delay = max(slot.backoff.next_delay(), exc.retry_after or 0.0)
                 log.warning("%s: connect failed (%s); retry in %.2f s", conn.id, exc, delay)
@@ -141,6 +157,14 @@ class Supervisor:
             log.info("%s: connected, %d streams subscribed%s", conn.id, len(conn.streams),
                      " (buffering for handoff)" if buffering else "")  # fmt: skip
             return conn
+
+    def _give_up(self, slot: Slot, conn: Connection, exc: ConnectError) -> None:
+        """Rule 6: say so three ways, then end the slot."""
+        self._metrics.connects.labels("fatal").inc()
+        slot.fatal = f"{exc} (fatal: not retried)"
+        log.error("%s: connect failed with %s; the exchange's answer is final, not retrying slot %d",
+                  conn.id, exc, slot.index)  # fmt: skip
+        raise SlotFailed(slot.fatal) from exc
 
     async def _attempt(self, conn: Connection, readers: asyncio.TaskGroup) -> None:
         waited = await acquire(self._attempts, 1)
@@ -186,6 +210,10 @@ class Supervisor:
         stall_s, now = self._s.ws_stall_timeout_s, now_us()
         down = [
             str(s.index) for s in self.slots
-            if s.conn is None or s.conn.ended is not None or stalled(s.conn.last_frame_at, now, stall_s)
+            if s.fatal is None
+            and (s.conn is None or s.conn.ended is not None or stalled(s.conn.last_frame_at, now, stall_s))
         ]  # fmt: skip
-        return f"exchange: connection slot(s) {', '.join(down)} not streaming" if down else None
+        reasons = [f"exchange: slot {s.index} refused: {s.fatal}" for s in self.slots if s.fatal]
+        if down:
+            reasons.append(f"exchange: connection slot(s) {', '.join(down)} not streaming")
+        return "; ".join(reasons) or None
