@@ -111,6 +111,11 @@ class Settings(BaseSettings):
         description="Readiness turns off when queued events get no Kafka acknowledgement for this long",
     )
     rest_timeout_s: float = Field(10.0, gt=0, le=300, description="Timeout of one REST backfill request")
+    ingestion_time_window_s: float = Field(
+        600.0, gt=0, le=10**10,
+        description="A trade or aggTrade whose trade or event time is further than this from its "
+        "receipt time is dead-lettered; raise it to replay old recordings through the simulator",
+    )
     # --- worker
     consumer_group: str = Field("binance-pipeline-worker", description="Worker consumer group id")
     batch_max_rows: int = Field(500, ge=1, le=100_000, description="Flush a table buffer at N rows")

@@ -14,6 +14,10 @@ Rules:
      quarter of the buffer), so a backfill never takes the space the live streams need.
   4. Retry policy is data: ``is_retryable`` and ``Backoff``; at most ``MAX_ATTEMPTS`` per page.
   5. Times are asked for in microseconds (``X-MBX-TIME-UNIT``); the parser normalises anyway.
+  6. ``verify`` answers a ``VerifyJump`` (is this id in REST, with these values?) with one
+     ``limit=1`` page, ahead of repairs and without waiting for them; every check gets
+     exactly one answer through ``on_verified`` (the row, or None; ``failed`` when REST kept
+     failing).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -28,6 +33,7 @@ import aiohttp
 from common.backoff import Backoff
 from common.events import GapMessage, GapStatus, TradeMessage
 from common.settings import Settings
+from ingestion.actions import VerifyJump
 from ingestion.errors import BackfillError, ParseError, RateLimited
 from ingestion.limits import WEIGHT_WINDOW_S, WindowBudget, acquire
 from ingestion.metrics import IngestionMetrics
@@ -41,6 +47,7 @@ ENDPOINTS = {"trade": ("/api/v3/historicalTrades", 25), "aggTrade": ("/api/v3/ag
 PAGE_LIMIT = 1000
 MAX_ATTEMPTS = 5
 ROOM_RESERVE = 1000  # producer slots a backfill leaves to the live streams (at most 1/4)
+OnVerified = Callable[[int, TradeMessage | None, bool], None]  # token, REST row or None, failed
 
 
 def now_us() -> int:
@@ -88,23 +95,49 @@ class Backfiller:
             self._headers["X-MBX-APIKEY"] = settings.binance_api_key.get_secret_value()
         self.active = 0
         self._reserve = min(ROOM_RESERVE, settings.producer_buffer_max_messages // 4)
+        self._checks: asyncio.Queue[VerifyJump] = asyncio.Queue()
+        self.on_verified: OnVerified = lambda *_: None
 
     def submit(self, record: GapMessage) -> None:
         self._queue.put_nowait(Job(record))
+
+    def verify(self, check: VerifyJump) -> None:
+        """Queue a jump check (Rule 6)."""
+        self._checks.put_nowait(check)
 
     def pending(self) -> int:
         return self._queue.qsize() + self.active
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self._s.rest_timeout_s)
-        async with aiohttp.ClientSession(self._s.binance_rest_url, timeout=timeout) as session:
-            while True:
-                job = await self._queue.get()
-                self.active = 1
-                try:
-                    await self._repair(session, job.record)
-                finally:
-                    self.active = 0
+        async with (
+            aiohttp.ClientSession(self._s.binance_rest_url, timeout=timeout) as session,
+            asyncio.TaskGroup() as tg,
+        ):
+            tg.create_task(self._repairs(session), name="backfill-repairs")
+            tg.create_task(self._verifications(session), name="backfill-checks")
+
+    async def _repairs(self, session: aiohttp.ClientSession) -> None:
+        while True:
+            job = await self._queue.get()
+            self.active = 1
+            try:
+                await self._repair(session, job.record)
+            finally:
+                self.active = 0
+
+    async def _verifications(self, session: aiohttp.ClientSession) -> None:
+        while True:
+            check = await self._checks.get()
+            try:
+                rows = await self._page(session, check.symbol, check.stream, check.ident, 1)
+            except (BackfillError, ParseError) as exc:
+                log.warning("jump check %s %s id %d: REST failed: %s", check.symbol, check.stream,
+                            check.ident, exc)  # fmt: skip
+                self.on_verified(check.token, None, True)
+                continue
+            found = rows[0] if rows and rows[0]["id"] == check.ident else None
+            self.on_verified(check.token, found, False)
 
     async def _repair(self, session: aiohttp.ClientSession, record: GapMessage) -> None:
         first, last = record["first_id"], record["last_id"]

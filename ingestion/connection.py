@@ -10,7 +10,8 @@ Rules:
      ``limits.CONTROL_MESSAGES`` outgoing control messages per second.
   2. Pings are answered by websockets itself; frames are read undecoded (bytes), so a frame
      that is not valid UTF-8 reaches the parser (and the dead-letter topic) instead of
-     killing the connection.
+     killing the connection. Whether each message came as a text or a binary frame is
+     noted as it arrives (``_TypedConnection``) and handed to the sink with it.
   3. The receive loop never swallows errors: it returns why the connection ended, or raises.
   4. Retry policy is data (``is_retryable``): no HTTP answer (transport error, timeout), a
      5xx, 429 or 418 is worth another attempt; any other answer to the upgrade (400, 401,
@@ -20,6 +21,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 import time
@@ -29,6 +31,7 @@ from typing import Any
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.frames import Frame, Opcode
 
 from ingestion.errors import ConnectError
 from ingestion.limits import CONTROL_MESSAGES, WindowBudget, acquire
@@ -39,7 +42,8 @@ log = logging.getLogger(__name__)
 MAX_URL_CHARS = 4000
 SUBSCRIBE_CHUNK = 200
 REPLY_TIMEOUT_S = 10.0
-FrameSink = Callable[[bytes, int, "Connection"], None]
+FrameSink = Callable[[bytes, int, bool, "Connection"], None]  # raw, received_at, binary, conn
+RequestHook = Callable[[str, int, bool], None]  # conn id, request id, pending
 _ids = itertools.count(1)
 
 
@@ -71,16 +75,36 @@ def stream_url(base: str, streams: Sequence[str]) -> str:
     return f"{base}/stream?streams={'/'.join(streams)}&timeUnit=MICROSECOND"
 
 
+class _TypedConnection(ClientConnection):
+    """websockets' client connection, noting each data message's opcode in arrival order.
+
+    ``recv(decode=False)`` returns text and binary messages alike as bytes; websockets lets a
+    subclass be passed as ``create_connection``, and every frame passes ``process_event``
+    before it is queued, so ``binary`` holds one flag per message, in ``recv`` order.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.binary: collections.deque[bool] = collections.deque()
+
+    def process_event(self, event: Any) -> None:
+        if isinstance(event, Frame) and event.opcode in (Opcode.TEXT, Opcode.BINARY):
+            self.binary.append(event.opcode is Opcode.BINARY)
+        super().process_event(event)
+
+
 class Connection:
     """A connection: its socket and what the supervisor watches (the flow's state is in ``links``)."""
 
     def __init__(
-        self, slot: int, base: str, streams: Sequence[str], sink: FrameSink, max_frame_bytes: int
-    ) -> None:
+        self, slot: int, base: str, streams: Sequence[str], sink: FrameSink, max_frame_bytes: int,
+        on_request: RequestHook | None = None,
+    ) -> None:  # fmt: skip
         self.id = f"s{slot}c{next(_ids)}"
         self.slot, self.base, self.streams = slot, base, list(streams)
         self._sink, self._max_frame_bytes = sink, max_frame_bytes
-        self._ws: ClientConnection | None = None
+        self._on_request = on_request or (lambda *_: None)
+        self._ws: _TypedConnection | None = None
         self._pacer = WindowBudget(*CONTROL_MESSAGES)
         self._replies: dict[int, asyncio.Future[ControlReply]] = {}
         self._next_request = itertools.count(1)
@@ -92,16 +116,18 @@ class Connection:
         """Connect and subscribe the streams that fit in the URL; raises ConnectError."""
         in_url, _ = split_streams(self.base, self.streams)
         try:
-            self._ws = await connect(
+            ws = await connect(
                 stream_url(self.base, in_url), compression=None, max_size=self._max_frame_bytes,
                 max_queue=1024, open_timeout=10, ping_interval=20, ping_timeout=20, close_timeout=2,
-                proxy=None,
+                proxy=None, create_connection=_TypedConnection,
             )  # fmt: skip
         except InvalidStatus as exc:
             status, retry = exc.response.status_code, exc.response.headers.get("Retry-After")
             raise ConnectError(f"HTTP {status} on upgrade", status, _seconds(retry)) from exc
         except (OSError, InvalidHandshake, TimeoutError) as exc:
             raise ConnectError(f"cannot connect: {exc!r}") from exc
+        assert isinstance(ws, _TypedConnection)  # noqa: S101 - create_connection above
+        self._ws = ws
         self.opened_at = time.monotonic()
         self.last_frame_at = now_us()
 
@@ -119,6 +145,7 @@ class Connection:
         ident = next(self._next_request)
         future: asyncio.Future[ControlReply] = asyncio.get_running_loop().create_future()
         self._replies[ident] = future
+        self._on_request(self.id, ident, True)
         try:
             await self.ws.send(orjson.dumps({"method": method, "params": params, "id": ident}).decode())
             return await asyncio.wait_for(future, REPLY_TIMEOUT_S)
@@ -126,29 +153,29 @@ class Connection:
             raise ConnectError(f"{method} got no reply: {exc!r}") from exc
         finally:
             self._replies.pop(ident, None)
+            self._on_request(self.id, ident, False)
 
     def on_reply(self, reply: ControlReply) -> None:
+        """The flow matched ``reply`` to a pending request of this connection."""
         future = self._replies.get(reply.id) if isinstance(reply.id, int) else None
         if future is not None and not future.done():
             future.set_result(reply)
-        else:
-            log.warning("%s: unexpected control reply %r", self.id, reply)
 
     @property
-    def ws(self) -> ClientConnection:
+    def ws(self) -> _TypedConnection:
         if self._ws is None:
             raise RuntimeError("connection not open")
         return self._ws
 
     async def read(self) -> str:
         """Receive frames into the sink until the connection ends; returns why (Rule 3)."""
-        recv, sink, clock = self.ws.recv, self._sink, time.time_ns
+        recv, sink, clock, binary = self.ws.recv, self._sink, time.time_ns, self.ws.binary.popleft
         try:
             while True:
                 raw = await recv(decode=False)
                 received_at = clock() // 1000
                 self.last_frame_at = received_at
-                sink(raw, received_at, self)
+                sink(raw, received_at, binary(), self)
         except ConnectionClosed as exc:
             self.ended = _describe(exc)
             return self.ended

@@ -18,7 +18,9 @@ import logging
 import time
 from collections.abc import Iterable
 
-from ingestion.actions import Backfill, DeadLetter, Key, PublishEvent, PublishGap, Reply
+from common.events import TradeMessage
+from common.settings import Settings
+from ingestion.actions import Backfill, DeadLetter, Key, PublishEvent, PublishGap, Reply, VerifyJump
 from ingestion.backfill import Backfiller
 from ingestion.connection import Connection
 from ingestion.flow import Flow, Tallies
@@ -35,15 +37,31 @@ def now_us() -> int:
 class Effects:
     """Executes the flow's actions; the supervisor and the publisher talk to the flow through it."""
 
-    def __init__(self, metrics: IngestionMetrics, publisher: Publisher, backfiller: Backfiller) -> None:
-        self.flow = Flow(Tallies(metrics.received, metrics.duplicates))
+    def __init__(
+        self, settings: Settings, metrics: IngestionMetrics, publisher: Publisher, backfiller: Backfiller
+    ) -> None:
+        window_us = int(settings.ingestion_time_window_s * 1_000_000)
+        self.flow = Flow(Tallies(metrics.received, metrics.duplicates), window_us)
         self._metrics, self._publisher, self._backfiller = metrics, publisher, backfiller
         self._conns: dict[str, Connection] = {}
+        backfiller.on_verified = self.jump_checked
 
     # ----------------------------------------------------------------- calls into the flow
-    def on_frame(self, raw: bytes, received_at: int, conn: Connection) -> None:
+    def on_frame(self, raw: bytes, received_at: int, binary: bool, conn: Connection) -> None:
         """A connection's frame sink."""
-        self.flow.receive(conn.id, raw, received_at)
+        self.flow.receive(conn.id, raw, received_at, binary)
+        self.run()
+
+    def on_request(self, conn_id: str, ident: int, pending: bool) -> None:
+        """A connection sent control request ``ident`` (``pending``) or stopped waiting for it."""
+        if pending:
+            self.flow.request_sent(conn_id, ident)
+        else:
+            self.flow.request_done(conn_id, ident)
+
+    def jump_checked(self, token: int, found: TradeMessage | None, failed: bool) -> None:
+        """The backfiller's answer to a ``VerifyJump``."""
+        self.flow.jump_checked(token, found, failed)
         self.run()
 
     def attach(self, conn: Connection, buffering: bool = False) -> None:
@@ -86,6 +104,9 @@ class Effects:
                 self._backfiller.submit(action.record)
             elif isinstance(action, Reply):
                 self._reply(action)
+            elif isinstance(action, VerifyJump):
+                self._metrics.jump_checks.inc()
+                self._backfiller.verify(action)
 
     def _publish_gap(self, action: PublishGap) -> None:
         record = action.record

@@ -8,8 +8,11 @@ wait for a reply -- lives here, owned by ``Flow``.
 Rules:
   1. A link exists from ``Flow.attach`` until ``Flow.retire``; frames of a connection with no
      link are ignored (a retired connection may still deliver a few).
-  2. While ``handoff.buffering``, events wait in ``handoff.buffer`` (in arrival order) and
-     ``handoff.first_ids`` holds the first id seen per (type, symbol); ``release`` empties both.
+  2. While ``handoff.buffering``, events wait in ``handoff.buffer`` (in arrival order, with
+     their raw frames, which a later rejection dead-letters) and ``handoff.first_ids`` holds
+     the first id seen per (type, symbol); ``release`` empties both.
+  3. ``combined``: the connection uses the combined-stream endpoint, so every event frame must
+     come in a ``{"stream": .., "data": ..}`` envelope naming one of ``streams``.
 """
 
 from __future__ import annotations
@@ -24,14 +27,14 @@ class Handoff:
     """A rollover replacement's events, held until the old connection has caught up."""
 
     buffering: bool = False
-    buffer: list[Event] = field(default_factory=list)
+    buffer: list[tuple[Event, bytes]] = field(default_factory=list)
     first_ids: dict[Key, int] = field(default_factory=dict)
 
-    def hold(self, msg: Event, key: Key, ident: int) -> None:
-        self.buffer.append(msg)
+    def hold(self, msg: Event, raw: bytes, key: Key, ident: int) -> None:
+        self.buffer.append((msg, raw))
         self.first_ids.setdefault(key, ident)
 
-    def drain(self) -> list[Event]:
+    def drain(self) -> list[tuple[Event, bytes]]:
         """Stop buffering; return what was held (Rule 2)."""
         held, self.buffer = self.buffer, []
         self.buffering = False

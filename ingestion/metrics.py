@@ -63,7 +63,11 @@ class IngestionMetrics:
         self.duplicates: defaultdict[EventKey, int] = defaultdict(int)
         self.queue_depth: Callable[[], int] = lambda: 0
         self.connection_ages: Callable[[], list[tuple[str, float]]] = list
-        r = self.registry
+        self._connection_metrics(self.registry)
+        self._repair_metrics(self.registry)
+        self.registry.register(_LiveCollector(self))
+
+    def _connection_metrics(self, r: CollectorRegistry) -> None:
         self.connects = Counter(
             "ingestion_connects", "Connection attempts by outcome", ["outcome"], registry=r
         )
@@ -74,6 +78,11 @@ class IngestionMetrics:
         self.handoffs = Counter(
             "ingestion_handoffs", "Rollover handoffs, after an overlap or without one", ["how"], registry=r
         )
+        self.jump_checks = Counter(
+            "ingestion_jump_checks", "Ids checked against REST before they may move a baseline", registry=r
+        )
+
+    def _repair_metrics(self, r: CollectorRegistry) -> None:
         self.gaps_detected = Counter(
             "ingestion_gaps_detected", "Gaps detected", ["stream", "reason"], registry=r
         )
@@ -98,4 +107,3 @@ class IngestionMetrics:
             "Receipt to Kafka acknowledgement, sampled: 1 in 16 acknowledged messages is observed",
             buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
-        r.register(_LiveCollector(self))

@@ -139,7 +139,7 @@ class Supervisor:
         """Open a connection for ``slot``, retrying with backoff (Rules 1-2)."""
         while True:
             conn = Connection(slot.index, self._s.binance_ws_url, slot.streams, self._fx.on_frame,
-                              self._s.ws_max_frame_bytes)  # fmt: skip
+                              self._s.ws_max_frame_bytes, self._fx.on_request)  # fmt: skip
             self._fx.attach(conn, buffering)
             try:
                 await self._attempt(conn, readers)

@@ -98,7 +98,7 @@ async def run(settings: Settings) -> int:
     metrics = IngestionMetrics()
     publisher = Publisher(settings, metrics, on_lost=lambda *_: None)
     backfiller = Backfiller(settings, publisher, metrics)
-    effects = Effects(metrics, publisher, backfiller)
+    effects = Effects(settings, metrics, publisher, backfiller)
     publisher.on_lost = effects.lost
     supervisor = Supervisor(settings, effects, metrics)
     health = HealthServer(

@@ -25,8 +25,14 @@ def book(ident: int) -> bytes:
     return orjson.dumps({"stream": "btcusdt@bookTicker", "data": data})
 
 
+WINDOW_US = 600_000_000
+
+
 def new_flow() -> Flow:
-    return Flow(Tallies(defaultdict(int), defaultdict(int)))
+    """A flow whose trade baseline is seeded at 0, as from a stored frontier (no REST check)."""
+    flow = Flow(Tallies(defaultdict(int), defaultdict(int)), WINDOW_US)
+    flow.seed(("trade", "BTCUSDT"), 0)
+    return flow
 
 
 def published(actions: list[Action]) -> list[int]:
@@ -103,13 +109,15 @@ def test_interrupt_then_reconnect_attributes_the_gap_and_records_book_window() -
 
 
 def test_bad_frame_is_dead_lettered_and_reply_routed() -> None:
-    """A malformed frame becomes a DeadLetter with a reason; a control reply goes to its connection."""
+    """A malformed frame becomes a DeadLetter with a reason; a control reply goes to its pending request."""
     flow = new_flow()
     flow.attach("c1", STREAMS)
-    actions = feed(flow, "c1", [b"{nope", b'{"result":null,"id":1}'])
-    dead, reply = actions
+    flow.request_sent("c1", 1)
+    actions = feed(flow, "c1", [b"{nope", b'{"result":null,"id":1}', b'{"result":null,"id":1}'])
+    dead, reply, again = actions
     assert isinstance(dead, DeadLetter) and dead.reason.startswith("invalid JSON")
     assert isinstance(reply, Reply) and reply.conn_id == "c1" and reply.reply.id == 1
+    assert isinstance(again, DeadLetter) and "matches no pending request" in again.reason
 
 
 def test_losses_become_gaps_after_a_quiet_period() -> None:

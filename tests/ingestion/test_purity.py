@@ -7,11 +7,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PURE_ROOTS = ("ingestion.flow", "ingestion.sequencer", "ingestion.records", "ingestion.losses",
-              "ingestion.watch")  # fmt: skip
+              "ingestion.watch", "ingestion.pace")  # fmt: skip
 # What a pure module may import from outside the project: no sockets, files, threads or clocks.
 ALLOWED = {
     "__future__", "typing", "dataclasses", "collections", "collections.abc", "re", "enum",
-    "functools", "itertools", "math", "logging", "orjson", "pydantic", "json",
+    "functools", "itertools", "math", "logging", "orjson", "pydantic", "json", "decimal", "bisect",
 }  # fmt: skip
 CLOCK_CALLS = {"time", "monotonic", "time_ns", "monotonic_ns", "perf_counter", "now", "utcnow", "today"}
 
@@ -69,3 +69,15 @@ def test_the_check_can_fail() -> None:
     """The I/O shell modules are caught by the same check (so the check is not vacuous)."""
     names, _ = imports_of("ingestion.effects")
     assert "time" in names and "time" not in ALLOWED
+
+
+def test_no_function_in_ingestion_is_over_40_lines() -> None:
+    """Every function and method of ingestion/ fits on a screen (40 lines, docstring included)."""
+    long = []
+    for path in sorted((ROOT / "ingestion").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                size = (node.end_lineno or node.lineno) - node.lineno + 1
+                if size > 40:
+                    long.append(f"{path.name}:{node.name} ({size} lines)")
+    assert long == []
