@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from ingestion.actions import Action, Backfill, DeadLetter, PublishEvent, PublishGap, Reply
+from ingestion.actions import Action, Backfill, DeadLetter, PublishEvent, PublishGap, Reply, VerifyJump
 from ingestion.flow import Flow, Tallies
 from ingestion.watch import KEEP, Decision, Limits, WatchState, decide
 
@@ -155,3 +155,44 @@ def test_watch_decision_rules_in_order() -> None:
     assert decide(state(), T0, 100.0, LIMITS) == Decision("rollover", "age")
     assert decide(state(), T0, 30.0, LIMITS) == Decision("stable")
     assert decide(state(stable=True), T0, 30.0, LIMITS) == KEEP
+
+
+def test_why_1_a_duplicate_key_far_ahead_silences_nothing() -> None:
+    """Issue 16 'Why' 1: a trade repeating "t" 500,000 ahead is dead-lettered; the next 5 trades publish."""
+    flow = new_flow()
+    flow.attach("c1", STREAMS)
+    poison = trade(3).replace(b'"t":3,', b'"t":3,"t":500003,')
+    actions = feed(flow, "c1", [trade(1), trade(2), poison] + [trade(i) for i in range(3, 8)])
+    assert published(actions) == [1, 2, 3, 4, 5, 6, 7]
+    assert [a.reason for a in actions if isinstance(a, DeadLetter)] == ["duplicate key 't' in a JSON object"]
+    assert not any(isinstance(a, PublishGap) for a in actions)
+
+
+def test_implausible_jump_waits_for_rest_then_is_dead_lettered_or_accepted() -> None:
+    """A far jump is held for REST: in-order trades flow meanwhile; unconfirmed it is dead-lettered,
+    confirmed it opens the gap it reveals."""
+    flow = new_flow()
+    flow.attach("c1", STREAMS)
+    actions = feed(flow, "c1", [trade(1), trade(500_000), trade(2), trade(3)])
+    assert published(actions) == [1, 2, 3]
+    [check] = [a for a in actions if isinstance(a, VerifyJump)]
+    assert (check.stream, check.symbol, check.ident) == ("trade", "BTCUSDT", 500_000)
+    flow.jump_checked(check.token, None, False)
+    [dead] = flow.take_actions()
+    assert isinstance(dead, DeadLetter) and "not confirmed: REST has no such trade" in dead.reason
+    actions = feed(flow, "c1", [trade(600_000)])
+    [check] = [a for a in actions if isinstance(a, VerifyJump)]
+    row: Any = orjson.loads(trade(600_000))["data"]
+    found: Any = {"id": 600_000, "price": row["p"], "qty": row["q"], "trade_time": row["T"]}
+    flow.jump_checked(check.token, found, False)
+    gap, job, event = flow.take_actions()
+    assert isinstance(gap, PublishGap) and (gap.record["first_id"], gap.record["last_id"]) == (4, 599_999)
+    assert isinstance(job, Backfill) and published([event]) == [600_000]
+
+
+def test_a_late_id_inside_an_open_gap_is_published_once() -> None:
+    """A fill is published (not dropped as a duplicate), and only once."""
+    flow = new_flow()
+    flow.attach("c1", STREAMS)
+    actions = feed(flow, "c1", [trade(1), trade(5), trade(3), trade(3), trade(6)])
+    assert published(actions) == [1, 5, 3, 6]

@@ -3,6 +3,7 @@ and the bounds ingestion enforces are the database's own."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -10,11 +11,15 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from common.bounds import BIGINT_MAX, DECIMAL_RE, NUMERIC_BELOW, NUMERIC_BELOW_SQL
 from ingestion.actions import Action, DeadLetter, PublishEvent, Reply
+from ingestion.errors import ParseError
 from ingestion.flow import Flow, Tallies
 from ingestion.models import MAX_ID
+from ingestion.parse import _loads
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_800_000_000_000_000
@@ -116,3 +121,20 @@ def test_migration_checks_use_the_shared_bounds() -> None:
     assert MAX_ID == BIGINT_MAX == 2**63 - 1  # the migrations' ids are bigint
     id_columns = re.findall(r"^\s+(id|first_id|last_id|update_id)\s+(\w+)", sql, re.M)
     assert len(id_columns) == 6 and {kind for _, kind in id_columns} == {"bigint"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(st.text(max_size=4), st.integers() | st.text(max_size=4), min_size=1, max_size=6),
+    st.sampled_from(["", " ", "\t", "\n  "]),
+    st.data(),
+)
+def test_duplicate_keys_are_found_whatever_the_spacing(
+    doc: dict[str, Any], space: str, data: st.DataObject
+) -> None:
+    """An object repeating a key is rejected however it is spaced and whatever its strings hold."""
+    body = ",".join(f"{json.dumps(k)}{space}:{json.dumps(v)}" for k, v in doc.items())
+    key = data.draw(st.sampled_from(sorted(doc)))
+    assert _loads(("{" + body + "}").encode()) == doc
+    with pytest.raises(ParseError, match="duplicate key"):
+        _loads(("{" + body + f",{json.dumps(key)}{space}:[1]" + "}").encode())
