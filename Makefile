@@ -9,7 +9,7 @@ SERVICES := scripts/services.sh
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install services-up services-down services-status migrate lint typecheck test test-fast \
-        run demo bench compose-check clean
+        run demo bench compose-check clean kafka-ui kafka-tail
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install the project with its dev tools
 
-services-up:  ## provision and start the local broker (Tansu) and TimescaleDB (idempotent)
+services-up:  ## provision and start the local broker (Apache Kafka) and TimescaleDB (idempotent)
 	bash $(SERVICES) up
 
 services-down:  ## stop the local services (leaves no process behind)
@@ -54,6 +54,16 @@ demo: install services-up  ## the whole pipeline against the local exchange simu
 
 bench: install services-up  ## run every benchmark in bench/; figures to bench/results/ (JSON + Markdown)
 	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) bench/run_all.py
+
+kafka-ui: install services-up  ## browse topics, partitions, consumer groups and lag (kaskade admin mode)
+	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m common.kafka_config kaskade-ini .local/kaskade.ini \
+	  && $(VENV)/bin/kaskade admin --config-file .local/kaskade.ini
+
+kafka-tail: install services-up  ## read a topic from its start: make kafka-tail TOPIC=binance.dead_letter
+	@[ -n "$(TOPIC)" ] || { echo "usage: make kafka-tail TOPIC=binance.trades (or binance.dead_letter, ...)"; exit 2; }
+	set -a; eval "$$(bash $(SERVICES) env)"; set +a; \
+	  $(PY) -m common.kafka_config kaskade-ini .local/kaskade.ini && \
+	  $(VENV)/bin/kaskade consumer --config-file .local/kaskade.ini -t "$(TOPIC)" --earliest -k string -v json
 
 compose-check:  ## validate docker-compose.yml (installs Debian's docker-compose if missing)
 	command -v docker-compose >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null)

@@ -19,7 +19,8 @@ Topics and value shapes (``TOPIC_*`` settings name the topics):
      "price":"..", "qty":"..", "first_id":null|int (f), "last_id":null|int (l),
      "trade_time":us (T), "event_time":us|null (E; null when backfilled from REST),
      "buyer_maker":bool (m), "best_match":bool|null (M), "received_at":us,
-     "source":"stream"|"rest"}
+     "source":"stream"|"rest"|"archive"}
+     ("archive": imported from a data.binance.vision daily file by ingestion.history)
 
   book-ticker topic:
     {"v":1, "type":"bookTicker", "symbol":"BTCUSDT", "update_id":int (u),
@@ -47,7 +48,7 @@ import orjson
 
 CONTRACT_VERSION = 1
 
-Source = Literal["stream", "rest"]
+Source = Literal["stream", "rest", "archive"]
 GapStatus = Literal["open", "repaired", "unrepairable"]
 GAP_STATUS_RANK: dict[str, int] = {"open": 0, "repaired": 1, "unrepairable": 1}
 

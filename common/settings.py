@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
@@ -38,6 +39,23 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:19092", description="Kafka bootstrap servers, host:port[,host:port...]"
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Kafka security.protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism when the protocol is SASL_*: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user name (SASL_* protocols)")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password (SASL_* protocols)")
+    kafka_ssl_ca_location: str | None = Field(
+        None, description="CA certificate (PEM) that signs the brokers' certificates; default: system CAs"
+    )
+    kafka_ssl_certificate_location: str | None = Field(
+        None, description="Client certificate (PEM) for mutual TLS; needs KAFKA_SSL_KEY_LOCATION"
+    )
+    kafka_ssl_key_location: str | None = Field(
+        None, description="Client private key (PEM) for mutual TLS; needs KAFKA_SSL_CERTIFICATE_LOCATION"
+    )
     database_url: SecretStr = Field(
         SecretStr("postgresql://postgres@127.0.0.1:55432/pipeline"),
         description="PostgreSQL/TimescaleDB connection URL (libpq form)",
@@ -47,6 +65,10 @@ class Settings(BaseSettings):
     )
     binance_rest_url: str = Field(
         "https://api.binance.com", description="Binance REST base URL (gap backfill)"
+    )
+    binance_archive_url: str = Field(
+        "https://data.binance.vision",
+        description="Binance's daily archive base URL (history import: /data/spot/daily/...)",
     )
     binance_api_key: SecretStr | None = Field(
         None, description="Optional Binance API key, sent as X-MBX-APIKEY on REST calls"
@@ -63,7 +85,15 @@ class Settings(BaseSettings):
     topic_book_ticker: str = Field("binance.book_ticker", description="Topic for bookTicker events")
     topic_gaps: str = Field("binance.gaps", description="Topic for gap records")
     topic_dead_letter: str = Field("binance.dead_letter", description="Dead-letter topic")
+    topic_history_progress: str = Field(
+        "binance.history_progress",
+        description="Compacted topic where the history import records finished days (resume)",
+    )
     topic_partitions: int = Field(6, ge=1, le=1000, description="Partitions of topics created at start")
+    topic_replication_factor: int = Field(
+        -1, ge=-1, le=16,
+        description="Replication factor of topics created at start (-1: the broker's default)",
+    )
     topic_retention_ms: int = Field(
         7 * 24 * 3600 * 1000, ge=60_000, description="retention.ms of topics created at start"
     )
@@ -116,8 +146,16 @@ class Settings(BaseSettings):
         description="A trade or aggTrade whose trade or event time is further than this from its "
         "receipt time is dead-lettered; raise it to replay old recordings through the simulator",
     )
+    history_archive_attempts: int = Field(
+        3, ge=1, le=20, description="History import: tries of one archive file before reporting it bad"
+    )
     # --- worker
     consumer_group: str = Field("binance-pipeline-worker", description="Worker consumer group id")
+    worker_name: str = Field(
+        "", description="Stable name of this worker, its Kafka group.instance.id (static membership: "
+        "restarted within KAFKA_SESSION_TIMEOUT_MS it gets its partitions back without a rebalance). "
+        "Empty: dynamic membership. Never give two running workers the same name",
+    )
     batch_max_rows: int = Field(500, ge=1, le=100_000, description="Flush a table buffer at N rows")
     batch_max_seconds: float = Field(
         2.0, gt=0, le=300, description="Flush a table buffer T seconds after its first row"
@@ -203,6 +241,14 @@ class Settings(BaseSettings):
             raise ValueError("expected host:port[,host:port...]")
         return ",".join(parts)
 
+    @model_validator(mode="after")
+    def _check_kafka_security(self) -> Settings:
+        """Inconsistent Kafka security settings stop the program, naming the settings (Rule 2)."""
+        problem = kafka_security_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
     @field_validator("database_url")
     @classmethod
     def _check_dsn(cls, value: SecretStr) -> SecretStr:
@@ -217,7 +263,7 @@ class Settings(BaseSettings):
             raise ValueError("expected ws[s]://host[:port]")
         return value.rstrip("/")
 
-    @field_validator("binance_rest_url")
+    @field_validator("binance_rest_url", "binance_archive_url")
     @classmethod
     def _check_rest_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+$", value.rstrip("/")):
@@ -254,12 +300,20 @@ class Settings(BaseSettings):
         return tuple(dict.fromkeys(value))
 
     @field_validator(
-        "topic_trades", "topic_book_ticker", "topic_gaps", "topic_dead_letter", "consumer_group"
+        "topic_trades", "topic_book_ticker", "topic_gaps", "topic_dead_letter", "consumer_group",
+        "topic_history_progress",
     )
     @classmethod
     def _check_topic(cls, value: str) -> str:
         if not re.match(r"^[A-Za-z0-9._\-]{1,249}$", value):
             raise ValueError("expected 1-249 characters of [A-Za-z0-9._-]")
+        return value
+
+    @field_validator("worker_name")
+    @classmethod
+    def _check_worker_name(cls, value: str) -> str:
+        if value and not re.match(r"^[A-Za-z0-9._\-]{1,249}$", value):
+            raise ValueError("expected empty, or 1-249 characters of [A-Za-z0-9._-]")
         return value
 
     @field_validator("log_level")
@@ -270,12 +324,49 @@ class Settings(BaseSettings):
         return value.upper()
 
 
+def kafka_security_problem(s: Settings) -> str | None:
+    """What is inconsistent in the Kafka security settings, naming them; None when they fit."""
+    sasl, tls = s.kafka_security_protocol.startswith("SASL_"), s.kafka_security_protocol.endswith("SSL")
+    given = {"KAFKA_SASL_MECHANISM": s.kafka_sasl_mechanism, "KAFKA_SASL_USERNAME": s.kafka_sasl_username,
+             "KAFKA_SASL_PASSWORD": s.kafka_sasl_password}
+    missing = [name for name, value in given.items() if sasl and not value]
+    if missing:
+        return f"{', '.join(missing)} must be set when KAFKA_SECURITY_PROTOCOL is {s.kafka_security_protocol}"
+    extra = [name for name, value in given.items() if not sasl and value]
+    if extra:
+        return (f"{', '.join(extra)} set but KAFKA_SECURITY_PROTOCOL is {s.kafka_security_protocol} "
+                "(use SASL_SSL or SASL_PLAINTEXT)")
+    files = {"KAFKA_SSL_CA_LOCATION": s.kafka_ssl_ca_location,
+             "KAFKA_SSL_CERTIFICATE_LOCATION": s.kafka_ssl_certificate_location,
+             "KAFKA_SSL_KEY_LOCATION": s.kafka_ssl_key_location}
+    named = [name for name, value in files.items() if value]
+    if named and not tls:
+        return f"{', '.join(named)} set but KAFKA_SECURITY_PROTOCOL is {s.kafka_security_protocol} (no TLS)"
+    if bool(s.kafka_ssl_certificate_location) != bool(s.kafka_ssl_key_location):
+        return "KAFKA_SSL_CERTIFICATE_LOCATION and KAFKA_SSL_KEY_LOCATION go together (mutual TLS)"
+    for name in named:
+        path = Path(str(files[name]))
+        if not path.is_file() or not _readable(path):
+            return f"{name}: cannot read {path}"
+    return None
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            f.read(1)
+    except OSError:
+        return False
+    return True
+
+
 def format_error(exc: ValidationError) -> str:
     """One line naming the first bad setting by its environment variable."""
     err = exc.errors()[0]
-    name = str(err["loc"][0]).upper() if err["loc"] else "settings"
     msg = str(err["msg"]).removeprefix("Value error, ")
-    return f"invalid setting {name}: {msg}"
+    if not err["loc"]:  # a rule across settings: its message names them
+        return f"invalid settings: {msg}"
+    return f"invalid setting {str(err['loc'][0]).upper()}: {msg}"
 
 
 def load_or_exit(prog: str, **overrides: Any) -> Settings:

@@ -7,10 +7,12 @@ decide how to retry (ingestion and the worker each retry with their own backoff)
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from common.kafka_config import client_config, explain
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,9 +25,18 @@ def pipeline_topics(settings: Settings) -> list[str]:
 
 def create_missing_topics(settings: Settings, timeout: float = 15.0) -> dict[str, str]:
     """Create the pipeline topics that do not exist; return {topic: reason} for those that failed."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    security: list[str] = []  # authentication/TLS failures, said plainly instead of a time-out
+
+    def on_error(err: KafkaError) -> None:
+        why = explain(err, settings)
+        if why:
+            security.append(why)
+
+    config: dict[str, Any] = {**client_config(settings), "error_cb": on_error}
+    admin = AdminClient(config)
     config = {"retention.ms": str(settings.topic_retention_ms)}
-    new = [NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1, config=config)
+    new = [NewTopic(name, num_partitions=settings.topic_partitions,
+                    replication_factor=settings.topic_replication_factor, config=config)
            for name in pipeline_topics(settings)]
     failed: dict[str, str] = {}
     for name, future in admin.create_topics(new, request_timeout=timeout).items():
@@ -39,4 +50,5 @@ def create_missing_topics(settings: Settings, timeout: float = 15.0) -> dict[str
             failed[name] = repr(exc)
         else:
             log.info("topic %s created (%d partitions)", name, settings.topic_partitions)
-    return failed
+    admin.poll(0)  # serves error_cb: an authentication or TLS failure shows up only there
+    return {name: security[-1] for name in failed} if security else failed

@@ -9,6 +9,9 @@ Rules:
   4. ``drain`` hands over everything buffered for a table with, per partition, the offset to
      commit once the batch is durable: the last drained offset + 1. Offsets within a
      partition only grow; a drained batch never overlaps a later one.
+  5. Rule 4 is checked, not assumed: ``add``/``add_dead`` raise OffsetOrderError for an offset
+     below the partition's next one, across drains too, and buffer nothing. ``discard`` (a
+     revoked, lost or recreated partition) forgets the partition's offsets.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from consumer.decode import Row
+from consumer.errors import OffsetOrderError
 
 TopicPartition = tuple[str, int]
 
@@ -91,6 +95,7 @@ class Batcher:
         self.max_rows, self.max_seconds = max_rows, max_seconds
         self._segments: dict[TopicPartition, Segment] = {}
         self._counts: dict[str, int] = {}
+        self._next: dict[TopicPartition, int] = {}  # per partition: the lowest acceptable offset
 
     def segment(self, topic: str, partition: int, table: str, now: float) -> Segment:
         """The open segment of a partition (created with ``now`` as its first entry's time)."""
@@ -101,7 +106,8 @@ class Batcher:
 
     def add(self, seg: Segment, offset: int, key: bytes | None, value: bytes, row: Row,
             received_at: int) -> None:
-        """Buffer one decoded row of ``seg``'s partition."""
+        """Buffer one decoded row of ``seg``'s partition (Rule 5)."""
+        self._advance(seg, offset)
         seg.rows.append(row)
         seg.keys.append(key)
         seg.values.append(value)
@@ -111,7 +117,8 @@ class Batcher:
         self._counts[seg.table] = self._counts.get(seg.table, 0) + 1
 
     def add_dead(self, seg: Segment, dead: DeadLetter) -> None:
-        """Buffer one undecodable message: it is dead-lettered, then committed past."""
+        """Buffer one undecodable message: it is dead-lettered, then committed past (Rule 5)."""
+        self._advance(seg, dead.offset)
         seg.dead.append(dead)
         seg.next_offset = dead.offset + 1
         self._counts[seg.table] = self._counts.get(seg.table, 0) + 1
@@ -152,6 +159,7 @@ class Batcher:
         """Forget these partitions' buffers (uncommitted, so they will be consumed again)."""
         dropped = 0
         for tp in partitions:
+            self._next.pop(tp, None)
             seg = self._segments.pop(tp, None)
             if seg is not None:
                 dropped += len(seg)
@@ -161,6 +169,13 @@ class Batcher:
     def pending(self, table: str | None = None) -> int:
         """Entries buffered (for one table, or in all)."""
         return self._counts.get(table, 0) if table else sum(self._counts.values())
+
+    def _advance(self, seg: Segment, offset: int) -> None:
+        tp = (seg.topic, seg.partition)
+        expected = self._next.get(tp, 0)
+        if offset < expected:
+            raise OffsetOrderError(seg.topic, seg.partition, offset, expected)
+        self._next[tp] = offset + 1
 
     def _take(self, table: str, keys: list[TopicPartition]) -> Batch | None:
         segments = tuple(self._segments.pop(tp) for tp in keys)

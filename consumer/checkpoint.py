@@ -3,25 +3,27 @@
 A checkpoint of one batch, in order:
   1. (poll thread) The batcher drains a Batch: every buffered entry of one table, with per
      partition the offset to commit (last + 1). ``submit`` hands it to the writer thread.
-  2. (writer thread) Its rows are written in ONE database transaction (``Sink.write``). A
-     transient error is retried with jittered exponential backoff (readiness off meanwhile)
-     until the transaction commits, or the batch is abandoned (revocation, shutdown timeout).
-     Rows the database rejects are isolated there and come back in the outcome.
-  3. (writer thread) Its dead letters (undecodable messages and rejected rows) are produced to
-     the dead-letter topic and the producer is flushed; retried the same way.
-  4. (poll thread) ``finish`` sees 2 and 3 done and commits the offsets synchronously.
+  2. (writer thread) Its rows are written in ONE transaction (``Sink.write``). A refusal
+     (``SinkBackpressureError``) is retried with jittered exponential backoff, at least the
+     sink's ``retry_after``, until the write is durable or the batch is abandoned (revocation,
+     shutdown timeout). Rows the sink rejects are isolated there and come back in the outcome.
+  3. (writer thread) Its dead letters (undecodable messages and rejected rows) are published
+     (``DeadLetterOut.publish``, acknowledged by the broker); retried the same way.
+  4. (poll thread) ``finish`` sees 2 and 3 done and commits the offsets (``OffsetStore``).
 
 Rules:
-  1. Offsets are committed only in step 4, so an offset never moves past a row that is not in
-     the database or a dead letter the broker has not acknowledged.
+  1. Offsets are committed only in step 4, so an offset never moves past a row that is not
+     durable or a dead letter the broker has not acknowledged.
   2. At most one batch is in flight, so commits go out in offset order per partition, and the
      poll thread can consume and decode the next batch while this one is written.
   3. An abandoned batch commits nothing: its messages are delivered again (to us or to the
      partition's new owner) and the unique keys make the rewrite a no-op.
   4. A failed commit is logged and counted, not retried: the rows are durable, so the worst
      outcome is a replay that writes nothing new.
-  5. The consumer is only used from the poll thread; the writer thread owns the Sink and the
-     dead-letter producer.
+  5. The OffsetStore is only used from the poll thread; the writer thread owns the Sink and the
+     DeadLetterOut. ``pressure`` (consumer/backpressure.py) is the one state both threads
+     update; nothing else is shared.
+  6. The Checkpointer knows its collaborators only by the protocols of consumer/ports.py.
 """
 
 from __future__ import annotations
@@ -34,25 +36,21 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-
 from common.backoff import Backoff
-from common.events import (
-    HDR_OFFSET,
-    HDR_PARTITION,
-    HDR_REASON,
-    HDR_RECEIVED_AT,
-    HDR_STAGE,
-    HDR_TOPIC,
-)
-from consumer.batcher import Batch, DeadLetter
+from common.clock import now_us
+from consumer.backpressure import Backpressure, Event
+from consumer.batcher import Batch
 from consumer.decode import Row
-from consumer.errors import DeadLetterError, TransientDatabaseError, WorkerError
+from consumer.errors import CommitError, DeadLetterError, SinkBackpressureError, WorkerError
 from consumer.metrics import WorkerMetrics
-from consumer.sink import Sink, WriteOutcome
+from consumer.ports import DeadLetterOut, OffsetStore, Sink, WriteOutcome
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class _Abandoned(Exception):  # a signal inside the writer thread, never raised out of it
+    """The batch in flight stops retrying (Rule 3)."""
 
 
 @dataclass(frozen=True)
@@ -63,40 +61,23 @@ class Outcome:
     write: WriteOutcome | None
 
 
-def now_us() -> int:
-    return time.time_ns() // 1000
-
-
-def dead_letter_headers(dead: DeadLetter) -> list[tuple[str, str | bytes | None]]:
-    """The dead-letter headers of common/events.py, from the worker stage."""
-    return [
-        (HDR_REASON, dead.reason.encode()), (HDR_STAGE, b"worker"),
-        (HDR_RECEIVED_AT, str(dead.received_at).encode()), (HDR_TOPIC, dead.topic.encode()),
-        (HDR_PARTITION, str(dead.partition).encode()), (HDR_OFFSET, str(dead.offset).encode()),
-    ]
-
-
 class Checkpointer:
     """Runs steps 2-3 on a writer thread and step 4 on the caller's (poll) thread."""
 
-    def __init__(self, sink: Sink, producer: Producer, consumer: Consumer, metrics: WorkerMetrics,
-                 dead_letter_topic: str, backoff: Callable[[], Backoff]) -> None:
-        self._sink, self._producer, self._consumer = sink, producer, consumer
-        self._metrics, self._dlq_topic, self._backoff = metrics, dead_letter_topic, backoff
+    def __init__(self, sink: Sink, dead_letters: DeadLetterOut, offsets: OffsetStore,
+                 metrics: WorkerMetrics, backoff: Callable[[], Backoff]) -> None:
+        self._sink, self._dead_letters, self._offsets = sink, dead_letters, offsets
+        self._metrics, self._backoff = metrics, backoff
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="writer")
         self._inflight: Future[Outcome] | None = None
         self._abandon = threading.Event()
         self._deadline: float | None = None
-        self.db_ok = False
-
-    @property
-    def busy(self) -> bool:
-        return self._inflight is not None
+        self._excluded: set[tuple[str, int]] = set()  # poll thread: partitions not to commit
+        self.pressure = Backpressure()
 
     def submit(self, batch: Batch, deadline: float | None = None) -> None:
-        """Step 1: hand ``batch`` to the writer (only when not ``busy``)."""
-        if self._inflight is not None:
-            raise RuntimeError("a batch is already in flight")
+        """Step 1: hand ``batch`` to the writer (only when nothing is in flight)."""
+        self.pressure.on(Event.SUBMIT)  # raises TransitionError if a batch is in flight
         self._abandon.clear()
         self._deadline = deadline
         self._inflight = self._executor.submit(self._write, batch)
@@ -113,9 +94,16 @@ class Checkpointer:
         finally:
             if future.done():
                 self._inflight = None
+                self.pressure.on(Event.FINISHED)
         if outcome.write is not None:
             self._commit(outcome.batch)
+        self._excluded.clear()
         return outcome
+
+    def exclude(self, partitions: list[tuple[str, int]]) -> None:
+        """The batch in flight must not commit these partitions (their log was recreated)."""
+        if self._inflight is not None:
+            self._excluded.update(partitions)
 
     def settle(self, deadline: float) -> Outcome | None:
         """Finish the batch in flight, abandoning its retries at ``deadline``."""
@@ -147,19 +135,19 @@ class Checkpointer:
         self.abandon()
         self._executor.shutdown(wait=True)
         self._sink.close()
-        self._producer.flush(5)
+        self._dead_letters.close()
 
     # -- writer thread ------------------------------------------------------------------------
     def _write(self, batch: Batch) -> Outcome:
-        rows = batch.rows()
-        write = self._retry(lambda: self._timed_write(batch.table, rows), f"write {batch.table}")
-        if write is None:
+        try:
+            write = self._retry(lambda: self._timed_write(batch.table, batch.rows()), f"write {batch.table}")
+            stamp = now_us()
+            dead = [d for s in batch.segments for d in s.dead]
+            dead += [batch.dead_letter_for(i, reason, stamp) for i, reason in write.rejected]
+            if dead:
+                self._retry(lambda: self._dead_letters.publish(dead), "dead-letter")
+        except _Abandoned:
             log.warning("table %s: batch of %d abandoned uncommitted", batch.table, len(batch))
-            return Outcome(batch, None)
-        stamp = now_us()
-        dead = [d for s in batch.segments for d in s.dead]
-        dead += [batch.dead_letter_for(i, reason, stamp) for i, reason in write.rejected]
-        if dead and self._retry(lambda: self._publish(dead), "dead-letter") is None:
             return Outcome(batch, None)
         self._metrics.dead_letters.labels("undecodable").inc(len(dead) - len(write.rejected))
         self._metrics.dead_letters.labels("rejected_by_database").inc(len(write.rejected))
@@ -168,66 +156,54 @@ class Checkpointer:
     def _timed_write(self, table: str, rows: list[Row]) -> WriteOutcome:
         started = time.monotonic()
         write = self._sink.write(table, rows)
-        self.db_ok = True
+        self.pressure.on(Event.WRITTEN)
         self._metrics.flush_seconds.labels(table).observe(time.monotonic() - started)
         self._metrics.flush_rows.labels(table).observe(len(rows))
         self._metrics.rows_written.labels(table).inc(write.inserted)
         self._metrics.rows_duplicate.labels(table).inc(write.skipped)
         return write
 
-    def _retry(self, attempt: Callable[[], T], what: str) -> T | None:
+    def _retry(self, attempt: Callable[[], T], what: str) -> T:
+        """``attempt()`` until it succeeds; raise _Abandoned once abandoned or past the deadline."""
         backoff = self._backoff()
         while True:
             try:
                 return attempt()
-            except (TransientDatabaseError, DeadLetterError) as exc:
-                if isinstance(exc, TransientDatabaseError):
-                    self.db_ok = False
-                    self._metrics.db_retries.inc()
+            except (SinkBackpressureError, DeadLetterError) as exc:
                 delay = backoff.next_delay()
+                if isinstance(exc, SinkBackpressureError):
+                    self.pressure.on(Event.REFUSED, exc.retry_after)
+                    self._metrics.db_retries.inc()
+                    delay = max(delay, exc.retry_after or 0.0)
                 log.warning("%s failed (%s); retrying in %.2f s", what, exc, delay)
                 if self._deadline is not None and time.monotonic() + delay > self._deadline:
-                    return None
+                    raise _Abandoned from exc
                 if self._abandon.wait(delay):
-                    return None
-
-    def _publish(self, dead: list[DeadLetter]) -> bool:
-        failures: list[KafkaError] = []
-
-        def delivered(err: KafkaError | None, _msg: Message) -> None:
-            if err is not None:
-                failures.append(err)
-
-        for d in dead:
-            self._producer.produce(self._dlq_topic, value=d.value, key=d.key,
-                                   headers=dead_letter_headers(d), on_delivery=delivered)
-        remaining = self._producer.flush(10)
-        if remaining or failures:
-            raise DeadLetterError(f"{remaining} undelivered, {len(failures)} failed: {failures[:1]}")
-        log.info("dead-lettered %d message(s) to %s", len(dead), self._dlq_topic)
-        return True
+                    raise _Abandoned from exc
 
     def _ping(self) -> None:
         try:
             self._sink.ping()
-            self.db_ok = True
         except WorkerError as exc:
-            self.db_ok = False
+            self.pressure.on(Event.PING_FAILED)
             log.warning("database check failed: %s", exc)
+        else:
+            self.pressure.on(Event.PING_OK)
 
     # -- poll thread --------------------------------------------------------------------------
     def _commit(self, batch: Batch) -> None:
-        offsets = [TopicPartition(t, p, o) for (t, p), o in batch.offsets().items()]
+        offsets = {tp: o for tp, o in batch.offsets().items() if tp not in self._excluded}
+        if not offsets:
+            return
         try:
-            results = self._consumer.commit(offsets=offsets, asynchronous=False) or []
-        except KafkaException as exc:
+            refused = self._offsets.commit(offsets)
+        except CommitError as exc:
             self._metrics.commit_failures.inc()
             log.warning("offset commit failed (rows are durable; a replay will skip them): %s", exc)
             return
-        refused = [tp for tp in results if tp.error is not None]
-        if refused:  # per-partition errors come back in the result, not as an exception
+        if refused:
             self._metrics.commit_failures.inc(len(refused))
             log.warning("offset commit refused for %s (rows are durable; a replay will skip them)",
-                        ", ".join(f"{tp.topic}[{tp.partition}]@{tp.offset}: {tp.error}" for tp in refused))
+                        ", ".join(refused))
         self._metrics.committed(batch.received(), now_us())
-        log.debug("committed %s", ", ".join(f"{t}[{p}]@{o}" for (t, p), o in batch.offsets().items()))
+        log.debug("committed %s", ", ".join(f"{t}[{p}]@{o}" for (t, p), o in offsets.items()))

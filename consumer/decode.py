@@ -175,7 +175,7 @@ def decode_trade(value: bytes) -> Decoded:
         _decimal(o, "price"), _decimal(o, "qty"), _flag(_bool(o, "buyer_maker")),
         _flag(_bool(o, "best_match", True)),
         _NULL if event_time is None else timestamp_text(event_time),
-        timestamp_text(received), _choice(o, "source", ("stream", "rest")),
+        timestamp_text(received), _choice(o, "source", ("stream", "rest", "archive")),
     )
     return "\t".join(fields) + "\n", received
 

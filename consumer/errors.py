@@ -4,11 +4,18 @@ Exception tree:
 
     WorkerError
      ├── DecodeError              a Kafka message is not a valid event (-> dead-letter topic)
+     ├── SinkBackpressureError    the sink cannot take a batch now (``retry_after`` s, if it
+     │    │                       says): retried with backoff, consumption pauses when the
+     │    │                       buffers fill, no offset moves (consumer/backpressure.py)
+     │    └── TransientDatabaseError   (also a DatabaseError) connection, server state, locks
      ├── DatabaseError            wraps a psycopg2 error (``raise ... from exc``)
-     │    ├── TransientDatabaseError   retry with backoff; consumption pauses, no offset moves
+     │    ├── TransientDatabaseError   see above
      │    └── FatalDatabaseError       not caused by one row and not transient (missing table,
      │                                 bad credentials...): the worker stops, exit status 1
-     └── DeadLetterError          the dead-letter topic did not take a message (retried)
+     ├── DeadLetterError          the dead-letter topic did not take a message (retried)
+     ├── OffsetOrderError         a partition's offset went back (its log was recreated)
+     ├── FatalKafkaError          librdkafka says the consumer cannot go on (e.g. fenced): exit 1
+     └── CommitError              the broker did not take an offset commit (counted, not retried)
 
 Rules:
   1. Classification is by SQLSTATE (``exc.pgcode``), never by message text.
@@ -38,11 +45,19 @@ class DecodeError(WorkerError):
         self.reason = reason
 
 
+class SinkBackpressureError(WorkerError):
+    """The sink cannot take the batch now; try again, after ``retry_after`` seconds if given."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
 class DatabaseError(WorkerError):
     """A database failure, classified."""
 
 
-class TransientDatabaseError(DatabaseError):
+class TransientDatabaseError(DatabaseError, SinkBackpressureError):
     """Worth retrying: the connection, the server's state or a lock, not the data."""
 
 
@@ -52,6 +67,22 @@ class FatalDatabaseError(DatabaseError):
 
 class DeadLetterError(WorkerError):
     """Dead letters were not acknowledged by the broker in time."""
+
+
+class OffsetOrderError(WorkerError):
+    """An offset below the partition's next one: a bug, or the partition's log was recreated."""
+
+    def __init__(self, topic: str, partition: int, offset: int, expected: int) -> None:
+        super().__init__(f"{topic}[{partition}]: offset {offset} after {expected - 1}")
+        self.topic, self.partition, self.offset, self.expected = topic, partition, offset, expected
+
+
+class FatalKafkaError(WorkerError):
+    """The Kafka client cannot go on (a fatal error, or fenced by a worker of the same name)."""
+
+
+class CommitError(WorkerError):
+    """The broker did not take an offset commit (the rows are durable; a replay skips them)."""
 
 
 class Disposition(enum.Enum):

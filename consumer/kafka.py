@@ -1,4 +1,5 @@
-"""Kafka clients of the worker, configured from Settings, and topic creation at start.
+"""Kafka clients of the worker, configured from Settings, topic creation at start, and the
+Kafka side of the checkpoint's seams (``consumer.ports.DeadLetterOut`` and ``OffsetStore``).
 
 Rules:
   1. The consumer never commits on its own: enable.auto.commit=false and
@@ -7,25 +8,41 @@ Rules:
      group that has never committed loses nothing.
   3. Topics are created at start if missing (whichever stage starts first creates them), with
      TOPIC_PARTITIONS partitions and TOPIC_RETENTION_MS; an existing topic is left as it is.
+     The poll loop creates them again when the broker says they are gone (loop.py Rule 6).
+  4. WORKER_NAME, when set, is the consumer's group.instance.id (static membership): a worker
+     restarted under the same name within the session timeout gets its partitions back at once,
+     without a rebalance. A second live worker with the same name fences the first one.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from common.backoff import Backoff
+from common.events import (
+    HDR_OFFSET,
+    HDR_PARTITION,
+    HDR_REASON,
+    HDR_RECEIVED_AT,
+    HDR_STAGE,
+    HDR_TOPIC,
+)
+from common.kafka_config import client_config, explain
 from common.settings import Settings
 from common.topics import create_missing_topics
+from consumer.batcher import DeadLetter
+from consumer.errors import CommitError, DeadLetterError
 
 log = logging.getLogger(__name__)
 
 
 def consumer_config(settings: Settings) -> dict[str, object]:
     return {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        **client_config(settings),
         "group.id": settings.consumer_group,
         "client.id": "consumer.worker",
         "enable.auto.commit": False,
@@ -36,7 +53,7 @@ def consumer_config(settings: Settings) -> dict[str, object]:
         "max.poll.interval.ms": max(settings.kafka_max_poll_interval_ms, settings.kafka_session_timeout_ms),
         # Pre-fetch memory bounds. Past queued.max.messages.kbytes librdkafka postpones the next
         # fetch by fetch.queue.backoff.ms (1000 ms by default), which starves the worker: refetch
-        # soon instead. Tansu answers with up to max.partition.fetch.bytes per partition, so that
+        # soon instead. A fetch answers with up to max.partition.fetch.bytes per partition, so that
         # bound (not the queue's) decides the peak memory; it must be >= the producers' batches.
         "queued.max.messages.kbytes": settings.kafka_queued_max_kbytes,
         "queued.min.messages": 10_000,
@@ -45,12 +62,13 @@ def consumer_config(settings: Settings) -> dict[str, object]:
         "max.partition.fetch.bytes": settings.kafka_max_partition_fetch_bytes,
         "fetch.max.bytes": max(4 << 20, settings.kafka_max_partition_fetch_bytes),
         "topic.metadata.refresh.interval.ms": 30_000,
+        **({"group.instance.id": settings.worker_name} if settings.worker_name else {}),
     }
 
 
 def producer_config(settings: Settings) -> dict[str, object]:
     return {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        **client_config(settings),
         "client.id": "consumer.worker.dead-letter",
         "acks": "all",
         "enable.idempotence": True,
@@ -60,11 +78,23 @@ def producer_config(settings: Settings) -> dict[str, object]:
 
 
 def make_consumer(settings: Settings) -> Consumer:
-    return Consumer(consumer_config(settings))
+    return Consumer({**consumer_config(settings), "error_cb": _error_logger(settings, "consumer")})
 
 
 def make_producer(settings: Settings) -> Producer:
-    return Producer(producer_config(settings))
+    on_error = _error_logger(settings, "dead-letter producer")
+    return Producer({**producer_config(settings), "error_cb": on_error})
+
+
+def _error_logger(settings: Settings, client: str) -> Callable[[KafkaError], None]:
+    """librdkafka's client-level errors, with security failures said plainly (never a secret)."""
+    def on_error(err: KafkaError) -> None:
+        why = explain(err, settings)
+        if why:
+            log.error("kafka %s: %s", client, why)
+        else:
+            log.warning("kafka %s error: %s", client, err.str())
+    return on_error
 
 
 def ensure_topics(settings: Settings, stop: threading.Event) -> bool:
@@ -78,3 +108,54 @@ def ensure_topics(settings: Settings, stop: threading.Event) -> bool:
         log.warning("topics not created yet (%s); retrying in %.1f s", failed, delay)
         stop.wait(delay)
     return False
+
+
+def dead_letter_headers(dead: DeadLetter) -> list[tuple[str, str | bytes | None]]:
+    """The dead-letter headers of common/events.py, from the worker stage."""
+    return [
+        (HDR_REASON, dead.reason.encode()), (HDR_STAGE, b"worker"),
+        (HDR_RECEIVED_AT, str(dead.received_at).encode()), (HDR_TOPIC, dead.topic.encode()),
+        (HDR_PARTITION, str(dead.partition).encode()), (HDR_OFFSET, str(dead.offset).encode()),
+    ]
+
+
+class KafkaDeadLetters:
+    """``ports.DeadLetterOut`` on the dead-letter topic: returns once the broker acknowledged all."""
+
+    def __init__(self, producer: Producer, topic: str, flush_timeout_s: float = 10.0) -> None:
+        self._producer, self._topic, self._flush_timeout = producer, topic, flush_timeout_s
+
+    def publish(self, dead: list[DeadLetter]) -> None:
+        failures: list[KafkaError] = []
+
+        def delivered(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                failures.append(err)
+
+        for d in dead:
+            self._producer.produce(self._topic, value=d.value, key=d.key,
+                                   headers=dead_letter_headers(d), on_delivery=delivered)
+        remaining = self._producer.flush(self._flush_timeout)
+        if remaining or failures:
+            raise DeadLetterError(f"{remaining} undelivered, {len(failures)} failed: {failures[:1]}")
+        log.info("dead-lettered %d message(s) to %s", len(dead), self._topic)
+
+    def close(self) -> None:
+        self._producer.flush(5)
+
+
+class KafkaOffsets:
+    """``ports.OffsetStore`` on the consumer: synchronous commits of explicit offsets."""
+
+    def __init__(self, consumer: Consumer) -> None:
+        self._consumer = consumer
+
+    def commit(self, offsets: dict[tuple[str, int], int]) -> list[str]:
+        tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        try:
+            results = self._consumer.commit(offsets=tps, asynchronous=False) or []
+        except KafkaException as exc:
+            raise CommitError(str(exc)) from exc
+        # per-partition errors come back in the result, not as an exception
+        return [f"{tp.topic}[{tp.partition}]@{tp.offset}: {tp.error}"
+                for tp in results if tp.error is not None]

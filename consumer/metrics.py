@@ -4,9 +4,8 @@ Rules:
   1. Recording never touches the network or the database; the health server only reads.
   2. Per-row figures are recorded per batch in bulk (``BulkHistogram.observe_many``), so the
      hot path stays cheap at 100k rows/s.
-  3. Consumer lag is high-water mark minus position, clamped at zero: Tansu's high-water mark
-     can point into the last batch and come out below the position. Lag is for dashboards
-     only; nothing in the worker depends on it.
+  3. Consumer lag is the partition's high-water mark (as last fetched from the broker) minus
+     the consumer's position. Lag is for dashboards only; nothing in the worker depends on it.
 """
 
 from __future__ import annotations
@@ -66,13 +65,18 @@ class WorkerMetrics:
             "worker_dead_letters", "Messages sent to the dead-letter topic", ["cause"], registry=r)
         self.db_retries = Counter("worker_db_retries", "Database attempts that failed transiently",
                                   registry=r)
+        self.partition_resets = Counter(
+            "worker_partition_resets", "Partitions whose offsets went back (their log was recreated)",
+            registry=r)
+        self.topics_recreated = Counter(
+            "worker_topics_recreated", "Times the worker created topics the broker had lost", registry=r)
         self.commit_failures = Counter("worker_commit_failures", "Offset commits the broker refused",
                                        registry=r)
         self.flush_rows = Histogram("worker_flush_rows", "Rows per flushed batch", ["table"],
                                     buckets=SIZE_BUCKETS, registry=r)
         self.flush_seconds = Histogram("worker_flush_seconds", "Duration of a batch's write transaction",
                                        ["table"], buckets=LATENCY_BUCKETS, registry=r)
-        self.lag = Gauge("worker_consumer_lag", "High-water mark minus position, clamped at 0",
+        self.lag = Gauge("worker_consumer_lag", "High-water mark minus position",
                          ["topic", "partition"], registry=r)
         self.buffered = Gauge("worker_buffered_messages", "Messages buffered, not yet committed",
                               registry=r)
@@ -89,7 +93,7 @@ class WorkerMetrics:
         self.receipt_to_commit.observe_many((now_us - us) / 1e6 for us in received_us)
 
     def set_lag(self, topic: str, partition: int, high: int, position: int) -> None:
-        self.lag.labels(topic, str(partition)).set(max(0, high - position))
+        self.lag.labels(topic, str(partition)).set(high - position)
 
     def forget_partition(self, topic: str, partition: int) -> None:
         try:

@@ -1,5 +1,7 @@
 """TimescaleDB writes: one batch = one transaction, idempotent, with bad rows isolated.
 
+``TimescaleSink`` implements the ``consumer.ports.Sink`` protocol (the Checkpointer sees only that).
+
 Rules:
   1. ``write`` returns only after COMMIT, with ``synchronous_commit = on`` for this session, so
      a returned outcome means the rows are durable (the checkpoint relies on it).
@@ -24,7 +26,6 @@ import io
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import psycopg2
 import psycopg2.extensions
@@ -43,21 +44,13 @@ from consumer.decode import (
     Row,
 )
 from consumer.errors import Disposition, FatalDatabaseError, TransientDatabaseError, classify, describe
+from consumer.ports import WriteOutcome
 
 log = logging.getLogger(__name__)
 
 COLUMNS = {TRADES: TRADE_COLUMNS, BOOK_TICKER: BOOK_COLUMNS, GAPS: GAP_COLUMNS}
 _GAP_STATUS_INDEX = GAP_COLUMNS.index("status")
 _GAP_ID_INDEX = GAP_COLUMNS.index("gap_id")
-
-
-@dataclass
-class WriteOutcome:
-    """What one committed write did: rows inserted, skipped as duplicates, rejected (index, reason)."""
-
-    inserted: int = 0
-    skipped: int = 0
-    rejected: list[tuple[int, str]] = field(default_factory=list)
 
 
 def _stage(table: str) -> sql.Identifier:
@@ -106,8 +99,8 @@ def most_advanced_gaps(rows: list[Row]) -> list[int]:
     return sorted(best.values())
 
 
-class Sink:
-    """Writes batches into TimescaleDB (Rules 1-6)."""
+class TimescaleSink:
+    """Writes batches into TimescaleDB (Rules 1-6); a ``consumer.ports.Sink``."""
 
     def __init__(self, dsn: str, connect_timeout_s: float = 5.0, statement_timeout_s: float = 60.0) -> None:
         self._dsn = dsn
@@ -226,6 +219,9 @@ class Sink:
     def _copy(cur: psycopg2.extensions.cursor, statement: sql.Composed, rows: list[Row]) -> None:
         payload = "".join(rows).encode()  # type: ignore[arg-type]  # COPY tables hold str rows
         cur.copy_expert(statement, io.BytesIO(payload), size=1 << 20)
+
+
+Sink = TimescaleSink  # the former name, kept for callers written before the Sink protocol
 
 
 @contextmanager

@@ -1,6 +1,7 @@
 """The query HTTP API (aiohttp): ``python -m db.api`` serves the CLI's commands as JSON.
 
   GET /v1/{latest,price-at,range,candles,stats,spread,sma,whales,gaps}?symbol=...  answers
+  GET /v1/export?symbol=&stream=&from=&to=&format=csv|parquet   streamed download (db/export_http.py)
   GET /openapi.json   the OpenAPI 3 document        GET /healthz   liveness (no database)
 
 Rules:
@@ -37,6 +38,7 @@ from common.logs import configure
 from common.settings import Settings, load_or_exit, settings_epilog
 from db import commands, queries
 from db.errors import DatabaseError, DatabaseUnavailable, InvalidArgument, QueryTimeout, SchemaMissing
+from db.export_http import add_export_route
 from db.openapi import build_openapi
 from db.params import COMMANDS, Request, parse_request
 from db.render import Answer
@@ -85,6 +87,11 @@ class QueryService:
 
     def start(self) -> None:
         self._pool = ThreadedConnectionPool(0, self._size, **self._params)
+
+    @property
+    def connect_params(self) -> dict[str, Any]:
+        """libpq parameters of the pool's sessions (the export opens its own connection)."""
+        return dict(self._params)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
@@ -170,6 +177,7 @@ def make_app(service: QueryService, api_key: str | None = None) -> web.Applicati
     async def healthz(_: web.Request) -> web.Response:
         return json_response({"alive": True})
 
+    add_export_route(app, service.connect_params)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from db import results
+from db.export_http import export_operation
 from db.params import COMMANDS, REQUIRED
 
 _DESCRIPTIONS = {
@@ -146,6 +147,7 @@ def build_openapi() -> dict[str, Any]:
     schemas["Error"] = _obj(error={"type": "string"}, message={"type": "string"},
                             parameter={"type": "string"})
     paths = {f"/v1/{c}": _operation(c, bodies[c]) for c in COMMANDS}
+    paths["/v1/export"] = export_operation()
     paths["/healthz"] = {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}}
     return {
         "openapi": "3.0.3",

@@ -21,7 +21,7 @@ import psycopg2
 import psycopg2.extensions
 
 from common.settings import Settings, load_or_exit, settings_epilog
-from db import commands, queries
+from db import commands, export_cli, queries
 from db.errors import DatabaseError, DatabaseUnavailable, InvalidArgument
 from db.params import COMMANDS, Request, parse_request
 from db.render import to_csv, to_json, to_text
@@ -72,6 +72,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         out = cmd.add_mutually_exclusive_group()
         out.add_argument("--json", action="store_true", help="print the JSON document")
         out.add_argument("--csv", action="store_true", help="print CSV")
+    subs["export"] = export_cli.add_subcommand(sub)
     return parser, subs
 
 
@@ -127,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser, subs = build_parser()
     args = parser.parse_args(argv)
     settings = load_or_exit("db.query")
+    if args.command == "export":
+        return export_cli.run(args, settings, subs["export"])
     try:
         request = parse_request(args.command, raw_params(args), datetime.now(UTC), settings.query_max_rows)
     except InvalidArgument as exc:

@@ -13,10 +13,13 @@ import asyncio
 import logging
 import os
 import signal
+from datetime import UTC, datetime, timedelta
 
 import orjson
 from aiohttp import web
 
+from exchange_sim.archive import Archive, seed_days
+from exchange_sim.archive_routes import ArchiveApi
 from exchange_sim.config import SimConfig
 from exchange_sim.control import Controller
 from exchange_sim.faults import Faults
@@ -26,6 +29,7 @@ from exchange_sim.market import Market
 from exchange_sim.ratelimit import WeightLimiter
 from exchange_sim.replay import read_file
 from exchange_sim.rest import RestApi
+from exchange_sim.synthetic import SyntheticSymbol
 from exchange_sim.ws_server import WsServer, shutdown_all
 
 log = logging.getLogger(__name__)
@@ -67,6 +71,20 @@ async def _periodic_disconnect(cfg: SimConfig, hub: Hub) -> None:
         hub.abort_all()
 
 
+def seed_archive(cfg: SimConfig, market: Market, archive: Archive) -> dict[str, SyntheticSymbol]:
+    """Generate the ``--archive-days`` days before today; the live feed goes on with these generators."""
+    if cfg.source != "synthetic" or cfg.archive_days == 0:
+        return {}
+    today = datetime.now(UTC).date()
+    days = [today - timedelta(days=n) for n in range(cfg.archive_days, 0, -1)]
+    gens = {}
+    for symbol, state in market.symbols.items():
+        gens[symbol] = SyntheticSymbol(state.spec, cfg.seed, cfg.max_trades)
+        seed_days(archive, symbol, gens[symbol], days, cfg.archive_day_aggs)
+    log.info("archive: %d days x %d symbols seeded", len(days), len(gens))
+    return gens
+
+
 async def serve(cfg: SimConfig) -> None:
     """Run the simulator until SIGTERM or SIGINT."""
     market = Market(cfg.market_symbols(), cfg.history_cap)
@@ -75,16 +93,20 @@ async def serve(cfg: SimConfig) -> None:
     running.set()
     hub = Hub(market, faults)
     limiter = WeightLimiter(cfg.weight_limit, cfg.weight_window, cfg.ban_after, cfg.ban_seconds)
-    controller = Controller(cfg, market, hub, faults, limiter, running)
+    archive = Archive()
+    generators = seed_archive(cfg, market, archive)
+    archive_api = ArchiveApi(market, archive)
+    controller = Controller(cfg, market, hub, faults, limiter, running, archive_api)
     rest_app = web.Application()
     RestApi(market, limiter).add_routes(rest_app)
+    archive_api.add_routes(rest_app)
     controller.add_routes(rest_app)
     ws_runner, ws_port = await _start(WsServer(cfg, hub, faults).app(), cfg.ws_port)
     rest_runner, rest_port = await _start(rest_app, cfg.rest_port)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    feed = Feed(cfg, market, hub, running)
+    feed = Feed(cfg, market, hub, running, generators)
     ready = {
         "ready": True,
         "ws_url": f"ws://{HOST}:{ws_port}",

@@ -150,6 +150,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=D.history_cap,
         help="trades and aggTrades kept per symbol for REST",
     )
+    g.add_argument(
+        "--archive-days",
+        type=_ranged(int, 0, 3660),
+        default=D.archive_days,
+        help="synthetic: serve daily archives of the N days before today (generated at start-up; "
+        "live ids continue theirs)",
+    )
+    g.add_argument(
+        "--archive-day-aggs",
+        type=_ranged(int, 1),
+        default=D.archive_day_aggs,
+        help="aggTrades per symbol in each --archive-days day (trades: 1-6 per aggTrade)",
+    )
     g = p.add_argument_group("connection rules")
     g.add_argument("--max-lifetime", type=POS, default=D.max_lifetime, help="seconds a connection lives")
     g.add_argument(

@@ -53,6 +53,8 @@ class SimConfig:
     ban_after: int = 3
     ban_seconds: float = 120.0
     history_cap: int = 5_000_000
+    archive_days: int = 0
+    archive_day_aggs: int = 1000
     max_send_buffer: int = 64 * 1024 * 1024
     oversized_bytes: int = 2 * 1024 * 1024
     disconnect_every: float = 0.0

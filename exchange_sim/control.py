@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from exchange_sim.archive_routes import ArchiveApi
 from exchange_sim.config import SimConfig
 from exchange_sim.errors import ConfigError
 from exchange_sim.events import server_shutdown_frame
@@ -25,7 +26,10 @@ from exchange_sim.hub import Connection, Hub
 from exchange_sim.market import Market
 from exchange_sim.ratelimit import WeightLimiter
 
-ACTIONS = ("disconnect", "drop", "stall", "malformed", "refuse", "duplicates", "pause", "resume", "shutdown")
+ACTIONS = (
+    "disconnect", "drop", "stall", "malformed", "refuse", "duplicates", "pause", "resume", "shutdown",
+    "archive",
+)
 
 
 def _number(
@@ -55,6 +59,7 @@ class Controller:
         faults: Faults,
         limiter: WeightLimiter,
         running: asyncio.Event,
+        archive: ArchiveApi | None = None,
     ) -> None:
         self.cfg = cfg
         self.market = market
@@ -62,6 +67,7 @@ class Controller:
         self.faults = faults
         self.limiter = limiter
         self.running = running
+        self.archive = archive
 
     def run(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
         """Apply one action; returns the JSON answer. Raises ConfigError on a bad body."""
@@ -120,6 +126,12 @@ class Controller:
         self.running.set()
         return {"ok": True}
 
+    def _do_archive(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Corrupt a checksum or truncate a zip for its next ``count`` downloads."""
+        if self.archive is None:
+            raise ConfigError("this simulator serves no archives")
+        return self.archive.control(body)
+
     def _do_shutdown(self, body: dict[str, Any]) -> dict[str, Any]:
         """Send serverShutdown now to every connection and close them ``after`` seconds later."""
         after = _number(body, "after", 1.0, 0.0)
@@ -141,6 +153,7 @@ class Controller:
             "generating": self.running.is_set(),
             "connection_list": [c.describe() for c in self.hub.connections.values()],
             "rest_used_weight": self.limiter.used_now(time.time()),
+            "archive_downloads": dict(self.archive.archive.downloads) if self.archive else {},
         }
 
     def add_routes(self, app: web.Application) -> None:

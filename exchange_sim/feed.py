@@ -34,8 +34,16 @@ BATCH = 2000  # events between yields when unpaced
 class Feed:
     """The single producer of market events."""
 
-    def __init__(self, cfg: SimConfig, market: Market, hub: Hub, running: asyncio.Event) -> None:
+    def __init__(
+        self,
+        cfg: SimConfig,
+        market: Market,
+        hub: Hub,
+        running: asyncio.Event,
+        generators: dict[str, SyntheticSymbol] | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.generators = generators or {}
         self.market = market
         self.hub = hub
         self.running = running
@@ -69,7 +77,7 @@ class Feed:
     async def _synthetic(self) -> None:
         cfg, loop = self.cfg, asyncio.get_running_loop()
         gens = [
-            SyntheticSymbol(self.market.symbols[s].spec, cfg.seed, cfg.max_trades)
+            self.generators.get(s) or SyntheticSymbol(self.market.symbols[s].spec, cfg.seed, cfg.max_trades)
             for s in self.market.symbols
         ]
         credit = [0.0] * len(gens)

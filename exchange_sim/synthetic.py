@@ -114,6 +114,23 @@ class SyntheticSymbol:
         events.append(agg_event(symbol, agg, now_us, trade_us))
         return events
 
+    def past_fill(self) -> tuple[int, bool, list[int], int, int]:
+        """One taker order at one price for a back-dated archive day (``--archive-days``).
+
+        Advances the same ids and book as live steps, so live generation continues the ids of
+        the seeded days. Returns integers for speed: (price units, buyer is maker, quantity
+        units of each trade, first trade id, aggregate id).
+        """
+        buy = self.rng.random() < 0.5
+        price = self.ask if buy else self.bid
+        fills = min(1 + int(self.rng.expovariate(1 / 1.2)), 6)
+        qtys = [self._qty() for _ in range(fills)]
+        first, agg = self.next_t, self.next_a
+        self.next_t += fills
+        self.next_a += 1
+        self._after_sweep(buy, 1)
+        return price, not buy, qtys, first, agg
+
     def _after_sweep(self, buy: bool, levels: int) -> None:
         """Move the touched side of the book after an order consumed ``levels`` levels."""
         tick = self.spec.tick

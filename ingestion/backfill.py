@@ -13,8 +13,10 @@ Rules:
   3. Rows are only offered to the producer while it has ``ROOM_RESERVE`` free slots (at most a
      quarter of the buffer), so a backfill never takes the space the live streams need.
   4. Retry policy is data: ``is_retryable`` and ``Backoff``; at most ``MAX_ATTEMPTS`` per page.
-  5. Times are asked for in microseconds (``X-MBX-TIME-UNIT``); the parser normalises anyway.
-  6. ``verify`` answers a ``VerifyJump`` (is this id in REST, with these values?) with one
+  5. The budget follows the exchange's ``X-MBX-USED-WEIGHT-1M``, so a history import running
+     at the same time shares it (limits.py Rule 5).
+  6. Times are asked for in microseconds (``X-MBX-TIME-UNIT``); the parser normalises anyway.
+  7. ``verify`` answers a ``VerifyJump`` (is this id in REST, with these values?) with one
      ``limit=1`` page, ahead of repairs and without waiting for them; every check gets
      exactly one answer through ``on_verified`` (the row, or None; ``failed`` when REST kept
      failing).
@@ -31,11 +33,12 @@ from dataclasses import dataclass
 import aiohttp
 
 from common.backoff import Backoff
+from common.clock import now_us
 from common.events import GapMessage, GapStatus, TradeMessage
 from common.settings import Settings
 from ingestion.actions import VerifyJump
 from ingestion.errors import BackfillError, ParseError, RateLimited
-from ingestion.limits import WEIGHT_WINDOW_S, WindowBudget, acquire
+from ingestion.limits import WEIGHT_WINDOW_S, WindowBudget, acquire, observe_used_weight
 from ingestion.metrics import IngestionMetrics
 from ingestion.parse import parse_rest_rows
 from ingestion.publisher import Publisher
@@ -49,9 +52,6 @@ MAX_ATTEMPTS = 5
 ROOM_RESERVE = 1000  # producer slots a backfill leaves to the live streams (at most 1/4)
 OnVerified = Callable[[int, TradeMessage | None, bool], None]  # token, REST row or None, failed
 
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -210,6 +210,7 @@ class Backfiller:
         async with session.get(path, params=params, headers=self._headers) as resp:
             body = await resp.read()
             self._metrics.rest_requests.labels(path, str(resp.status)).inc()
+            observe_used_weight(self._budget, resp.headers)
             if resp.status in (418, 429):
                 retry_after = _seconds(resp.headers.get("Retry-After"), 60.0)
                 self._budget.block_until(time.monotonic() + retry_after)

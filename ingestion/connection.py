@@ -33,6 +33,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.frames import Frame, Opcode
 
+from common.clock import now_us as now_us  # re-exported (ingestion.supervisor imports it from here)
 from ingestion.errors import ConnectError
 from ingestion.limits import CONTROL_MESSAGES, WindowBudget, acquire
 from ingestion.models import ControlReply
@@ -53,10 +54,6 @@ RETRY_STATUSES = frozenset({418, 429})
 def is_retryable(exc: ConnectError) -> bool:
     """Rule 4, from the error's ``status`` attribute (None: the server never answered)."""
     return exc.status is None or exc.status >= 500 or exc.status in RETRY_STATUSES
-
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def split_streams(base: str, streams: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -15,9 +15,9 @@ Rules:
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 
+from common.clock import now_us
 from common.events import TradeMessage
 from common.settings import Settings
 from ingestion.actions import Backfill, DeadLetter, Key, PublishEvent, PublishGap, Reply, VerifyJump
@@ -28,10 +28,6 @@ from ingestion.metrics import IngestionMetrics
 from ingestion.publisher import Publisher
 
 log = logging.getLogger(__name__)
-
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 class Effects:

@@ -13,6 +13,10 @@ Rules:
   2. A cost above the capacity is clamped to it, so a single request can always proceed.
   3. ``block_until(t)`` makes ``delay`` at least ``t - now`` (server-imposed pauses).
   4. ``acquire`` (sleep, then spend) is the only function here that awaits.
+  5. ``observe_used(used, now)`` takes the exchange's own count for this IP
+     (``X-MBX-USED-WEIGHT-1M``): weight it reports beyond what this budget spent was spent by
+     another process on the same IP (live backfill and a history import), and is charged here
+     too. So every process that observes the header stays within one shared budget.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Mapping
 
 CONNECT_ATTEMPTS = (290, 300.0)  # (capacity, window s): Binance allows 300 per 5 minutes
 CONTROL_MESSAGES = (4, 1.0)  # Binance disconnects above 5 incoming messages per second
@@ -60,12 +65,25 @@ class WindowBudget:
         self._spent.append((now, cost))
         self._total += cost
 
+    def observe_used(self, used: int, now: float) -> None:
+        """Rule 5: charge the weight the exchange counted that this budget did not spend."""
+        self._expire(now)
+        if used > self._total:
+            self.spend(used - self._total, now)
+
     def block_until(self, until: float) -> None:
         self._blocked_until = max(self._blocked_until, until)
 
     def used(self, now: float) -> int:
         self._expire(now)
         return self._total
+
+
+def observe_used_weight(budget: WindowBudget, headers: Mapping[str, str]) -> None:
+    """Feed a REST answer's ``X-MBX-USED-WEIGHT-1M`` header (if any) to ``budget`` (Rule 5)."""
+    text = headers.get("X-MBX-USED-WEIGHT-1M", "")
+    if text.isdigit():
+        budget.observe_used(int(text), time.monotonic())
 
 
 async def acquire(budget: WindowBudget, cost: int) -> float:

@@ -39,6 +39,7 @@ from common.events import (
     TradeMessage,
     encode,
 )
+from common.kafka_config import client_config, explain
 from common.settings import Settings
 from common.topics import create_missing_topics, pipeline_topics
 from ingestion.errors import TopicSetupError
@@ -56,7 +57,7 @@ LOG_EVERY_S = 5.0
 def producer_config(s: Settings) -> dict[str, Any]:
     """librdkafka settings: durable (acks=all, idempotent), lz4, bounded buffer."""
     return {
-        "bootstrap.servers": s.kafka_bootstrap_servers,
+        **client_config(s),
         "client.id": "binance-pipeline-ingestion",
         "acks": "all",
         "enable.idempotence": True,
@@ -84,6 +85,7 @@ class Publisher:
         self._producer: Producer | None = None
         self._pending: deque[tuple[str, str, bytes, int]] = deque()
         self.topics_ready = False
+        self._topic_error: str | None = None
         self.fatal: str | None = None
         now = time.monotonic()
         self._last_ack = self._last_empty = now
@@ -96,6 +98,7 @@ class Publisher:
     def ensure_topics(self, timeout: float = 10.0) -> None:
         """Create the four topics if missing (blocking; run it in a thread)."""
         failed = create_missing_topics(self._s, timeout)
+        self._topic_error = next(iter(failed.values()), None)
         if failed:
             raise TopicSetupError(f"cannot create topics {failed}")
         self.topics_ready = True
@@ -217,7 +220,12 @@ class Publisher:
             self._acks_seen = self._acks[0]  # acks served before this error do not undo it
         if err.fatal():
             self.fatal = err.str()
-        log.warning("kafka client error: %s", err.str())
+        why = explain(err, self._s)  # authentication or TLS: said plainly, in the log and /readyz
+        if why:
+            self._trouble(why)
+            log.error("kafka: %s", why)
+        else:
+            log.warning("kafka client error: %s", err.str())
 
     def _trouble(self, what: str) -> None:
         self._last_trouble = (time.monotonic(), what)
@@ -269,7 +277,8 @@ class Publisher:
         if self.fatal:
             return f"kafka: fatal producer error: {self.fatal}"
         if not self.topics_ready:
-            return "kafka: topics not created yet"
+            return f"kafka: topics not created yet: {self._topic_error}" if self._topic_error \
+                else "kafka: topics not created yet"
         depth = self.queue_depth()
         waited = now - max(self._last_ack, self._last_empty)
         if depth and waited > hold:

@@ -70,7 +70,7 @@ def render(
 ) -> list[str]:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     ing, wrk = cur.ingestion, cur.worker
-    lag = sum(max(0.0, v) for _, v in wrk.get(CONSUMER_LAG, []))
+    lag = sum(v for _, v in wrk.get(CONSUMER_LAG, []))
     lines = [
         f"binance-pipeline · {title} · {now}   (Ctrl-C stops everything)",
         "components: " + "   ".join(f"{c.name}: {c.state}" for c in components),

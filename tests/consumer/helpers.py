@@ -1,21 +1,27 @@
-"""Test helpers: events per common/events.py, a producer, the worker as a subprocess, DB counts."""
+"""Worker test helpers: events per common/events.py, a producer, the worker as a subprocess.
+
+Waits, ports, readers and database counts live in tests/utils.py (re-exported here for older callers).
+"""
 
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import orjson
-import psycopg2
 from confluent_kafka import Consumer, Producer, TopicPartition
+
+from common.clock import now_us
+from tests.utils import count as count  # re-exported for older callers (the helpers moved)
+from tests.utils import free_port, metric_sum, stop_process, wait_for
+from tests.utils import query as query
+from tests.utils import read_all as read_all
 
 ROOT = Path(__file__).resolve().parents[2]
 T0_US = 1_700_000_000_000_000
@@ -38,7 +44,7 @@ def trade(i: int, symbol: str | None = None, **overrides: Any) -> dict[str, Any]
         "event_time": T0_US + i * 1000 + 7,
         "buyer_maker": bool(i & 1),
         "best_match": True,
-        "received_at": time.time_ns() // 1000,
+        "received_at": now_us(),
         "source": "stream",
     }
     msg.update(overrides)
@@ -116,12 +122,6 @@ def produce(
     return n
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def worker_env(
     bootstrap: str, db_url: str, topics_env: dict[str, str], group: str, **extra: Any
 ) -> dict[str, str]:
@@ -171,14 +171,7 @@ class WorkerProcess:
 
     def metric(self, name: str, **labels: str) -> float:
         """Sum of a metric's samples matching the labels (0 when absent)."""
-        _, text = self.get("/metrics")
-        total = 0.0
-        for line in text.splitlines():
-            if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
-                head = line.split(" ")[0]
-                if head.split("{")[0] == name:
-                    total += float(line.rsplit(" ", 1)[1])
-        return total
+        return metric_sum(self.get("/metrics")[1], name, **labels)
 
     def wait_ready(self, timeout: float = 40) -> None:
         wait_for(lambda: self.get("/readyz")[0] == 200, timeout, f"worker ready ({self.log_tail()})")
@@ -197,47 +190,12 @@ class WorkerProcess:
         return self.proc.wait(timeout)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc)
         self._log.close()
 
     def log_tail(self, n: int = 15) -> str:
         self._log.flush()
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-
-
-def wait_for(cond: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def count(db_url: str, table: str) -> int:
-    conn = psycopg2.connect(db_url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"SELECT count(*) FROM {table}")
-            return int(cur.fetchone()[0])
-    finally:
-        conn.close()
-
-
-def query(db_url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    conn = psycopg2.connect(db_url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return list(cur.fetchall())
-    finally:
-        conn.close()
 
 
 def committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> int:
@@ -248,34 +206,6 @@ def committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> 
         return sum(max(tp.offset, 0) for tp in tps)
     finally:
         c.close()
-
-
-def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 30) -> list[Any]:
-    """Read ``expected`` messages of a topic from the beginning (no group commits)."""
-    c = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"reader-{time.time_ns()}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "session.timeout.ms": 6000,
-        }
-    )
-    c.subscribe([topic])
-    out: list[Any] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(out) < expected and time.monotonic() < deadline:
-            for m in c.consume(1000, 0.5):
-                if m.error() is None:
-                    out.append(m)
-        # a little longer, to see anything beyond what was expected
-        end = time.monotonic() + 1.0
-        while time.monotonic() < end:
-            out.extend(m for m in c.consume(1000, 0.2) if m.error() is None)
-    finally:
-        c.close()
-    return out
 
 
 class PacedProducer:
@@ -319,3 +249,9 @@ class PacedProducer:
         assert not self._thread.is_alive(), "producer did not finish"
         if self.error is not None:
             raise self.error
+
+
+def assert_exactly(db_url: str, n: int) -> None:
+    """The trades table holds ids 0..n-1, each exactly once."""
+    rows = query(db_url, "SELECT count(*), count(DISTINCT (symbol, type, id)), min(id), max(id) FROM trades")
+    assert rows == [(n, n, 0, n - 1)]

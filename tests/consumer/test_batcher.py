@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from consumer.batcher import Batcher, DeadLetter
+from consumer.errors import OffsetOrderError
 
 
 def fill(b: Batcher, topic: str, partition: int, table: str, offsets: range, now: float) -> None:
@@ -90,3 +93,22 @@ def test_revoked_partitions_drain_per_table_and_are_forgotten() -> None:
     ]
     assert b.pending() == 2
     assert b.discard([("t", 0)]) == 2 and b.pending() == 0
+
+
+def test_an_offset_that_does_not_grow_is_rejected() -> None:
+    """add/add_dead refuse an offset below the partition's next one, across drains (Rule 5)."""
+    b = Batcher(max_rows=500, max_seconds=2.0)
+    fill(b, "t", 0, "trades", range(10, 13), now=0.0)
+    seg = b.segment("t", 0, "trades", 0.0)
+    with pytest.raises(OffsetOrderError) as err:
+        b.add(seg, 12, b"k", b"v", "row\n", 1)
+    assert (err.value.offset, err.value.expected) == (12, 13)
+    b.drain("trades")
+    seg = b.segment("t", 0, "trades", 1.0)
+    with pytest.raises(OffsetOrderError):
+        b.add_dead(seg, DeadLetter("t", 0, 5, None, b"x", "bad", 1))
+    assert b.pending() == 0
+    fill(b, "t", 1, "trades", range(0, 2), now=1.0)  # other partitions are independent
+    b.discard([("t", 0)])  # a revoked or recreated partition starts afresh
+    fill(b, "t", 0, "trades", range(0, 2), now=1.0)
+    assert b.pending() == 4

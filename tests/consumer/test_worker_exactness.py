@@ -5,18 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tests.conftest import Topics
-from tests.consumer.helpers import (
-    WorkerProcess,
-    book,
-    committed_total,
-    count,
-    gap,
-    produce,
-    producer,
-    query,
-    trade,
-    wait_for,
-)
+from tests.consumer.helpers import WorkerProcess, book, committed_total, gap, produce, producer, trade
+from tests.utils import count, query, wait_for
 
 
 def test_n_distinct_events_give_n_rows_and_a_replay_adds_none(

@@ -15,21 +15,14 @@ from tests.conftest import Topics
 from tests.consumer.helpers import (
     PacedProducer,
     WorkerProcess,
+    assert_exactly,
     book,
     committed_total,
-    count,
     produce,
     producer,
-    query,
-    read_all,
     trade,
-    wait_for,
 )
-
-
-def assert_exactly(db_url: str, n: int) -> None:
-    rows = query(db_url, "SELECT count(*), count(DISTINCT (symbol, type, id)), min(id), max(id) FROM trades")
-    assert rows == [(n, n, 0, n - 1)]
+from tests.utils import count, read_all, wait_for
 
 
 @pytest.mark.slow
@@ -44,20 +37,20 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
     n, rng = 110_000, random.Random(5)
     stream = PacedProducer(kafka_bootstrap, topics.trades, n, seconds=50)
     for _ in range(5):
-        worker = start_worker(BATCH_MAX_SECONDS="0.5", KAFKA_SESSION_TIMEOUT_MS="3000")
+        worker = start_worker(BATCH_MAX_SECONDS="0.5", KAFKA_SESSION_TIMEOUT_MS="6000")
         wait_for(lambda w=worker: w.metric("worker_flush_rows_count") > 0, 40, "the worker flushing")
         time.sleep(rng.uniform(0.05, 2.0))
         assert stream.produced < n  # killed mid-stream
         worker.signal(signal.SIGKILL)
         assert worker.wait(10) == -signal.SIGKILL
     stream.join()
-    final = start_worker(KAFKA_SESSION_TIMEOUT_MS="3000")
+    final = start_worker(KAFKA_SESSION_TIMEOUT_MS="6000")
     wait_for(lambda: count(db_url, "trades") == n, 90, "all rows after the restarts")
     assert_exactly(db_url, n)
     wait_for(lambda: final.metric("worker_buffered_messages") == 0, 10, "nothing buffered")
     final.signal(signal.SIGTERM)
     assert final.wait(30) == 0
-    check = start_worker(KAFKA_SESSION_TIMEOUT_MS="3000")
+    check = start_worker(KAFKA_SESSION_TIMEOUT_MS="6000")
     check.wait_ready()
     time.sleep(3)
     # the group's committed offsets are at the end: a fresh member has nothing to replay. (Asked from
@@ -121,12 +114,12 @@ def test_poison_goes_to_dead_letter_with_reasons_and_the_rest_is_written(
         "all committed",
     )
     wait_for(lambda: committed_total(kafka_bootstrap, consumer_group, topics.book_ticker, 3) == 2, 20, "book")
-    dead = read_all(kafka_bootstrap, topics.dead_letter, expected=8)
+    dead = read_all(kafka_bootstrap, topics.dead_letter, expected=8, idle_s=1.0, timeout=30)
     assert count(db_url, "trades") == len(good) and count(db_url, "book_ticker") == 1
-    headers = [dict((k, v.decode()) for k, v in m.headers()) for m in dead]
+    headers = [{k: v.decode() for k, v in r.headers.items()} for r in dead]
     assert len(dead) == 8
     assert all(h[HDR_STAGE] == "worker" and h[HDR_REASON] for h in headers)
-    by_value = {m.value(): h for m, h in zip(dead, headers, strict=True)}
+    by_value = {r.value: h for r, h in zip(dead, headers, strict=True)}
     assert set(by_value) == {*undecodable, *(orjson.dumps(r) for r in rejected), b"\xff\xfe"}
     assert by_value[b"not json"][HDR_REASON].startswith("not JSON")
     assert by_value[orjson.dumps(rejected[0])][HDR_REASON].startswith("23514")

@@ -15,7 +15,8 @@ import psycopg2
 import pytest
 
 from tests.conftest import Topics
-from tests.consumer.helpers import PacedProducer, WorkerProcess, count, free_port, query, wait_for
+from tests.consumer.helpers import PacedProducer, WorkerProcess
+from tests.utils import count, free_port, query, wait_for
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 

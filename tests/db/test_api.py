@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,10 @@ import pytest
 
 from db.params import COMMANDS
 from tests.db.tape_data import tape_schema
+from tests.utils import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "k3y-for-tests"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Api:

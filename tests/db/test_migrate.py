@@ -9,7 +9,7 @@ import pytest
 
 from db.maintenance import ADD_POLICY, DROP_CHUNKS, REMOVE_POLICY, apply_retention, plan
 from db.migrate import apply, discover
-from tests.consumer.helpers import query
+from tests.utils import query
 
 
 def test_apply_is_idempotent_and_recorded(db_url: str) -> None:

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import SHARED_DATA
-from tests.e2e.pipeline import ROOT, Pipeline, control, sim_stats, wait_for
+from tests.e2e.pipeline import ROOT, Pipeline, control, sim_stats
+from tests.utils import wait_for
 
 SYMBOLS = "BTCUSDT,ETHUSDT,BNBUSDT"
 pytestmark = pytest.mark.slow

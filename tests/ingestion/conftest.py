@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from exchange_sim.testing import SimProcess
+from tests.brokers import PrivateKafka
 from tests.conftest import Topics
-from tests.ingestion.helpers import Ingestion, PrivateTansu, start_ingestion
+from tests.ingestion.helpers import Ingestion, start_ingestion
 
 
 @pytest.fixture
@@ -37,10 +38,10 @@ def ingestion(kafka_bootstrap: str, topics: Topics) -> Iterator[Callable[..., In
 
 
 @pytest.fixture
-def private_tansu() -> Iterator[PrivateTansu]:
-    """A Tansu broker of this test's own (it may be paused)."""
-    broker = PrivateTansu()
+def private_kafka() -> Iterator[PrivateKafka]:
+    """An Apache Kafka broker of this test's own (it may be paused, killed or wiped)."""
+    broker = PrivateKafka()
     try:
         yield broker
     finally:
-        broker.stop()
+        broker.close()

@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from confluent_kafka import Consumer
+from tests.utils import Record, free_port, metric_sum, stop_process
+from tests.utils import read_all as read_all  # re-exported for older callers (the helpers moved)
+from tests.utils import wait_for as wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-TANSU = ROOT / ".local" / "tansu" / "bin" / "tansu"
 
 # Short timers so tests run in seconds, not minutes.
 FAST_ENV = {
@@ -35,24 +33,6 @@ FAST_ENV = {
     "INGESTION_HEALTH_PORT": "0",
     "LOG_LEVEL": "INFO",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Record:
-    topic: str
-    key: str | None
-    value: bytes
-    headers: dict[str, bytes]
-    timestamp_ms: int
-
-    def json(self) -> Any:
-        return json.loads(self.value)
 
 
 @dataclass
@@ -83,30 +63,11 @@ class Ingestion:
 
     def metric(self, name: str, **labels: str) -> float:
         """Sum of the samples of ``name`` whose labels include ``labels``."""
-        _, text = self.get("/metrics")
-        total = 0.0
-        for line in str(text).splitlines():
-            if not line.startswith(name) or line.startswith("#"):
-                continue
-            head, _, value = line.rpartition(" ")
-            metric, _, rest = head.partition("{")
-            if metric not in (name, f"{name}_total"):
-                continue
-            if all(f'{k}="{v}"' in rest for k, v in labels.items()):
-                total += float(value)
-        return total
+        return metric_sum(str(self.get("/metrics")[1]), name, **labels)
 
     def stop(self, timeout: float = 30.0) -> int:
-        if self.stopped_rc is not None:
-            return self.stopped_rc
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout)
-        self.stopped_rc = int(self.process.returncode)
+        if self.stopped_rc is None:
+            self.stopped_rc = stop_process(self.process, timeout)
         return self.stopped_rc
 
 
@@ -131,45 +92,6 @@ def start_ingestion(env: dict[str, str], args: Iterable[str] = ()) -> Ingestion:
             time.sleep(0.1)
     ing.stop()
     raise RuntimeError(f"ingestion health port never answered: {ing.log()[-2000:]}")
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-
-
-def read_all(bootstrap: str, topics: list[str], idle_s: float = 1.5, timeout: float = 60.0) -> list[Record]:
-    """Every record of ``topics`` from the beginning, until nothing new arrives for ``idle_s``."""
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4().hex[:10]}",
-        "auto.offset.reset": "earliest", "enable.auto.commit": False, "session.timeout.ms": 6000,
-        "fetch.max.bytes": 64 * 1024 * 1024, "max.partition.fetch.bytes": 16 * 1024 * 1024,
-    })  # fmt: skip
-    consumer.subscribe(topics)
-    out: list[Record] = []
-    start = last = time.monotonic()
-    try:
-        while time.monotonic() - start < timeout:
-            batch = consumer.consume(5000, 0.5)
-            good = [m for m in batch if m.error() is None]
-            if good:
-                last = time.monotonic()
-            elif out and time.monotonic() - last > idle_s:
-                break
-            elif not out and time.monotonic() - start > max(15.0, idle_s):
-                break
-            for m in good:
-                key = m.key()
-                out.append(Record(m.topic(), key.decode() if key else None, m.value(),
-                                  {k: v for k, v in (m.headers() or [])}, m.timestamp()[1]))  # fmt: skip
-    finally:
-        consumer.close()
-    return out
 
 
 def events_by_type(records: list[Record]) -> dict[tuple[str, str], list[dict[str, Any]]]:
@@ -203,43 +125,3 @@ def assert_complete(stats: dict[str, Any], records: list[Record], types: Iterabl
             extra = sorted(set(ids) - expected)
             assert not missing, f"{symbol} {kind}: {len(missing)} ids missing, e.g. {missing[:10]}"
             assert not extra, f"{symbol} {kind}: unexpected ids {extra[:10]}"
-
-
-class PrivateTansu:
-    """A broker of this test's own, so it can be paused (SIGSTOP) without disturbing others."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.bootstrap = f"127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile(prefix="tansu-", suffix=".log")
-        url = f"tcp://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [str(TANSU), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        wait_for(self._listening, 20, "private Tansu to listen")
-
-    def _listening(self) -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-        except OSError:
-            return False
-        return True
-
-    def pause(self) -> None:
-        os.kill(self.process.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        os.kill(self.process.pid, signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGCONT)
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.log.close()

@@ -16,7 +16,7 @@ from ingestion.metrics import IngestionMetrics
 from ingestion.publisher import LATENCY_SAMPLE_EVERY, Publisher
 from ingestion.records import id_gap
 from tests.conftest import Topics
-from tests.ingestion.helpers import read_all, wait_for
+from tests.utils import read_all, wait_for
 
 TRADE: TradeMessage = {
     "v": 1, "type": "trade", "symbol": "BTCUSDT", "id": 1, "price": "1.00000000", "qty": "2",

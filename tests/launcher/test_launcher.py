@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Topics
-from tests.e2e.pipeline import ROOT, free_port
+from tests.e2e.pipeline import ROOT
+from tests.utils import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""The status view: rates from two metric snapshots, lag clamped at zero, latest prices shown."""
+"""The status view: rates from two metric snapshots, lag summed over partitions, latest prices shown."""
 
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ WORKER = """# TYPE worker_rows_written counter
 worker_rows_written_total{table="trades"} %d
 # TYPE worker_consumer_lag gauge
 worker_consumer_lag{topic="t",partition="0"} 7
-worker_consumer_lag{topic="t",partition="1"} -3
+worker_consumer_lag{topic="t",partition="1"} 3
 """
 
 
 def test_render_shows_rates_gaps_lag_and_prices() -> None:
-    """Rates are deltas over time; negative lag is clamped to zero; each symbol gets a price line."""
+    """Rates are deltas over time; lag is summed over partitions; each symbol gets a price line."""
     prev = Snapshot(10.0, parse(INGESTION % 400), parse(WORKER % 1000))
     cur = Snapshot(12.0, parse(INGESTION % 600), parse(WORKER % 1300))
     at = datetime(2026, 1, 1, 0, 0, 1, 123456, tzinfo=UTC)
@@ -32,7 +32,7 @@ def test_render_shows_rates_gaps_lag_and_prices() -> None:
                    {"BTCUSDT": ("87648.21000000", at), "ETHUSDT": None}, [])
     text = "\n".join(lines)
     assert "100 events/s" in text and "total 700" in text
-    assert "150 rows/s" in text and "consumer lag 7" in text
+    assert "150 rows/s" in text and "consumer lag 10" in text
     assert "gaps: detected 2, repaired 1, unrepairable 4" in text
     assert "BTCUSDT      87648.21000000  at 2026-01-01T00:00:01.123456+00:00" in text
     assert "ETHUSDT      no trades yet" in text

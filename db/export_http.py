@@ -1,0 +1,152 @@
+"""``GET /v1/export?symbol=&stream=&from=&to=&format=csv|parquet``: the export as a streamed download.
+
+Rules:
+  1. Parameters are checked (db.export.parse_export) before any database work; a bad one is
+     400 through the API's error middleware.
+  2. The export runs in a worker thread on its own read-only connection (no statement
+     timeout: a long range is a long download, not a stuck query); chunks cross to the event
+     loop through a bounded queue, so memory stays bounded and a slow client slows the
+     database read instead of filling memory.
+  3. A client that goes away stops the export: the thread's next put fails and it closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from typing import Any
+
+import psycopg2
+from aiohttp import web
+
+from db.errors import InvalidArgument, classify
+from db.export import ExportRequest, parse_export, write_csv, write_parquet
+
+QUEUE_CHUNKS = 16
+_DONE = b""
+_CTYPE = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+
+
+class _Cancelled(Exception):
+    """The client went away."""
+
+
+class _QueueWriter:
+    """A write-only file object that hands chunks to the event loop (Rule 2)."""
+
+    def __init__(self, chunks: queue.Queue[bytes | BaseException], stop: threading.Event) -> None:
+        self.chunks, self.stop, self.position, self.closed = chunks, stop, 0, False
+
+    def write(self, data: bytes | memoryview) -> int:
+        chunk = bytes(data)
+        while not self.stop.is_set():
+            try:
+                self.chunks.put(chunk, timeout=0.5)
+                break
+            except queue.Full:
+                continue
+        else:
+            raise _Cancelled
+        self.position += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self.position
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _produce(params: dict[str, Any], req: ExportRequest, writer: _QueueWriter) -> None:
+    try:
+        conn = psycopg2.connect(**params)
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SET statement_timeout = 0")
+            (write_csv if req.fmt == "csv" else write_parquet)(conn, req, writer, lambda _: None)
+        finally:
+            conn.close()
+        writer.chunks.put(_DONE)
+    except _Cancelled:
+        return
+    except psycopg2.Error as exc:
+        writer.chunks.put(classify(exc))
+    except Exception as exc:  # noqa: BLE001 - handed to the request, which logs and ends it
+        writer.chunks.put(exc)
+
+
+def make_export_handler(connect_params: dict[str, Any]) -> Any:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        raw: dict[str, str] = {}
+        for name, value in request.query.items():
+            if name in raw:
+                raise InvalidArgument(name, "is given more than once")
+            raw[name] = value
+        req = parse_export(raw)
+        chunks: queue.Queue[bytes | BaseException] = queue.Queue(QUEUE_CHUNKS)
+        stop = threading.Event()
+        thread = threading.Thread(target=_produce, args=(connect_params, req, _QueueWriter(chunks, stop)),
+                                  name="export", daemon=True)
+        thread.start()
+        loop = asyncio.get_running_loop()
+        first = await loop.run_in_executor(None, chunks.get)
+        if isinstance(first, BaseException):
+            raise first
+        response = web.StreamResponse(headers={
+            "Content-Type": _CTYPE[req.fmt],
+            "Content-Disposition": f'attachment; filename="{req.file_name()}"',
+        })  # fmt: skip
+        await response.prepare(request)
+        try:
+            await _pump(loop, chunks, response, first)
+        finally:
+            stop.set()
+        return response
+
+    return handle
+
+
+async def _pump(
+    loop: asyncio.AbstractEventLoop, chunks: queue.Queue[bytes | BaseException],
+    response: web.StreamResponse, chunk: bytes | BaseException,
+) -> None:
+    while True:
+        if isinstance(chunk, BaseException):
+            raise chunk  # headers are sent: the client sees a truncated body, the log the cause
+        if chunk == _DONE:
+            await response.write_eof()
+            return
+        await response.write(chunk)
+        chunk = await loop.run_in_executor(None, chunks.get)
+
+
+def add_export_route(app: web.Application, connect_params: dict[str, Any]) -> None:
+    app.router.add_get("/v1/export", make_export_handler(connect_params))
+
+
+def export_operation() -> dict[str, Any]:
+    """The OpenAPI operation of ``GET /v1/export`` (added to db.openapi's document)."""
+    def param(name: str, description: str, schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": required, "description": description,
+                "schema": schema}
+
+    return {"get": {
+        "summary": "The rows of [from, to) as Binance's daily-archive CSV, or Parquet (streamed download)",
+        "parameters": [
+            param("symbol", "Symbol, e.g. BTCUSDT", {"type": "string"}),
+            param("stream", "trade or aggTrade", {"type": "string", "enum": ["trade", "aggTrade"]}),
+            param("from", "Interval start (inclusive), ISO 8601 or epoch ms", {"type": "string"}),
+            param("to", "Interval end (exclusive), ISO 8601 or epoch ms", {"type": "string"}),
+            param("format", "csv (default) or parquet", {"type": "string", "enum": list(_CTYPE)}, False),
+        ],
+        "responses": {
+            "200": {"description": "the file", "content": {
+                t: {"schema": {"type": "string", "format": "binary"}} for t in _CTYPE.values()}},
+            "400": {"description": "a bad parameter (named in 'parameter')"},
+        },
+    }}  # fmt: skip

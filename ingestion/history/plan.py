@@ -1,0 +1,78 @@
+"""What an import has to do, given what earlier runs finished (pure).
+
+Rules:
+  1. Whole UTC days before today come from the daily archive, oldest first; a day recorded as
+     done in the progress topic is never fetched again.
+  2. From the first day the archive does not have (404: not published yet, typically
+     yesterday and today) to the end of the range, rows come from REST by ``fromId``,
+     starting right after the last archived id; ``[start_us, end_us)`` bounds their time.
+  3. Progress keys: ``SYM/stream/YYYY-MM-DD`` for a finished archive day and ``SYM/stream/rest``
+     for the REST cursor (``from_id``..``last_id`` published without a hole).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+DAY_US = 86_400_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def day_start_us(day: date) -> int:
+    return (datetime(day.year, day.month, day.day, tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+
+
+def days(first: date, last: date) -> list[date]:
+    """Every day from ``first`` to ``last`` inclusive."""
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def day_key(symbol: str, stream: str, day: date) -> str:
+    return f"{symbol}/{stream}/{day.isoformat()}"
+
+
+def rest_key(symbol: str, stream: str) -> str:
+    return f"{symbol}/{stream}/rest"
+
+
+@dataclass(frozen=True)
+class DayTask:
+    """Import one archive file."""
+
+    symbol: str
+    stream: str
+    day: date
+
+
+@dataclass(frozen=True)
+class RestTask:
+    """Import ``symbol``'s ``stream`` from REST: ids from ``from_id`` (or the first at
+    ``start_us`` when None) with trade time in ``[start_us, end_us)``."""
+
+    symbol: str
+    stream: str
+    from_id: int | None
+    start_us: int
+    end_us: int
+
+
+def archive_days(first: date, last: date, today: date) -> list[date]:
+    """Rule 1: the days of the range that can be archived (before today)."""
+    return days(first, min(last, today - timedelta(days=1))) if first < today else []
+
+
+def rest_task(
+    symbol: str, stream: str, first_rest_day: date, last: date, now_us: int,
+    last_archived_id: int | None, cursor: dict[str, Any] | None,
+) -> RestTask | None:
+    """Rule 2, resumed from the REST cursor when it covers our starting id (Rule 3)."""
+    start_us = day_start_us(first_rest_day)
+    end_us = min(day_start_us(last) + DAY_US, now_us)
+    if start_us >= end_us:
+        return None
+    from_id = None if last_archived_id is None else last_archived_id + 1
+    if cursor is not None and from_id is not None and cursor["from_id"] <= from_id <= cursor["last_id"] + 1:
+        from_id = cursor["last_id"] + 1
+    return RestTask(symbol, stream, from_id, start_us, end_us)

@@ -1,0 +1,113 @@
+"""Private Apache Kafka brokers and clusters for tests that kill, pause or replace a broker.
+
+Built on ``scripts/kafka_local.py``, the same code that provisions the local services, so a
+private node is configured exactly like the one ``make services-up`` runs. Each cluster lives in
+a temporary directory of its own, on free loopback ports, and is stopped by PID at the end.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _kafka_local() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("kafka_local", ROOT / "scripts" / "kafka_local.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("kafka_local", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+kafka_local = _kafka_local()
+SHARED_LIBS = ROOT / ".local" / "kafka"
+
+
+def _free_port_block(size: int) -> int:
+    """A port p such that p .. p+size-1 and p+100 .. p+100+size-1 are all free now."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + 100 + size >= 65535:
+            continue
+        if all(_free(p) for k in range(size) for p in (base + k, base + 100 + k)):
+            return base
+    raise RuntimeError("no free block of ports for a private Kafka cluster")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class PrivateKafka:
+    """An Apache Kafka cluster (1 or 3 combined nodes) of one test's own."""
+
+    def __init__(self, nodes: int = 1) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="kafka-private-"))
+        libs = kafka_local.fetch(SHARED_LIBS)  # the jars services.sh fetched (cached)
+        (self.dir / libs.name).symlink_to(libs)
+        self.cluster = kafka_local.Cluster.plan(self.dir, _free_port_block(nodes), nodes)
+        self.cluster.save()
+        self.bootstrap: str = self.cluster.bootstrap
+        self.start()
+
+    @property
+    def nodes(self) -> tuple[object, ...]:
+        return tuple(self.cluster.nodes)
+
+    def node_by_id(self, node_id: int) -> object:
+        return next(n for n in self.cluster.nodes if n.node_id == node_id)
+
+    def start(self, *node_ids: int) -> None:
+        """Start the given nodes (all by default) and wait until each is ready."""
+        libs = kafka_local.lib_dir(self.dir)
+        chosen = [n for n in self.cluster.nodes if not node_ids or n.node_id in node_ids]
+        offsets = [(n, kafka_local.start_node(self.cluster, n, libs)) for n in chosen]
+        for node, offset in offsets:
+            if offset >= 0:
+                kafka_local.wait_ready(self.cluster, node, offset)
+
+    def pid(self, node_id: int = 1) -> int | None:
+        pid: int | None = kafka_local.pid_of(self.cluster, self.node_by_id(node_id))
+        return pid
+
+    def kill(self, node_id: int = 1) -> None:
+        """SIGKILL one node: no controlled shutdown, as in a crash."""
+        node = self.node_by_id(node_id)
+        kafka_local.signal_node(self.cluster, node, signal.SIGKILL)
+        kafka_local.stop_node(self.cluster, node)
+
+    def pause(self, node_id: int = 1) -> None:
+        kafka_local.signal_node(self.cluster, self.node_by_id(node_id), signal.SIGSTOP)
+
+    def resume(self, node_id: int = 1) -> None:
+        kafka_local.signal_node(self.cluster, self.node_by_id(node_id), signal.SIGCONT)
+
+    def wipe(self) -> None:
+        """Stop every node and delete its data: the next start() is an empty cluster."""
+        self.stop_all()
+        for node in self.cluster.nodes:
+            shutil.rmtree(self.cluster.node_dir(node) / "data", ignore_errors=True)
+
+    def stop_all(self) -> None:
+        for node in self.cluster.nodes:
+            kafka_local.stop_node(self.cluster, node)
+
+    def close(self) -> None:
+        self.stop_all()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,134 @@
+"""The history import's pure parts: archive rows and checksums, the plan, progress, the shared budget."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+from datetime import date
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ingestion.history.archive import csv_lines, expected_sha256, file_name, is_header, parse_row, verify
+from ingestion.history.display import Display, Progress
+from ingestion.history.errors import ArchiveError, RowError
+from ingestion.history.plan import archive_days, day_start_us, rest_task
+from ingestion.limits import WindowBudget
+
+EXTRACT = next(  # ../shared/data next to the checkout (main or a worktree under /work/wt)
+    p / "shared" / "data" / "BTCUSDT-aggTrades-2026-01-01.csv" for p in Path(__file__).resolve().parents
+    if (p / "shared" / "data" / "BTCUSDT-aggTrades-2026-01-01.csv").is_file()
+)
+
+
+def test_microsecond_aggtrade_row_keeps_the_file_text() -> None:
+    """A 2026 aggTrades line (µs) becomes a message with the exact text and source archive."""
+    line = "3800397496,87648.22000000,0.00013000,5723703862,5723703862,1767225600272386,False,True"
+    msg = parse_row("aggTrade", "BTCUSDT", line, 7)
+    assert (msg["id"], msg["price"], msg["qty"]) == (3800397496, "87648.22000000", "0.00013000")
+    assert (msg["first_id"], msg["last_id"], msg["trade_time"]) == (5723703862, 5723703862, 1767225600272386)
+    assert (msg["buyer_maker"], msg["best_match"], msg["source"]) == (False, True, "archive")
+
+
+def test_millisecond_rows_before_2025_are_scaled_to_microseconds() -> None:
+    """Archives before 2025 carry milliseconds: the unit is told by the digits."""
+    line = "3350000000,42283.58000000,0.00100000,42.28358000,1704067200004,True,True"
+    msg = parse_row("trade", "BTCUSDT", line, 0)
+    assert msg["trade_time"] == 1704067200004000
+    assert msg["first_id"] is None and msg["type"] == "trade"
+
+
+def test_the_real_extract_parses_whole_with_consecutive_ids() -> None:
+    """Every line of the real 2026-01-01 extract parses, ids consecutive, f follows l."""
+    rows = [parse_row("aggTrade", "BTCUSDT", line, 0) for line in EXTRACT.read_text().splitlines()]
+    assert len(rows) == 5000
+    for prev, row in itertools.pairwise(rows):
+        assert row["id"] == prev["id"] + 1
+        assert row["first_id"] == (prev["last_id"] or 0) + 1
+
+
+def test_header_rows_are_sniffed() -> None:
+    """A header line is recognised; a data line is not."""
+    assert is_header("agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker")
+    assert not is_header("3800397495,87648.21000000,0.08185000")
+
+
+@pytest.mark.parametrize("line", [
+    "1,2,3", "x,1.0,1.0,1,1,1767225600039409,True,True", "1,1e5,1.0,1,1,1767225600039409,True,True",
+    "1,1.0,-1.0,1,1,1767225600039409,True,True", "1,1.0,1.0,1,1,176722560003940912,True,True",
+    "1,1.0,1.0,1,1,1767225600039409,yes,True",
+])
+def test_bad_rows_are_rejected_with_row_error(line: str) -> None:
+    """Columns, decimals, times and flags are checked."""
+    with pytest.raises(RowError):
+        parse_row("aggTrade", "BTCUSDT", line, 0)
+
+
+@given(st.text(max_size=120), st.sampled_from(["trade", "aggTrade"]))
+def test_every_line_is_a_message_or_a_row_error(line: str, stream: str) -> None:
+    """Property: parse_row accepts or raises RowError; nothing else escapes."""
+    try:
+        msg = parse_row(stream, "BTCUSDT", line, 0)
+    except RowError:
+        return
+    assert msg["source"] == "archive"
+
+
+def test_checksum_file_is_read_and_checked() -> None:
+    """The sha256sum line names the zip; a zip verifies only against its own digest."""
+    data = b"PK-not-really"
+    digest = hashlib.sha256(data).hexdigest()
+    name = file_name("aggTrade", "BTCUSDT", date(2026, 1, 1))
+    assert name == "BTCUSDT-aggTrades-2026-01-01.zip"
+    assert expected_sha256(f"{digest}  {name}\n".encode(), name) == digest
+    assert verify(data, digest) and not verify(data[:-1], digest)
+    with pytest.raises(ArchiveError, match="CHECKSUM"):
+        expected_sha256(f"{digest}  other.zip\n".encode(), name)
+    with pytest.raises(ArchiveError, match=name):
+        csv_lines(data, name)
+
+
+def test_plan_archives_days_before_today_and_resumes_rest_from_its_cursor() -> None:
+    """Days before today come from the archive; the REST tail resumes after the cursor's last id."""
+    today = date(2026, 12, 1)
+    assert archive_days(date(2026, 11, 28), today, today) == [date(2026, 11, 28), date(2026, 11, 29),
+                                                                date(2026, 11, 30)]
+    assert archive_days(today, today, today) == []
+    now = day_start_us(today) + 3_600_000_000
+    task = rest_task("BTCUSDT", "trade", today, today, now, 99, {"from_id": 100, "last_id": 250})
+    assert task is not None and task.from_id == 251 and task.end_us == now
+    fresh = rest_task("BTCUSDT", "trade", today, today, now, 99, {"from_id": 500, "last_id": 600})
+    assert fresh is not None and fresh.from_id == 100
+    assert rest_task("BTCUSDT", "trade", today, date(2026, 11, 30), now, 99, None) is None
+
+
+def test_progress_gives_rate_and_eta_and_plain_lines_off_a_terminal() -> None:
+    """Rows/s and ETA come from the clock passed in; off a terminal the output is plain lines."""
+    progress = Progress(units=4, started=0.0, done=1, current=0.0, rows=1000)
+    assert progress.rate(10.0) == 100.0
+    assert progress.eta(10.0) == pytest.approx(30.0)
+    out = io.StringIO()
+    display = Display(out, tty=False)
+    display.show(progress, 10.0)
+    display.show(progress, 11.0)
+    display.finish(progress, 12.0)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and "rows/s" in lines[0] and "ETA 00:30" in lines[0] and "\r" not in out.getvalue()
+    tty = io.StringIO()
+    Display(tty, tty=True).show(progress, 10.0)
+    assert tty.getvalue().startswith("\r") and "[#######" in tty.getvalue()
+
+
+def test_weight_counted_by_the_exchange_is_shared_by_the_budget() -> None:
+    """Weight the exchange reports beyond our own spend (another process) delays our next request."""
+    budget = WindowBudget(3000, 60.0)
+    budget.spend(100, 0.0)
+    assert budget.delay(25, 1.0) == 0
+    budget.observe_used(2990, 1.0)
+    assert budget.used(1.0) == 2990
+    assert budget.delay(25, 2.0) > 0
+    budget.observe_used(10, 2.0)
+    assert budget.used(2.0) == 2990
