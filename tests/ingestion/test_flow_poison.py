@@ -94,7 +94,7 @@ def scenario(draw: st.DrawFn) -> tuple[list[tuple[bytes, bool, bool]], dict[tupl
     return order, valid
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(scenario(), st.integers(0, 5))
 def test_exactly_the_valid_events_are_published_once(
     case: tuple[list[tuple[bytes, bool, bool]], dict[tuple[str, int], bytes]], rest_delay: int
