@@ -218,6 +218,11 @@ class Settings(BaseSettings):
         description="A restart gap behind a frontier older than this is recorded as unrepairable "
         "instead of backfilled",
     )
+    ingestion_time_window_s: float = Field(
+        600.0, gt=0, le=10**10,
+        description="A trade or aggTrade whose trade or event time is further than this from its "
+        "receipt time is dead-lettered; raise it to replay old recordings through the simulator",
+    )
     history_archive_attempts: int = Field(
         3, ge=1, le=20, description="History import: tries of one archive file before reporting it bad"
     )

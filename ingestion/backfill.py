@@ -21,6 +21,10 @@ Rules:
      record's acknowledgement) never drops ids that are not in Kafka.
   8. Progress is visible: ``remaining_ids`` (queued and in-flight ids, the
      ``ingestion_backfill_remaining_ids`` gauge) and a log line every ``PROGRESS_EVERY_S``.
+  9. ``verify`` answers a ``VerifyJump`` (is this id in REST, with these values?) with one
+     ``limit=1`` page, ahead of repairs and without waiting for them; every check gets
+     exactly one answer through ``on_verified`` (the row, or None; ``failed`` when REST kept
+     failing).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -36,6 +41,7 @@ from common.backoff import Backoff
 from common.clock import now_us
 from common.events import GapMessage, GapStatus, TradeMessage
 from common.settings import Settings
+from ingestion.actions import VerifyJump
 from ingestion.errors import BackfillError, ParseError, RateLimited
 from ingestion.limits import WEIGHT_WINDOW_S, WindowBudget, acquire, observe_used_weight
 from ingestion.metrics import IngestionMetrics
@@ -50,14 +56,24 @@ PAGE_LIMIT = 1000
 MAX_ATTEMPTS = 5
 ROOM_RESERVE = 1000  # producer slots a backfill leaves to the live streams (at most 1/4)
 PROGRESS_EVERY_S = 5.0
+OnVerified = Callable[[int, TradeMessage | None, bool], None]  # token, REST row or None, failed
 
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """Transport errors, timeouts, 5xx and rate limits are worth another try; 4xx are not."""
+    """Transport errors, timeouts, 5xx and rate limits (429/418) are worth another try; other
+    answers (4xx) and bad bodies are not. Decided by type and ``status``, never by message text."""
     if isinstance(exc, RateLimited | aiohttp.ClientConnectionError | TimeoutError):
         return True
-    return isinstance(exc, BackfillError) and str(exc).startswith("HTTP 5")
+    return isinstance(exc, BackfillError) and exc.status is not None and exc.status >= 500
+
+
+def _seconds(header: str | None, default: float) -> float:
+    """A ``Retry-After`` header in seconds; absent or unreadable gives ``default``."""
+    try:
+        return float(header) if header else default
+    except ValueError:
+        return default
 
 
 @dataclass(frozen=True)
@@ -108,10 +124,16 @@ class Backfiller:
         self._last_progress = 0.0
         metrics.backfill_remaining = self.remaining_ids
         self._reserve = min(ROOM_RESERVE, settings.producer_buffer_max_messages // 4)
+        self._checks: asyncio.Queue[VerifyJump] = asyncio.Queue()
+        self.on_verified: OnVerified = lambda *_: None
 
     def submit(self, record: GapMessage) -> None:
         self._queued_ids += span(record)
         self._queue.put_nowait(Job(record))
+
+    def verify(self, check: VerifyJump) -> None:
+        """Queue a jump check (Rule 6)."""
+        self._checks.put_nowait(check)
 
     def pending(self) -> int:
         return self._queue.qsize() + self.active
@@ -122,16 +144,36 @@ class Backfiller:
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self._s.rest_timeout_s)
-        async with aiohttp.ClientSession(self._s.binance_rest_url, timeout=timeout) as session:
-            while True:
-                job = await self._queue.get()
-                self._queued_ids -= span(job.record)
-                self._left = span(job.record)
-                self.active = 1
-                try:
-                    await self._repair(session, job.record)
-                finally:
-                    self.active = self._left = 0
+        async with (
+            aiohttp.ClientSession(self._s.binance_rest_url, timeout=timeout) as session,
+            asyncio.TaskGroup() as tg,
+        ):
+            tg.create_task(self._repairs(session), name="backfill-repairs")
+            tg.create_task(self._verifications(session), name="backfill-checks")
+
+    async def _repairs(self, session: aiohttp.ClientSession) -> None:
+        while True:
+            job = await self._queue.get()
+            self._queued_ids -= span(job.record)
+            self._left = span(job.record)
+            self.active = 1
+            try:
+                await self._repair(session, job.record)
+            finally:
+                self.active = self._left = 0
+
+    async def _verifications(self, session: aiohttp.ClientSession) -> None:
+        while True:
+            check = await self._checks.get()
+            try:
+                rows = await self._page(session, check.symbol, check.stream, check.ident, 1)
+            except (BackfillError, ParseError) as exc:
+                log.warning("jump check %s %s id %d: REST failed: %s", check.symbol, check.stream,
+                            check.ident, exc)  # fmt: skip
+                self.on_verified(check.token, None, True)
+                continue
+            found = rows[0] if rows and rows[0]["id"] == check.ident else None
+            self.on_verified(check.token, found, False)
 
     async def _repair(self, session: aiohttp.ClientSession, record: GapMessage) -> None:
         first, last = record["first_id"], record["last_id"]
@@ -213,7 +255,7 @@ class Backfiller:
                 if not is_retryable(exc) or attempt == MAX_ATTEMPTS:
                     raise BackfillError(f"{exc!r} after {attempt} attempt(s)") from exc
                 delay = exc.retry_after if isinstance(exc, RateLimited) else backoff.next_delay()
-                log.warning("backfill %s %s from %d: %r; retry in %.1f s", symbol, stream, from_id, exc,
+                log.warning("backfill %s %s from %s: %r; retry in %.1f s", symbol, stream, from_id, exc,
                             delay)  # fmt: skip
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -231,11 +273,11 @@ class Backfiller:
             self._metrics.rest_requests.labels(path, str(resp.status)).inc()
             observe_used_weight(self._budget, resp.headers)
             if resp.status in (418, 429):
-                retry_after = float(resp.headers.get("Retry-After", "60"))
+                retry_after = _seconds(resp.headers.get("Retry-After"), 60.0)
                 self._budget.block_until(time.monotonic() + retry_after)
                 raise RateLimited(resp.status, retry_after)
             if resp.status != 200:
-                raise BackfillError(f"HTTP {resp.status}: {body[:200]!r}")
+                raise BackfillError(f"HTTP {resp.status}: {body[:200]!r}", resp.status)
         return parse_rest_rows(stream, symbol, body, now_us())
 
     async def _wait_budget(self, weight: int) -> None:

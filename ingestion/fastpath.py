@@ -21,8 +21,9 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeGuard
 
+from common.bounds import DECIMAL_RE
 from common.events import CONTRACT_VERSION, BookTickerMessage, TradeMessage
-from ingestion.models import DECIMAL_RE, MAX_ID, MS_BELOW, SYMBOL_RE
+from ingestion.models import MAX_ID, MS_BELOW, SYMBOL_RE, anomaly_ok, is_positive
 
 Checker = Callable[[dict[str, Any], int], TradeMessage | BookTickerMessage | None]
 TIME_BELOW = 10**17  # TimeUs: 1 <= value < 10**17
@@ -68,7 +69,7 @@ def _common(d: dict[str, Any]) -> tuple[int, int, Any, Any] | None:
 def trade(d: dict[str, Any], received_at: int) -> TradeMessage | None:
     """``TradePayload`` semantics (the caller has checked ``e == "trade"``)."""
     common, t = _common(d), d.get("t")
-    if common is None or not _ident(t):
+    if common is None or not _ident(t) or not is_positive(d["p"]) or not is_positive(d["q"]):
         return None
     E, T, M, s = common
     message: TradeMessage = {
@@ -83,6 +84,8 @@ def agg_trade(d: dict[str, Any], received_at: int) -> TradeMessage | None:
     """``AggTradePayload`` semantics (the caller has checked ``e == "aggTrade"``)."""
     common, a, f, last = _common(d), d.get("a"), d.get("f"), d.get("l")
     if common is None or not _ident(a) or not _ref(f) or not _ref(last):
+        return None
+    if not anomaly_ok(d["p"], d["q"], f, last):  # models Rule 4: where the aggTrade anomaly applies
         return None
     E, T, M, s = common
     message: TradeMessage = {

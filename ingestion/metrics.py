@@ -70,7 +70,11 @@ class IngestionMetrics:
         self.queue_depth: Callable[[], int] = lambda: 0
         self.connection_ages: Callable[[], list[tuple[str, float]]] = list
         self.backfill_remaining: Callable[[], int] = lambda: 0
-        r = self.registry
+        self._connection_metrics(self.registry)
+        self._repair_metrics(self.registry)
+        self.registry.register(_LiveCollector(self))
+
+    def _connection_metrics(self, r: CollectorRegistry) -> None:
         self.connects = Counter(
             "ingestion_connects", "Connection attempts by outcome", ["outcome"], registry=r
         )
@@ -78,6 +82,14 @@ class IngestionMetrics:
         self.rollovers = Counter(
             "ingestion_rollovers", "Make-before-break connection replacements", ["reason"], registry=r
         )
+        self.handoffs = Counter(
+            "ingestion_handoffs", "Rollover handoffs, after an overlap or without one", ["how"], registry=r
+        )
+        self.jump_checks = Counter(
+            "ingestion_jump_checks", "Ids checked against REST before they may move a baseline", registry=r
+        )
+
+    def _repair_metrics(self, r: CollectorRegistry) -> None:
         self.gaps_detected = Counter(
             "ingestion_gaps_detected", "Gaps detected", ["stream", "reason"], registry=r
         )
@@ -102,4 +114,3 @@ class IngestionMetrics:
             "Receipt to Kafka acknowledgement, sampled: 1 in 16 acknowledged messages is observed",
             buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
-        r.register(_LiveCollector(self))

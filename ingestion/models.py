@@ -8,19 +8,33 @@ Rules:
      ignores unknown fields (old trade captures carry ``b``/``a``).
   3. Every time field is returned in microseconds: a value below 10^14 is taken as
      milliseconds and multiplied by 1000 (the safety net behind ``timeUnit=MICROSECOND``).
-  4. The aggTrade anomaly ``p="0", q="0", f=-1, l=-1`` is valid: first/last ids may be -1.
+  4. The aggTrade anomaly ``p="0", q="0", f=-1, l=-1`` is valid: first/last ids may be -1,
+     and only such an aggTrade (``f == l == -1``) may carry a zero price or quantity.
+  5. Trade prices and quantities are positive (Rule 4 aside); bookTicker's may be zero (an
+     empty book side). Every number fits the database (``common.bounds``, the same bounds as
+     the migrations' CHECKs): below 10^20, ids within bigint.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
-DECIMAL_RE = r"^[0-9]{1,40}(\.[0-9]{1,40})?$"
+from common.bounds import BIGINT_MAX, DECIMAL_RE
+
 SYMBOL_RE = r"^[A-Z0-9]{2,20}$"
 MS_BELOW = 10**14  # an epoch time below this many units is milliseconds (year 5138 in ms)
-MAX_ID = 2**63 - 1
+MAX_ID = BIGINT_MAX
 
 
 def to_us(value: int) -> int:
@@ -28,7 +42,24 @@ def to_us(value: int) -> int:
     return value * 1000 if value < MS_BELOW else value
 
 
+def is_positive(decimal: str) -> bool:
+    """True unless a valid decimal string is zero ("0", "0.00000000")."""
+    return decimal.strip("0.") != ""
+
+
+def _positive(value: str) -> str:
+    if not is_positive(value):
+        raise ValueError("must be positive")
+    return value
+
+
+def anomaly_ok(p: str, q: str, f: int, last: int) -> bool:
+    """Rule 4: an aggTrade's price and quantity are positive, or it is the f = l = -1 anomaly."""
+    return (is_positive(p) and is_positive(q)) or (f == -1 and last == -1)
+
+
 Decimal = Annotated[StrictStr, Field(pattern=DECIMAL_RE)]
+PositiveDecimal = Annotated[StrictStr, Field(pattern=DECIMAL_RE), AfterValidator(_positive)]
 Symbol = Annotated[StrictStr, Field(pattern=SYMBOL_RE)]
 TimeUs = Annotated[StrictInt, Field(ge=1, lt=10**17), AfterValidator(to_us)]
 Ident = Annotated[StrictInt, Field(ge=0, le=MAX_ID)]
@@ -45,8 +76,8 @@ class TradePayload(BaseModel):
     E: TimeUs
     s: Symbol
     t: Ident
-    p: Decimal
-    q: Decimal
+    p: PositiveDecimal
+    q: PositiveDecimal
     T: TimeUs
     m: StrictBool
     M: StrictBool | None = None
@@ -67,6 +98,12 @@ class AggTradePayload(BaseModel):
     T: TimeUs
     m: StrictBool
     M: StrictBool | None = None
+
+    @model_validator(mode="after")
+    def _anomaly(self) -> AggTradePayload:
+        if not anomaly_ok(self.p, self.q, self.f, self.l):
+            raise ValueError("price and quantity must be positive (zero only when f = l = -1)")
+        return self
 
 
 class BookTickerPayload(BaseModel):
@@ -112,8 +149,8 @@ class RestTrade(BaseModel):
 
     model_config = _STRICT
     id: Ident
-    price: Decimal
-    qty: Decimal
+    price: PositiveDecimal
+    qty: PositiveDecimal
     time: TimeUs
     isBuyerMaker: StrictBool
     isBestMatch: StrictBool | None = None
@@ -131,6 +168,12 @@ class RestAggTrade(BaseModel):
     T: TimeUs
     m: StrictBool
     M: StrictBool | None = None
+
+    @model_validator(mode="after")
+    def _anomaly(self) -> RestAggTrade:
+        if not anomaly_ok(self.p, self.q, self.f, self.l):
+            raise ValueError("price and quantity must be positive (zero only when f = l = -1)")
+        return self
 
 
 PAYLOAD_MODELS: dict[str, type[BaseModel]] = {

@@ -13,10 +13,17 @@ Rules:
   5. trade, aggTrade and bookTicker payloads first go through ``fastpath`` (same semantics,
      property-tested); what it declines is validated by the pydantic models, the reference,
      which also word every rejection. ``fast=False`` skips the shortcut.
+  6. A JSON object with a duplicate key is rejected: JSON parsers disagree on which copy
+     wins, so such a frame has no single meaning (a second ``"t"`` 500,000 ahead was once
+     stored under the far id).
+  7. ``decode_frame`` also says which combined-stream envelope the frame came in (None for a
+     bare payload), for the checks that depend on the connection (``ingestion.flow``).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,24 +57,47 @@ class Shutdown:
 
 Parsed = TradeMessage | BookTickerMessage | Shutdown | ControlReply
 
+
+@dataclass(frozen=True, slots=True)
+class Framed:
+    """A parsed frame and the stream its combined envelope named (None: no envelope)."""
+
+    stream: str | None
+    item: Parsed
+
+
+# The end of every key: a string's closing quote, optional whitespace, then a colon. Inside a
+# string a quote is escaped, so extra matches can only come from values (Rule 6's fast test).
+_KEY_END = re.compile(rb'"\s*:')
+_SPACED_COLON = re.compile(rb"\s:")
+
 _REST_TRADES = TypeAdapter(list[RestTrade])
 _REST_AGGS = TypeAdapter(list[RestAggTrade])
 
 
 def parse_frame(raw: bytes, received_at: int, fast: bool = True) -> Parsed:
     """Decode and validate one WebSocket frame (Rules 1 and 5)."""
+    return decode_frame(raw, received_at, fast).item
+
+
+def decode_frame(raw: bytes, received_at: int, fast: bool = True) -> Framed:
+    """``parse_frame``, with the envelope's stream name (Rule 7)."""
     if len(raw) > MAX_FRAME_BYTES:
         raise ParseError(f"oversized frame: {len(raw)} bytes > {MAX_FRAME_BYTES}")
     doc = _loads(raw)
     stream, data = _unwrap(doc)
     if stream is None and "id" in data and ("result" in data or "error" in data):
-        return _validate(ControlReply, data, "control reply", None)  # type: ignore[return-value]
+        return Framed(None, _validate(ControlReply, data, "control reply", None))  # type: ignore[arg-type]
     kind = _kind_of(stream, data)
     checker = CHECKERS.get(kind) if fast else None
     message = checker(data, received_at) if checker is not None else None
     if message is not None:
         _check_symbol(stream, message["symbol"])
-        return message
+        return Framed(stream, message)
+    return Framed(stream, _from_model(kind, data, stream, received_at))
+
+
+def _from_model(kind: str, data: dict[str, Any], stream: str | None, received_at: int) -> Parsed:
     payload = _validate(PAYLOAD_MODELS[kind], data, kind, stream)
     if isinstance(payload, ShutdownPayload):
         return Shutdown(payload.E)
@@ -87,7 +117,52 @@ def _loads(raw: bytes) -> dict[str, Any]:
         raise ParseError(f"invalid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ParseError(f"not a JSON object but {type(doc).__name__}")
+    if _key_ends(raw) != _count_keys(doc):
+        _reject_duplicate_keys(raw)
     return doc
+
+
+def _key_ends(raw: bytes) -> int:
+    """At least the number of keys written in ``raw`` (Rule 6); exact for compact JSON without
+    ``":`` inside strings. ``bytes.count`` when no colon follows whitespace, else the regex."""
+    if _SPACED_COLON.search(raw) is None:
+        return raw.count(b'":')
+    return len(_KEY_END.findall(raw))
+
+
+def _count_keys(value: Any) -> int:
+    """Keys of every object in a decoded JSON value."""
+    kind = type(value)
+    if kind is dict:
+        n = len(value)
+        for v in value.values():
+            if type(v) is dict or type(v) is list:
+                n += _count_keys(v)
+        return n
+    return sum(_count_keys(v) for v in value) if kind is list else 0
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def _reject_duplicate_keys(raw: bytes) -> None:
+    """The exact test behind Rule 6's fast one: raise ParseError naming a repeated key."""
+    try:
+        json.loads(raw, object_pairs_hook=_unique_pairs)
+    except _DuplicateKey as exc:
+        raise ParseError(f"duplicate key {str(exc.args[0])[:40]!r} in a JSON object") from None
+    except ValueError:  # orjson accepted it, so this cannot happen; be strict anyway
+        raise ParseError("invalid JSON") from None
 
 
 def _unwrap(doc: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:

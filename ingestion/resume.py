@@ -27,9 +27,10 @@ import time
 
 from common.backoff import Backoff
 from common.settings import Settings
+from ingestion.actions import Key
 from ingestion.backfill import Backfiller
+from ingestion.effects import Effects
 from ingestion.errors import BackfillError, FrontierError, ParseError
-from ingestion.flow import Flow, Key
 from ingestion.frontier import FrontierBook, FrontierEntry, Resumer
 from ingestion.frontier_store import FrontierWriter, ensure_frontier_topic, load_frontier
 from ingestion.publisher import Publisher
@@ -67,7 +68,7 @@ async def read_frontier(settings: Settings, stop: asyncio.Event) -> list[Frontie
 
 def pick_up(
     settings: Settings, entries: list[FrontierEntry], publisher: Publisher, backfiller: Backfiller,
-    flow: Flow,
+    effects: Effects,
 ) -> FrontierWriter:
     """Wire the frontier and finish the last instance's business (step 2)."""
     plan = plan_pickup(entries, captured_keys(settings), now_us())
@@ -75,9 +76,9 @@ def pick_up(
     _watch(publisher, book)
     _finish(plan, publisher, backfiller)
     for key, since in plan.windows:
-        flow.interrupt([key], since, "restart")
+        effects.interrupt([key], since, "restart")
     if plan.resume:
-        flow.resume = Resumer(plan.resume, int(settings.resume_max_age_s * 1e6))
+        effects.flow.resume = Resumer(plan.resume, int(settings.resume_max_age_s * 1e6))
     return FrontierWriter(settings, book, publisher)
 
 
@@ -108,9 +109,10 @@ def _finish(plan: Pickup, publisher: Publisher, backfiller: Backfiller) -> None:
         backfiller.submit(record)
 
 
-async def probe_quiet(settings: Settings, flow: Flow, backfiller: Backfiller) -> None:
+async def probe_quiet(settings: Settings, effects: Effects, backfiller: Backfiller) -> None:
     """Compare quiet resumed streams with REST's latest id (step 3); returns when done."""
     await asyncio.sleep(settings.resume_probe_after_s)
+    flow = effects.flow
     for key in list(flow.resume.pending if flow.resume is not None else ()):
         try:
             row = await backfiller.latest(key[1], key[0])
@@ -120,7 +122,7 @@ async def probe_quiet(settings: Settings, flow: Flow, backfiller: Backfiller) ->
             continue
         if row is not None:
             log.info("%s %s: quiet since start; REST's latest id is %d", key[1], key[0], row["id"])
-            flow.resume_at(key, row["id"] + 1, row["trade_time"])
+            effects.resume_at(key, row["id"] + 1, row["trade_time"])
 
 
 def stop_cleanly(settings: Settings, publisher: Publisher, writer: FrontierWriter | None) -> int:

@@ -14,7 +14,12 @@ Rules:
      ``Flow.overlapped`` says it has caught up (or after WS_HANDOFF_TIMEOUT_S); then the
      buffer goes through the sequencers, which drop the overlap.
   4. Every connection's receive task belongs to the slot's TaskGroup: none runs unowned.
-  5. Universe seam (``apply_placement``): ingestion.universe decides which streams move; the
+  5. When to replace a connection is decided by ``watch.decide`` (pure); this module only
+     sleeps, connects and closes.
+  6. A connect error that ``connection.is_retryable`` calls fatal (an HTTP 4xx other than
+     429/418 on the upgrade) stops the slot for good: logged, counted as
+     ``ingestion_connects{outcome="fatal"}`` and named in the readiness reasons.
+  7. Universe seam (``apply_placement``): ingestion.universe decides which streams move; the
      supervisor applies it: the slot's stream list changes first (so any reconnect uses it),
      then SUBSCRIBE/UNSUBSCRIBE go out on its live connection; new slots start under ``run``'s
      TaskGroup. Streams that stay are never interrupted.
@@ -30,12 +35,14 @@ from dataclasses import dataclass, field
 
 from common.backoff import Backoff
 from common.settings import Settings
-from ingestion.connection import Connection, now_us
+from ingestion.actions import Key
+from ingestion.connection import Connection, is_retryable, now_us
+from ingestion.effects import Effects
 from ingestion.errors import ConnectError
-from ingestion.flow import Flow, Key
 from ingestion.limits import CONNECT_ATTEMPTS, WindowBudget, acquire
 from ingestion.metrics import IngestionMetrics
 from ingestion.universe import Placement
+from ingestion.watch import Limits, WatchState, decide, stalled
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +68,20 @@ class Slot:
     conn: Connection | None = None
     stable: bool = False
     keys: list[Key] = field(default_factory=list)
+    fatal: str | None = None  # why this slot stopped retrying (Rule 6)
+
+
+class SlotFailed(Exception):
+    """A slot's connect error is not retryable (Rule 6); its task ends."""
 
 
 class Supervisor:
     """Keeps every slot streaming; ``run`` returns only when cancelled."""
 
-    def __init__(self, settings: Settings, flow: Flow, metrics: IngestionMetrics) -> None:
-        self._s, self._flow, self._metrics = settings, flow, metrics
+    def __init__(self, settings: Settings, effects: Effects, metrics: IngestionMetrics) -> None:
+        self._s, self._fx, self._flow, self._metrics = settings, effects, effects.flow, metrics
+        s = settings
+        self._limits = Limits(s.ws_stall_timeout_s, s.ws_rollover_after_s, s.ws_stable_after_s)
         plan = plan_slots(settings.symbols, settings.stream_types, settings.ws_max_streams_per_connection)
         self.slots = [Slot(i, names, self._backoff(), keys=keys_of(names)) for i, names in enumerate(plan)]
         self._attempts = WindowBudget(*CONNECT_ATTEMPTS)
@@ -85,6 +99,12 @@ class Supervisor:
                 tg.create_task(self._run_slot(slot), name=f"slot-{slot.index}")
 
     async def _run_slot(self, slot: Slot) -> None:
+        try:
+            await self._serve_slot(slot)
+        except* SlotFailed:
+            pass  # said so in _give_up; the other slots go on
+
+    async def _serve_slot(self, slot: Slot) -> None:
         async with asyncio.TaskGroup() as readers:
             try:
                 slot.conn = await self._connect(slot, readers)
@@ -92,36 +112,32 @@ class Supervisor:
                     slot.conn = await self._keep(slot, slot.conn, readers)
             finally:
                 if slot.conn is not None:
-                    slot.conn.retired = True
+                    self._fx.retire(slot.conn)
                     await slot.conn.close()
 
     async def _keep(self, slot: Slot, conn: Connection, readers: asyncio.TaskGroup) -> Connection:
         """Watch ``conn`` until it must be replaced; return its replacement."""
-        why = await self._watch(slot, conn)
-        if why in ("serverShutdown", "age"):
+        verdict, why = await self._watch(slot, conn)
+        if verdict == "rollover":
             return await self._rollover(slot, conn, why, readers)
-        conn.retired = True
+        self._fx.retire(conn)
         await conn.close()
         self._metrics.reconnects.inc()
-        self._flow.interrupt(slot.keys, conn.last_frame_at, "reconnect")
+        self._fx.interrupt(slot.keys, conn.last_frame_at, "reconnect")
         delay = slot.backoff.next_delay()
         log.warning("%s lost (%s); reconnecting in %.2f s", conn.id, why, delay)
         await asyncio.sleep(delay)
         return await self._connect(slot, readers)
 
-    async def _watch(self, slot: Slot, conn: Connection) -> str:
-        """Return why ``conn`` needs replacing: ended, stalled, serverShutdown, or age."""
-        stall_us = int(self._s.ws_stall_timeout_s * 1e6)
+    async def _watch(self, slot: Slot, conn: Connection) -> tuple[str, str]:
+        """Poll ``watch.decide`` until ``conn`` must be replaced: ("replace" | "rollover", why)."""
         while True:
-            if conn.ended is not None:
-                return conn.ended
-            if now_us() - conn.last_frame_at > stall_us:
-                return f"stalled: no frame for {self._s.ws_stall_timeout_s:g} s"
-            if conn.shutdown_notice:
-                return "serverShutdown"
-            if conn.age() >= self._s.ws_rollover_after_s:
-                return "age"
-            if not slot.stable and conn.age() >= self._s.ws_stable_after_s:
+            state = WatchState(conn.ended, conn.last_frame_at, conn.opened_at,
+                               self._flow.shutdown_noticed(conn.id), slot.stable)  # fmt: skip
+            decision = decide(state, now_us(), time.monotonic(), self._limits)
+            if decision.verdict in ("replace", "rollover"):
+                return decision.verdict, decision.why
+            if decision.verdict == "stable":
                 slot.stable = True
                 slot.backoff.reset()
             await asyncio.sleep(WATCH_INTERVAL_S)
@@ -129,12 +145,15 @@ class Supervisor:
     async def _connect(self, slot: Slot, readers: asyncio.TaskGroup, buffering: bool = False) -> Connection:
         """Open a connection for ``slot``, retrying with backoff (Rules 1-2)."""
         while True:
-            conn = Connection(slot.index, self._s.binance_ws_url, slot.streams, self._flow.on_frame,
-                              self._s.ws_max_frame_bytes)  # fmt: skip
-            conn.buffering = buffering
+            conn = Connection(slot.index, self._s.binance_ws_url, slot.streams, self._fx.on_frame,
+                              self._s.ws_max_frame_bytes, self._fx.on_request)  # fmt: skip
+            self._fx.attach(conn, buffering)
             try:
                 await self._attempt(conn, readers)
             except ConnectError as exc:
+                self._fx.retire(conn)
+                if not is_retryable(exc):
+                    self._give_up(slot, conn, exc)
                 self._metrics.connects.labels("failed").inc()
                 delay = max(slot.backoff.next_delay(), exc.retry_after or 0.0)
                 log.warning("%s: connect failed (%s); retry in %.2f s", conn.id, exc, delay)
@@ -146,6 +165,14 @@ class Supervisor:
                      " (buffering for handoff)" if buffering else "")  # fmt: skip
             return conn
 
+    def _give_up(self, slot: Slot, conn: Connection, exc: ConnectError) -> None:
+        """Rule 6: say so three ways, then end the slot."""
+        self._metrics.connects.labels("fatal").inc()
+        slot.fatal = f"{exc} (fatal: not retried)"
+        log.error("%s: connect failed with %s; the exchange's answer is final, not retrying slot %d",
+                  conn.id, exc, slot.index)  # fmt: skip
+        raise SlotFailed(slot.fatal) from exc
+
     async def _attempt(self, conn: Connection, readers: asyncio.TaskGroup) -> None:
         waited = await acquire(self._attempts, 1)
         if waited:
@@ -155,7 +182,6 @@ class Supervisor:
         try:
             await conn.subscribe_rest()
         except ConnectError:
-            conn.retired = True
             await conn.close()
             raise
 
@@ -167,22 +193,23 @@ class Supervisor:
         log.info("%s: rollover (%s, age %.1f s): opening the replacement first", old.id, why, old.age())
         new = await self._connect(slot, readers, buffering=True)
         deadline = time.monotonic() + self._s.ws_handoff_timeout_s
-        while not self._flow.overlapped(new) and old.ended is None and time.monotonic() < deadline:
-            if len(new.buffer) > HANDOFF_BUFFER_MAX:
+        while not self._flow.overlapped(new.id) and old.ended is None and time.monotonic() < deadline:
+            if self._flow.buffered(new.id) > HANDOFF_BUFFER_MAX:
                 break
             await asyncio.sleep(0.02)
-        caught_up = self._flow.overlapped(new)
-        old.retired = True
+        caught_up = self._flow.overlapped(new.id)
+        self._fx.retire(old)
         if not caught_up:
             contiguous = [k for k in slot.keys if k[0] != "bookTicker"]
-            self._flow.interrupt(contiguous, old.last_frame_at, "rollover")
-        released = self._flow.release(new)
+            self._fx.interrupt(contiguous, old.last_frame_at, "rollover")
+        released = self._fx.release(new)
+        self._metrics.handoffs.labels("overlap" if caught_up else "no_overlap").inc()
         how = "after overlap" if caught_up else f"without overlap ({old.ended or 'timeout'})"
         log.info("%s -> %s: handoff %s, %d buffered events sequenced", old.id, new.id, how, released)
         await old.close()
         return new
 
-    # -- universe seam (Rule 5) ------------------------------------------------------------
+    # -- universe seam (Rule 7) ------------------------------------------------------------
     def streams_by_slot(self) -> list[list[str]]:
         """The streams of every slot, in slot order (what ``universe.place`` plans from)."""
         return [list(slot.streams) for slot in self.slots]
@@ -205,10 +232,13 @@ class Supervisor:
         slot.streams = slot.streams + streams if subscribe else [s for s in slot.streams if s not in gone]
         slot.keys = keys_of(slot.streams)
         conn = slot.conn
-        if conn is None or conn.ended is not None or conn.retired:
+        if conn is None or conn.ended is not None or not self._fx.attached(conn):
             return  # the next connection of the slot opens with slot.streams
+        if subscribe:  # the flow accepts the new streams' frames from the SUBSCRIBE on
+            self._fx.streams_changed(conn, [*conn.streams, *streams])
         try:
             await (conn.subscribe(streams) if subscribe else conn.unsubscribe(streams))
+            self._fx.streams_changed(conn, conn.streams)
         except ConnectError as exc:  # the connection is going; its replacement uses slot.streams
             log.warning("%s: %s of %d streams failed: %s", conn.id,
                         "SUBSCRIBE" if subscribe else "UNSUBSCRIBE", len(streams), exc)  # fmt: skip
@@ -221,9 +251,13 @@ class Supervisor:
 
     def readiness(self) -> str | None:
         """None while every slot streams, else which do not."""
-        stall_us = self._s.ws_stall_timeout_s * 1e6
+        stall_s, now = self._s.ws_stall_timeout_s, now_us()
         down = [
             str(s.index) for s in self.slots
-            if s.conn is None or s.conn.ended is not None or now_us() - s.conn.last_frame_at > stall_us
+            if s.fatal is None
+            and (s.conn is None or s.conn.ended is not None or stalled(s.conn.last_frame_at, now, stall_s))
         ]  # fmt: skip
-        return f"exchange: connection slot(s) {', '.join(down)} not streaming" if down else None
+        reasons = [f"exchange: slot {s.index} refused: {s.fatal}" for s in self.slots if s.fatal]
+        if down:
+            reasons.append(f"exchange: connection slot(s) {', '.join(down)} not streaming")
+        return "; ".join(reasons) or None

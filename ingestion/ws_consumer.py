@@ -24,8 +24,8 @@ from common.health import HealthServer
 from common.logs import configure
 from common.settings import Settings, load_or_exit, settings_epilog
 from ingestion.backfill import Backfiller
+from ingestion.effects import Effects
 from ingestion.errors import TopicSetupError
-from ingestion.flow import Flow
 from ingestion.frontier_store import FrontierWriter
 from ingestion.metrics import IngestionMetrics
 from ingestion.publisher import Publisher
@@ -89,9 +89,9 @@ async def ensure_topics(publisher: Publisher, settings: Settings, stop: asyncio.
     return False
 
 
-async def tick(flow: Flow, publisher: Publisher, stop: asyncio.Event) -> None:
+async def tick(effects: Effects, publisher: Publisher, stop: asyncio.Event) -> None:
     while not stop.is_set():
-        flow.tick()
+        effects.tick()
         if publisher.fatal:
             log.critical("fatal Kafka producer error: %s; exiting", publisher.fatal)
             stop.set()
@@ -110,9 +110,9 @@ async def run(settings: Settings) -> int:
     metrics = IngestionMetrics()
     publisher = Publisher(resolved, metrics, on_lost=lambda *_: None)
     backfiller = Backfiller(resolved, publisher, metrics)
-    flow = Flow(resolved, metrics, publisher, backfiller)
-    publisher.on_lost = flow.lost
-    supervisor = Supervisor(resolved, flow, metrics)
+    effects = Effects(resolved, metrics, publisher, backfiller)
+    publisher.on_lost = effects.lost
+    supervisor = Supervisor(resolved, effects, metrics)
     refresher = UniverseRefresher(resolved, settings.symbols, supervisor)
     health = HealthServer(
         resolved.ingestion_health_host, resolved.ingestion_health_port, metrics.registry,
@@ -127,8 +127,8 @@ async def run(settings: Settings) -> int:
         entries = await read_frontier(resolved, stop) if ready else None
         if entries is not None:
             publisher.start()
-            writer = pick_up(resolved, entries, publisher, backfiller, flow)
-            await _stream(supervisor, publisher, backfiller, flow, (writer, refresher), stop)
+            writer = pick_up(resolved, entries, publisher, backfiller, effects)
+            await _stream(supervisor, publisher, backfiller, effects, (writer, refresher), stop)
     finally:
         await _shutdown(publisher, backfiller, resolved, writer)
         await health.stop()
@@ -136,7 +136,7 @@ async def run(settings: Settings) -> int:
 
 
 async def _stream(
-    supervisor: Supervisor, publisher: Publisher, backfiller: Backfiller, flow: Flow,
+    supervisor: Supervisor, publisher: Publisher, backfiller: Backfiller, effects: Effects,
     side: tuple[FrontierWriter, UniverseRefresher], stop: asyncio.Event,
 ) -> None:
     async with asyncio.TaskGroup() as tg:
@@ -144,9 +144,9 @@ async def _stream(
             tg.create_task(supervisor.run(), name="supervisor"),
             tg.create_task(publisher.run(), name="publisher"),
             tg.create_task(backfiller.run(), name="backfill"),
-            tg.create_task(tick(flow, publisher, stop), name="tick"),
+            tg.create_task(tick(effects, publisher, stop), name="tick"),
             tg.create_task(side[0].run(), name="frontier"),
-            tg.create_task(probe_quiet(side[0].settings, flow, backfiller), name="resume-probe"),
+            tg.create_task(probe_quiet(side[0].settings, effects, backfiller), name="resume-probe"),
             tg.create_task(side[1].run(), name="symbols-refresh"),
         ]
         await stop.wait()

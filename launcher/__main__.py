@@ -162,14 +162,21 @@ def latest_prices(dsn: str, symbols: tuple[str, ...]) -> dict[str, Latest | None
     return out
 
 
-def build_components(settings: Settings, ws_url: str, rest_url: str) -> list[Component]:
+# Recordings keep their own trade times, months before the receipt time: let them through.
+REPLAY_TIME_WINDOW_S = "10000000000"
+
+
+def build_components(
+    settings: Settings, ws_url: str, rest_url: str, replay: bool = False
+) -> list[Component]:
     endpoints = {"BINANCE_WS_URL": ws_url, "BINANCE_REST_URL": rest_url,
                  "DATABASE_URL": settings.database_url.get_secret_value()}
     ing = f"http://{settings.ingestion_health_host}:{settings.ingestion_health_port}"
     wrk = f"http://{settings.worker_health_host}:{settings.worker_health_port}"
+    ing_env = {**endpoints, "INGESTION_TIME_WINDOW_S": REPLAY_TIME_WINDOW_S} if replay else endpoints
     comps = [
         Component("worker", "consumer.worker", env=endpoints, health_url=wrk),
-        Component("ingestion", "ingestion.ws_consumer", env=endpoints, health_url=ing),
+        Component("ingestion", "ingestion.ws_consumer", env=ing_env, health_url=ing),
     ]
     if dashboard_installed():
         comps.append(Component("dashboard", "dashboard", env=endpoints))
@@ -315,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.mode == "demo":
             sim, ws_url, rest_url = start_simulator(settings, args)
             comps.append(sim)
-        comps += build_components(settings, ws_url, rest_url)
+        comps += build_components(settings, ws_url, rest_url, args.mode == "demo" and args.replay)
         for comp in comps:
             if comp.proc is None:
                 comp.start(args.log_dir)

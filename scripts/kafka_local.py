@@ -134,6 +134,7 @@ class Cluster:
     nodes: tuple[Node, ...]
     cluster_id: str
     secure_dir: Path | None = None
+    auto_create: bool = True  # Kafka's default; private test brokers turn it off (production-like)
 
     @classmethod
     def plan(cls, root: Path, port: int, count: int, secure_dir: Path | None = None) -> Cluster:
@@ -149,13 +150,15 @@ class Cluster:
         data = json.loads(path.read_text())
         nodes = tuple(Node(**n) for n in data["nodes"])
         secure = data.get("secure_dir")
-        return cls(root, nodes, data["cluster_id"], Path(secure) if secure else None)
+        return cls(root, nodes, data["cluster_id"], Path(secure) if secure else None,
+                   bool(data.get("auto_create", True)))
 
     def save(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         data = {"cluster_id": self.cluster_id, "version": KAFKA_VERSION,
                 "nodes": [n.__dict__ for n in self.nodes],
-                "secure_dir": str(self.secure_dir) if self.secure_dir else None}
+                "secure_dir": str(self.secure_dir) if self.secure_dir else None,
+                "auto_create": self.auto_create}
         (self.root / "cluster.json").write_text(json.dumps(data, indent=2) + "\n")
 
     @property
@@ -180,7 +183,10 @@ def uuid_b64() -> str:
     """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as kafka-storage makes)."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:  # one starting with '-' would be read as an option by kafka-storage
+        ident = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not ident.startswith("-"):
+            return ident
 
 
 def server_properties(cluster: Cluster, node: Node) -> str:
@@ -198,6 +204,7 @@ def server_properties(cluster: Cluster, node: Node) -> str:
         "inter.broker.listener.name": "PLAINTEXT",
         "log.dirs": cluster.node_dir(node) / "data",
         "num.partitions": 1,  # the stages create their topics with TOPIC_PARTITIONS themselves
+        "auto.create.topics.enable": str(cluster.auto_create).lower(),
         "default.replication.factor": replicas,
         "min.insync.replicas": min(2, replicas),
         "offsets.topic.replication.factor": replicas,

@@ -7,6 +7,7 @@ a temporary directory of its own, on free loopback ports, and is stopped by PID 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import shutil
 import signal
@@ -57,11 +58,13 @@ def _free(port: int) -> bool:
 class PrivateKafka:
     """An Apache Kafka cluster (1 or 3 combined nodes) of one test's own."""
 
-    def __init__(self, nodes: int = 1) -> None:
+    def __init__(self, nodes: int = 1, auto_create: bool = False) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="kafka-private-"))
         libs = kafka_local.fetch(SHARED_LIBS)  # the jars services.sh fetched (cached)
         (self.dir / libs.name).symlink_to(libs)
-        self.cluster = kafka_local.Cluster.plan(self.dir, _free_port_block(nodes), nodes)
+        plan = kafka_local.Cluster.plan(self.dir, _free_port_block(nodes), nodes)
+        # production-like: no topic appears unless a stage creates it (an empty broker stays empty)
+        self.cluster = dataclasses.replace(plan, auto_create=auto_create)
         self.cluster.save()
         self.bootstrap: str = self.cluster.bootstrap
         self.start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingestion.sequencer import DUPLICATE, NEW, Gap, Sequencer
+from ingestion.sequencer import DUPLICATE, FILL, NEW, Gap, Sequencer
 
 
 def test_new_duplicate_gap() -> None:
@@ -33,21 +33,47 @@ def test_book_ticker_jumps_are_not_gaps() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=200), min_size=1, max_size=200))
 def test_accepted_plus_gaps_cover_every_id_once(ids: list[int]) -> None:
-    """Accepted ids strictly increase; with the gaps they cover baseline..max exactly once."""
+    """New ids increase, fills come from reported gaps; accepted plus holes cover baseline..max once."""
     seq = Sequencer(contiguous=True)
     accepted: list[int] = []
-    covered: list[int] = []
+    advancing: list[int] = []
+    reported: set[int] = set()
     for i in ids:
         verdict = seq.observe(i)
         if verdict == DUPLICATE:
-            assert accepted and i <= accepted[-1]
+            assert i in accepted or i < ids[0]
             continue
+        if verdict == FILL:
+            assert i in reported and i < advancing[-1]
+        else:
+            advancing.append(i)
         if isinstance(verdict, Gap):
-            covered.extend(range(verdict.first, verdict.last + 1))
+            reported.update(range(verdict.first, verdict.last + 1))
         accepted.append(i)
-        covered.append(i)
-    assert accepted == sorted(set(accepted))
-    assert sorted(covered) == list(range(ids[0], max(ids) + 1))
+    assert advancing == sorted(set(advancing))
+    assert len(accepted) == len(set(accepted))
+    still_missing = [j for first, last in seq.holes for j in range(first, last + 1)]
+    assert sorted(accepted + still_missing) == list(range(ids[0], max(ids) + 1))
+
+
+def test_an_id_inside_an_open_gap_is_a_fill_that_narrows_it() -> None:
+    """A late id inside a reported gap is accepted once (FILL), splitting the hole; a repeat is not."""
+    seq = Sequencer(contiguous=True)
+    assert [seq.observe(i) for i in (1, 10)] == [NEW, Gap(2, 9)]
+    assert seq.observe(5) == FILL
+    assert seq.holes == [(2, 4), (6, 9)]
+    assert seq.observe(5) == DUPLICATE
+    assert [seq.observe(i) for i in (2, 9)] == [FILL, FILL]
+    assert seq.holes == [(3, 4), (6, 8)]
+
+
+def test_seed_sets_the_baseline_only_when_nothing_was_accepted() -> None:
+    """seed(last) (a stored frontier) makes last + 1 new, older ids duplicates; it never moves a baseline."""
+    seq = Sequencer(contiguous=True)
+    seq.seed(100)
+    assert [seq.observe(i) for i in (100, 101, 103)] == [DUPLICATE, NEW, Gap(102, 102)]
+    seq.seed(5)
+    assert seq.last == 103
 
 
 @settings(max_examples=200, deadline=None)

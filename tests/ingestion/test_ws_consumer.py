@@ -144,7 +144,7 @@ def test_rollovers_lose_and_duplicate_nothing(
     assert [r for r in records if r.topic == topics.gaps] == []
     assert_complete(stats, [r for r in records if r.topic != topics.gaps], ALL)
     assert ing.metric("ingestion_reconnects") == 0
-    assert "handoff after overlap" in ing.log()
+    assert ing.metric("ingestion_handoffs", how="overlap") >= 1
     assert ing.stop() == 0
 
 
@@ -243,7 +243,9 @@ def test_producer_overflow_is_recorded_and_repaired(
         wait_for(lambda: ing.metric("ingestion_producer_dropped") > 200, 20, "overflow")
     finally:
         private_kafka.resume()
-    stats = wait_published(ing, s, timeout=90, types=TRADES)
+    # the refused events fall into 10-250 id gaps (one REST page each, 25 weight for trades): at
+    # REST_WEIGHT_BUDGET_PER_MIN=3000 the repair can take two minutes of budget
+    stats = wait_published(ing, s, timeout=200, types=TRADES)
     wait_for(lambda: ing.metric("ingestion_gaps_resolved", stream="trade") >= 1, 30, "trade gap repaired")
     records = read_all(private_kafka.bootstrap, [topics.trades, topics.book_ticker, topics.gaps])
     assert_complete(stats, [r for r in records if r.topic == topics.trades], TRADES)

@@ -1,0 +1,131 @@
+"""The I/O shell around ``Flow``: reads the clock, calls the flow, executes its actions.
+
+``Flow`` decides and this module acts (websockets' ``protocol.py`` / ``asyncio`` split): every
+call here forwards to the flow with the current time, then runs what the flow queued, in
+order -- events and gap records to the publisher, rejected frames to the dead-letter topic,
+id gaps to the backfiller, control replies to the connection that waits for them.
+
+Rules:
+  1. Actions run in the order the flow queued them (``actions`` Rule 1), right after the call
+     that queued them: nothing waits in the flow between two calls.
+  2. Metrics of what was done (rejected frames, gaps detected and resolved) are counted here,
+     where it is done.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from common.clock import now_us
+from common.events import TradeMessage
+from common.settings import Settings
+from ingestion.actions import Backfill, DeadLetter, Key, PublishEvent, PublishGap, Reply, VerifyJump
+from ingestion.backfill import Backfiller
+from ingestion.connection import Connection
+from ingestion.flow import Flow, Tallies
+from ingestion.metrics import IngestionMetrics
+from ingestion.publisher import Publisher
+
+log = logging.getLogger(__name__)
+
+
+class Effects:
+    """Executes the flow's actions; the supervisor and the publisher talk to the flow through it."""
+
+    def __init__(
+        self, settings: Settings, metrics: IngestionMetrics, publisher: Publisher, backfiller: Backfiller
+    ) -> None:
+        window_us = int(settings.ingestion_time_window_s * 1_000_000)
+        self.flow = Flow(Tallies(metrics.received, metrics.duplicates), window_us)
+        self._metrics, self._publisher, self._backfiller = metrics, publisher, backfiller
+        self._conns: dict[str, Connection] = {}
+        backfiller.on_verified = self.jump_checked
+
+    # ----------------------------------------------------------------- calls into the flow
+    def on_frame(self, raw: bytes, received_at: int, binary: bool, conn: Connection) -> None:
+        """A connection's frame sink."""
+        self.flow.receive(conn.id, raw, received_at, binary)
+        self.run()
+
+    def on_request(self, conn_id: str, ident: int, pending: bool) -> None:
+        """A connection sent control request ``ident`` (``pending``) or stopped waiting for it."""
+        if pending:
+            self.flow.request_sent(conn_id, ident)
+        else:
+            self.flow.request_done(conn_id, ident)
+
+    def jump_checked(self, token: int, found: TradeMessage | None, failed: bool) -> None:
+        """The backfiller's answer to a ``VerifyJump``."""
+        self.flow.jump_checked(token, found, failed)
+        self.run()
+
+    def attach(self, conn: Connection, buffering: bool = False) -> None:
+        self._conns[conn.id] = conn
+        self.flow.attach(conn.id, conn.streams, buffering)
+
+    def retire(self, conn: Connection) -> None:
+        self._conns.pop(conn.id, None)
+        self.flow.retire(conn.id)
+
+    def interrupt(self, keys: Iterable[Key], since: int, cause: str) -> None:
+        self.flow.interrupt(keys, since, cause, now_us())
+        self.run()
+
+    def resume_at(self, key: Key, first_id: int, when: int) -> None:
+        """A quiet resumed stream's next id, from REST (``resume.probe_quiet``; flow Rule 7)."""
+        self.flow.resume_at(key, first_id, when, now_us())
+        self.run()
+
+    def streams_changed(self, conn: Connection, streams: Iterable[str]) -> None:
+        """``conn`` now carries ``streams`` (SUBSCRIBE/UNSUBSCRIBE on a live socket)."""
+        self.flow.restream(conn.id, streams)
+
+    def attached(self, conn: Connection) -> bool:
+        """True while ``conn`` is live for the flow (attached and not retired)."""
+        return conn.id in self._conns
+
+    def release(self, conn: Connection) -> int:
+        released = self.flow.release(conn.id)
+        self.run()
+        return released
+
+    def lost(self, symbol: str, kind: str, ident: int | None, received_at: int, reason: str) -> None:
+        """An event Kafka did not take (the publisher's ``on_lost``)."""
+        self.flow.lost(symbol, kind, ident, received_at, reason, now_us())
+
+    def tick(self) -> None:
+        self.flow.tick(now_us())
+        self.run()
+
+    # ----------------------------------------------------------------- execution
+    def run(self) -> None:
+        """Execute every queued action, in order (Rule 1)."""
+        for action in self.flow.take_actions():
+            if type(action) is PublishEvent:
+                self._publisher.publish_event(action.msg)
+            elif isinstance(action, PublishGap):
+                self._publish_gap(action)
+            elif isinstance(action, DeadLetter):
+                self._publisher.dead_letter(action.raw, action.reason, action.received_at)
+                self._metrics.rejected[action.key] += 1
+            elif isinstance(action, Backfill):
+                self._backfiller.submit(action.record)
+            elif isinstance(action, Reply):
+                self._reply(action)
+            elif isinstance(action, VerifyJump):
+                self._metrics.jump_checks.inc()
+                self._backfiller.verify(action)
+
+    def _publish_gap(self, action: PublishGap) -> None:
+        record = action.record
+        self._publisher.publish_gap(record)
+        if action.counts in ("detected", "settled"):
+            self._metrics.gaps_detected.labels(record["stream"], record["reason"]).inc()
+        if action.counts in ("resolved", "settled"):
+            self._metrics.gaps_resolved.labels(record["stream"], record["status"]).inc()
+
+    def _reply(self, action: Reply) -> None:
+        conn = self._conns.get(action.conn_id)
+        if conn is not None:
+            conn.on_reply(action.reply)
