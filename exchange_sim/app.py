@@ -85,6 +85,18 @@ def seed_archive(cfg: SimConfig, market: Market, archive: Archive) -> dict[str, 
     return gens
 
 
+def _say_ready(ws_port: int, rest_port: int) -> None:
+    """The one line on stdout: where the simulator listens (read by tests and the launcher)."""
+    ready = {
+        "ready": True,
+        "ws_url": f"ws://{HOST}:{ws_port}",
+        "rest_url": f"http://{HOST}:{rest_port}",
+        "control_url": f"http://{HOST}:{rest_port}/control",
+        "pid": os.getpid(),
+    }
+    print(orjson.dumps(ready).decode(), flush=True)  # noqa: T201
+
+
 async def serve(cfg: SimConfig) -> None:
     """Run the simulator until SIGTERM or SIGINT."""
     market = Market(cfg.market_symbols(), cfg.history_cap)
@@ -107,14 +119,7 @@ async def serve(cfg: SimConfig) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     feed = Feed(cfg, market, hub, running, generators)
-    ready = {
-        "ready": True,
-        "ws_url": f"ws://{HOST}:{ws_port}",
-        "rest_url": f"http://{HOST}:{rest_port}",
-        "control_url": f"http://{HOST}:{rest_port}/control",
-        "pid": os.getpid(),
-    }
-    print(orjson.dumps(ready).decode(), flush=True)  # noqa: T201
+    _say_ready(ws_port, rest_port)
     async with asyncio.TaskGroup() as tasks:
         workers = [tasks.create_task(feed.run()), tasks.create_task(_scheduled_faults(cfg, controller, feed))]
         if cfg.disconnect_every > 0:
