@@ -134,7 +134,7 @@ def test_hostile_frames_are_dead_lettered_and_valid_trades_published_once(
     })  # fmt: skip
     try:
         published: Callable[[], bool] = lambda: ing.metric("ingestion_events_published") >= VALID  # noqa: E731
-        wait_for(published, 30, f"{VALID} trades acknowledged")
+        wait_for(published, 90, f"{VALID} trades acknowledged")
         wait_for(lambda: ing.metric("ingestion_events_rejected") >= len(HOSTILE), 10, "every rejection")
         trades = read_all(kafka_bootstrap, [topics.trades])
         assert sorted(r.json()["id"] for r in trades) == list(range(1, VALID + 1))
