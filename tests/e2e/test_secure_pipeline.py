@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import urllib.error
@@ -22,21 +21,12 @@ import pytest
 
 from common.settings import Settings
 from common.topics import create_missing_topics
-from tests.brokers import ROOT, _free_port_block, kafka_local
+from tests.brokers import ROOT, _free, _free_port_block, kafka_local
 from tests.e2e.pipeline import Pipeline, free_port, pipeline_env, wait_for
 from tests.e2e.test_pipeline import assert_unbroken, expected_rows, wait_complete
 
 pytestmark = pytest.mark.slow
 SERVICES = ROOT / "scripts" / "services.sh"
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @pytest.fixture(scope="module")
