@@ -3,12 +3,11 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
-COPY common ./common
+COPY binance_pipeline ./binance_pipeline
 COPY exchange_sim ./exchange_sim
 COPY ingestion ./ingestion
 COPY consumer ./consumer
 COPY db ./db
-COPY launcher ./launcher
 RUN pip install --no-cache-dir . \
  && useradd --system --uid 10001 pipeline
 USER pipeline

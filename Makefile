@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DASH_STAMP := $(VENV)/.dashboard-installed
 CHROMIUM := /usr/bin/chromium
-SRC := common exchange_sim ingestion consumer db launcher dashboard
+SRC := binance_pipeline exchange_sim ingestion consumer db dashboard
 SERVICES := scripts/services.sh
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -62,10 +62,10 @@ mutation: install  ## mutation testing of the pure core against its fast tests; 
 	$(PY) scripts/mutation_report.py $(MUTATION_ARGS)
 
 run: dashboard services-up  ## the whole pipeline against BINANCE_WS_URL (real Binance by default), live status
-	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m launcher run
+	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m binance_pipeline.launcher run
 
 demo: dashboard services-up  ## the whole pipeline against the local exchange simulator, live status
-	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m launcher demo $(DEMO_ARGS)
+	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m binance_pipeline.launcher demo $(DEMO_ARGS)
 
 screenshot: dashboard browser services-up  ## regenerate docs/dashboard.png with the browser test (~5 min)
 	set -a; eval "$$(bash $(SERVICES) env)"; set +a; DOCS_SCREENSHOT=docs/dashboard.png \
@@ -75,13 +75,13 @@ bench: install services-up  ## run every benchmark in bench/; figures to bench/r
 	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) bench/run_all.py
 
 kafka-ui: install services-up  ## browse topics, partitions, consumer groups and lag (kaskade admin mode)
-	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m common.kafka_config kaskade-ini .local/kaskade.ini \
+	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m binance_pipeline.common.kafka_config kaskade-ini .local/kaskade.ini \
 	  && $(VENV)/bin/kaskade admin --config-file .local/kaskade.ini
 
 kafka-tail: install services-up  ## read a topic from its start: make kafka-tail TOPIC=binance.dead_letter
 	@[ -n "$(TOPIC)" ] || { echo "usage: make kafka-tail TOPIC=binance.trades (or binance.dead_letter, ...)"; exit 2; }
 	set -a; eval "$$(bash $(SERVICES) env)"; set +a; \
-	  $(PY) -m common.kafka_config kaskade-ini .local/kaskade.ini && \
+	  $(PY) -m binance_pipeline.common.kafka_config kaskade-ini .local/kaskade.ini && \
 	  $(VENV)/bin/kaskade consumer --config-file .local/kaskade.ini -t "$(TOPIC)" --earliest -k string -v json
 
 compose-check:  ## validate docker-compose.yml (installs Debian's docker-compose if missing)

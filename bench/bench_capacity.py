@@ -8,7 +8,7 @@ the project's migrated schema (a schema of its own, dropped at the end), with ev
 worker writes.
 Measures TimescaleDB's hypertable_detailed_size (heap, indexes, TOAST) after each table, and
 turns bytes/row into disk per day at the rates measured in the same recordings. Baseline: the
-raw size of the same events as the JSON Kafka carries (common.events.encode). Writes
+raw size of the same events as the JSON Kafka carries (binance_pipeline.common.events.encode). Writes
 bench/results/capacity.json. DATABASE_URL defaults to the local services.
 """
 

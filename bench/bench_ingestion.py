@@ -33,7 +33,7 @@ from confluent_kafka import Producer  # noqa: E402
 from confluent_kafka.admin import AdminClient  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
-from common.settings import Settings  # noqa: E402
+from binance_pipeline.common.settings import Settings  # noqa: E402
 from exchange_sim.testing import start_simulator  # noqa: E402
 from ingestion.publisher import producer_config  # noqa: E402
 from tests.ingestion.helpers import Ingestion, read_all, start_ingestion  # noqa: E402

@@ -36,8 +36,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from common.backoff import Backoff
-from common.clock import now_us
+from binance_pipeline.common.backoff import Backoff
+from binance_pipeline.common.clock import now_us
 from consumer.backpressure import Backpressure, Event
 from consumer.batcher import Batch
 from consumer.decode import Row

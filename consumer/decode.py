@@ -22,8 +22,8 @@ from typing import Any
 
 import orjson
 
-from common.events import CONTRACT_VERSION, GAP_STATUS_RANK
-from common.settings import STREAM_TYPES, SYMBOL_RE
+from binance_pipeline.common.events import CONTRACT_VERSION, GAP_STATUS_RANK
+from binance_pipeline.common.settings import STREAM_TYPES, SYMBOL_RE
 from consumer.errors import DecodeError
 
 TRADES, BOOK_TICKER, GAPS = "trades", "book_ticker", "gaps"

@@ -22,8 +22,8 @@ from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from common.backoff import Backoff
-from common.events import (
+from binance_pipeline.common.backoff import Backoff
+from binance_pipeline.common.events import (
     HDR_OFFSET,
     HDR_PARTITION,
     HDR_REASON,
@@ -31,9 +31,9 @@ from common.events import (
     HDR_STAGE,
     HDR_TOPIC,
 )
-from common.kafka_config import client_config, explain
-from common.settings import Settings
-from common.topics import create_missing_topics
+from binance_pipeline.common.kafka_config import client_config, explain
+from binance_pipeline.common.settings import Settings
+from binance_pipeline.common.topics import create_missing_topics
 from consumer.batcher import DeadLetter
 from consumer.errors import CommitError, DeadLetterError
 
@@ -111,7 +111,7 @@ def ensure_topics(settings: Settings, stop: threading.Event) -> bool:
 
 
 def dead_letter_headers(dead: DeadLetter) -> list[tuple[str, str | bytes | None]]:
-    """The dead-letter headers of common/events.py, from the worker stage."""
+    """The dead-letter headers of binance_pipeline/common/events.py, from the worker stage."""
     return [
         (HDR_REASON, dead.reason.encode()), (HDR_STAGE, b"worker"),
         (HDR_RECEIVED_AT, str(dead.received_at).encode()), (HDR_TOPIC, dead.topic.encode()),

@@ -40,10 +40,10 @@ import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from common.clock import now_us
-from common.health import ReadinessCheck
-from common.settings import Settings
-from common.topics import create_missing_topics
+from binance_pipeline.common.clock import now_us
+from binance_pipeline.common.health import ReadinessCheck
+from binance_pipeline.common.settings import Settings
+from binance_pipeline.common.topics import create_missing_topics
 from consumer.backpressure import WhenFull
 from consumer.batcher import Batcher, DeadLetter
 from consumer.checkpoint import Checkpointer

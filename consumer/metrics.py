@@ -1,4 +1,4 @@
-"""The worker's Prometheus metrics, in its own CollectorRegistry (served by common.health).
+"""The worker's Prometheus metrics, in its own CollectorRegistry (served by binance_pipeline.common.health).
 
 Rules:
   1. Recording never touches the network or the database; the health server only reads.

@@ -16,7 +16,7 @@ import threading
 import psycopg2
 
 import db.migrate
-from common.backoff import Backoff
+from binance_pipeline.common.backoff import Backoff
 from consumer.errors import Disposition, FatalDatabaseError, classify, describe
 from db.errors import MigrationError
 

@@ -13,7 +13,7 @@ import logging
 
 import psycopg2
 
-from common.settings import Settings
+from binance_pipeline.common.settings import Settings
 from consumer.errors import describe
 from db.maintenance import apply_retention
 

@@ -39,7 +39,7 @@ import psycopg2.extensions
 from psycopg2 import errorcodes, sql
 from psycopg2.extras import execute_values
 
-from common.events import GAP_STATUS_RANK
+from binance_pipeline.common.events import GAP_STATUS_RANK
 from consumer.decode import (
     BOOK_COLUMNS,
     BOOK_TICKER,

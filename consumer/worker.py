@@ -20,10 +20,10 @@ import logging
 import signal
 import threading
 
-from common.backoff import Backoff
-from common.health import HealthServer
-from common.logs import configure
-from common.settings import Settings, load_or_exit, settings_epilog
+from binance_pipeline.common.backoff import Backoff
+from binance_pipeline.common.health import HealthServer
+from binance_pipeline.common.logs import configure
+from binance_pipeline.common.settings import Settings, load_or_exit, settings_epilog
 from consumer.checkpoint import Checkpointer
 from consumer.errors import FatalDatabaseError
 from consumer.kafka import KafkaDeadLetters, KafkaOffsets, ensure_topics, make_consumer, make_producer

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from common.settings import load_or_exit, settings_epilog
+from binance_pipeline.common.settings import load_or_exit, settings_epilog
 
 APP = Path(__file__).resolve().parent / "app.py"
 

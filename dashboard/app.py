@@ -21,12 +21,12 @@ from decimal import Decimal
 
 import streamlit as st
 
-from common.settings import Settings
+from binance_pipeline.common.settings import Settings
+from binance_pipeline.launcher.selfaudit import summary
+from binance_pipeline.launcher.status import Snapshot
 from dashboard import charts, health
 from dashboard.data import AUDIT_MAX_SPAN, INTERVALS, WINDOWS, PageData, Selection, load
 from db import results as r
-from launcher.selfaudit import summary
-from launcher.status import Snapshot
 
 SNAPSHOTS_KEPT = 3  # health rates over the last ~2 refreshes: the worker flushes in bursts
 

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from binance_pipeline.launcher.selfaudit import SETTLE, STREAMS
 from db import audit as au
 from db import queries
 from db import results as r
 from db.errors import DatabaseError, DatabaseUnavailable, SchemaMissing
 from db.params import BUCKET_ORIGIN
-from launcher.selfaudit import SETTLE, STREAMS
 
 INTERVALS = {"1s": 1, "5s": 5, "15s": 15, "1m": 60, "5m": 300, "15m": 900, "1h": 3600}
 WINDOWS = {"5 min": 300, "15 min": 900, "1 h": 3600, "6 h": 6 * 3600, "24 h": 86400, "7 d": 7 * 86400}

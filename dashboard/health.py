@@ -2,7 +2,7 @@
 
 Owns the scrape (``scrape``, the only I/O here) and the arithmetic from two scrapes to the
 figures shown (``summarize``, pure). The metric names and the rate arithmetic are the status
-view's (launcher.status), so the terminal and the page never disagree.
+view's (binance_pipeline.launcher.status), so the terminal and the page never disagree.
 
 Rule: a stage that does not answer is reported "not answering", never raised.
 """
@@ -14,8 +14,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from common.settings import Settings
-from launcher.status import (
+from binance_pipeline.common.settings import Settings
+from binance_pipeline.launcher.status import (
     CONSUMER_LAG,
     EVENTS_IN,
     ROWS_WRITTEN,

@@ -14,13 +14,13 @@ Rules:
      body and no traceback (the traceback goes to the log).
   3. When QUERY_API_KEY is set, /v1/* requires it in X-API-Key: any other value, whatever its
      bytes, is 401; /healthz and /openapi.json stay open. An empty QUERY_API_KEY is refused at
-     start (common.settings); unset, the API is open and says so once at start.
+     start (binance_pipeline.common.settings); unset, the API is open and says so once at start.
   4. psycopg2 runs off the event loop: one worker thread per pooled connection
      (QUERY_POOL_SIZE), so a blocking query never stalls other requests. A connection that
      broke is closed instead of returned to the pool.
   5. Constructors make no network calls; the pool connects lazily.
   6. Requests aiohttp cannot parse (request line or header over 8190 bytes) get JSON 400s too
-     (common.jsonhttp).
+     (binance_pipeline.common.jsonhttp).
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ import psycopg2
 from aiohttp import web
 from psycopg2.pool import ThreadedConnectionPool
 
-from common.jsonhttp import serve
-from common.logs import configure
-from common.settings import Settings, load_or_exit, settings_epilog
+from binance_pipeline.common.jsonhttp import serve
+from binance_pipeline.common.logs import configure
+from binance_pipeline.common.settings import Settings, load_or_exit, settings_epilog
 from db import commands, queries
 from db.api_ops import add_ops_routes
 from db.errors import DatabaseError, DatabaseUnavailable, InvalidArgument, QueryTimeout, SchemaMissing

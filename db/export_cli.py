@@ -15,7 +15,7 @@ import sys
 import time
 from typing import IO, Any
 
-from common.settings import Settings
+from binance_pipeline.common.settings import Settings
 from db import queries
 from db.errors import DatabaseError, InvalidArgument
 from db.export import ExportRequest, parse_export, write_csv, write_parquet

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import psycopg2
 import psycopg2.extensions
 
-from common.logs import configure
-from common.settings import load_or_exit, settings_epilog
+from binance_pipeline.common.logs import configure
+from binance_pipeline.common.settings import load_or_exit, settings_epilog
 
 log = logging.getLogger(__name__)
 

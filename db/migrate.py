@@ -24,8 +24,8 @@ from pathlib import Path
 
 import psycopg2
 
-from common.logs import configure
-from common.settings import dsn_endpoint, load_or_exit, settings_epilog
+from binance_pipeline.common.logs import configure
+from binance_pipeline.common.settings import dsn_endpoint, load_or_exit, settings_epilog
 from db.errors import MigrationError
 
 log = logging.getLogger(__name__)

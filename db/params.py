@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from common.settings import SYMBOL_RE
+from binance_pipeline.common.settings import SYMBOL_RE
 from db.errors import InvalidArgument
 
 TRADE_TYPES = ("trade", "aggTrade")

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from common.settings import Settings, dsn_endpoint, load_or_exit, settings_epilog
+from binance_pipeline.common.settings import Settings, dsn_endpoint, load_or_exit, settings_epilog
 from db import commands, export_cli, queries
 from db.errors import DatabaseError, DatabaseUnavailable, InvalidArgument
 from db.params import COMMANDS, Request, parse_request

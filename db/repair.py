@@ -29,10 +29,10 @@ from dataclasses import dataclass
 
 import psycopg2
 
-from common.clock import now_us
-from common.events import GapMessage
-from common.logs import configure
-from common.settings import Settings
+from binance_pipeline.common.clock import now_us
+from binance_pipeline.common.events import GapMessage
+from binance_pipeline.common.logs import configure
+from binance_pipeline.common.settings import Settings
 from db import audit as au
 from db import commands, queries
 from db.errors import DatabaseError

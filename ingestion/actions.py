@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from common.events import BookTickerMessage, GapMessage, TradeMessage
+from binance_pipeline.common.events import BookTickerMessage, GapMessage, TradeMessage
 from ingestion.models import ControlReply
 
 Event = TradeMessage | BookTickerMessage

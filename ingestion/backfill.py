@@ -37,10 +37,10 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from common.backoff import Backoff
-from common.clock import now_us
-from common.events import GapMessage, GapStatus, TradeMessage
-from common.settings import Settings
+from binance_pipeline.common.backoff import Backoff
+from binance_pipeline.common.clock import now_us
+from binance_pipeline.common.events import GapMessage, GapStatus, TradeMessage
+from binance_pipeline.common.settings import Settings
 from ingestion.actions import VerifyJump
 from ingestion.errors import BackfillError, ParseError, RateLimited
 from ingestion.limits import WEIGHT_WINDOW_S, WindowBudget, acquire, observe_used_weight

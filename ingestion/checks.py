@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from common.events import TradeMessage
+from binance_pipeline.common.events import TradeMessage
 from ingestion.links import Link
 from ingestion.models import ControlReply
 from ingestion.parse import SHUTDOWN_STREAM, Framed

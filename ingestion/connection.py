@@ -33,7 +33,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.frames import Frame, Opcode
 
-from common.clock import now_us as now_us  # re-exported (ingestion.supervisor imports it from here)
+from binance_pipeline.common.clock import (
+    now_us as now_us,  # re-exported (ingestion.supervisor imports it from here)
+)
 from ingestion.errors import ConnectError
 from ingestion.limits import CONTROL_MESSAGES, WindowBudget, acquire
 from ingestion.models import ControlReply

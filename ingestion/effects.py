@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from common.clock import now_us
-from common.events import TradeMessage
-from common.settings import Settings
+from binance_pipeline.common.clock import now_us
+from binance_pipeline.common.events import TradeMessage
+from binance_pipeline.common.settings import Settings
 from ingestion.actions import Backfill, DeadLetter, Key, PublishEvent, PublishGap, Reply, VerifyJump
 from ingestion.backfill import Backfiller
 from ingestion.connection import Connection

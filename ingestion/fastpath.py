@@ -21,8 +21,8 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeGuard
 
-from common.bounds import DECIMAL_RE
-from common.events import CONTRACT_VERSION, BookTickerMessage, TradeMessage
+from binance_pipeline.common.bounds import DECIMAL_RE
+from binance_pipeline.common.events import CONTRACT_VERSION, BookTickerMessage, TradeMessage
 from ingestion.models import MAX_ID, MS_BELOW, SYMBOL_RE, anomaly_ok, is_positive
 
 Checker = Callable[[dict[str, Any], int], TradeMessage | BookTickerMessage | None]

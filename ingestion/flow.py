@@ -45,7 +45,7 @@ from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import cast
 
-from common.events import GapMessage, TradeMessage
+from binance_pipeline.common.events import GapMessage, TradeMessage
 from ingestion.actions import (
     Action,
     Backfill,

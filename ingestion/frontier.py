@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from common.events import GapMessage
+from binance_pipeline.common.events import GapMessage
 from ingestion.records import id_gap, resolve
 
 Key = tuple[str, str]  # (type, symbol), as in ingestion.flow

@@ -27,8 +27,8 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from common.kafka_config import client_config
-from common.settings import Settings
+from binance_pipeline.common.kafka_config import client_config
+from binance_pipeline.common.settings import Settings
 from ingestion.errors import FrontierError
 from ingestion.frontier import FrontierBook, FrontierEntry, Key, decode_entry, encode_entry, record_key
 from ingestion.publisher import Publisher

@@ -11,7 +11,7 @@ Rules:
   4. The aggTrade anomaly ``p="0", q="0", f=-1, l=-1`` is valid: first/last ids may be -1,
      and only such an aggTrade (``f == l == -1``) may carry a zero price or quantity.
   5. Trade prices and quantities are positive (Rule 4 aside); bookTicker's may be zero (an
-     empty book side). Every number fits the database (``common.bounds``, the same bounds as
+     empty book side). Every number fits the database (``binance_pipeline.common.bounds``, the same bounds as
      the migrations' CHECKs): below 10^20, ids within bigint.
 """
 
@@ -30,7 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-from common.bounds import BIGINT_MAX, DECIMAL_RE
+from binance_pipeline.common.bounds import BIGINT_MAX, DECIMAL_RE
 
 SYMBOL_RE = r"^[A-Z0-9]{2,20}$"
 MS_BELOW = 10**14  # an epoch time below this many units is milliseconds (year 5138 in ms)

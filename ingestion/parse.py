@@ -1,8 +1,8 @@
 """Frames and REST bodies -> contract messages (pure: bytes and a receipt time in, values out).
 
 Rules:
-  1. ``parse_frame`` returns a :class:`~common.events.TradeMessage`,
-     :class:`~common.events.BookTickerMessage`, :class:`Shutdown` or
+  1. ``parse_frame`` returns a :class:`~binance_pipeline.common.events.TradeMessage`,
+     :class:`~binance_pipeline.common.events.BookTickerMessage`, :class:`Shutdown` or
      :class:`~ingestion.models.ControlReply`, or raises :class:`ParseError`; no other
      exception escapes, whatever the bytes (property-tested).
   2. Values are copied, never reinterpreted: prices and quantities are the exchange's strings,
@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from common.events import CONTRACT_VERSION, BookTickerMessage, TradeMessage
+from binance_pipeline.common.events import CONTRACT_VERSION, BookTickerMessage, TradeMessage
 from ingestion.errors import ParseError
 from ingestion.fastpath import CHECKERS
 from ingestion.models import (

@@ -1,7 +1,7 @@
 """Kafka side of ingestion: topics, the idempotent producer, delivery accounting, readiness.
 
 Rules:
-  1. Value = ``common.events.encode(message)``, key = symbol, Kafka timestamp = receipt time
+  1. Value = ``binance_pipeline.common.events.encode(message)``, key = symbol, Kafka timestamp = receipt time
      (ms); trade and aggTrade go to TOPIC_TRADES, bookTicker to TOPIC_BOOK_TICKER, gap
      records to TOPIC_GAPS, bad frames (raw bytes, reason headers) to TOPIC_DEAD_LETTER.
   2. Nothing is lost silently. An event ``produce`` refuses (buffer full) or whose delivery
@@ -44,8 +44,8 @@ from typing import Any, Protocol
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from common.backoff import Backoff
-from common.events import (
+from binance_pipeline.common.backoff import Backoff
+from binance_pipeline.common.events import (
     HDR_REASON,
     HDR_RECEIVED_AT,
     HDR_STAGE,
@@ -54,9 +54,9 @@ from common.events import (
     TradeMessage,
     encode,
 )
-from common.kafka_config import client_config, explain
-from common.settings import Settings
-from common.topics import create_missing_topics, pipeline_topics
+from binance_pipeline.common.kafka_config import client_config, explain
+from binance_pipeline.common.settings import Settings
+from binance_pipeline.common.topics import create_missing_topics, pipeline_topics
 from ingestion.errors import TopicSetupError
 from ingestion.metrics import IngestionMetrics
 

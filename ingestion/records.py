@@ -1,7 +1,7 @@
 """Gap records of the contract (pure): what was lost, why, and what became of it.
 
 Rules:
-  1. A gap's ``gap_id`` is stable (``common.events.id_gap_id`` / ``time_gap_id``): the record
+  1. A gap's ``gap_id`` is stable (``binance_pipeline.common.events.id_gap_id`` / ``time_gap_id``): the record
      that opens a gap and the one that resolves it share it, so readers keep the most advanced
      status.
   2. ``resolve`` copies the opening record and changes only status, ``repaired_at``, and, for
@@ -10,7 +10,7 @@ Rules:
 
 from __future__ import annotations
 
-from common.events import CONTRACT_VERSION, GapMessage, GapStatus, id_gap_id, time_gap_id
+from binance_pipeline.common.events import CONTRACT_VERSION, GapMessage, GapStatus, id_gap_id, time_gap_id
 
 
 def id_gap(symbol: str, stream: str, first: int, last: int, reason: str, now: int) -> GapMessage:

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 import aiohttp
 
-from common.backoff import Backoff
-from common.settings import Settings
+from binance_pipeline.common.backoff import Backoff
+from binance_pipeline.common.settings import Settings
 from ingestion.errors import UniverseError
 from ingestion.supervisor import Supervisor
 from ingestion.universe import diff, needs_exchange_info, parse_exchange_info, place, resolve, stream_names

@@ -25,8 +25,8 @@ import contextlib
 import logging
 import time
 
-from common.backoff import Backoff
-from common.settings import Settings
+from binance_pipeline.common.backoff import Backoff
+from binance_pipeline.common.settings import Settings
 from ingestion.actions import Key
 from ingestion.backfill import Backfiller
 from ingestion.effects import Effects

@@ -33,8 +33,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from common.backoff import Backoff
-from common.settings import Settings
+from binance_pipeline.common.backoff import Backoff
+from binance_pipeline.common.settings import Settings
 from ingestion.actions import Key
 from ingestion.connection import Connection, is_retryable, now_us
 from ingestion.effects import Effects

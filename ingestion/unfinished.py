@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from common.events import GapMessage
+from binance_pipeline.common.events import GapMessage
 from ingestion.frontier import FrontierEntry, Key
 from ingestion.records import resolve
 

@@ -19,10 +19,10 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from common.backoff import Backoff
-from common.health import HealthServer
-from common.logs import configure
-from common.settings import Settings, load_or_exit, settings_epilog
+from binance_pipeline.common.backoff import Backoff
+from binance_pipeline.common.health import HealthServer
+from binance_pipeline.common.logs import configure
+from binance_pipeline.common.settings import Settings, load_or_exit, settings_epilog
 from ingestion.backfill import Backfiller
 from ingestion.effects import Effects
 from ingestion.errors import TopicSetupError

@@ -307,7 +307,7 @@ cmd_status() {
   return $rc
 }
 
-write_env_file() {  # the effective endpoints, for every entry point (common/settings.py reads the file
+write_env_file() {  # the effective endpoints, for every entry point (binance_pipeline/common/settings.py reads the file
   # for each variable not set in the environment); owner-only, since DATABASE_URL may hold a password
   local file="$LOCAL/services.env"
   ( umask 077

@@ -1,4 +1,4 @@
-"""Rewrite README.md's settings table from common/settings.py (between the settings markers)."""
+"""Rewrite README.md's settings table from binance_pipeline/common/settings.py (between its markers)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common.settings import settings_table  # noqa: E402
+from binance_pipeline.common.settings import settings_table  # noqa: E402
 
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"
 

@@ -18,8 +18,8 @@ from datetime import UTC, date, datetime
 
 import aiohttp
 
-from common.logs import configure
-from common.settings import Settings, load_or_exit, settings_epilog
+from binance_pipeline.common.logs import configure
+from binance_pipeline.common.settings import Settings, load_or_exit, settings_epilog
 from ingestion.history import plan
 from ingestion.history.audit import AuditVerdict, audit_range, wait_written
 from ingestion.history.display import Display

@@ -20,7 +20,7 @@ import zipfile
 from collections.abc import Iterator
 from datetime import date
 
-from common.events import CONTRACT_VERSION, TradeMessage
+from binance_pipeline.common.events import CONTRACT_VERSION, TradeMessage
 from ingestion.history.errors import ArchiveError, RowError
 
 KINDS = {"trade": "trades", "aggTrade": "aggTrades"}

@@ -20,9 +20,9 @@ from datetime import date
 
 import aiohttp
 
-from common.backoff import Backoff
-from common.events import TradeMessage
-from common.settings import Settings
+from binance_pipeline.common.backoff import Backoff
+from binance_pipeline.common.events import TradeMessage
+from binance_pipeline.common.settings import Settings
 from ingestion.errors import BackfillError, RateLimited
 from ingestion.history.archive import expected_sha256, file_name, verify, zip_path
 from ingestion.history.errors import ArchiveError, ChecksumMismatch

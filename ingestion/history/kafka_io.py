@@ -21,10 +21,10 @@ import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from common.events import HDR_REASON, HDR_RECEIVED_AT, HDR_STAGE, TradeMessage, encode
-from common.kafka_config import client_config
-from common.settings import Settings
-from common.topics import create_missing_topics
+from binance_pipeline.common.events import HDR_REASON, HDR_RECEIVED_AT, HDR_STAGE, TradeMessage, encode
+from binance_pipeline.common.kafka_config import client_config
+from binance_pipeline.common.settings import Settings
+from binance_pipeline.common.topics import create_missing_topics
 from ingestion.history.errors import ProgressError, PublishError
 from ingestion.publisher import producer_config
 

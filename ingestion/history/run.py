@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from common.events import TradeMessage
+from binance_pipeline.common.events import TradeMessage
 from ingestion.errors import BackfillError, ParseError
 from ingestion.history import plan
 from ingestion.history.archive import csv_lines, file_name, is_header, parse_row

@@ -1,4 +1,4 @@
-"""common.backoff: the production path (no rng given), the exact draws, and the bounds."""
+"""binance_pipeline.common.backoff: the production path (no rng given), the exact draws, and the bounds."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from common.backoff import Backoff
+from binance_pipeline.common.backoff import Backoff
 
 
 def test_without_an_rng_delays_are_jittered_in_their_band() -> None:

@@ -8,7 +8,7 @@ import json
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter
 
-from common.health import HealthServer
+from binance_pipeline.common.health import HealthServer
 
 
 def test_health_endpoints_report_readiness_and_metrics() -> None:

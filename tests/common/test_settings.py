@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from common.settings import Settings, format_error, settings_table
+from binance_pipeline.common.settings import Settings, format_error, settings_table
 
 ROOT = Path(__file__).resolve().parents[2]
-ENTRY_POINTS = ["ingestion.ws_consumer", "consumer.worker", "db.migrate", "db.query", "db.api", "launcher"]
+ENTRY_POINTS = ["ingestion.ws_consumer", "consumer.worker", "db.migrate", "db.query", "db.api", "binance_pipeline.launcher"]
 
 
 def test_defaults_are_the_documented_ones() -> None:
@@ -113,7 +113,7 @@ def test_entry_points_exit_2_naming_the_bad_setting(module: str, var: str, value
     """Every entry point stops at start with exit 2 and one line naming the bad setting."""
     env = {**os.environ, var: value}
     args = [sys.executable, "-m", module] + (["latest", "BTCUSDT"] if module == "db.query" else [])
-    args += ["demo"] if module == "launcher" else []
+    args += ["demo"] if module == "binance_pipeline.launcher" else []
     proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()

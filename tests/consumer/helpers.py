@@ -1,4 +1,4 @@
-"""Worker test helpers: events per common/events.py, a producer, the worker as a subprocess.
+"""Worker test helpers: events per binance_pipeline/common/events.py, a producer, the worker as a subprocess.
 
 Waits, ports, readers and database counts live in tests/utils.py (re-exported here for older callers).
 """
@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from common.clock import now_us
+from binance_pipeline.common.clock import now_us
 from tests.utils import count as count  # re-exported for older callers (the helpers moved)
 from tests.utils import free_port, metric_sum, stop_process, wait_for
 from tests.utils import query as query

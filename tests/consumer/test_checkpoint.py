@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from common.backoff import Backoff
+from binance_pipeline.common.backoff import Backoff
 from consumer.backpressure import State
 from consumer.batcher import Batch, Batcher, DeadLetter
 from consumer.checkpoint import Checkpointer

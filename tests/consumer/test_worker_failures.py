@@ -10,7 +10,7 @@ from collections.abc import Callable
 import orjson
 import pytest
 
-from common.events import HDR_OFFSET, HDR_PARTITION, HDR_REASON, HDR_STAGE, HDR_TOPIC
+from binance_pipeline.common.events import HDR_OFFSET, HDR_PARTITION, HDR_REASON, HDR_STAGE, HDR_TOPIC
 from tests.conftest import Topics
 from tests.consumer.helpers import (
     PacedProducer,

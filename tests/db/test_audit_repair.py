@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from common.events import TradeMessage
+from binance_pipeline.common.events import TradeMessage
 from consumer.decode import to_datetime
 from ingestion.parse import parse_rest_rows
 from tests.conftest import Topics

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.settings import dsn_endpoint
+from binance_pipeline.common.settings import dsn_endpoint
 from db.errors import InvalidArgument
 from db.params import COMMANDS, parse_request, parse_time
 from tests.db.tape_data import G1, G2, G5, tape_schema

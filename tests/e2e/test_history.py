@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from common.settings import Settings
+from binance_pipeline.common.settings import Settings
 from ingestion.history.kafka_io import load_progress
 from tests.e2e.history import (
     archive_csv,

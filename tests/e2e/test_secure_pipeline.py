@@ -19,8 +19,8 @@ from typing import Any
 import psycopg2
 import pytest
 
-from common.settings import Settings
-from common.topics import create_missing_topics
+from binance_pipeline.common.settings import Settings
+from binance_pipeline.common.topics import create_missing_topics
 from tests.brokers import ROOT, _free, _free_port_block, kafka_local
 from tests.e2e.pipeline import Pipeline, free_port, pipeline_env, wait_for
 from tests.e2e.test_pipeline import assert_unbroken, expected_rows, wait_complete

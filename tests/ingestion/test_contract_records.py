@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from common.events import GapMessage, encode
+from binance_pipeline.common.events import GapMessage, encode
 from consumer.decode import GAP_COLUMNS, GAPS, decode
 from ingestion.records import id_gap, resolve, time_gap
 

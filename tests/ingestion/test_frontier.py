@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.events import GapMessage
+from binance_pipeline.common.events import GapMessage
 from ingestion.frontier import FrontierBook, FrontierEntry, decode_entry, encode_entry, first_contact
 from ingestion.records import id_gap, resolve, time_gap
 from ingestion.unfinished import close_at_stop, plan_pickup

@@ -13,7 +13,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from common.events import HDR_REASON
+from binance_pipeline.common.events import HDR_REASON
 from tests.conftest import Topics
 from tests.ingestion.helpers import read_all, start_ingestion, wait_for
 

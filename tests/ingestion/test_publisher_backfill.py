@@ -8,8 +8,8 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from common.events import HDR_REASON, HDR_STAGE, BookTickerMessage, TradeMessage
-from common.settings import Settings
+from binance_pipeline.common.events import HDR_REASON, HDR_STAGE, BookTickerMessage, TradeMessage
+from binance_pipeline.common.settings import Settings
 from exchange_sim.testing import SimProcess
 from ingestion.backfill import Backfiller
 from ingestion.metrics import IngestionMetrics

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.bounds import BIGINT_MAX, DECIMAL_RE, NUMERIC_BELOW, NUMERIC_BELOW_SQL
+from binance_pipeline.common.bounds import BIGINT_MAX, DECIMAL_RE, NUMERIC_BELOW, NUMERIC_BELOW_SQL
 from ingestion.actions import Action, DeadLetter, PublishEvent, Reply
 from ingestion.errors import ParseError
 from ingestion.flow import Flow, Tallies

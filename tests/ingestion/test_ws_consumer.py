@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from common.events import HDR_REASON, HDR_RECEIVED_AT, HDR_STAGE
+from binance_pipeline.common.events import HDR_REASON, HDR_RECEIVED_AT, HDR_STAGE
 from exchange_sim.testing import SimProcess
 from tests.brokers import PrivateKafka
 from tests.conftest import Topics

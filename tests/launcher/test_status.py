@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from launcher.status import ComponentState, Snapshot, last_error_line, parse, render, stuck_notice
+from binance_pipeline.launcher.status import (
+    ComponentState,
+    Snapshot,
+    last_error_line,
+    parse,
+    render,
+    stuck_notice,
+)
 
 INGESTION = """# TYPE ingestion_events_received counter
 ingestion_events_received_total{symbol="BTCUSDT",type="trade"} %d

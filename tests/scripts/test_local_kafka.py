@@ -13,8 +13,8 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from common.settings import Settings
-from common.topics import create_missing_topics, pipeline_topics
+from binance_pipeline.common.settings import Settings
+from binance_pipeline.common.topics import create_missing_topics, pipeline_topics
 from tests.brokers import ROOT, PrivateKafka, _free_port_block, kafka_local
 
 pytestmark = pytest.mark.slow

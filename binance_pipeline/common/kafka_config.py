@@ -16,7 +16,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError
 
-from common.settings import Settings, load_or_exit
+from binance_pipeline.common.settings import Settings, load_or_exit
 
 
 def client_config(s: Settings) -> dict[str, Any]:
@@ -55,11 +55,11 @@ def kaskade_ini(s: Settings) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m common.kafka_config kaskade-ini FILE``: write kaskade's config (mode 0600)."""
+    """``python -m binance_pipeline.common.kafka_config kaskade-ini FILE``: kaskade's config (0600)."""
     if len(argv) != 2 or argv[0] != "kaskade-ini":
-        sys.stderr.write("usage: python -m common.kafka_config kaskade-ini FILE\n")
+        sys.stderr.write("usage: python -m binance_pipeline.common.kafka_config kaskade-ini FILE\n")
         return 2
-    settings = load_or_exit("common.kafka_config")
+    settings = load_or_exit("binance_pipeline.common.kafka_config")
     path = Path(argv[1])
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -13,8 +13,8 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from common.kafka_config import client_config, explain
-from common.settings import Settings
+from binance_pipeline.common.kafka_config import client_config, explain
+from binance_pipeline.common.settings import Settings
 
 log = logging.getLogger(__name__)
 

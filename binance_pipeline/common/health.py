@@ -7,7 +7,8 @@
 
 Rule: the server only reads state; it never drives the pipeline. Readiness checks are plain
 callables returning None when fine or a reason string when not, so they are testable alone.
-Requests the HTTP parser refuses (oversized lines or headers) get JSON 400s (common.jsonhttp).
+Requests the HTTP parser refuses (oversized lines or headers) get JSON 400s
+(binance_pipeline.common.jsonhttp).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from common.jsonhttp import JsonErrorAppRunner
+from binance_pipeline.common.jsonhttp import JsonErrorAppRunner
 
 ReadinessCheck = Callable[[], str | None]
 
