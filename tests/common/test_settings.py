@@ -13,7 +13,10 @@ from pydantic import ValidationError
 from binance_pipeline.common.settings import Settings, format_error, settings_table
 
 ROOT = Path(__file__).resolve().parents[2]
-ENTRY_POINTS = ["ingestion.ws_consumer", "consumer.worker", "db.migrate", "db.query", "db.api", "binance_pipeline.launcher"]
+ENTRY_POINTS = [
+    "ingestion.ws_consumer", "consumer.worker", "db.migrate", "db.query", "db.api",
+    "binance_pipeline.launcher",
+]
 
 
 def test_defaults_are_the_documented_ones() -> None:
