@@ -115,10 +115,16 @@ class Checkpointer:
             outcome = self.finish(timeout=None)
         return outcome
 
-    def flush_now(self, batch: Batch, deadline: float) -> bool:
-        """Steps 1-4 for ``batch`` synchronously, giving up at ``deadline``; True if committed."""
+    def flush_now(self, batch: Batch, deadline: float, commit: bool = True) -> bool:
+        """Steps 1-4 for ``batch`` synchronously, giving up at ``deadline``; True if written.
+
+        ``commit=False`` writes the rows and commits nothing: for messages whose partition the
+        worker no longer owns, or whose log the broker lost (their offsets mean nothing now).
+        """
         self.settle(deadline)
         self.submit(batch, deadline)
+        if not commit:
+            self._excluded.update(batch.offsets())
         outcome = self.settle(deadline)
         return outcome is not None and outcome.write is not None
 

@@ -30,6 +30,15 @@ Rules:
      offset (kafka.py Rule 2). No restart is needed.
   7. A fatal Kafka error (among them FENCED_INSTANCE_ID: a second worker joined with this
      WORKER_NAME) stops the worker without committing further: exit 1.
+  8. A topic whose id changes (the broker came back empty and the topic was created again, by
+     this worker or by ingestion) is a new log. librdkafka does not notice a topic recreated
+     under the same name (it may keep fetching the old log's positions and receive nothing), so
+     the worker replaces its consumer: the buffers of that topic's partitions are written
+     without a commit (their offsets belong to the lost log), the in-flight batch commits
+     nothing for them, the old consumer is closed and a new one joins the group, which starts
+     from the earliest offset of the new log (no offset of it is committed yet). Lost partitions
+     (Rule 3) and recreated partitions (Rule 5) likewise write their buffers without a commit
+     while the database answers, so a message consumed before its log vanished is not dropped.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
@@ -49,6 +59,7 @@ from consumer.batcher import Batcher, DeadLetter
 from consumer.checkpoint import Checkpointer
 from consumer.decode import BOOK_TICKER, GAPS, TRADES, decode
 from consumer.errors import DecodeError, FatalDatabaseError, FatalKafkaError, OffsetOrderError
+from consumer.kafka import TopicIds
 from consumer.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -63,8 +74,11 @@ class Worker:
     """The poll loop (Rules 1-7); ``run`` blocks until stopped and returns the exit status."""
 
     def __init__(self, settings: Settings, consumer: Consumer, checkpointer: Checkpointer,
-                 metrics: WorkerMetrics, stop: threading.Event) -> None:
+                 metrics: WorkerMetrics, stop: threading.Event,
+                 renew: Callable[[], Consumer] | None = None, topic_ids: TopicIds | None = None) -> None:
         self._consumer, self._cp, self._metrics, self.stop_event = consumer, checkpointer, metrics, stop
+        self._renew, self._topic_ids = renew, topic_ids  # Rule 8
+        self._log_ids: dict[str, str] = {}
         self._tables = {settings.topic_trades: TRADES, settings.topic_book_ticker: BOOK_TICKER,
                         settings.topic_gaps: GAPS}
         self._batcher = Batcher(settings.batch_max_rows, settings.batch_max_seconds)
@@ -90,8 +104,7 @@ class Worker:
         self.stop_event.set()
 
     def run(self) -> int:
-        self._consumer.subscribe(list(self._tables), on_assign=self._on_assign,
-                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
+        self._subscribe()
         try:
             while not self.stop_event.is_set():
                 self._step()
@@ -103,6 +116,10 @@ class Worker:
             return 1
         return self._shutdown()
 
+    def _subscribe(self) -> None:
+        self._consumer.subscribe(list(self._tables), on_assign=self._on_assign,
+                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
+
     # -- the loop -----------------------------------------------------------------------------
     def _step(self) -> None:
         """One turn: poll (or wait for the writer), submit what is due, housekeeping."""
@@ -112,6 +129,7 @@ class Worker:
         self._submit_due(now)
         if self._topics_missing:
             self._recreate_topics(now)
+        self._watch_logs(now)
         if now >= self._next_housekeeping:
             self._housekeeping(now)
 
@@ -181,10 +199,45 @@ class Worker:
         """A partition's offsets went back: its log was recreated (Rule 5); start it afresh."""
         tp = (exc.topic, exc.partition)
         self._cp.exclude([tp])
-        dropped = self._batcher.discard([tp])
+        written = self._write_uncommitted([tp], time.monotonic() + self._revoke_timeout)
         self._metrics.partition_resets.inc()
-        log.warning("%s; the partition was recreated (empty broker?): %d buffered message(s) of its old "
-                    "log dropped uncommitted, no offset of the old log will be committed", exc, dropped)
+        log.warning("%s; the partition was recreated (empty broker?): %s; no offset of the old log "
+                    "will be committed", exc, written)
+
+    def _write_uncommitted(self, tps: list[TP], deadline: float) -> str:
+        """Write what is buffered for ``tps`` and commit none of it (Rules 3, 5, 8); says what."""
+        written = dropped = 0
+        for batch in self._batcher.drain_partitions(tps):
+            if self._cp.pressure.sink_up and self._cp.flush_now(batch, deadline, commit=False):
+                written += len(batch)
+            else:
+                dropped += len(batch)
+        return f"{written} buffered message(s) written uncommitted, {dropped} dropped uncommitted"
+
+    def _watch_logs(self, now: float) -> None:
+        """Rule 8: a subscribed topic with a new id is a new log; replace the consumer."""
+        ids = self._topic_ids.poll(now) if self._topic_ids is not None else None
+        if not ids:
+            return
+        changed = sorted(t for t, i in ids.items() if self._log_ids.get(t, i) != i)
+        self._log_ids.update(ids)
+        if changed and self._renew is not None:
+            self._renew_consumer(changed, self._renew)
+
+    def _renew_consumer(self, changed: list[str], renew: Callable[[], Consumer]) -> None:
+        stale = sorted(tp for tp in self._assigned if tp[0] in changed)
+        log.warning("topic(s) %s have a new id: the broker lost their log (restarted empty?); "
+                    "replacing the consumer to read the new log from its start (Rule 8)", ", ".join(changed))
+        deadline = time.monotonic() + self._revoke_timeout
+        self._cp.exclude(stale)
+        self._cp.settle(deadline)
+        log.warning("%s: %s", ", ".join(changed), self._write_uncommitted(stale, deadline))
+        self._consumer.close()  # revokes the other partitions: flushed and committed (Rule 3)
+        self._forget(sorted(self._assigned))
+        self._consumer = renew()
+        self._paused = False
+        self._subscribe()
+        self._metrics.consumer_renewals.inc()
 
     def _kafka_error(self, error: KafkaError) -> None:
         if error.fatal() or error.code() in FATAL_KAFKA:  # librdkafka reports fencing as _FATAL
@@ -255,10 +308,11 @@ class Worker:
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         tps = [(p.topic, p.partition) for p in partitions]
+        self._cp.exclude(tps)
         self._cp.settle(time.monotonic())
-        dropped = self._batcher.discard(tps)
+        written = self._write_uncommitted(tps, time.monotonic() + self._revoke_timeout)
         self._forget(tps)
-        log.warning("lost %s; %d buffered message(s) dropped uncommitted", _names(partitions), dropped)
+        log.warning("lost %s; %s", _names(partitions), written)
 
     def _forget(self, tps: list[TP]) -> None:
         for t, p in tps:

@@ -68,6 +68,9 @@ class WorkerMetrics:
         self.partition_resets = Counter(
             "worker_partition_resets", "Partitions whose offsets went back (their log was recreated)",
             registry=r)
+        self.consumer_renewals = Counter(
+            "worker_consumer_renewals", "Times the worker replaced its consumer for a topic's new log "
+            "(loop Rule 8)", registry=r)
         self.topics_recreated = Counter(
             "worker_topics_recreated", "Times the worker created topics the broker had lost", registry=r)
         self.commit_failures = Counter("worker_commit_failures", "Offset commits the broker refused",

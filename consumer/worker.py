@@ -26,7 +26,14 @@ from binance_pipeline.common.logs import configure
 from binance_pipeline.common.settings import Settings, load_or_exit, settings_epilog
 from consumer.checkpoint import Checkpointer
 from consumer.errors import FatalDatabaseError
-from consumer.kafka import KafkaDeadLetters, KafkaOffsets, ensure_topics, make_consumer, make_producer
+from consumer.kafka import (
+    KafkaDeadLetters,
+    KafkaOffsets,
+    TopicIds,
+    ensure_topics,
+    make_consumer,
+    make_producer,
+)
 from consumer.loop import Worker
 from consumer.metrics import WorkerMetrics
 from consumer.migrations import migrate_when_reachable
@@ -43,9 +50,12 @@ def build(settings: Settings, metrics: WorkerMetrics, stop: threading.Event) -> 
                          settings.db_statement_timeout_s, rollups=settings.worker_rollups)
     dead_letters = KafkaDeadLetters(make_producer(settings), settings.topic_dead_letter)
     initial = settings.db_retry_initial_s
-    checkpointer = Checkpointer(sink, dead_letters, KafkaOffsets(consumer), metrics,
+    offsets = KafkaOffsets(consumer)
+    checkpointer = Checkpointer(sink, dead_letters, offsets, metrics,
                                 lambda: Backoff(initial, max(initial, settings.db_retry_max_s)))
-    return Worker(settings, consumer, checkpointer, metrics, stop)
+    topics = [settings.topic_trades, settings.topic_book_ticker, settings.topic_gaps]
+    return Worker(settings, consumer, checkpointer, metrics, stop,
+                  renew=lambda: offsets.rebind(make_consumer(settings)), topic_ids=TopicIds(settings, topics))
 
 
 async def serve(settings: Settings) -> int:

@@ -74,11 +74,6 @@ def partitions_of(bootstrap: str, topic: str) -> int:
 
 @pytest.mark.slow
 @pytest.mark.private_broker
-@pytest.mark.xfail(
-    strict=False,
-    reason="known defect on the merged main: after an empty broker the worker recreates the topics "
-    "but does not consume the new log within 60 s (passed on its branch before the merges; open in issue 16)",
-)
 def test_worker_recovers_when_the_broker_comes_back_empty(
     db_url: str, topics: Topics, consumer_group: str, start_worker: Callable[..., WorkerProcess],
     figure: Callable[[str, float, str], None],
@@ -104,6 +99,7 @@ def test_worker_recovers_when_the_broker_comes_back_empty(
                  "the group's offsets on the new log")
         assert worker.proc.poll() is None  # no restart
         assert worker.metric("worker_topics_recreated_total") >= 1
+        assert worker.metric("worker_consumer_renewals_total") >= 1  # a new consumer for the new log
         others = (topics.book_ticker, topics.gaps, topics.dead_letter)
         assert {partitions_of(bootstrap, t) for t in others} == {3}
         worker.stop()
