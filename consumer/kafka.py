@@ -12,9 +12,8 @@ Rules:
   4. WORKER_NAME, when set, is the consumer's group.instance.id (static membership): a worker
      restarted under the same name within the session timeout gets its partitions back at once,
      without a rebalance. A second live worker with the same name fences the first one.
-  5. ``TopicIds`` asks the broker for the id of each subscribed topic (a topic deleted and
-     created again, or a broker that restarted empty, gets a new id) without blocking the poll
-     thread: a request is sent, and its answer read on a later turn (loop.py Rule 8).
+  5. The poll loop watches the subscribed topics' ids (common/topics.py ``TopicIds``): a topic
+     deleted and created again, or a broker that restarted empty, gets a new id (loop.py Rule 8).
 """
 
 from __future__ import annotations
@@ -22,18 +21,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 
-from confluent_kafka import (
-    Consumer,
-    KafkaError,
-    KafkaException,
-    Message,
-    Producer,
-    TopicCollection,
-    TopicPartition,
-)
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from binance_pipeline.common.backoff import Backoff
 from binance_pipeline.common.events import (
@@ -178,37 +167,3 @@ class KafkaOffsets:
         return [f"{tp.topic}[{tp.partition}]@{tp.offset}: {tp.error}"
                 for tp in results if tp.error is not None]
 
-
-class TopicIds:
-    """The broker's id of each topic (Rule 5): ``poll`` never blocks.
-
-    ``poll(now)`` returns the ids of the last request once it has been answered (a topic the
-    broker does not know, or a request that failed, has no entry), and sends the next request
-    no sooner than ``every_s`` after the previous one; it returns None while nothing new is known.
-    """
-
-    def __init__(self, settings: Settings, topics: list[str], every_s: float = 2.0) -> None:
-        self._admin = AdminClient({**client_config(settings), "client.id": "consumer.worker.topic-ids"})
-        self._topics, self._every = sorted(topics), every_s
-        self._pending: dict[str, Future[object]] | None = None
-        self._next = 0.0
-
-    def poll(self, now: float) -> dict[str, str] | None:
-        pending = self._pending
-        if pending is not None:
-            if not all(f.done() for f in pending.values()):
-                return None
-            self._pending = None
-            return {topic: _topic_id(f) for topic, f in pending.items() if _topic_id(f)}
-        if now >= self._next:
-            self._next = now + self._every
-            self._pending = self._admin.describe_topics(TopicCollection(self._topics), request_timeout=5.0)
-        return None
-
-
-def _topic_id(future: Future[object]) -> str:
-    """The topic id a finished describe request returned ('' when the topic is unknown or it failed)."""
-    try:
-        return str(future.result().topic_id)  # type: ignore[attr-defined]
-    except KafkaException:
-        return ""

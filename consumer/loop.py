@@ -53,13 +53,12 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from binance_pipeline.common.clock import now_us
 from binance_pipeline.common.health import ReadinessCheck
 from binance_pipeline.common.settings import Settings
-from binance_pipeline.common.topics import create_missing_topics
+from binance_pipeline.common.topics import TopicIds, changed_ids, create_missing_topics
 from consumer.backpressure import WhenFull
 from consumer.batcher import Batcher, DeadLetter
 from consumer.checkpoint import Checkpointer
 from consumer.decode import BOOK_TICKER, GAPS, TRADES, decode
 from consumer.errors import DecodeError, FatalDatabaseError, FatalKafkaError, OffsetOrderError
-from consumer.kafka import TopicIds
 from consumer.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -219,8 +218,7 @@ class Worker:
         ids = self._topic_ids.poll(now) if self._topic_ids is not None else None
         if not ids:
             return
-        changed = sorted(t for t, i in ids.items() if self._log_ids.get(t, i) != i)
-        self._log_ids.update(ids)
+        changed = changed_ids(self._log_ids, ids)
         if changed and self._renew is not None:
             self._renew_consumer(changed, self._renew)
 

@@ -24,12 +24,12 @@ from binance_pipeline.common.backoff import Backoff
 from binance_pipeline.common.health import HealthServer
 from binance_pipeline.common.logs import configure
 from binance_pipeline.common.settings import Settings, load_or_exit, settings_epilog
+from binance_pipeline.common.topics import TopicIds
 from consumer.checkpoint import Checkpointer
 from consumer.errors import FatalDatabaseError
 from consumer.kafka import (
     KafkaDeadLetters,
     KafkaOffsets,
-    TopicIds,
     ensure_topics,
     make_consumer,
     make_producer,

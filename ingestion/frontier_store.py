@@ -15,6 +15,9 @@ Rules:
      ``FrontierBook.due`` returns every FRONTIER_WRITE_INTERVAL_MS; a refused or failed write
      is written again at the next turn. ``final`` writes every entry (shutdown).
   4. Frontier records go through the same idempotent producer as the events (acks=all).
+  5. A frontier topic the broker no longer knows (a broker restarted empty, a new cluster) is
+     created again by ``run()`` (retried every turn until it works), and then every entry is
+     written again, since the lost log held them all; entries refused meanwhile stay dirty.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from binance_pipeline.common.kafka_config import client_config
 from binance_pipeline.common.settings import Settings
 from ingestion.errors import FrontierError
 from ingestion.frontier import FrontierBook, FrontierEntry, Key, decode_entry, encode_entry, record_key
-from ingestion.publisher import Publisher
+from ingestion.publisher import Publisher, is_fatal, topic_missing
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +133,7 @@ class FrontierWriter:
         self.book, self._publisher = book, publisher
         self._keys: dict[bytes, Key] = {}
         self.written = 0
+        self._topic_lost = False  # Rule 5
 
     def drain_acks(self) -> None:
         """Fold the last acknowledged event of each key into the book."""
@@ -153,7 +157,7 @@ class FrontierWriter:
 
     def _write(self, entries: list[FrontierEntry]) -> None:
         producer = self._publisher.producer
-        for entry in entries:
+        for i, entry in enumerate(entries):
             key = record_key(entry.key)
             self._keys[key] = entry.key
             try:
@@ -161,17 +165,54 @@ class FrontierWriter:
                                  on_delivery=self._delivered)  # fmt: skip
             except BufferError:
                 self.book.mark_dirty(entry.key)
+            except KafkaException as exc:
+                if not (topic_missing(exc) or is_fatal(exc)):
+                    raise
+                for rest in entries[i:]:
+                    self.book.mark_dirty(rest.key)
+                if topic_missing(exc):
+                    self._lose_topic(str(exc))
+                return  # a fatal producer is replaced by the publisher (its Rule 9); written next turn
 
     def _delivered(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
             self.written += 1
             return
+        if topic_missing(err):
+            self._lose_topic(err.str())
         log.error("frontier write of %r failed: %s; writing it again", msg.key(), err.str())
         self.book.mark_dirty(self._keys[msg.key() or b""])
 
+    def _lose_topic(self, why: str) -> None:
+        if not self._topic_lost:
+            log.error("frontier topic %s is gone from the broker (%s); creating it again",
+                      self._s.topic_frontier, why)
+        self._topic_lost = True
+
     async def run(self) -> None:
-        """Write due entries until cancelled."""
+        """Write due entries until cancelled; recreate a lost topic first (Rule 5)."""
         interval = self._s.frontier_write_interval_ms / 1000
         while True:
-            self.step()
+            if self._topic_lost:
+                await self._recreate_topic()
+            else:
+                self.step()
             await asyncio.sleep(interval)
+
+    async def _recreate_topic(self) -> None:
+        try:
+            await asyncio.to_thread(self._create_topic)
+        except (FrontierError, KafkaException) as exc:
+            log.warning("frontier topic not created yet (%s); retrying", exc)
+            return
+        self._topic_lost = False
+        self.drain_acks()
+        entries = self.book.everything(now_us(), mono_us())
+        self._write(entries)
+        log.warning("frontier topic %s created again; %d entries written again", self._s.topic_frontier,
+                    len(entries))
+
+    def _create_topic(self) -> None:
+        """Blocking: the topic, then fresh metadata so the producer stops caching "unknown"."""
+        ensure_frontier_topic(self._s)
+        self._publisher.producer.list_topics(self._s.topic_frontier, timeout=5)

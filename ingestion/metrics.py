@@ -106,6 +106,10 @@ class IngestionMetrics:
         self.delivery_failures = Counter(
             "ingestion_delivery_failures", "Kafka delivery failures", ["topic"], registry=r
         )
+        self.replayed = Counter(
+            "ingestion_replayed", "Messages sent again because the broker lost their topic's log "
+            "(publisher Rule 8)", registry=r,
+        )
         self.producer_dropped = Counter(
             "ingestion_producer_dropped", "Events refused by a full producer buffer", ["type"], registry=r
         )

@@ -29,6 +29,23 @@ Rules:
      become gap records and are backfilled like any other loss; gap records and dead letters
      wait in ``_pending`` and are sent once the topics are back. The producer never lets the
      broker auto-create a topic (that would use the broker's defaults, not ours).
+  8. What the broker acknowledged, it can still lose: a non-durable broker restarted empty, a
+     cluster replaced. Every message sent is kept in a replay window (INGESTION_REPLAY_WINDOW_S,
+     bounded by INGESTION_REPLAY_MAX_MESSAGES), and the pipeline topics' ids are watched
+     (common/topics.py Rule 2; every TOPIC_CHECK_S). A topic whose id changed is a new, empty
+     log: the window's messages of that topic are sent again (through ``_pending``, in order),
+     so events the worker had not yet read from the lost log reach it from the new one (its
+     writes are idempotent, so those it had read cost nothing). Messages leave the window only
+     once they are older than the window at a check that found every topic's id unchanged, so
+     an outage of any length keeps them until the broker is seen again. The producer is
+     replaced too (librdkafka's producer may stall on a topic recreated under the same name, and
+     its idempotence state belongs to the lost broker): what the old one still held is purged
+     and queued again on the new one, so it is neither lost nor reported lost.
+  9. A fatal producer error (librdkafka: the instance is unusable; after a broker restarted empty
+     an idempotent producer's id can collide with one the new broker hands out, which desyncs its
+     sequence numbers) replaces the producer the same way, on the loop's thread, at most
+     FATAL_RENEWALS times per FATAL_WINDOW_S; past that the error is final (``fatal``) and
+     ingestion exits. Messages that failed with it are queued again, not reported lost.
 """
 
 from __future__ import annotations
@@ -56,7 +73,7 @@ from binance_pipeline.common.events import (
 )
 from binance_pipeline.common.kafka_config import client_config, explain
 from binance_pipeline.common.settings import Settings
-from binance_pipeline.common.topics import create_missing_topics, pipeline_topics
+from binance_pipeline.common.topics import TopicIds, changed_ids, create_missing_topics, pipeline_topics
 from ingestion.errors import TopicSetupError
 from ingestion.metrics import IngestionMetrics
 
@@ -71,10 +88,23 @@ Pending = tuple[str, str | None, bytes, int, Headers | None]  # topic, key, valu
 OnAck = Callable[[bool], None]  # called once per message: True when Kafka acknowledged it
 LOG_EVERY_S = 5.0
 TOPIC_CHECK_S = 2.0  # Rule 7: how often stalled acknowledgements make us ask for the topics
+# Rules 8-9: failures that say "this producer", not "this message": sent again on the next one.
+PURGED = frozenset({
+    KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT, KafkaError._FATAL,
+    KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER, KafkaError.UNKNOWN_PRODUCER_ID,
+})
+FATAL_RENEWALS, FATAL_WINDOW_S = 5, 60.0  # Rule 9
+RETIRE_TIMEOUT_S = 10.0  # Rules 8-9: how long a replaced producer may take to hand its messages back
 # librdkafka's answers when a topic or partition does not exist (Rule 7).
 TOPIC_MISSING = frozenset({
     KafkaError._UNKNOWN_TOPIC, KafkaError._UNKNOWN_PARTITION, KafkaError.UNKNOWN_TOPIC_OR_PART,
 })
+
+
+def is_fatal(exc: KafkaException) -> bool:
+    """True when the producer refused because it is in a fatal state (Rule 9)."""
+    err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+    return err is not None and (err.fatal() or err.code() == KafkaError._FATAL)
 
 
 def topic_missing(err: KafkaError | KafkaException | None) -> bool:
@@ -124,9 +154,16 @@ class Publisher:
         self.gap_listener: GapListener | None = None
         self._producer: Producer | None = None
         self._pending: deque[Pending] = deque()
+        self._window: deque[tuple[float, Pending]] = deque(maxlen=settings.ingestion_replay_max_messages)
+        self._topic_ids: TopicIds | None = None  # Rule 8
+        self._known_ids: dict[str, str] = {}
+        self._confirmed_at = 0.0  # when every topic last had its known id
+        self._now = time.monotonic()  # serve()'s clock: what the window stamps messages with
         self.topics_ready = False
         self._topic_error: str | None = None
         self.fatal: str | None = None
+        self._fatal_seen: str | None = None  # Rule 9: replace the producer at the next serve()
+        self._renewals: deque[float] = deque(maxlen=FATAL_RENEWALS)
         now = time.monotonic()
         self._last_ack = self._last_empty = now
         self._last_trouble: tuple[float, str] | None = None
@@ -151,11 +188,16 @@ class Publisher:
         log.info("topics ready: %s", ", ".join(pipeline_topics(self._s)))
 
     def start(self) -> None:
+        self._producer = self._new_producer()
+        self._metrics.queue_depth = self.queue_depth
+        if self._window.maxlen:
+            self._topic_ids = TopicIds(self._s, pipeline_topics(self._s), TOPIC_CHECK_S)
+
+    def _new_producer(self) -> Producer:
         cfg = producer_config(self._s)
         cfg["on_delivery"] = self._on_delivery
         cfg["error_cb"] = self._on_error
-        self._producer = Producer(cfg)
-        self._metrics.queue_depth = self.queue_depth
+        return Producer(cfg)
 
     @property
     def started(self) -> bool:
@@ -176,20 +218,30 @@ class Publisher:
         key = (msg["type"], msg["symbol"])
         route = self._routes.get(key) or self._route(key)
         callback = route[1] if then is None else _chain(route[1], then)
+        value, ts = encode(msg), msg["received_at"] // 1000
         try:
-            self.producer.produce(
-                route[0], encode(msg), key[1], timestamp=msg["received_at"] // 1000, on_delivery=callback
-            )
+            try:
+                self.producer.produce(route[0], value, key[1], timestamp=ts, on_delivery=callback)
+            except KafkaException as exc:
+                if not (is_fatal(exc) and self._renew_after_fatal(str(exc))):
+                    raise
+                self.producer.produce(route[0], value, key[1], timestamp=ts, on_delivery=callback)
         except BufferError:
             self._refusal = "producer_overflow"
             return False
         except KafkaException as exc:
             self._refused(route[0], exc)
             return False
+        self._window.append((self._now, (route[0], key[1], value, ts, None)))  # Rule 8
         return True
 
     def _refused(self, topic: str, exc: KafkaException) -> None:
-        """A produce the client refused outright: a missing topic (Rule 7), else fatal."""
+        """A produce the client refused outright: a missing topic (Rule 7), a producer to replace
+        (Rule 9), else fatal."""
+        if is_fatal(exc):
+            self._fatal_seen = str(exc)
+            self._refusal = "producer_fatal"
+            return
         if not topic_missing(exc):
             raise exc
         self._refusal = "topic_missing"
@@ -239,17 +291,18 @@ class Publisher:
             (HDR_REASON, reason.encode()), (HDR_STAGE, b"ingestion"),
             (HDR_RECEIVED_AT, str(received_at).encode()),
         ]  # fmt: skip
+        item: Pending = (self._s.topic_dead_letter, None, raw, received_at // 1000, headers)
         try:
-            self.producer.produce(
-                self._s.topic_dead_letter, raw, None, timestamp=received_at // 1000, headers=headers
-            )
+            self.producer.produce(item[0], raw, None, timestamp=item[3], headers=headers)
         except KafkaException as exc:  # Rule 7: kept until the topic is back
             self._refused(self._s.topic_dead_letter, exc)
-            self._pending.append((self._s.topic_dead_letter, None, raw, received_at // 1000, headers))
+            self._pending.append(item)
         except BufferError:
             self._metrics.producer_dropped.labels("dead_letter").inc()
             self._trouble("producer buffer full: a dead letter was dropped")
             log.error("dead letter dropped (producer buffer full): %s", reason)  # noqa: TRY400
+        else:
+            self._window.append((self._now, item))  # Rule 8
 
     def _drain_pending(self) -> None:
         while self._pending:
@@ -261,7 +314,7 @@ class Publisher:
             except KafkaException as exc:  # kept in _pending: sent once the topic is back
                 self._refused(topic, exc)
                 return
-            self._pending.popleft()
+            self._window.append((self._now, self._pending.popleft()))  # Rule 8
 
     # ----------------------------------------------------------------- callbacks
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
@@ -275,6 +328,13 @@ class Publisher:
 
     def _delivery_failed(self, err: KafkaError, msg: Message) -> None:
         topic, value = msg.topic(), msg.value() or b""
+        if err.code() in PURGED:  # Rule 8: a retired producer's message, sent again by the new one
+            got = msg.headers() or []
+            headers: Headers | None = (list(got.items()) if isinstance(got, dict) else list(got)) or None
+            key = msg.key()
+            self._pending.append((topic or "", key.decode() if key else None, value, msg.timestamp()[1],
+                                  headers))
+            return
         self._failures += 1
         self._metrics.delivery_failures.labels(topic).inc()
         self._trouble(f"delivery to {topic} failed: {err.str()}")
@@ -284,8 +344,8 @@ class Publisher:
             self._pending.append((topic, (msg.key() or b"").decode(), value, msg.timestamp()[1], None))
         elif topic == self._s.topic_dead_letter and topic_missing(err):  # Rule 7: resent once back
             got = msg.headers() or []
-            headers: Headers = list(got.items()) if isinstance(got, dict) else list(got)
-            self._pending.append((topic, None, value, msg.timestamp()[1], headers))
+            dl_headers: Headers = list(got.items()) if isinstance(got, dict) else list(got)
+            self._pending.append((topic, None, value, msg.timestamp()[1], dl_headers))
         elif topic in (self._s.topic_trades, self._s.topic_book_ticker):
             event = orjson.loads(value)
             ident = event.get("id") if event["type"] != "bookTicker" else None
@@ -299,7 +359,7 @@ class Publisher:
             self._brokers_down = True
             self._acks_seen = self._acks[0]  # acks served before this error do not undo it
         if err.fatal():
-            self.fatal = err.str()
+            self._fatal_seen = err.str()  # Rule 9: not inside the old producer's own callback
         why = explain(err, self._s)  # authentication or TLS: said plainly, in the log and /readyz
         if why:
             self._trouble(why)
@@ -374,12 +434,76 @@ class Publisher:
     def serve(self) -> None:
         """Run delivery callbacks, retry pending gap records, note an empty queue."""
         producer = self.producer
-        producer.poll(0)
+        try:
+            producer.poll(0)
+        except KafkaException as exc:  # the client raises its fatal error from poll() too (Rule 9)
+            if not is_fatal(exc):
+                raise
+            self._fatal_seen = str(exc)
+        if self._fatal_seen is not None:
+            self._renew_after_fatal(self._fatal_seen)
+            producer = self.producer
         self._note_acks()
+        self._now = time.monotonic()
+        if self._topic_ids is not None:
+            self._watch_topics(self._topic_ids, self._now)
         if self._pending:
             self._drain_pending()
         if len(producer) == 0:
             self._last_empty = time.monotonic()
+
+    def _watch_topics(self, topic_ids: TopicIds, now: float) -> None:
+        """Rule 8: send the window again for a topic with a new id; else let old messages go."""
+        ids = topic_ids.poll(now)
+        if ids is None:
+            return
+        changed = changed_ids(self._known_ids, ids)
+        if changed:
+            self._replay(changed)
+        elif len(ids) == len(pipeline_topics(self._s)):
+            self._confirmed_at = now
+        window, horizon = self._window, self._confirmed_at - self._s.ingestion_replay_window_s
+        while window and window[0][0] < horizon:
+            window.popleft()
+
+    def _replay(self, changed: list[str]) -> None:
+        """Send the window's messages of ``changed`` again; the others stay in the window."""
+        again = [item for _, item in self._window if item[0] in changed]
+        kept = [(t, item) for t, item in self._window if item[0] not in changed]
+        self._window.clear()
+        self._window.extend(kept)
+        self._retire_producer()
+        self._pending.extend(again)  # re-enter the window as they are sent (``_drain_pending``)
+        self._metrics.replayed.inc(len(again))
+        log.warning("kafka: topic(s) %s have a new id (the broker lost their log: restarted empty?); "
+                    "sending the last %.0f s again: %d message(s)", ", ".join(changed),
+                    self._s.ingestion_replay_window_s, len(again))
+        self._drain_pending()
+
+    def _renew_after_fatal(self, why: str) -> bool:
+        """Rule 9: a new producer, unless that happened FATAL_RENEWALS times lately (then final)."""
+        self._fatal_seen = None
+        now = time.monotonic()
+        if len(self._renewals) == FATAL_RENEWALS and now - self._renewals[0] < FATAL_WINDOW_S:
+            self.fatal = why
+            return False
+        self._renewals.append(now)
+        log.error("kafka: fatal producer error (%s); replacing the producer", why)
+        self._retire_producer()
+        return True
+
+    def _retire_producer(self) -> None:
+        """Rule 8: a new producer; the old one's messages are purged into ``_pending``."""
+        old, self._producer = self.producer, self._new_producer()
+        old.purge(in_queue=True, in_flight=True)
+        deadline = time.monotonic() + RETIRE_TIMEOUT_S
+        while len(old) and time.monotonic() < deadline:  # their reports (purged) queue them again
+            with contextlib.suppress(KafkaException):  # a fatal producer raises its error here too
+                old.poll(0.05)
+        if len(old):
+            log.error("kafka: %d message(s) of the replaced producer were not handed back in %.0f s; "
+                      "those in the replay window are sent again", len(old), RETIRE_TIMEOUT_S)
+        log.warning("kafka: producer replaced; %d message(s) it still held queued again", len(self._pending))
 
     def _note_acks(self) -> None:
         """The broker acknowledged something since the last poll: it is up (Rules 3, 5)."""

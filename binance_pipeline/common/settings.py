@@ -223,6 +223,15 @@ class Settings(BaseSettings):
         description="A trade or aggTrade whose trade or event time is further than this from its "
         "receipt time is dead-lettered; raise it to replay old recordings through the simulator",
     )
+    ingestion_replay_window_s: float = Field(
+        60.0, ge=0, le=86_400,
+        description="Ingestion keeps what it sent in the last this many seconds and sends it again when "
+        "a topic comes back with a new id (a broker restarted empty); cover the worker's lag",
+    )
+    ingestion_replay_max_messages: int = Field(
+        100_000, ge=0, le=10_000_000,
+        description="Bound of that replay window in messages (memory: ~400 bytes each); 0 turns it off",
+    )
     history_archive_attempts: int = Field(
         3, ge=1, le=20, description="History import: tries of one archive file before reporting it bad"
     )

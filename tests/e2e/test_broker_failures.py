@@ -6,6 +6,10 @@ private cluster of the test's own, and compare the database with the simulator's
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,7 +18,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from tests.brokers import PrivateKafka
-from tests.e2e.pipeline import Pipeline
+from tests.e2e.pipeline import ROOT, Pipeline, sim_stats
 from tests.e2e.test_pipeline import assert_unbroken, expected_rows, wait_complete
 from tests.utils import wait_for
 
@@ -92,3 +96,49 @@ def test_leader_killed_in_three_node_cluster_loses_and_duplicates_nothing(
     wait_for(lambda: _leader_of(survivors, topic, 0) not in (leader, -1), 60, "a new leader")
     _assert_everything_once(pipe, exchange)
     assert worker.popen.poll() is None and ingestion.popen.poll() is None, "a stage needed a restart"
+
+
+def _audit_repair(pipe: Pipeline, symbol: str) -> subprocess.CompletedProcess[str]:
+    """The self-audit of the last quarter hour, repairing what it finds (db.query audit --repair)."""
+    return subprocess.run(
+        [sys.executable, "-m", "db.query", "audit", symbol, "--last", "15m", "--repair"],
+        cwd=ROOT, env={**os.environ, **pipe.env, "AUDIT_REPAIR_WAIT_S": "90"},
+        capture_output=True, text=True, timeout=180,
+    )
+
+
+def test_broker_replaced_by_an_empty_one_under_load_loses_nothing(
+    sim: Callable[..., Any], pipeline: Any, private_cluster: Callable[[int], PrivateKafka],
+    figure: Callable[[str, float, str], None],
+) -> None:  # fmt: skip
+    """The broker is stopped and an empty one started on its address under load. Neither stage is
+    restarted: ingestion recreates the topics and sends its replay window again, the worker takes a
+    new consumer for the new logs; after the self-audit (with repair) the database holds every
+    trade, aggTrade and bookTicker the simulator emitted, each once."""
+    broker = private_cluster(1)
+    exchange = sim("--symbols", SYMBOLS, "--rate", "300", "--max-trades", "2500", "--start-delay", "1")
+    pipe = _on_broker(pipeline(exchange), broker)
+    worker, ingestion = pipe.start_worker(), pipe.start_ingestion()
+    wait_for(lambda: pipe.count("trades") > 1000, 90, "the first rows")
+    gone = time.monotonic()
+    broker.wipe()  # stopped and its data deleted: the next start is an empty broker, same address
+    broker.start()
+    figure("broker away (stop, wipe, start of an empty one)", time.monotonic() - gone, "s")
+    wait_for(lambda: sim_stats(exchange.control_url)["done"], 240, "the simulator to finish")
+    stats = sim_stats(exchange.control_url)
+    trades, books = expected_rows(stats)
+    wait_for(lambda: pipe.count("book_ticker") >= books and pipe.count("trades") >= trades - 50, 120,
+             "the stream to settle")
+    for symbol in stats["symbols"]:
+        done = _audit_repair(pipe, symbol)
+        assert done.returncode == 0, done.stdout + done.stderr + pipe.logs()
+    wait_complete(pipe, exchange, timeout=120)
+    assert_unbroken(pipe, stats)
+    assert (pipe.count("trades"), pipe.count("book_ticker")) == (trades, books)
+    assert worker.popen.poll() is None and ingestion.popen.poll() is None, "a stage needed a restart"
+    replayed = re.findall(r"sending the last \d+ s again: (\d+) message", ingestion.log.read_text())
+    assert replayed and sum(map(int, replayed)) > 0, "ingestion sent nothing again"
+    assert "replacing the consumer" in worker.log.read_text()
+    figure("messages ingestion sent again from its replay window", sum(map(int, replayed)), "")
+    repaired = pipe.query("SELECT count(*) FROM gaps WHERE reason = 'audit'")[0][0]
+    figure("holes the self-audit had to repair", repaired, "")
