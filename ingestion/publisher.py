@@ -33,7 +33,8 @@ Rules:
      cluster replaced. Every message sent is kept in a replay window (INGESTION_REPLAY_WINDOW_S,
      bounded by INGESTION_REPLAY_MAX_MESSAGES), and the pipeline topics' ids are watched
      (common/topics.py Rule 2; every TOPIC_CHECK_S). A topic whose id changed is a new, empty
-     log: the window's messages of that topic are sent again (through ``_pending``, in order),
+     log: the window's messages of that topic are sent again (through ``_pending``, in order;
+     when this process recreated the topics itself (Rule 7), only those sent before that moment),
      so events the worker had not yet read from the lost log reach it from the new one (its
      writes are idempotent, so those it had read cost nothing). Messages leave the window only
      once they are older than the window at a check that found every topic's id unchanged, so
@@ -164,6 +165,9 @@ class Publisher:
         self.fatal: str | None = None
         self._fatal_seen: str | None = None  # Rule 9: replace the producer at the next serve()
         self._renewals: deque[float] = deque(maxlen=FATAL_RENEWALS)
+        self._resending: set[bytes] | None = None  # Rule 8: the window's values being sent again
+        self._sent: dict[bytes, Pending] = {}  # Rules 8-9: while retiring, the window by value
+        self._created_at: float | None = None  # Rule 8: when this process last recreated the topics
         now = time.monotonic()
         self._last_ack = self._last_empty = now
         self._last_trouble: tuple[float, str] | None = None
@@ -314,7 +318,7 @@ class Publisher:
             except KafkaException as exc:  # kept in _pending: sent once the topic is back
                 self._refused(topic, exc)
                 return
-            self._window.append((self._now, self._pending.popleft()))  # Rule 8
+            self._window.append((time.monotonic(), self._pending.popleft()))  # Rule 8
 
     # ----------------------------------------------------------------- callbacks
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
@@ -329,11 +333,17 @@ class Publisher:
     def _delivery_failed(self, err: KafkaError, msg: Message) -> None:
         topic, value = msg.topic(), msg.value() or b""
         if err.code() in PURGED:  # Rule 8: a retired producer's message, sent again by the new one
-            got = msg.headers() or []
-            headers: Headers | None = (list(got.items()) if isinstance(got, dict) else list(got)) or None
-            key = msg.key()
-            self._pending.append((topic or "", key.decode() if key else None, value, msg.timestamp()[1],
-                                  headers))
+            if self._resending is not None and value in self._resending:
+                return  # the replay window sends it again already: once is enough
+            kept = self._sent.get(value)
+            if kept is None:  # not in the window (evicted): rebuilt from the report
+                got = msg.headers() or []
+                headers: Headers | None = (list(got.items()) if isinstance(got, dict) else list(got)) or None
+                key = msg.key()
+                stamp = msg.timestamp()[1]
+                kept = (topic or "", key.decode() if key else None, value,
+                        stamp if stamp > 0 else time.time_ns() // 1_000_000, headers)
+            self._pending.append(kept)
             return
         self._failures += 1
         self._metrics.delivery_failures.labels(topic).inc()
@@ -424,6 +434,7 @@ class Publisher:
     def _recreate_topics(self) -> None:
         """Create the topics, then ask the broker for each so the producer learns they exist
         again (it caches "does not exist"); only then ready (blocking: run in a thread)."""
+        self._created_at = time.monotonic()  # Rule 8: what is sent from now on is on the new log
         self._create_topics()
         for topic in pipeline_topics(self._s):
             self.producer.list_topics(topic, timeout=5)
@@ -467,12 +478,20 @@ class Publisher:
             window.popleft()
 
     def _replay(self, changed: list[str]) -> None:
-        """Send the window's messages of ``changed`` again; the others stay in the window."""
-        again = [item for _, item in self._window if item[0] in changed]
-        kept = [(t, item) for t, item in self._window if item[0] not in changed]
+        """Send the window's messages of ``changed`` again, each once; the others stay in the window."""
+        cut, self._created_at = self._created_at or float("inf"), None  # later ones: on the new log
+        later = {(item[2], item[3]) for t, item in self._window if t >= cut}
+        later |= {(item[2], item[3]) for item in self._pending}  # queued to be sent anyway
+        again, seen, kept = [], set(later), []
+        for t, item in self._window:
+            if item[0] not in changed or t >= cut:
+                kept.append((t, item))
+            elif (item[2], item[3]) not in seen:  # sent twice (a failed delivery sent again): once
+                seen.add((item[2], item[3]))
+                again.append(item)
         self._window.clear()
         self._window.extend(kept)
-        self._retire_producer()
+        self._retire_producer(resending={item[2] for item in again} | {item[2] for item in self._pending})
         self._pending.extend(again)  # re-enter the window as they are sent (``_drain_pending``)
         self._metrics.replayed.inc(len(again))
         log.warning("kafka: topic(s) %s have a new id (the broker lost their log: restarted empty?); "
@@ -492,8 +511,18 @@ class Publisher:
         self._retire_producer()
         return True
 
-    def _retire_producer(self) -> None:
-        """Rule 8: a new producer; the old one's messages are purged into ``_pending``."""
+    def _retire_producer(self, resending: set[bytes] | None = None) -> None:
+        """Rules 8-9: a new producer; the old one's messages are purged into ``_pending``, except
+        those in ``resending`` (queued again already). A purge report lacks the headers and the
+        timestamp, so each message is queued again as the window kept it."""
+        self._resending = resending or set()
+        self._sent = {item[2]: item for _, item in self._window}
+        try:
+            self._swap_producer()
+        finally:
+            self._resending, self._sent = None, {}
+
+    def _swap_producer(self) -> None:
         old, self._producer = self.producer, self._new_producer()
         old.purge(in_queue=True, in_flight=True)
         deadline = time.monotonic() + RETIRE_TIMEOUT_S
