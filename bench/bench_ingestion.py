@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from confluent_kafka import Producer  # noqa: E402
-from confluent_kafka.admin import AdminClient  # noqa: E402
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
 from binance_pipeline.common.settings import Settings  # noqa: E402
@@ -83,6 +83,10 @@ def raw_produce(bootstrap: str, payloads: list[tuple[str | None, bytes, int]], t
     """Events/s of a bare produce loop of ``payloads`` with ingestion's producer settings."""
     cfg = producer_config(Settings(kafka_bootstrap_servers=bootstrap))
     cfg["queue.buffering.max.messages"] = max(len(payloads) + 1, 100_000)
+    settings = Settings()  # the producer never auto-creates topics: create it as ingestion does
+    new = NewTopic(topic, num_partitions=settings.topic_partitions,
+                   replication_factor=settings.topic_replication_factor)
+    AdminClient({"bootstrap.servers": bootstrap}).create_topics([new])[topic].result(30)
     producer = Producer(cfg)
     acked = [0]
 
@@ -181,7 +185,7 @@ def main() -> int:
     print(f"bare websockets client draining the same simulator (recv only): {drain:,.0f} frames/s "
           f"(ingestion reaches {rate / drain:.0%} of it)")
     print(f"ratio: {rate / baseline:.3f} (goal >= 0.5); ingestion peak RSS (VmHWM): {peak:.1f} MB "
-          "(goal <= 100)")
+          f"(goal <= 100); replay window: {Settings().ingestion_replay_max_messages:,} messages at most")
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     result = {"name": "ingestion", "figures": figures, "goal": GOAL, "met": met}

@@ -8,6 +8,7 @@ tests/e2e/pipeline.py) import from here rather than defining their own.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg2
@@ -28,6 +30,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def shared_data_file(name: str) -> Path | None:
+    """``name`` in the recorded-data folder, or None: $SHARED_DATA_DIR, else ``shared/data`` beside
+    any folder above the tests (../shared/data next to the checkout, main or a worktree)."""
+    folders = [Path(os.environ["SHARED_DATA_DIR"])] if os.environ.get("SHARED_DATA_DIR") else []
+    folders += [p / "shared" / "data" for p in Path(__file__).resolve().parents]
+    return next((f / name for f in folders if (f / name).is_file()), None)
 
 
 def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:

@@ -13,10 +13,21 @@ from pydantic import ValidationError
 from binance_pipeline.common.settings import Settings, format_error, settings_table
 
 ROOT = Path(__file__).resolve().parents[2]
-ENTRY_POINTS = [
-    "ingestion.ws_consumer", "consumer.worker", "db.migrate", "db.query", "db.api",
-    "binance_pipeline.launcher",
-]
+ENTRY_POINTS = ["ingestion.ws_consumer", "consumer.worker", "db.migrate", "db.query", "db.api",
+                "binance_pipeline.launcher"]
+BAD_SETTINGS = [("KAFKA_BOOTSTRAP_SERVERS", ""), ("SYMBOLS", "btc usdt"),
+                ("INGESTION_HEALTH_HOST", "0.0.0.0; rm -rf /"), ("QUERY_API_KEY", "")]
+
+
+def entry_point_cases() -> list[object]:
+    """Every entry point with every bad setting. One process start each (~0.4 s): the fast suite
+    keeps one bad setting per entry point, every setting at least once; the rest are marked slow."""
+    cases: list[object] = []
+    for i, module in enumerate(ENTRY_POINTS):
+        for j, (var, value) in enumerate(BAD_SETTINGS):
+            marks = () if j == i % len(BAD_SETTINGS) else (pytest.mark.slow,)
+            cases.append(pytest.param(module, var, value, marks=marks, id=f"{var}-{module}"))
+    return cases
 
 
 def test_defaults_are_the_documented_ones() -> None:
@@ -106,12 +117,7 @@ def test_a_bad_database_host_is_named_without_the_password(monkeypatch: pytest.M
     assert "db;x" in format_error(info.value) and "hunter2" not in format_error(info.value)
 
 
-@pytest.mark.parametrize("module", ENTRY_POINTS)
-@pytest.mark.parametrize(
-    ("var", "value"),
-    [("KAFKA_BOOTSTRAP_SERVERS", ""), ("SYMBOLS", "btc usdt"), ("INGESTION_HEALTH_HOST", "0.0.0.0; rm -rf /"),
-     ("QUERY_API_KEY", "")],
-)
+@pytest.mark.parametrize(("module", "var", "value"), entry_point_cases())
 def test_entry_points_exit_2_naming_the_bad_setting(module: str, var: str, value: str) -> None:
     """Every entry point stops at start with exit 2 and one line naming the bad setting."""
     env = {**os.environ, var: value}

@@ -239,6 +239,7 @@ def run_batch(cp: Checkpointer, batch: Batch, scenario: str, journal: Journal) -
     return outcome is not None and outcome.write is not None
 
 
+@pytest.mark.slow  # 60 generated failure sequences, each through real writer threads (2-3 s)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from(sorted(SCENARIOS)), st.integers(1, 6), st.integers(0, 1)),
                 min_size=1, max_size=12))

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from db.errors import InvalidArgument
 from db.export import parquet_schema, parse_export
+from db.query import main as query_main
+from ingestion.history.__main__ import main as history_main
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = {"symbol": "btcusdt", "stream": "aggTrade", "from": "2026-01-01", "to": "2026-01-02"}
@@ -41,19 +44,25 @@ def test_parquet_schema_keeps_decimals_as_text_and_times_utc_microseconds() -> N
 
 
 def test_cli_usage_errors_exit_2_naming_the_option() -> None:
-    """db.query export and ingestion.history refuse bad arguments with exit status 2."""
+    """db.query export and ingestion.history, as commands, refuse bad arguments with exit status 2."""
     export = subprocess.run([sys.executable, "-m", "db.query", "export", "BTCUSDT", "--stream", "depth",
                              "--from", "2026-01-01", "--to", "2026-01-02"], cwd=ROOT, capture_output=True,
                             text=True, timeout=60, check=False)
     assert export.returncode == 2 and "--stream" in export.stderr
-    parquet = subprocess.run([sys.executable, "-m", "db.query", "export", "BTCUSDT", "--stream", "trade",
-                              "--from", "2026-01-01", "--to", "2026-01-02", "--format", "parquet"], cwd=ROOT,
-                             capture_output=True, text=True, timeout=60, check=False)
-    assert parquet.returncode == 2 and "--out" in parquet.stderr
     history = subprocess.run([sys.executable, "-m", "ingestion.history", "BTCUSDT", "--from", "2026-13-01"],
                              cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert history.returncode == 2 and "--from" in history.stderr
-    streams = subprocess.run([sys.executable, "-m", "ingestion.history", "BTCUSDT", "--from", "2026-01-01",
-                              "--streams", "bookTicker"], cwd=ROOT, capture_output=True, text=True,
-                             timeout=60, check=False)
-    assert streams.returncode == 2 and "--streams" in streams.stderr
+
+
+@pytest.mark.parametrize(("main", "argv", "option"), [
+    (query_main, ["export", "BTCUSDT", "--stream", "trade", "--from", "2026-01-01", "--to", "2026-01-02",
+                  "--format", "parquet"], "--out"),
+    (history_main, ["BTCUSDT", "--from", "2026-01-01", "--streams", "bookTicker"], "--streams"),
+])
+def test_more_usage_errors_exit_2_naming_the_option(
+    capsys: pytest.CaptureFixture[str], main: Callable[[list[str]], int], argv: list[str], option: str
+) -> None:
+    """Parquet without --out, history of bookTicker: exit 2 naming the option (each command's main)."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2 and option in capsys.readouterr().err

@@ -8,16 +8,25 @@ import zipfile
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from exchange_sim.archive import Archive, csv_line, day_start_us, is_complete, seed_days, zip_path
 from exchange_sim.history import IdSeries
 from exchange_sim.market import spec_for
 from exchange_sim.replay import read_file
 from exchange_sim.synthetic import SyntheticSymbol
+from tests.utils import shared_data_file
 
-EXTRACT = next(  # ../shared/data next to the checkout (main or a worktree under /work/wt)
-    p / "shared" / "data" / "BTCUSDT-aggTrades-2026-01-01.csv" for p in Path(__file__).resolve().parents
-    if (p / "shared" / "data" / "BTCUSDT-aggTrades-2026-01-01.csv").is_file()
-)
+EXTRACT_NAME = "BTCUSDT-aggTrades-2026-01-01.csv"
+
+
+@pytest.fixture
+def extract() -> Path:
+    """The real BTCUSDT aggTrades extract of 2026-01-01 (../shared/data), or skip."""
+    found = shared_data_file(EXTRACT_NAME)
+    if found is None:
+        pytest.skip(f"{EXTRACT_NAME} not found in $SHARED_DATA_DIR or ../shared/data")
+    return found
 
 
 def _csv(data: bytes) -> str:
@@ -33,17 +42,17 @@ def test_lines_use_milliseconds_before_2025_and_microseconds_after() -> None:
     assert csv_line("trade", row, micro=True).split(",")[4] == "1704067200004123"
 
 
-def test_a_replayed_day_is_served_as_the_original_file() -> None:
+def test_a_replayed_day_is_served_as_the_original_file(extract: Path) -> None:
     """Replaying the real extract and building its day gives back the same CSV, byte for byte."""
     series = IdSeries(10_000)
-    for record in read_file(EXTRACT):
+    for record in read_file(extract):
         event = record.event
         series.append(event.ident, event.time_us, _agg_row(event.body, event.time_us))
     day = date(2026, 1, 1)
     assert is_complete(series, day, generation_done=True)
     assert not is_complete(series, day, generation_done=False)
     built = Archive().cache_day("aggTrade", "BTCUSDT", day, series)
-    assert _csv(built) == EXTRACT.read_text()
+    assert _csv(built) == extract.read_text()
 
 
 def _agg_row(b: dict[str, object], time_us: int) -> tuple[object, ...]:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from exchange_sim.testing import SimProcess
+from exchange_sim.testing import SimProcess, start_simulator
 
 from .conftest import RawWs, http
 
@@ -32,6 +32,18 @@ async def bodies(ws: Any, seconds: float) -> list[dict[str, Any]]:
         return out
 
 
+async def first_bodies(ws: Any, count: int) -> list[dict[str, Any]]:
+    """The next ``count`` messages, as soon as they arrive (not a fixed window); 5 s at most each."""
+    return [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(count)]
+
+
+@pytest.fixture(scope="module")
+def malformed_sim() -> Iterator[SimProcess]:
+    """One simulator for the malformed-frame kinds: each test opens its own connection."""
+    with start_simulator(*ARGS, "--oversized-bytes", "200000") as s:
+        yield s
+
+
 def test_disconnect_is_abrupt(sim: Callable[..., SimProcess]) -> None:
     """POST /control/disconnect drops every connection without a close frame."""
     s = sim(*ARGS)
@@ -48,6 +60,7 @@ def test_disconnect_is_abrupt(sim: Callable[..., SimProcess]) -> None:
     asyncio.run(main())
 
 
+@pytest.mark.slow  # reads the stream for 3 s to be sure nothing dropped arrives late
 def test_drop_makes_a_gap_rest_still_holds(sim: Callable[..., SimProcess]) -> None:
     """Dropped trades are missing from the stream but present in REST."""
     s = sim(
@@ -83,13 +96,14 @@ def test_duplicates(sim: Callable[..., SimProcess]) -> None:
         async with websockets.connect(
             s.ws_url + "/stream?streams=btcusdt@trade/btcusdt@aggTrade/btcusdt@bookTicker"
         ) as ws:
-            return await bodies(ws, 1.2)
+            return await first_bodies(ws, 22)
 
     messages = asyncio.run(main())
     assert messages[0:20:2] == messages[1:20:2]
     assert messages[20] != messages[21]
 
 
+@pytest.mark.slow  # waits out a real 1 s stall
 def test_stall_then_resume(sim: Callable[..., SimProcess]) -> None:
     """A stalled connection receives nothing (no data, no pings) for the stall, then resumes with a gap."""
     s = sim(*ARGS, "--ping-interval", "0.2", "--pong-timeout", "5")
@@ -116,9 +130,9 @@ def test_stall_then_resume(sim: Callable[..., SimProcess]) -> None:
 @pytest.mark.parametrize(
     "kind", ["invalid_json", "wrong_types", "missing_fields", "unknown_event", "oversized", "invalid_utf8"]
 )
-def test_malformed_frames(sim: Callable[..., SimProcess], kind: str) -> None:
+def test_malformed_frames(malformed_sim: SimProcess, kind: str) -> None:
     """Each malformed kind reaches the client as a text frame with the stated defect."""
-    s = sim(*ARGS, "--oversized-bytes", "200000")
+    s = malformed_sim
 
     async def main() -> None:
         ws = await RawWs.connect(s.ws_url, "/ws/btcusdt@trade")
@@ -160,14 +174,18 @@ def test_refuse_new_connections(sim: Callable[..., SimProcess]) -> None:
     s = sim(*ARGS)
 
     async def main() -> None:
-        await asyncio.to_thread(s.control, "refuse", {"seconds": 0.8})
+        loop = asyncio.get_running_loop()
+        await asyncio.to_thread(s.control, "refuse", {"seconds": 0.5})
+        refused_at = loop.time()
         ws = await RawWs.connect(s.ws_url, "/ws/btcusdt@trade")
         assert ws.status == 503
         await ws.close()
-        await asyncio.sleep(1.0)
-        ws = await RawWs.connect(s.ws_url, "/ws/btcusdt@trade")
+        while ws.status == 503 and loop.time() < refused_at + 5:  # poll until the window is over
+            await asyncio.sleep(0.05)
+            ws = await RawWs.connect(s.ws_url, "/ws/btcusdt@trade")
+            await ws.close()
         assert ws.status == 101
-        await ws.close()
+        assert loop.time() - refused_at >= 0.4
 
     asyncio.run(main())
 
@@ -181,7 +199,11 @@ def test_pause_resume_and_bad_control_body(sim: Callable[..., SimProcess]) -> No
     time.sleep(0.3)
     assert s.stats()["symbols"]["BTCUSDT"]["bookTicker"]["generated"] == before
     s.control("resume")
-    time.sleep(0.3)
-    assert s.stats()["symbols"]["BTCUSDT"]["bookTicker"]["generated"] > before
+    deadline = time.monotonic() + 5
+    while (after := s.stats()["symbols"]["BTCUSDT"]["bookTicker"]["generated"]) == before:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert after > before
     status, _, body = http(s.control_url + "/drop", data=b'{"symbol":"NOPE","count":1}')
     assert status == 400 and "symbol" in body["error"]

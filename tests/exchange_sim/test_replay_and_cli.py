@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import websockets
 
-from exchange_sim.cli import build_parser
+from exchange_sim.cli import build_parser, parse_config
 from exchange_sim.replay import read_file
 from exchange_sim.testing import SimProcess, start_simulator
 
@@ -82,11 +82,12 @@ def test_replay_live_stream_and_rest_match_file(sim: Callable[..., SimProcess], 
     assert s.stats()["done"] is True
 
 
-def test_help_documents_every_option() -> None:
-    """--help names every option of the parser, including the contract's ones."""
-    out = subprocess.run(
-        [sys.executable, "-m", "exchange_sim", "--help"], capture_output=True, text=True, check=True
-    ).stdout
+def test_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    """--help names every option of the parser, including the contract's ones (exit 0)."""
+    with pytest.raises(SystemExit) as info:
+        parse_config(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
     for action in build_parser()._actions:
         for flag in action.option_strings:
             assert flag in out
@@ -113,13 +114,23 @@ def test_help_documents_every_option() -> None:
         (["--fault", "1:explode"], "--fault"),
     ],
 )
-def test_bad_option_exits_2_naming_it(args: list[str], option: str) -> None:
-    """A bad value exits 2 with a message naming the option."""
+def test_bad_option_exits_2_naming_it(
+    capsys: pytest.CaptureFixture[str], args: list[str], option: str
+) -> None:
+    """A bad value exits 2 with a message naming the option (the parser of python -m exchange_sim)."""
+    with pytest.raises(SystemExit) as info:
+        parse_config(args)
+    assert info.value.code == 2
+    assert option in capsys.readouterr().err
+
+
+def test_the_command_exits_2_on_a_bad_option() -> None:
+    """python -m exchange_sim itself (not only its parser) exits 2 on a bad value, naming it."""
     done = subprocess.run(
-        [sys.executable, "-m", "exchange_sim", *args], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "exchange_sim", "--rate", "-3"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 2
-    assert option in done.stderr
+    assert "--rate" in done.stderr
 
 
 def test_sigterm_exits_0_and_ready_line() -> None:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import websockets
 
 from exchange_sim.testing import SimProcess
@@ -25,6 +26,7 @@ def wait_done(s: SimProcess, timeout: float = 10.0) -> dict[str, Any]:
     raise AssertionError("simulator never finished")
 
 
+@pytest.mark.slow  # streams 2,500 trades and reads until 1 s of silence, then pages through REST (~4 s)
 def test_rest_serves_exactly_the_streamed_history(sim: Callable[..., SimProcess]) -> None:
     """Paging aggTrades by fromId and by time range, and trades by fromId, gives the streamed events."""
     s = sim("--symbols", "BTCUSDT", "--rate", "3000", "--max-trades", "2500", "--start-delay", "0.2")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from exchange_sim.testing import SimProcess
+from exchange_sim.testing import SimProcess, start_simulator
 
 from .conftest import RawWs
 
@@ -22,13 +22,20 @@ AGG_KEYS = ["e", "E", "s", "a", "p", "q", "f", "l", "T", "m", "M"]
 BOOK_KEYS = ["u", "s", "b", "B", "a", "A"]
 
 
+@pytest.fixture(scope="module")
+def fast_sim() -> Iterator[SimProcess]:
+    """One simulator with the FAST options, shared by the tests that each open their own connections."""
+    with start_simulator(*FAST) as s:
+        yield s
+
+
 async def take(ws: Any, count: int) -> list[Any]:
     return [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(count)]
 
 
-def test_payload_shapes_raw_and_combined(sim: Callable[..., SimProcess]) -> None:
+def test_payload_shapes_raw_and_combined(fast_sim: SimProcess) -> None:
     """Raw streams arrive bare, combined ones wrapped; each kind has Binance's keys and types."""
-    s = sim(*FAST)
+    s = fast_sim
 
     async def main() -> None:
         async with websockets.connect(s.ws_url + "/ws/btcusdt@trade") as raw:
@@ -52,9 +59,9 @@ def test_payload_shapes_raw_and_combined(sim: Callable[..., SimProcess]) -> None
     asyncio.run(main())
 
 
-def test_time_unit_microsecond(sim: Callable[..., SimProcess]) -> None:
+def test_time_unit_microsecond(fast_sim: SimProcess) -> None:
     """?timeUnit=MICROSECOND gives 16-digit E and T."""
-    s = sim(*FAST)
+    s = fast_sim
 
     async def main() -> None:
         async with websockets.connect(s.ws_url + "/ws/btcusdt@trade?timeUnit=MICROSECOND") as ws:
@@ -64,9 +71,9 @@ def test_time_unit_microsecond(sim: Callable[..., SimProcess]) -> None:
     asyncio.run(main())
 
 
-def test_live_subscription_on_bare_paths(sim: Callable[..., SimProcess]) -> None:
+def test_live_subscription_on_bare_paths(fast_sim: SimProcess) -> None:
     """Bare /ws and /stream accept SUBSCRIBE; combined property differs; replies are exact."""
-    s = sim(*FAST)
+    s = fast_sim
 
     async def main() -> None:
         for path, combined in (("/ws", False), ("/stream", True)):
@@ -87,9 +94,9 @@ def test_live_subscription_on_bare_paths(sim: Callable[..., SimProcess]) -> None
     asyncio.run(main())
 
 
-def test_uuid_request_id_subscribes_like_the_official_sdk(sim: Callable[..., SimProcess]) -> None:
+def test_uuid_request_id_subscribes_like_the_official_sdk(fast_sim: SimProcess) -> None:
     """A SUBSCRIBE with a uuid4 string id (as Binance's SDK sends) is answered and streams all three kinds."""
-    s = sim(*FAST)
+    s = fast_sim
     request_id = str(uuid.uuid4())
     streams = ["btcusdt@trade", "btcusdt@aggTrade", "btcusdt@bookTicker"]
 
@@ -104,6 +111,7 @@ def test_uuid_request_id_subscribes_like_the_official_sdk(sim: Callable[..., Sim
     asyncio.run(main())
 
 
+@pytest.mark.slow  # waits on the simulator's real end of stream (1.5 s of silence per connection)
 def test_two_connections_get_identical_sequences(sim: Callable[..., SimProcess]) -> None:
     """Two overlapping connections receive the same events in the same order."""
     s = sim("--symbols", "BTCUSDT,ETHUSDT", "--rate", "300", "--max-trades", "60", "--start-delay", "0.3")
@@ -129,6 +137,7 @@ def test_two_connections_get_identical_sequences(sim: Callable[..., SimProcess])
     assert stats["symbols"]["BTCUSDT"]["trade"]["generated"] == 60
 
 
+@pytest.mark.slow  # waits on the simulator's real ping/pong timers (~3 s)
 def test_pong_timeout_disconnects_silent_client(sim: Callable[..., SimProcess]) -> None:
     """A client that never answers pings is closed after the pong timeout; one that does stays."""
     s = sim(*FAST, "--ping-interval", "0.3", "--pong-timeout", "0.7")
@@ -159,6 +168,7 @@ def test_pong_timeout_disconnects_silent_client(sim: Callable[..., SimProcess]) 
     asyncio.run(main())
 
 
+@pytest.mark.slow  # waits on the simulator's real pong timeout (~1 s)
 def test_unsolicited_pongs_do_not_keep_alive(sim: Callable[..., SimProcess]) -> None:
     """Pongs with a payload that echoes no ping do not prevent the pong-timeout cut."""
     s = sim(*FAST, "--ping-interval", "0.2", "--pong-timeout", "0.6")
@@ -179,6 +189,7 @@ def test_unsolicited_pongs_do_not_keep_alive(sim: Callable[..., SimProcess]) -> 
     asyncio.run(main())
 
 
+@pytest.mark.slow  # waits on the simulator's real connection lifetime (~1.5 s per case)
 @pytest.mark.parametrize(
     ("path", "first"),
     [

@@ -80,6 +80,7 @@ def reference(kind: str, data: dict[str, Any]) -> Any:
         return None
 
 
+@pytest.mark.slow  # 1,000 generated payloads through both checkers (3-5 s)
 @settings(max_examples=1000, deadline=None)
 @given(payloads(fixed=("e",)))
 @example(("trade", {**TRADE, "t": True}))
@@ -110,6 +111,7 @@ def parse_both(raw: bytes) -> tuple[Parsed | str, Parsed | str]:
     return out[0], out[1]
 
 
+@pytest.mark.slow  # 500 generated frames through both parse paths (2-3 s)
 @settings(max_examples=500, deadline=None)
 @given(payloads(fixed=()), st.sampled_from(STREAM_CHOICES))
 def test_fast_and_pydantic_paths_parse_frames_alike(case: tuple[str, dict[str, Any]], stream: str) -> None:

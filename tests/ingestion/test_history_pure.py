@@ -17,11 +17,18 @@ from ingestion.history.display import Display, Progress
 from ingestion.history.errors import ArchiveError, RowError
 from ingestion.history.plan import archive_days, day_start_us, rest_task
 from ingestion.limits import WindowBudget
+from tests.utils import shared_data_file
 
-EXTRACT = next(  # ../shared/data next to the checkout (main or a worktree under /work/wt)
-    p / "shared" / "data" / "BTCUSDT-aggTrades-2026-01-01.csv" for p in Path(__file__).resolve().parents
-    if (p / "shared" / "data" / "BTCUSDT-aggTrades-2026-01-01.csv").is_file()
-)
+EXTRACT_NAME = "BTCUSDT-aggTrades-2026-01-01.csv"
+
+
+@pytest.fixture
+def extract() -> Path:
+    """The real BTCUSDT aggTrades extract of 2026-01-01 (../shared/data), or skip."""
+    found = shared_data_file(EXTRACT_NAME)
+    if found is None:
+        pytest.skip(f"{EXTRACT_NAME} not found in $SHARED_DATA_DIR or ../shared/data")
+    return found
 
 
 def test_microsecond_aggtrade_row_keeps_the_file_text() -> None:
@@ -41,9 +48,9 @@ def test_millisecond_rows_before_2025_are_scaled_to_microseconds() -> None:
     assert msg["first_id"] is None and msg["type"] == "trade"
 
 
-def test_the_real_extract_parses_whole_with_consecutive_ids() -> None:
+def test_the_real_extract_parses_whole_with_consecutive_ids(extract: Path) -> None:
     """Every line of the real 2026-01-01 extract parses, ids consecutive, f follows l."""
-    rows = [parse_row("aggTrade", "BTCUSDT", line, 0) for line in EXTRACT.read_text().splitlines()]
+    rows = [parse_row("aggTrade", "BTCUSDT", line, 0) for line in extract.read_text().splitlines()]
     assert len(rows) == 5000
     for prev, row in itertools.pairwise(rows):
         assert row["id"] == prev["id"] + 1

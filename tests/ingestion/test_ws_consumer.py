@@ -5,8 +5,6 @@ broker outages, CLI."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -16,9 +14,10 @@ import pytest
 
 from binance_pipeline.common.events import HDR_REASON, HDR_RECEIVED_AT, HDR_STAGE
 from exchange_sim.testing import SimProcess
+from ingestion.ws_consumer import load_settings
 from tests.brokers import PrivateKafka
 from tests.conftest import Topics
-from tests.ingestion.helpers import ROOT, Ingestion, assert_complete
+from tests.ingestion.helpers import Ingestion, assert_complete
 from tests.utils import Record, read_all, wait_for
 
 ALL = ("trade", "aggTrade", "bookTicker")
@@ -261,15 +260,26 @@ def test_producer_overflow_is_recorded_and_repaired(
     assert ing.stop() == 0
 
 
-def test_cli_help_and_bad_settings() -> None:
-    """--help documents the options and settings; a bad setting exits 2 naming it."""
-    cmd = [sys.executable, "-m", "ingestion.ws_consumer"]
-    out = subprocess.run([*cmd, "--help"], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+def test_cli_help_and_bad_settings(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--help documents the options and settings; a bad setting or option exits 2 naming it.
+
+    The parser and the settings check run in-process (the same code as the command); the process's
+    own exit 2 is tests/common/test_settings.py's."""
+    with pytest.raises(SystemExit) as info:
+        load_settings(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
     for word in ("--symbols", "--streams", "--bootstrap-servers", "WS_ROLLOVER_AFTER_S", "SYMBOLS"):
         assert word in out
-    bad = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={"SYMBOLS": "btc usdt"})
-    assert bad.returncode == 2 and "SYMBOLS" in bad.stderr and len(bad.stderr.splitlines()) == 1
-    bad = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={"KAFKA_BOOTSTRAP_SERVERS": ""})
-    assert bad.returncode == 2 and "KAFKA_BOOTSTRAP_SERVERS" in bad.stderr
-    bad = subprocess.run([*cmd, "--streams", "depth"], capture_output=True, text=True, cwd=ROOT)
-    assert bad.returncode == 2 and "STREAM_TYPES" in bad.stderr
+    for var, value, argv, named in (("SYMBOLS", "btc usdt", [], "SYMBOLS"),
+                                    ("KAFKA_BOOTSTRAP_SERVERS", "", [], "KAFKA_BOOTSTRAP_SERVERS"),
+                                    (None, None, ["--streams", "depth"], "STREAM_TYPES")):
+        with monkeypatch.context() as env:
+            if var is not None:
+                env.setenv(var, value)
+            with pytest.raises(SystemExit) as info:
+                load_settings(argv)
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and named in err and len(err.splitlines()) == 1, err
