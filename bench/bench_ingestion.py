@@ -86,7 +86,8 @@ def raw_produce(bootstrap: str, payloads: list[tuple[str | None, bytes, int]], t
     settings = Settings()  # the producer never auto-creates topics: create it as ingestion does
     new = NewTopic(topic, num_partitions=settings.topic_partitions,
                    replication_factor=settings.topic_replication_factor)
-    AdminClient({"bootstrap.servers": bootstrap}).create_topics([new])[topic].result(30)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([new])[topic].result(30)
     producer = Producer(cfg)
     acked = [0]
 

@@ -222,7 +222,8 @@ class Publisher:
         key = (msg["type"], msg["symbol"])
         route = self._routes.get(key) or self._route(key)
         callback = route[1] if then is None else _chain(route[1], then)
-        value, ts = encode(msg), msg["received_at"] // 1000
+        # an exact-size copy: orjson over-allocates its output, which the replay window would keep
+        value, ts = bytes(memoryview(encode(msg))), msg["received_at"] // 1000
         try:
             try:
                 self.producer.produce(route[0], value, key[1], timestamp=ts, on_delivery=callback)
