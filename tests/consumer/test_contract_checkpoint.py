@@ -575,3 +575,16 @@ def test_close_waits_for_the_writer_then_closes_sink_and_dead_letters() -> None:
     assert time.monotonic() - started < 5
     assert world.kinds()[-2:] == ["sink closed", "dead letters closed"]
     assert "commit" not in world.kinds()
+
+
+def test_flush_now_without_commit_writes_the_rows_and_commits_nothing() -> None:
+    """Messages of a log the broker lost (loop Rule 8): written, True returned, no offset committed;
+    the next batch commits as usual."""
+    world = World()
+    cp, metrics = make(world)
+    assert cp.flush_now(batch((P0, range(0, 3)), (P1, range(0, 2))), time.monotonic() + 5, commit=False)
+    assert world.kinds() == ["write"]
+    assert sample(metrics, "worker_rows_written_total", table="trades") == 5
+    assert cp.flush_now(batch((P1, range(2, 4))), time.monotonic() + 5)
+    assert [p for what, _, p in world.calls if what == "commit"] == [{P1: 4}]
+    cp.close()
