@@ -162,7 +162,9 @@ def parse_request(command: str, raw: Mapping[str, str], now: datetime, max_rows:
         request = replace(request, limit=max_rows)  # the most holes/disagreements listed per kind
     if "from" in allowed:
         start, end = resolve_range(raw, now, DEFAULT_LAST.get(command, timedelta(hours=1)))
-        check_row_budget(command, start, end, request.bucket, max_rows)
+        given = [k for k in ("from", "last", "to") if k in raw]
+        series_param = given[0] if given and "bucket" not in raw else "bucket"
+        check_row_budget(command, start, end, request.bucket, max_rows, series_param)
         request = replace(request, start=start, end=end)
     elif command == "spread" and request.at is None:
         request = replace(request, at=now)
@@ -204,10 +206,14 @@ def resolve_range(
     return start, end
 
 
-def check_row_budget(command: str, start: datetime, end: datetime, bucket: timedelta, max_rows: int) -> None:
-    """Reject a candle/SMA series or a day list longer than ``max_rows`` rows."""
+def check_row_budget(command: str, start: datetime, end: datetime, bucket: timedelta, max_rows: int,
+                     series_param: str = "bucket") -> None:
+    """Reject a candle/SMA series or a day list longer than ``max_rows`` rows.
+
+    A too long series names ``series_param``: the range parameter the caller gave when they gave
+    no bucket (the error names what they chose, not a default they never saw), else the bucket."""
     if command in ("candles", "sma"):
-        rows, param = bucket_count(start, end, bucket), "bucket"
+        rows, param = bucket_count(start, end, bucket), series_param
     elif command == "gaps":
         rows, param = (end - start).days + 2, "from"
     else:
@@ -215,7 +221,7 @@ def check_row_budget(command: str, start: datetime, end: datetime, bucket: timed
     if rows > max_rows:
         raise InvalidArgument(
             param, f"the range spans {rows} rows, more than the maximum {max_rows}: shorten it"
-            + (" or widen the bucket" if param == "bucket" else "")
+            + (" or widen the bucket" if command in ("candles", "sma") else "")
         )
 
 

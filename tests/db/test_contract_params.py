@@ -366,3 +366,15 @@ def test_audit_takes_one_stream_or_both_and_lists_up_to_max_rows() -> None:
         parse_request("audit", {"symbol": "BTCUSDT", "stream": "bookTicker"}, NOW, 77)
     with refused("type", "'x': expected trade or aggTrade$"):
         parse_request("range", {"symbol": "BTCUSDT", "type": "x"}, NOW, 77)
+
+
+def test_a_too_long_series_names_what_the_caller_gave() -> None:
+    """The range given with the default bucket names the range; a bucket given names the bucket."""
+    twelve_hours_ago = (NOW - timedelta(hours=12)).isoformat()
+    with refused("from", "spans 720 rows, more than the maximum 100: shorten it or widen the bucket"):
+        parse_request("candles", {"symbol": "BTCUSDT", "from": twelve_hours_ago}, NOW, 100)
+    with refused("last", "spans 120 rows"):
+        parse_request("sma", {"symbol": "BTCUSDT", "last": "2h"}, NOW, 100)
+    with refused("bucket", "spans 720 rows"):
+        given = {"symbol": "BTCUSDT", "from": twelve_hours_ago, "bucket": "1m"}
+        parse_request("candles", given, NOW, 100)
