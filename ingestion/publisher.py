@@ -33,8 +33,9 @@ Rules:
      cluster replaced. Every message sent is kept in a replay window (INGESTION_REPLAY_WINDOW_S,
      bounded by INGESTION_REPLAY_MAX_MESSAGES), and the pipeline topics' ids are watched
      (common/topics.py Rule 2; every TOPIC_CHECK_S). A topic whose id changed is a new, empty
-     log: the window's messages of that topic are sent again (through ``_pending``, in order;
-     when this process recreated the topics itself (Rule 7), only those sent before that moment),
+     log: the window's messages of that topic are sent again, each once (``ingestion.replay``
+     decides which, purely; through ``_pending``, in order; when this process recreated the
+     topics itself (Rule 7), only those sent before that moment),
      so events the worker had not yet read from the lost log reach it from the new one (its
      writes are idempotent, so those it had read cost nothing). Messages leave the window only
      once they are older than the window at a check that found every topic's id unchanged, so
@@ -77,6 +78,7 @@ from binance_pipeline.common.settings import Settings
 from binance_pipeline.common.topics import TopicIds, changed_ids, create_missing_topics, pipeline_topics
 from ingestion.errors import TopicSetupError
 from ingestion.metrics import IngestionMetrics
+from ingestion.replay import Headers, Pending, evict, plan_replay
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +86,6 @@ OnLost = Callable[[str, str, int | None, int, str], None]  # symbol, type, id, r
 SERVE_INTERVAL_S = 0.02
 LATENCY_SAMPLE_EVERY = 16  # a power of two (Rule 5)
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
-Headers = list[tuple[str, str | bytes | None]]
-Pending = tuple[str, str | None, bytes, int, Headers | None]  # topic, key, value, timestamp ms, headers
 OnAck = Callable[[bool], None]  # called once per message: True when Kafka acknowledged it
 LOG_EVERY_S = 5.0
 TOPIC_CHECK_S = 2.0  # Rule 7: how often stalled acknowledgements make us ask for the topics
@@ -474,22 +474,12 @@ class Publisher:
             self._replay(changed)
         elif len(ids) == len(pipeline_topics(self._s)):
             self._confirmed_at = now
-        window, horizon = self._window, self._confirmed_at - self._s.ingestion_replay_window_s
-        while window and window[0][0] < horizon:
-            window.popleft()
+        evict(self._window, self._confirmed_at - self._s.ingestion_replay_window_s)
 
     def _replay(self, changed: list[str]) -> None:
         """Send the window's messages of ``changed`` again, each once; the others stay in the window."""
         cut, self._created_at = self._created_at or float("inf"), None  # later ones: on the new log
-        later = {(item[2], item[3]) for t, item in self._window if t >= cut}
-        later |= {(item[2], item[3]) for item in self._pending}  # queued to be sent anyway
-        again, seen, kept = [], set(later), []
-        for t, item in self._window:
-            if item[0] not in changed or t >= cut:
-                kept.append((t, item))
-            elif (item[2], item[3]) not in seen:  # sent twice (a failed delivery sent again): once
-                seen.add((item[2], item[3]))
-                again.append(item)
+        again, kept = plan_replay(self._window, self._pending, changed, cut)
         self._window.clear()
         self._window.extend(kept)
         self._retire_producer(resending={item[2] for item in again} | {item[2] for item in self._pending})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PURE_ROOTS = ("ingestion.flow", "ingestion.sequencer", "ingestion.records", "ingestion.losses",
-              "ingestion.watch", "ingestion.pace")  # fmt: skip
+              "ingestion.watch", "ingestion.pace", "ingestion.replay")  # fmt: skip
 # What a pure module may import from outside the project: no sockets, files, threads or clocks.
 ALLOWED = {
     "__future__", "typing", "dataclasses", "collections", "collections.abc", "re", "enum",

@@ -1,0 +1,51 @@
+"""What ingestion sends again when the broker lost a topic's log (publisher Rule 8), decided
+without Kafka: the publisher keeps the window, this module says what of it goes out again.
+
+Rules:
+  1. The window holds ``(stamp, message)`` pairs in the order the messages were handed to the
+     producer (``stamp``: monotonic seconds). A message is ``(topic, key, value, timestamp ms,
+     headers)``.
+  2. Sent again: the messages of the changed topics stamped before ``cut`` (the moment this
+     process recreated the topics; +inf when something else did, so all of them).
+  3. Each once: a message sent twice (a failed delivery sent again) is one message, by (value,
+     timestamp); and one already waiting in ``pending`` or sent again at or after ``cut`` (so on
+     the new log) is not sent from the window.
+  4. Kept in the window, in order: the other topics' messages and those stamped at or after
+     ``cut``.
+  5. ``evict`` drops, from the front, the messages stamped before ``horizon``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Collection, Iterable
+
+Headers = list[tuple[str, str | bytes | None]]
+Pending = tuple[str, str | None, bytes, int, Headers | None]  # topic, key, value, timestamp ms, headers
+Stamped = tuple[float, Pending]
+
+
+def plan_replay(window: Iterable[Stamped], pending: Iterable[Pending], changed: Collection[str],
+                cut: float) -> tuple[list[Pending], list[Stamped]]:
+    """(what to send again, what stays in the window): Rules 2-4."""
+    window = list(window)
+    seen = {(item[2], item[3]) for stamp, item in window if stamp >= cut}
+    seen |= {(item[2], item[3]) for item in pending}
+    again: list[Pending] = []
+    kept: list[Stamped] = []
+    for stamp, item in window:
+        if item[0] not in changed or stamp >= cut:
+            kept.append((stamp, item))
+        elif (item[2], item[3]) not in seen:
+            seen.add((item[2], item[3]))
+            again.append(item)
+    return again, kept
+
+
+def evict(window: deque[Stamped], horizon: float) -> int:
+    """Rule 5; returns how many left."""
+    dropped = 0
+    while window and window[0][0] < horizon:
+        window.popleft()
+        dropped += 1
+    return dropped
