@@ -162,7 +162,7 @@ def parse_request(command: str, raw: Mapping[str, str], now: datetime, max_rows:
         request = replace(request, limit=max_rows)  # the most holes/disagreements listed per kind
     if "from" in allowed:
         start, end = resolve_range(raw, now, DEFAULT_LAST.get(command, timedelta(hours=1)))
-        given = [k for k in ("from", "last", "to") if k in raw]
+        given = [k for k in ("from", "last") if k in raw]  # "to" alone is refused by resolve_range
         series_param = given[0] if given and "bucket" not in raw else "bucket"
         check_row_budget(command, start, end, request.bucket, max_rows, series_param)
         request = replace(request, start=start, end=end)
