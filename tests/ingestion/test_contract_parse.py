@@ -236,9 +236,11 @@ def _trade_with(tail: bytes) -> bytes:
         (b'{"t" :1,"t":2,"x":3}', "t"),
         (b'{\n  "t": 1,\n  "t": 2\n}', "t"),
         (b'{"a\\"":1,"a\\"":2}', 'a"'),
+        (b'{"' + b"k" * 60 + b'":1,"' + b"k" * 60 + b'":2}', "k" * 40),
     ],
     ids=["trade-t-twice", "bare", "envelope-stream", "nested-object", "object-in-list", "deep",
-         "scalar-in-list", "scalars-in-lists", "spaced-colon", "pretty", "escaped-quote-key"],
+         "scalar-in-list", "scalars-in-lists", "spaced-colon", "pretty", "escaped-quote-key",
+         "long-key-cut-at-40"],
 )  # fmt: skip
 def test_a_frame_with_a_repeated_key_anywhere_is_rejected(raw: bytes, key: str) -> None:
     """Rule 6: a key repeated in any object (top level, envelope, nested, inside lists) rejects the frame."""

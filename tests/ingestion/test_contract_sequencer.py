@@ -52,6 +52,7 @@ def test_fills_at_the_edges_and_inside_a_hole_narrow_or_split_it() -> None:
     assert seq.observe(3) == FILL and seq.holes == [(2, 2), (4, 4), (6, 8)]
     assert seq.observe(5) == DUPLICATE and seq.observe(1) == DUPLICATE
     assert seq.in_hole(2) and seq.in_hole(4) and not seq.in_hole(3) and not seq.in_hole(9)
+    assert seq.in_hole(6) and seq.in_hole(7) and seq.in_hole(8)
     assert seq.last == 10
 
 
