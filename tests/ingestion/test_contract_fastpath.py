@@ -114,3 +114,19 @@ def test_symbol_edges_are_accepted() -> None:
     """2 and 20 characters are valid symbols."""
     assert book_ticker({**BOOK, "s": "AB"}, 0) is not None
     assert book_ticker({**BOOK, "s": "A" * 20}, 0) is not None
+
+
+@pytest.mark.parametrize("field", ["p", "q"])
+def test_a_trade_with_a_zero_price_or_quantity_is_declined(field: str) -> None:
+    """Either a zero price or a zero quantity alone is enough to leave a trade to the model."""
+    assert trade({**TRADE, field: "0.00000000"}, 0) is None
+    assert agg_trade({**AGG, field: "0"}, 0) is None
+
+
+def test_the_zero_price_anomaly_needs_both_first_and_last_id_at_minus_one() -> None:
+    """An aggTrade of zero price and quantity passes only with f = l = -1 (models Rule 4)."""
+    zero = {**AGG, "p": "0", "q": "0.0"}
+    msg = agg_trade({**zero, "f": -1, "l": -1}, 0)
+    assert msg is not None
+    assert (msg["price"], msg["qty"], msg["first_id"], msg["last_id"]) == ("0", "0.0", -1, -1)
+    assert agg_trade({**zero, "f": -1, "l": 4}, 0) is None and agg_trade({**zero, "f": 3, "l": -1}, 0) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -13,6 +14,7 @@ from ingestion.parse import (
     MAX_FRAME_BYTES,
     SHUTDOWN_STREAM,
     Shutdown,
+    decode_frame,
     describe,
     parse_frame,
     parse_rest_rows,
@@ -213,3 +215,85 @@ def test_long_stream_names_are_cut_at_60_characters_in_reasons() -> None:
 def test_describe_counts_one_more() -> None:
     """Four errors read as three and '(+1 more)'."""
     assert describe(_errors({"e": 1})) == "a: Field required; b: Field required; c: Field required (+1 more)"
+
+
+def _trade_with(tail: bytes) -> bytes:
+    """TRADE on btcusdt@trade, compact, with ``tail`` (``,"key":value...``) added to its payload."""
+    return b'{"stream":"btcusdt@trade","data":' + orjson.dumps(TRADE)[:-1] + tail + b"}}"
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        (_trade_with(b',"t":500008'), "t"),
+        (b'{"t":1,"t":2}', "t"),
+        (b'{"stream":"btcusdt@trade","stream":"ethusdt@trade","data":{}}', "stream"),
+        (_trade_with(b',"x":{"k":1,"k":2}'), "k"),
+        (_trade_with(b',"x":[{"k":1,"k":2}]'), "k"),
+        (_trade_with(b',"x":[[{"k":1}],{"j":{"k":1,"k":2}}]'), "k"),
+        (b'{"a":[1],"t":1,"t":2}', "t"),
+        (b'{"a":["s",null,{"b":1}],"t":1,"t":2,"u":[true,false]}', "t"),
+        (b'{"t" :1,"t":2,"x":3}', "t"),
+        (b'{\n  "t": 1,\n  "t": 2\n}', "t"),
+        (b'{"a\\"":1,"a\\"":2}', 'a"'),
+        (b'{"' + b"k" * 60 + b'":1,"' + b"k" * 60 + b'":2}', "k" * 40),
+    ],
+    ids=["trade-t-twice", "bare", "envelope-stream", "nested-object", "object-in-list", "deep",
+         "scalar-in-list", "scalars-in-lists", "spaced-colon", "pretty", "escaped-quote-key",
+         "long-key-cut-at-40"],
+)  # fmt: skip
+def test_a_frame_with_a_repeated_key_anywhere_is_rejected(raw: bytes, key: str) -> None:
+    """Rule 6: a key repeated in any object (top level, envelope, nested, inside lists) rejects the frame."""
+    with pytest.raises(ParseError) as info:
+        parse_frame(raw, 1)
+    assert info.value.reason == f"duplicate key {key!r} in a JSON object"
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [b',"tt":2,"T2":3', b',"x":"a\\":b","y":"\\":"', b',"a\\"":1,"a":2', b',"x":{"t":1},"y":[{"t":2}]'],
+    ids=["prefix-key", "colon-in-value", "escaped-quote-key", "same-key-in-other-objects"],
+)
+def test_distinct_keys_that_look_alike_are_not_duplicates(tail: bytes) -> None:
+    """A key that is a prefix of another, a quote-colon inside a value, an escaped quote inside a key and
+    the same key in two different objects are all valid: the trade is parsed as usual."""
+    msg = parse_frame(_trade_with(tail), 5)
+    assert isinstance(msg, dict) and msg["type"] == "trade" and msg["id"] == 12345
+
+
+NESTED = {"k": [{"j": 1}, [{"i": 2}, [{"h": {"g": 3}}]], 3, "s", None, True], "f": {"e": {"d": []}}}
+FRAME = {"stream": "btcusdt@trade", "data": {**TRADE, "x": NESTED}}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        orjson.dumps(FRAME),
+        json.dumps(FRAME, indent=2).encode(),
+        json.dumps(FRAME, separators=(",", " : ")).encode(),
+        orjson.dumps(TRADE),
+    ],
+    ids=["compact", "pretty", "spaced-colons", "bare"],
+)
+def test_a_frame_with_unique_keys_passes_on_the_key_count_alone(
+    raw: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rule 6's fast test: for JSON without a quote-colon inside strings, the number of key ends
+    equals the number of keys of every nested object and list, so the slow exact check never runs."""
+
+    def slow_check(_: bytes) -> None:
+        raise AssertionError("the exact duplicate-key check ran on a frame with unique keys")
+
+    monkeypatch.setattr("ingestion.parse._reject_duplicate_keys", slow_check)
+    msg = parse_frame(raw, 5)
+    assert isinstance(msg, dict) and msg["type"] == "trade" and msg["id"] == 12345
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_decode_frame_names_the_envelope_stream_on_both_paths(fast: bool) -> None:
+    """decode_frame returns the combined envelope's stream name, None for a bare payload (Rule 7)."""
+    raw = combined("btcusdt@trade", TRADE)
+    framed = decode_frame(raw, 7, fast=fast)
+    assert framed.stream == "btcusdt@trade" and framed.item == parse_frame(raw, 7)
+    assert decode_frame(orjson.dumps(TRADE), 7, fast=fast).stream is None
+    assert decode_frame(b'{"result":null,"id":3}', 7, fast=fast).stream is None
