@@ -102,6 +102,12 @@ TOPIC_MISSING = frozenset({
 })
 
 
+def _headers_of(msg: Message) -> Headers:
+    """A delivered (or failed) message's headers as the producer takes them."""
+    got = msg.headers() or []
+    return list(got.items()) if isinstance(got, dict) else list(got)
+
+
 def is_fatal(exc: KafkaException) -> bool:
     """True when the producer refused because it is in a fatal state (Rule 9)."""
     err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
@@ -338,8 +344,7 @@ class Publisher:
                 return  # the replay window sends it again already: once is enough
             kept = self._sent.get(value)
             if kept is None:  # not in the window (evicted): rebuilt from the report
-                got = msg.headers() or []
-                headers: Headers | None = (list(got.items()) if isinstance(got, dict) else list(got)) or None
+                headers = _headers_of(msg) or None
                 key = msg.key()
                 stamp = msg.timestamp()[1]
                 kept = (topic or "", key.decode() if key else None, value,
@@ -354,9 +359,7 @@ class Publisher:
         if topic == self._s.topic_gaps:
             self._pending.append((topic, (msg.key() or b"").decode(), value, msg.timestamp()[1], None))
         elif topic == self._s.topic_dead_letter and topic_missing(err):  # Rule 7: resent once back
-            got = msg.headers() or []
-            dl_headers: Headers = list(got.items()) if isinstance(got, dict) else list(got)
-            self._pending.append((topic, None, value, msg.timestamp()[1], dl_headers))
+            self._pending.append((topic, None, value, msg.timestamp()[1], _headers_of(msg)))
         elif topic in (self._s.topic_trades, self._s.topic_book_ticker):
             event = orjson.loads(value)
             ident = event.get("id") if event["type"] != "bookTicker" else None

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg2
+import pytest
 from confluent_kafka import Consumer
 
 T = TypeVar("T")
@@ -38,6 +39,14 @@ def shared_data_file(name: str) -> Path | None:
     folders = [Path(os.environ["SHARED_DATA_DIR"])] if os.environ.get("SHARED_DATA_DIR") else []
     folders += [p / "shared" / "data" for p in Path(__file__).resolve().parents]
     return next((f / name for f in folders if (f / name).is_file()), None)
+
+
+def shared_data_or_skip(name: str) -> Path:
+    """``shared_data_file(name)``, or skip the test that needs it when it is absent."""
+    found = shared_data_file(name)
+    if found is None:
+        pytest.skip(f"{name} not found in $SHARED_DATA_DIR or ../shared/data")
+    return found
 
 
 def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:

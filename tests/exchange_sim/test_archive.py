@@ -15,7 +15,7 @@ from exchange_sim.history import IdSeries
 from exchange_sim.market import spec_for
 from exchange_sim.replay import read_file
 from exchange_sim.synthetic import SyntheticSymbol
-from tests.utils import shared_data_file
+from tests.utils import shared_data_or_skip
 
 EXTRACT_NAME = "BTCUSDT-aggTrades-2026-01-01.csv"
 
@@ -23,10 +23,7 @@ EXTRACT_NAME = "BTCUSDT-aggTrades-2026-01-01.csv"
 @pytest.fixture
 def extract() -> Path:
     """The real BTCUSDT aggTrades extract of 2026-01-01 (../shared/data), or skip."""
-    found = shared_data_file(EXTRACT_NAME)
-    if found is None:
-        pytest.skip(f"{EXTRACT_NAME} not found in $SHARED_DATA_DIR or ../shared/data")
-    return found
+    return shared_data_or_skip(EXTRACT_NAME)
 
 
 def _csv(data: bytes) -> str:

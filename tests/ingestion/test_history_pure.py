@@ -17,7 +17,7 @@ from ingestion.history.display import Display, Progress
 from ingestion.history.errors import ArchiveError, RowError
 from ingestion.history.plan import archive_days, day_start_us, rest_task
 from ingestion.limits import WindowBudget
-from tests.utils import shared_data_file
+from tests.utils import shared_data_or_skip
 
 EXTRACT_NAME = "BTCUSDT-aggTrades-2026-01-01.csv"
 
@@ -25,10 +25,7 @@ EXTRACT_NAME = "BTCUSDT-aggTrades-2026-01-01.csv"
 @pytest.fixture
 def extract() -> Path:
     """The real BTCUSDT aggTrades extract of 2026-01-01 (../shared/data), or skip."""
-    found = shared_data_file(EXTRACT_NAME)
-    if found is None:
-        pytest.skip(f"{EXTRACT_NAME} not found in $SHARED_DATA_DIR or ../shared/data")
-    return found
+    return shared_data_or_skip(EXTRACT_NAME)
 
 
 def test_microsecond_aggtrade_row_keeps_the_file_text() -> None:
