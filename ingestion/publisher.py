@@ -25,24 +25,31 @@ Rules:
      topic or partition is unknown, or the broker's metadata lacking a topic while
      acknowledgements stall, marks the topics missing (readiness off); ``run()`` creates
      them again with backoff, refreshes the producer's metadata, and readiness comes back by
-     itself. Events refused meanwhile are reported lost (reason ``topic_missing``), so they
-     become gap records and are backfilled like any other loss; gap records and dead letters
-     wait in ``_pending`` and are sent once the topics are back. The producer never lets the
-     broker auto-create a topic (that would use the broker's defaults, not ours).
+     itself. Until then nothing is produced: events, gap records and dead letters are held in
+     ``_pending`` (events at most PRODUCER_BUFFER_MAX_MESSAGES; past that an event is reported
+     lost, reason ``topic_missing``, and backfilled like any other loss) and sent in order once
+     the topics are back; an event whose delivery failed because its topic is missing is held
+     the same way, not reported lost. A backfill row is refused meanwhile (the backfill waits).
+     The producer never lets the broker auto-create a topic (that would use the broker's
+     defaults, not ours).
   8. What the broker acknowledged, it can still lose: a non-durable broker restarted empty, a
      cluster replaced. Every message sent is kept in a replay window (INGESTION_REPLAY_WINDOW_S,
      bounded by INGESTION_REPLAY_MAX_MESSAGES), and the pipeline topics' ids are watched
      (common/topics.py Rule 2; every TOPIC_CHECK_S). A topic whose id changed is a new, empty
      log: the window's messages of that topic are sent again, each once (``ingestion.replay``
-     decides which, purely; through ``_pending``, in order; when this process recreated the
-     topics itself (Rule 7), only those sent before that moment),
-     so events the worker had not yet read from the lost log reach it from the new one (its
-     writes are idempotent, so those it had read cost nothing). Messages leave the window only
-     once they are older than the window at a check that found every topic's id unchanged, so
-     an outage of any length keeps them until the broker is seen again. The producer is
-     replaced too (librdkafka's producer may stall on a topic recreated under the same name, and
-     its idempotence state belongs to the lost broker): what the old one still held is purged
-     and queued again on the new one, so it is neither lost nor reported lost.
+     decides which, purely; through ``_pending``, in order), so events the worker had not yet
+     read from the lost log reach it from the new one (its writes are idempotent, so those it
+     had read cost nothing). Exactly the messages that may have reached the old log are sent
+     again, so none reaches the new log twice: when this process finds its topics missing, it
+     retires its producer at once (the *cut*): what the producer still held is purged into
+     ``_pending`` and sent once the topics are back, and what was handed to it before the cut
+     and not purged was acknowledged by the old log, which the replay sends again. When another
+     client recreated the topics first, the cut is when all brokers were last seen down (else
+     every message of the window), and the producer is retired when the new ids are seen.
+     Messages leave the window only once they are older than the window at a check that found
+     every topic's id unchanged, so an outage of any length keeps them until the broker is seen
+     again. A retired producer's librdkafka state (its idempotence id, its cached metadata)
+     belongs to the lost broker; its replacement starts clean.
   9. A fatal producer error (librdkafka: the instance is unusable; after a broker restarted empty
      an idempotent producer's id can collide with one the new broker hands out, which desyncs its
      sequence numbers) replaces the producer the same way, on the loop's thread, at most
@@ -56,7 +63,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -171,9 +178,11 @@ class Publisher:
         self.fatal: str | None = None
         self._fatal_seen: str | None = None  # Rule 9: replace the producer at the next serve()
         self._renewals: deque[float] = deque(maxlen=FATAL_RENEWALS)
-        self._resending: set[bytes] | None = None  # Rule 8: the window's values being sent again
-        self._sent: dict[bytes, Pending] = {}  # Rules 8-9: while retiring, the window by value
-        self._created_at: float | None = None  # Rule 8: when this process last recreated the topics
+        self._resending: Counter[bytes] | None = None  # Rule 8: values being sent again, how often
+        self._sent: dict[bytes, deque[Pending]] = {}  # Rules 8-9: while retiring, the window by value
+        self._cut: float | None = None  # Rule 8: when the producer of a lost log was retired
+        self._retire_due = False  # Rule 7: topics found missing; retire the producer at the next serve()
+        self._down_at: float | None = None  # Rule 8: when all brokers were last seen down
         now = time.monotonic()
         self._last_ack = self._last_empty = now
         self._last_trouble: tuple[float, str] | None = None
@@ -230,6 +239,8 @@ class Publisher:
         callback = route[1] if then is None else _chain(route[1], then)
         # an exact-size copy: orjson over-allocates its output, which the replay window would keep
         value, ts = bytes(memoryview(encode(msg))), msg["received_at"] // 1000
+        if not self.topics_ready:  # Rule 7: held until the topics are back (a backfill row waits)
+            return then is None and self._hold((route[0], key[1], value, ts, None))
         try:
             try:
                 self.producer.produce(route[0], value, key[1], timestamp=ts, on_delivery=callback)
@@ -242,8 +253,18 @@ class Publisher:
             return False
         except KafkaException as exc:
             self._refused(route[0], exc)
-            return False
+            return then is None and self._refusal == "topic_missing" \
+                and self._hold((route[0], key[1], value, ts, None))
         self._window.append((self._now, (route[0], key[1], value, ts, None)))  # Rule 8
+        return True
+
+    def _hold(self, item: Pending) -> bool:
+        """Rule 7: keep an event in ``_pending`` while its topic is missing; False (nothing kept)
+        when PRODUCER_BUFFER_MAX_MESSAGES are held already."""
+        if len(self._pending) >= self._s.producer_buffer_max_messages:
+            self._refusal = "topic_missing"
+            return False
+        self._pending.append(item)
         return True
 
     def _refused(self, topic: str, exc: KafkaException) -> None:
@@ -303,6 +324,9 @@ class Publisher:
             (HDR_RECEIVED_AT, str(received_at).encode()),
         ]  # fmt: skip
         item: Pending = (self._s.topic_dead_letter, None, raw, received_at // 1000, headers)
+        if not self.topics_ready:  # Rule 7: sent once the topic is back
+            self._pending.append(item)
+            return
         try:
             self.producer.produce(item[0], raw, None, timestamp=item[3], headers=headers)
         except KafkaException as exc:  # Rule 7: kept until the topic is back
@@ -316,7 +340,7 @@ class Publisher:
             self._window.append((self._now, item))  # Rule 8
 
     def _drain_pending(self) -> None:
-        while self._pending:
+        while self._pending and self.topics_ready:  # Rule 7: held while the topics are missing
             topic, key, value, ts, headers = self._pending[0]
             try:
                 self.producer.produce(topic, value, key, timestamp=ts, headers=headers)
@@ -340,9 +364,11 @@ class Publisher:
     def _delivery_failed(self, err: KafkaError, msg: Message) -> None:
         topic, value = msg.topic(), msg.value() or b""
         if err.code() in PURGED:  # Rule 8: a retired producer's message, sent again by the new one
-            if self._resending is not None and value in self._resending:
+            if self._resending is not None and self._resending[value] > 0:
+                self._resending[value] -= 1
                 return  # the replay window sends it again already: once is enough
-            kept = self._sent.get(value)
+            copies = self._sent.get(value)
+            kept = copies.popleft() if copies else None  # identical bad frames: one copy each
             if kept is None:  # not in the window (evicted): rebuilt from the report
                 headers = _headers_of(msg) or None
                 key = msg.key()
@@ -361,16 +387,26 @@ class Publisher:
         elif topic == self._s.topic_dead_letter and topic_missing(err):  # Rule 7: resent once back
             self._pending.append((topic, None, value, msg.timestamp()[1], _headers_of(msg)))
         elif topic in (self._s.topic_trades, self._s.topic_book_ticker):
-            event = orjson.loads(value)
-            ident = event.get("id") if event["type"] != "bookTicker" else None
-            self.on_lost(event["symbol"], event["type"], ident, event["received_at"], "delivery_failed")
+            self._event_failed(err, msg, topic, value)
         if time.monotonic() - self._last_log >= LOG_EVERY_S or self._failures == 1:
             self._last_log = time.monotonic()
             log.error("kafka delivery failure #%d to %s: %s", self._failures, topic, err.str())
 
+    def _event_failed(self, err: KafkaError, msg: Message, topic: str, value: bytes) -> None:
+        """An event whose topic is missing is still in hand: held and sent once the topic is back
+        (Rule 7); any other failure, or one past the bound, is a loss (Rule 2)."""
+        key = msg.key()
+        if topic_missing(err) and self._hold((topic, key.decode() if key else None, value,
+                                               msg.timestamp()[1], None)):
+            return
+        event = orjson.loads(value)
+        ident = event.get("id") if event["type"] != "bookTicker" else None
+        self.on_lost(event["symbol"], event["type"], ident, event["received_at"], "delivery_failed")
+
     def _on_error(self, err: KafkaError) -> None:
         if err.code() == KafkaError._ALL_BROKERS_DOWN:
             self._brokers_down = True
+            self._down_at = time.monotonic()  # Rule 8: nothing sent from now on reached the old log
             self._acks_seen = self._acks[0]  # acks served before this error do not undo it
         if err.fatal():
             self._fatal_seen = err.str()  # Rule 9: not inside the old producer's own callback
@@ -388,6 +424,8 @@ class Publisher:
         """Rule 7: readiness off, and ``run()`` recreates the topics."""
         if self.topics_ready:
             log.error("kafka: %s; recreating the topics", why)
+        if self._cut is None:  # Rule 8: the first sign of a lost log since the last replay
+            self._retire_due = True
         self.topics_ready, self._ever_lost = False, True
         self._topics_lost.set()
 
@@ -438,7 +476,6 @@ class Publisher:
     def _recreate_topics(self) -> None:
         """Create the topics, then ask the broker for each so the producer learns they exist
         again (it caches "does not exist"); only then ready (blocking: run in a thread)."""
-        self._created_at = time.monotonic()  # Rule 8: what is sent from now on is on the new log
         self._create_topics()
         for topic in pipeline_topics(self._s):
             self.producer.list_topics(topic, timeout=5)
@@ -460,6 +497,9 @@ class Publisher:
             producer = self.producer
         self._note_acks()
         self._now = time.monotonic()
+        if self._retire_due:
+            self._retire_lost_producer()
+            producer = self.producer
         if self._topic_ids is not None:
             self._watch_topics(self._topic_ids, self._now)
         if self._pending:
@@ -475,17 +515,31 @@ class Publisher:
         changed = changed_ids(self._known_ids, ids)
         if changed:
             self._replay(changed)
-        elif len(ids) == len(pipeline_topics(self._s)):
-            self._confirmed_at = now
+        elif len(ids) == len(pipeline_topics(self._s)) and self.topics_ready:
+            self._confirmed_at, self._cut = now, None  # the log is the one we know: no replay due
         evict(self._window, self._confirmed_at - self._s.ingestion_replay_window_s)
+
+    def _retire_lost_producer(self) -> None:
+        """Rule 8: topics found missing. Everything the producer still holds is purged into
+        ``_pending`` (held until the topics are back), so what was handed to it before this moment
+        either reached the old log (the window sends it again once the new ids are seen) or is in
+        ``_pending``: nothing of it can reach the new log twice."""
+        self._retire_due = False
+        self._cut = self._now
+        self._retire_producer()
 
     def _replay(self, changed: list[str]) -> None:
         """Send the window's messages of ``changed`` again, each once; the others stay in the window."""
-        cut, self._created_at = self._created_at or float("inf"), None  # later ones: on the new log
+        cut = self._cut
+        if cut is None:  # the topics came back before we saw them missing (another client made them)
+            cut = self._down_at if self._down_at is not None and self._down_at > self._confirmed_at \
+                else float("inf")
         again, kept = plan_replay(self._window, self._pending, changed, cut)
         self._window.clear()
         self._window.extend(kept)
-        self._retire_producer(resending={item[2] for item in again} | {item[2] for item in self._pending})
+        if self._cut is None:  # the producer of the lost log is still ours: retire it now
+            self._retire_producer(resending=Counter(item[2] for item in (*again, *self._pending)))
+        self._cut = None
         self._pending.extend(again)  # re-enter the window as they are sent (``_drain_pending``)
         self._metrics.replayed.inc(len(again))
         log.warning("kafka: topic(s) %s have a new id (the broker lost their log: restarted empty?); "
@@ -505,12 +559,14 @@ class Publisher:
         self._retire_producer()
         return True
 
-    def _retire_producer(self, resending: set[bytes] | None = None) -> None:
+    def _retire_producer(self, resending: Counter[bytes] | None = None) -> None:
         """Rules 8-9: a new producer; the old one's messages are purged into ``_pending``, except
         those in ``resending`` (queued again already). A purge report lacks the headers and the
         timestamp, so each message is queued again as the window kept it."""
-        self._resending = resending or set()
-        self._sent = {item[2]: item for _, item in self._window}
+        self._resending = resending or Counter()
+        self._sent = {}
+        for _, item in self._window:
+            self._sent.setdefault(item[2], deque()).append(item)
         try:
             self._swap_producer()
         finally:

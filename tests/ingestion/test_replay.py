@@ -64,3 +64,19 @@ def test_evict_drops_only_what_is_older_than_the_horizon_from_the_front() -> Non
     assert evict(window, 0.0) == 0
     assert evict(window, 10.0) == 2
     assert not window
+
+
+def test_two_dead_letters_of_the_same_bytes_at_the_same_millisecond_are_two_messages() -> None:
+    """Rule 3: identical bad frames differ by their headers (when each was received), so both go out."""
+    first = ("dlq", None, b"{bad", 5_000, [("dlq.received_at", b"5000001")])
+    second = ("dlq", None, b"{bad", 5_000, [("dlq.received_at", b"5000002")])
+    again, _ = plan_replay([(1.0, first), (2.0, second), (3.0, first)], [], {"dlq"}, INF)
+    assert again == [first, second]
+
+
+def test_a_dead_letter_waiting_in_pending_is_not_sent_again_but_its_twin_is() -> None:
+    """Rule 3: the one in pending is the same message only when its headers are the same too."""
+    first = ("dlq", None, b"{bad", 5_000, [("dlq.received_at", b"5000001")])
+    second = ("dlq", None, b"{bad", 5_000, [("dlq.received_at", b"5000002")])
+    again, _ = plan_replay([(1.0, first), (2.0, second)], [second], {"dlq"}, INF)
+    assert again == [first]
