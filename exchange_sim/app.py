@@ -110,7 +110,7 @@ async def serve(cfg: SimConfig) -> None:
     archive_api = ArchiveApi(market, archive)
     controller = Controller(cfg, market, hub, faults, limiter, running, archive_api)
     rest_app = web.Application()
-    RestApi(market, limiter).add_routes(rest_app)
+    RestApi(market, limiter, faults).add_routes(rest_app)
     archive_api.add_routes(rest_app)
     controller.add_routes(rest_app)
     ws_runner, ws_port = await _start(WsServer(cfg, hub, faults).app(), cfg.ws_port)

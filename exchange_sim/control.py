@@ -29,7 +29,7 @@ from exchange_sim.ratelimit import WeightLimiter
 
 ACTIONS = (
     "disconnect", "drop", "stall", "malformed", "refuse", "duplicates", "pause", "resume", "shutdown",
-    "archive", "list", "delist",
+    "archive", "list", "delist", "rest_down",
 )
 _SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
 
@@ -116,6 +116,11 @@ class Controller:
         self.faults.refuse_until = time.monotonic() + _number(body, "seconds", None, 0.0)
         return {"ok": True}
 
+    def _do_rest_down(self, body: dict[str, Any]) -> dict[str, Any]:
+        """For ``seconds``, every /api request's connection is closed without an answer."""
+        self.faults.rest_down_until = time.monotonic() + _number(body, "seconds", None, 0.0)
+        return {"ok": True}
+
     def _do_duplicates(self, body: dict[str, Any]) -> dict[str, Any]:
         self.faults.duplicates[self._symbol(body)] = int(_number(body, "count", None, 1))
         return {"ok": True}
@@ -177,10 +182,21 @@ class Controller:
     def add_routes(self, app: web.Application) -> None:
         """Register GET /control/stats and POST /control/<action>."""
         app.router.add_get("/control/stats", self._stats_handler)
+        app.router.add_get("/control/book_tickers", self._book_tickers_handler)
         app.router.add_post("/control/{action}", self._action_handler)
 
     async def _stats_handler(self, request: web.Request) -> web.Response:
         return web.Response(body=orjson.dumps(self.stats()), content_type="application/json")
+
+    async def _book_tickers_handler(self, request: web.Request) -> web.Response:
+        """Every bookTicker generated for ``?symbol=``: its update id and time (ground truth)."""
+        state = self.market.symbols.get(request.query.get("symbol", ""))
+        if state is None:
+            return web.Response(body=orjson.dumps({"error": "unknown symbol"}), status=404,
+                                content_type="application/json")
+        record = state.book_tickers
+        body = {"u": record.update_ids, "time_us": record.times_us, "complete": record.complete}
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
 
     async def _action_handler(self, request: web.Request) -> web.Response:
         raw = await request.read()

@@ -54,6 +54,7 @@ class Faults:
         self.drops: dict[str, DropRule] = {}
         self.duplicates: dict[str, int] = {}
         self.refuse_until = 0.0
+        self.rest_down_until = 0.0
 
     def copies(self, event: Event) -> int:
         """How many times to send ``event``: 0 (dropped), 1, or 2 (duplicated)."""
@@ -75,6 +76,10 @@ class Faults:
                 self.duplicates[symbol] = left - 1
             return 2
         return 1
+
+    def rest_down(self, now: float) -> bool:
+        """True while REST requests are cut off without an answer (REST unreachable)."""
+        return now < self.rest_down_until
 
     def refusing(self, now: float) -> bool:
         """True while new connections are refused."""

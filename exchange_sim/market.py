@@ -14,6 +14,7 @@ Rule 3: a symbol's ``status`` is what exchangeInfo reports (TRADING, or BREAK on
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +82,27 @@ class StreamStats:
         }
 
 
+BOOK_RECORD_CAP = 1_000_000  # bookTickers kept per symbol for /control/book_tickers
+
+
+@dataclass
+class BookRecord:
+    """Every bookTicker generated for one symbol (update id, wall-clock µs): the ground truth a test
+    compares the stored rows and the recorded loss windows with. Past BOOK_RECORD_CAP nothing more
+    is kept and ``complete`` turns false."""
+
+    update_ids: list[int] = field(default_factory=list)
+    times_us: list[int] = field(default_factory=list)
+    complete: bool = True
+
+    def add(self, update_id: int, time_us: int) -> None:
+        if len(self.update_ids) >= BOOK_RECORD_CAP:
+            self.complete = False
+            return
+        self.update_ids.append(update_id)
+        self.times_us.append(time_us)
+
+
 @dataclass
 class SymbolState:
     """History and accounting of one symbol."""
@@ -89,6 +111,7 @@ class SymbolState:
     trades: IdSeries
     aggs: IdSeries
     stats: dict[str, StreamStats] = field(default_factory=lambda: {k: StreamStats() for k in KINDS})
+    book_tickers: BookRecord = field(default_factory=BookRecord)
     done: bool = False
     status: str = TRADING_STATUS
 
@@ -149,6 +172,8 @@ class Market:
                 body.get("M", True),
             )
             state.aggs.append(event.ident, event.time_us, row)
+        elif event.kind == BOOK_TICKER:
+            state.book_tickers.add(event.ident, time.time_ns() // 1000)  # when it was generated
 
     def mark_sent(self, event: Event) -> None:
         """The event reached at least one connection."""

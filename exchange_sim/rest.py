@@ -23,6 +23,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from exchange_sim.errors import RateLimitedError, RequestError
+from exchange_sim.faults import Faults
 from exchange_sim.history import Row
 from exchange_sim.market import Market, tick_string
 from exchange_sim.ratelimit import WeightLimiter
@@ -131,9 +132,10 @@ def agg_json(row: Row, micro: bool) -> dict[str, Any]:
 class RestApi:
     """Handlers of /api/v3/*."""
 
-    def __init__(self, market: Market, limiter: WeightLimiter) -> None:
+    def __init__(self, market: Market, limiter: WeightLimiter, faults: Faults | None = None) -> None:
         self.market = market
         self.limiter = limiter
+        self.faults = faults or Faults()
 
     def add_routes(self, app: web.Application) -> None:
         """Register every endpoint."""
@@ -150,6 +152,9 @@ class RestApi:
 
     def _endpoint(self, name: str, fn: Callable[[Params, bool], Any]) -> Callable[[web.Request], Any]:
         async def handler(request: web.Request) -> web.Response:
+            if self.faults.rest_down(time.monotonic()) and request.transport is not None:
+                request.transport.abort()  # REST unreachable: the connection drops, no answer
+                return web.Response(status=503)
             now = time.time()
             try:
                 self.limiter.charge(WEIGHTS[name], now)
