@@ -20,7 +20,7 @@ from confluent_kafka.admin import AdminClient
 from tests.brokers import PrivateKafka
 from tests.e2e.pipeline import ROOT, Pipeline, sim_stats
 from tests.e2e.test_pipeline import assert_unbroken, expected_rows, wait_complete
-from tests.utils import wait_for
+from tests.utils import read_all, wait_for
 
 SYMBOLS = "BTCUSDT,ETHUSDT,BNBUSDT"
 pytestmark = pytest.mark.slow
@@ -114,7 +114,8 @@ def test_broker_replaced_by_an_empty_one_under_load_loses_nothing(
     """The broker is stopped and an empty one started on its address under load. Neither stage is
     restarted: ingestion recreates the topics and sends its replay window again, the worker takes a
     new consumer for the new logs; after the self-audit (with repair) the database holds every
-    trade, aggTrade and bookTicker the simulator emitted, each once."""
+    trade, aggTrade and bookTicker the simulator emitted, each once; no bookTicker loss is recorded
+    (none happened), and the bad frames sent while the topics were missing are dead-lettered once."""
     broker = private_cluster(1)
     exchange = sim("--symbols", SYMBOLS, "--rate", "300", "--max-trades", "2500", "--start-delay", "1")
     pipe = _on_broker(pipeline(exchange), broker)
@@ -124,6 +125,8 @@ def test_broker_replaced_by_an_empty_one_under_load_loses_nothing(
     broker.wipe()  # stopped and its data deleted: the next start is an empty broker, same address
     broker.start()
     figure("broker away (stop, wipe, start of an empty one)", time.monotonic() - gone, "s")
+    sent = exchange.control("malformed", {"kind": "invalid_json", "count": 3})  # while topics are missing
+    bad = 3 * sent["connections"]  # each connection gets the 3 frames
     wait_for(lambda: sim_stats(exchange.control_url)["done"], 240, "the simulator to finish")
     stats = sim_stats(exchange.control_url)
     trades, books = expected_rows(stats)
@@ -136,6 +139,11 @@ def test_broker_replaced_by_an_empty_one_under_load_loses_nothing(
     assert_unbroken(pipe, stats)
     assert (pipe.count("trades"), pipe.count("book_ticker")) == (trades, books)
     assert worker.popen.poll() is None and ingestion.popen.poll() is None, "a stage needed a restart"
+    invented = pipe.query("SELECT symbol, start_time, end_time, missing, reason FROM gaps "
+                          "WHERE stream = 'bookTicker'")
+    assert invented == [], "a bookTicker loss was recorded, yet every bookTicker is stored"
+    dead = read_all(broker.bootstrap, [pipe.env["TOPIC_DEAD_LETTER"]], expected=bad)
+    assert len(dead) == bad, f"{len(dead)} dead letters for {bad} bad frames"
     replayed = re.findall(r"sending the last \d+ s again: (\d+) message", ingestion.log.read_text())
     assert replayed and sum(map(int, replayed)) > 0, "ingestion sent nothing again"
     assert "replacing the consumer" in worker.log.read_text()
