@@ -47,9 +47,12 @@ Topics and value shapes (``TOPIC_*`` settings name the topics):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Literal, TypedDict
 
 import orjson
+
+from binance_pipeline.common.settings import STREAM_TYPES, SYMBOL_RE
 
 CONTRACT_VERSION = 1
 TEXT_MAX = 200
@@ -136,6 +139,48 @@ def bounded_text(text: str) -> str:
     if len(clean) <= TEXT_MAX:
         return clean
     return clean[: TEXT_MAX - len(CUT_MARKER)] + CUT_MARKER
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int
+
+
+def _is_text(value: object) -> bool:
+    return type(value) is str and TEXT_RE.fullmatch(value) is not None
+
+
+def _one_of(*allowed: str) -> Callable[[object], bool]:
+    return lambda value: type(value) is str and value in allowed
+
+
+GAP_FIELDS: dict[str, Callable[[object], bool]] = {
+    "v": lambda value: _is_int(value) and value == CONTRACT_VERSION,
+    "type": _one_of("gap"),
+    "gap_id": _is_text,
+    "symbol": lambda value: type(value) is str and SYMBOL_RE.match(value) is not None,
+    "stream": _one_of(*STREAM_TYPES),
+    "kind": _one_of(*GAP_KINDS),
+    **{name: lambda value: value is None or _is_int(value)
+       for name in ("first_id", "last_id", "start_time", "end_time", "missing", "repaired_at")},
+    "reason": _is_text,
+    "status": _one_of(*GAP_STATUS_RANK),
+    "detected_at": _is_int,
+}
+
+
+def gap_problem(obj: object) -> str | None:
+    """Why ``obj`` is not a gap record of this contract, or None: the shape every reader may rely
+    on, field by field (the worker's decoder also checks that times are in range)."""
+    if not isinstance(obj, dict):
+        return "not a JSON object"
+    for name, valid in GAP_FIELDS.items():
+        if name not in obj:
+            return f"missing field {name}"
+        if not valid(obj[name]):
+            return f"field {name} does not follow the contract"
+    if obj["kind"] == "ids" and (obj["first_id"] is None or obj["last_id"] is None):
+        return "an id gap without first_id and last_id"
+    return None
 
 
 def encode(message: TradeMessage | BookTickerMessage | GapMessage) -> bytes:
