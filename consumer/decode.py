@@ -22,8 +22,14 @@ from typing import Any
 
 import orjson
 
-from binance_pipeline.common.events import CONTRACT_VERSION, GAP_KINDS, GAP_STATUS_RANK, TEXT_RE
-from binance_pipeline.common.settings import STREAM_TYPES, SYMBOL_RE
+from binance_pipeline.common.events import (
+    CONTRACT_VERSION,
+    GAP_KINDS,
+    GAP_STATUS_RANK,
+    STREAM_TYPES,
+    SYMBOL_RE,
+    TEXT_RE,
+)
 from consumer.errors import DecodeError
 
 TRADES, BOOK_TICKER, GAPS = "trades", "book_ticker", "gaps"

@@ -33,8 +33,7 @@ from typing import Any
 
 import orjson
 
-from binance_pipeline.common.events import GapMessage, gap_problem
-from binance_pipeline.common.settings import STREAM_TYPES
+from binance_pipeline.common.events import STREAM_TYPES, GapMessage, gap_problem
 from ingestion.records import id_gap, resolve
 
 Key = tuple[str, str]  # (type, symbol), as in ingestion.flow

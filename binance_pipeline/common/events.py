@@ -52,9 +52,9 @@ from typing import Literal, TypedDict
 
 import orjson
 
-from binance_pipeline.common.settings import STREAM_TYPES, SYMBOL_RE
-
 CONTRACT_VERSION = 1
+SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
+STREAM_TYPES = ("trade", "aggTrade", "bookTicker")
 TEXT_MAX = 200
 _TEXT_CHARS = r"\x20-\x5b\x5d-\x7e"  # printable ASCII without backslash (Rule 5)
 TEXT_RE = re.compile(f"[{_TEXT_CHARS}]{{1,{TEXT_MAX}}}")
