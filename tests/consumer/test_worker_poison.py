@@ -8,8 +8,10 @@ from collections.abc import Callable
 
 import orjson
 import pytest
+from confluent_kafka import Producer
 
 from binance_pipeline.common.events import CUT_MARKER, HDR_REASON, HDR_STAGE, HDR_TOPIC, GapMessage
+from consumer.checkpoint import DEAD_LETTER_MAX_VALUE
 from ingestion.frontier import FrontierEntry, first_contact
 from ingestion.records import id_gap, resolve, time_gap
 from ingestion.unfinished import close_at_stop, close_time_gap
@@ -20,6 +22,7 @@ from tests.utils import count, free_port, query, read_all, wait_for
 
 POISON = b"not a gap record"
 LONG_REASON = gap("BTCUSDT/trade/ids/1-2", "unrepairable", reason="x" * 500)
+HUGE = b"\x00" * 1_000_000
 
 
 def written(db_url: str, trades: int, books: int, gaps: int) -> bool:
@@ -30,25 +33,27 @@ def written(db_url: str, trades: int, books: int, gaps: int) -> bool:
 def test_one_poison_message_per_topic_is_dead_lettered_and_a_restart_goes_on(
     kafka_bootstrap: str, db_url: str, topics: Topics, start_worker: Callable[..., WorkerProcess]
 ) -> None:
-    """Poison alone on each topic (and a 500-char reason) is dead-lettered or left; the rest is written."""
+    """Poison alone on each topic (a 500-char reason, 1 MB) is dead-lettered or left; the rest is written."""
     worker = start_worker(BATCH_MAX_SECONDS="0.2")
     worker.wait_ready()
     p = producer(kafka_bootstrap)
     for topic in (topics.trades, topics.book_ticker, topics.gaps, topics.dead_letter):
         produce(p, topic, [POISON], key=b"BTCUSDT")  # each alone in its batch: no decodable row
     produce(p, topics.gaps, [LONG_REASON])
-    wait_for(lambda: worker.metric("worker_dead_letters_total", cause="undecodable") == 4, 30,
-             f"four dead letters ({worker.log_tail()})")
+    produce(Producer({"bootstrap.servers": kafka_bootstrap, "message.max.bytes": 1_040_000}), topics.trades,
+            [HUGE], key=b"BTCUSDT")  # whole, too big to dead-letter with the headers
+    wait_for(lambda: worker.metric("worker_dead_letters_total", cause="undecodable") == 5, 30,
+             f"five dead letters ({worker.log_tail()})")
     produce(p, topics.trades, [trade(i) for i in range(10)])
     produce(p, topics.book_ticker, [book(i) for i in range(5)])
     produce(p, topics.gaps, [gap("g/1", "open"), gap("g/2", "repaired")])
     wait_for(lambda: written(db_url, 10, 5, 2), 30, f"the other messages written ({worker.log_tail()})")
     assert worker.proc.poll() is None
-    dead = read_all(kafka_bootstrap, topics.dead_letter, expected=5, idle_s=1.0, timeout=30)
+    dead = read_all(kafka_bootstrap, topics.dead_letter, expected=6, idle_s=1.0, timeout=30)
     from_worker = [r for r in dead if r.headers.get(HDR_STAGE) == b"worker"]
     assert sorted((r.headers[HDR_TOPIC].decode(), r.value) for r in from_worker) == sorted([
         (topics.trades, POISON), (topics.book_ticker, POISON), (topics.gaps, POISON),
-        (topics.gaps, orjson.dumps(LONG_REASON))])
+        (topics.gaps, orjson.dumps(LONG_REASON)), (topics.trades, HUGE[:DEAD_LETTER_MAX_VALUE])])
     assert all(r.headers[HDR_REASON] for r in from_worker)
     assert [r.value for r in dead if r not in from_worker] == [POISON]  # read by no one: never looped
 
