@@ -17,7 +17,7 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from consumer.decode import Row
 from consumer.errors import OffsetOrderError
@@ -36,6 +36,13 @@ class DeadLetter:
     value: bytes | None
     reason: str
     received_at: int  # µs, when the worker received it
+
+    def fitted(self, max_value: int) -> DeadLetter:
+        """This dead letter with a value of at most ``max_value`` bytes; a cut is said in the reason."""
+        if self.value is None or len(self.value) <= max_value:
+            return self
+        reason = f"{self.reason} (value cut to its first {max_value} of {len(self.value)} bytes)"
+        return replace(self, value=self.value[:max_value], reason=reason)
 
 
 @dataclass

@@ -24,6 +24,10 @@ Rules:
      DeadLetterOut. ``pressure`` (consumer/backpressure.py) is the one state both threads
      update; nothing else is shared.
   6. The Checkpointer knows its collaborators only by the protocols of consumer/ports.py.
+  7. A dead letter always fits the dead-letter topic: a value over DEAD_LETTER_MAX_VALUE bytes is
+     cut to that (said in its reason). Whole, a message near the broker's limit plus the dead-letter
+     headers is refused by the producer (MSG_SIZE_TOO_LARGE), and that stopped the worker on it
+     at every restart.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from consumer.ports import DeadLetterOut, OffsetStore, Sink, WriteOutcome
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+DEAD_LETTER_MAX_VALUE = 900_000  # bytes: under librdkafka's message.max.bytes (1,000,000) with headers
 
 
 class _Abandoned(Exception):  # a signal inside the writer thread, never raised out of it
@@ -150,6 +155,7 @@ class Checkpointer:
             stamp = now_us()
             dead = [d for s in batch.segments for d in s.dead]
             dead += [batch.dead_letter_for(i, reason, stamp) for i, reason in write.rejected]
+            dead = [d.fitted(DEAD_LETTER_MAX_VALUE) for d in dead]  # Rule 7
             if dead:
                 self._retry(lambda: self._dead_letters.publish(dead), "dead-letter")
         except _Abandoned:

@@ -22,8 +22,14 @@ from typing import Any
 
 import orjson
 
-from binance_pipeline.common.events import CONTRACT_VERSION, GAP_STATUS_RANK
-from binance_pipeline.common.settings import STREAM_TYPES, SYMBOL_RE
+from binance_pipeline.common.events import (
+    CONTRACT_VERSION,
+    GAP_KINDS,
+    GAP_STATUS_RANK,
+    STREAM_TYPES,
+    SYMBOL_RE,
+    TEXT_RE,
+)
 from consumer.errors import DecodeError
 
 TRADES, BOOK_TICKER, GAPS = "trades", "book_ticker", "gaps"
@@ -44,7 +50,7 @@ Row = str | tuple[Any, ...]
 Decoded = tuple[Row, int]  # (row, received_at in µs)
 
 _DECIMAL = re.compile(r"-?[0-9]{1,40}(?:\.[0-9]{1,40})?")
-_TEXT = re.compile(r"[\x20-\x5b\x5d-\x7e]{1,200}")  # printable ASCII without backslash
+_TEXT = TEXT_RE  # the contract's text fields (events.py Rule 5), the same pattern ingestion writes to
 _MAX_US = 253_402_300_800_000_000  # 10000-01-01T00:00:00Z, exclusive
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NULL = "\\N"
@@ -200,7 +206,7 @@ def decode_gap(value: bytes) -> Decoded:
     detected = _time(o, "detected_at")
     row = (
         _text(o, "gap_id"), _symbol(o), _choice(o, "stream", STREAM_TYPES),
-        _choice(o, "kind", ("ids", "time")), _int_or_none(o, "first_id"),
+        _choice(o, "kind", GAP_KINDS), _int_or_none(o, "first_id"),
         _int_or_none(o, "last_id"), to_datetime(_time_or_none(o, "start_time")),
         to_datetime(_time_or_none(o, "end_time")), _int_or_none(o, "missing"),
         _text(o, "reason"), _choice(o, "status", tuple(GAP_STATUS_RANK)),

@@ -25,6 +25,9 @@ Rules:
   8. Rollups (consumer.rollup): the rows a transaction inserted are merged into the 1-minute
      rollups by ``_roll_up`` in that same transaction, just before COMMIT. ``rollups=False``
      (benchmarks only) writes the raw rows alone.
+  9. Counts are what the database returned, so never negative. No rows, no statement: an empty
+     ``execute_values`` runs nothing and leaves ``cursor.rowcount`` at -1 ("no statement"), which
+     once came back as -1 rows written and stopped the worker.
 """
 
 from __future__ import annotations
@@ -225,6 +228,9 @@ class TimescaleSink:
         return left[0] + right[0], left[1] + right[1]
 
     def _upsert(self, cur: psycopg2.extensions.cursor, table: str, rows: list[Row]) -> int:
+        """Rows inserted (or, for gaps, advanced) by one statement, as the database counted them."""
+        if not rows:  # e.g. a batch of undecodable messages only (Rule 9)
+            return 0
         if table == GAPS:
             execute_values(cur, STATEMENTS["upsert:gaps"], rows, page_size=max(1, len(rows)))
             return int(cur.rowcount)

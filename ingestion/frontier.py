@@ -20,6 +20,9 @@ Rules:
      resumes silently; a hole opens a ``restart`` gap (or, beyond ``max_age``, records it as
      unrepairable at once); ids that went backwards while time went forward mean the exchange's
      history is not the one the frontier describes, and the frontier is dropped (said, not hidden).
+  6. ``decode_entry`` takes any bytes: a record is accepted only if every field the resume reads
+     has its type and every open gap follows the contract (events.py ``gap_problem``); anything
+     else raises ValueError, and nothing else escapes, so a poison record is skipped, never fatal.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from binance_pipeline.common.events import GapMessage
+from binance_pipeline.common.events import STREAM_TYPES, GapMessage, gap_problem
 from ingestion.records import id_gap, resolve
 
 Key = tuple[str, str]  # (type, symbol), as in ingestion.flow
@@ -67,14 +70,34 @@ def encode_entry(entry: FrontierEntry) -> bytes:
 
 
 def decode_entry(raw: bytes) -> FrontierEntry:
-    """Parse one frontier record; ValueError (with why) when it is not one."""
+    """Parse one frontier record; ValueError (with why) for any bytes that are not one (Rule 6)."""
     try:
-        obj: dict[str, Any] = orjson.loads(raw)
-        gaps = {g["gap_id"]: g for g in obj["open"]}
-        return FrontierEntry(obj["type"], obj["symbol"], obj["last_id"], obj["last_time"], gaps,
-                             int(obj["written_at"]))  # fmt: skip
-    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ValueError(f"not a frontier record: {exc!r}") from exc
+        obj: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not a frontier record: not JSON ({exc})") from exc
+    problem = _entry_problem(obj)
+    if problem is not None:
+        raise ValueError(f"not a frontier record: {problem}")
+    gaps = {g["gap_id"]: g for g in obj["open"]}
+    return FrontierEntry(obj["type"], obj["symbol"], obj["last_id"], obj["last_time"], gaps,
+                         obj["written_at"])  # fmt: skip
+
+
+def _entry_problem(obj: Any) -> str | None:
+    """Why ``obj`` is not an entry the resume can act on, or None (its open gaps per the contract)."""
+    if not isinstance(obj, dict):
+        return "not a JSON object"
+    if obj.get("type") not in STREAM_TYPES or not isinstance(obj.get("symbol"), str):
+        return "no stream type and symbol"
+    if not all(obj.get(f) is None or type(obj[f]) is int for f in ("last_id", "last_time")):
+        return "last_id and last_time must be integers or null"
+    if type(obj.get("written_at")) is not int or not isinstance(obj.get("open"), list):
+        return "written_at must be an integer and open a list"
+    for gap in obj["open"]:
+        problem = gap_problem(gap)
+        if problem is not None:
+            return f"open gap: {problem}"
+    return None
 
 
 @dataclass(slots=True)

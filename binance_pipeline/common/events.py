@@ -11,6 +11,10 @@ Every message value is one JSON object (UTF-8, written with orjson). Rules:
      partition. The Kafka timestamp is the receipt time (milliseconds).
   4. Unknown fields are ignored by readers; a field's meaning never changes. A breaking
      change bumps ``CONTRACT_VERSION`` and is carried in the ``v`` field.
+  5. A gap record's text fields (``gap_id``, ``reason``) are 1-200 printable ASCII characters
+     without backslash (``TEXT_RE``). Writers make them so with ``bounded_text`` where a record
+     is built (ingestion/records.py), the worker's decoder refuses anything else; both read
+     this module, so the worker never refuses a record ingestion wrote.
 
 Topics and value shapes (``TOPIC_*`` settings name the topics):
 
@@ -42,11 +46,21 @@ Topics and value shapes (``TOPIC_*`` settings name the topics):
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Literal, TypedDict
 
 import orjson
 
 CONTRACT_VERSION = 1
+SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
+STREAM_TYPES = ("trade", "aggTrade", "bookTicker")
+TEXT_MAX = 200
+_TEXT_CHARS = r"\x20-\x5b\x5d-\x7e"  # printable ASCII without backslash (Rule 5)
+TEXT_RE = re.compile(f"[{_TEXT_CHARS}]{{1,{TEXT_MAX}}}")
+_NOT_TEXT = re.compile(f"[^{_TEXT_CHARS}]")
+CUT_MARKER = "..."
+GAP_KINDS = ("ids", "time")
 
 Source = Literal["stream", "rest", "archive"]
 GapStatus = Literal["open", "repaired", "unrepairable"]
@@ -116,6 +130,57 @@ def id_gap_id(symbol: str, stream: str, first_id: int, last_id: int) -> str:
 def time_gap_id(symbol: str, stream: str, start_time: int) -> str:
     """The stable key of a gap in time (bookTicker reconnect windows, dropped events)."""
     return f"{symbol}/{stream}/time/{start_time}"
+
+
+def bounded_text(text: str) -> str:
+    """``text`` made a valid text field (Rule 5): every other character becomes "?", an empty
+    text "?", and a text over TEXT_MAX characters keeps its start and ends with CUT_MARKER."""
+    clean = _NOT_TEXT.sub("?", text) or "?"
+    if len(clean) <= TEXT_MAX:
+        return clean
+    return clean[: TEXT_MAX - len(CUT_MARKER)] + CUT_MARKER
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int
+
+
+def _is_text(value: object) -> bool:
+    return type(value) is str and TEXT_RE.fullmatch(value) is not None
+
+
+def _one_of(*allowed: str) -> Callable[[object], bool]:
+    return lambda value: type(value) is str and value in allowed
+
+
+GAP_FIELDS: dict[str, Callable[[object], bool]] = {
+    "v": lambda value: _is_int(value) and value == CONTRACT_VERSION,
+    "type": _one_of("gap"),
+    "gap_id": _is_text,
+    "symbol": lambda value: type(value) is str and SYMBOL_RE.match(value) is not None,
+    "stream": _one_of(*STREAM_TYPES),
+    "kind": _one_of(*GAP_KINDS),
+    **{name: lambda value: value is None or _is_int(value)
+       for name in ("first_id", "last_id", "start_time", "end_time", "missing", "repaired_at")},
+    "reason": _is_text,
+    "status": _one_of(*GAP_STATUS_RANK),
+    "detected_at": _is_int,
+}
+
+
+def gap_problem(obj: object) -> str | None:
+    """Why ``obj`` is not a gap record of this contract, or None: the shape every reader may rely
+    on, field by field (the worker's decoder also checks that times are in range)."""
+    if not isinstance(obj, dict):
+        return "not a JSON object"
+    for name, valid in GAP_FIELDS.items():
+        if name not in obj:
+            return f"missing field {name}"
+        if not valid(obj[name]):
+            return f"field {name} does not follow the contract"
+    if obj["kind"] == "ids" and (obj["first_id"] is None or obj["last_id"] is None):
+        return "an id gap without first_id and last_id"
+    return None
 
 
 def encode(message: TradeMessage | BookTickerMessage | GapMessage) -> bytes:

@@ -23,10 +23,11 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from binance_pipeline.common.events import STREAM_TYPES as STREAM_TYPES  # the contract's, re-exported
+from binance_pipeline.common.events import SYMBOL_RE as SYMBOL_RE
+
 SERVICES_ENV_FILE = ".local/services.env"  # relative to the current directory (Rule 4)
-SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
 SYMBOL_PATTERN_RE = re.compile(r"^(?:ALL|[A-Z0-9]*\*[A-Z0-9*]*)$")  # ALL, or with * wildcards
-STREAM_TYPES = ("trade", "aggTrade", "bookTicker")
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 

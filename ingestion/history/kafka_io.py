@@ -8,7 +8,9 @@ Rules:
      day is never marked done before all its rows are acknowledged (write first, record after).
      A delivery failure since the last checkpoint raises ``PublishError`` and records nothing.
   3. Progress is a compacted topic (one partition); ``load_progress`` reads it from the
-     beginning to the high-water mark and keeps the last record per key.
+     beginning to the high-water mark and keeps the last record per key. A record that is not
+     one (plan.py ``decode_progress``) is skipped and logged with its offset: its day or cursor
+     is simply done again (idempotent rows), never a crash.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from binance_pipeline.common.kafka_config import client_config
 from binance_pipeline.common.settings import Settings
 from binance_pipeline.common.topics import create_missing_topics
 from ingestion.history.errors import ProgressError, PublishError
+from ingestion.history.plan import decode_progress
 from ingestion.publisher import producer_config
 
 log = logging.getLogger(__name__)
@@ -71,14 +74,25 @@ def load_progress(settings: Settings, timeout: float = 15.0) -> dict[str, dict[s
             if msg is None or msg.error() is not None:
                 continue
             position = (msg.offset() or 0) + 1
-            key, value = msg.key(), msg.value()
-            if key is not None and value is not None:
-                records[key.decode()] = orjson.loads(value)
+            _keep(records, msg)
     except KafkaException as exc:
         raise ProgressError(f"reading {topic}: {exc}") from exc
     finally:
         consumer.close()
     return records
+
+
+def _keep(records: dict[str, dict[str, Any]], msg: Message) -> None:
+    """Rule 3: keep a progress record; skip (and log) one that is not."""
+    key, value = msg.key(), msg.value()
+    if key is None or value is None:
+        return
+    try:
+        name, record = decode_progress(key, value)
+    except ValueError as exc:
+        log.warning("progress record %r at offset %s skipped: %s", key[:80], msg.offset(), exc)
+        return
+    records[name] = record
 
 
 def _watermarks(consumer: Consumer, topic: str, deadline: float) -> tuple[int, int]:

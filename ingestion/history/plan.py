@@ -8,6 +8,8 @@ Rules:
      starting right after the last archived id; ``[start_us, end_us)`` bounds their time.
   3. Progress keys: ``SYM/stream/YYYY-MM-DD`` for a finished archive day and ``SYM/stream/rest``
      for the REST cursor (``from_id``..``last_id`` published without a hole).
+  4. ``decode_progress`` takes any key and value bytes: it returns a record only with the integer
+     fields its key's kind is read for, else raises ValueError; nothing else escapes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+import orjson
 
 DAY_US = 86_400_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -35,6 +39,21 @@ def day_key(symbol: str, stream: str, day: date) -> str:
 
 def rest_key(symbol: str, stream: str) -> str:
     return f"{symbol}/{stream}/rest"
+
+
+PROGRESS_FIELDS = {"day": ("first_id", "last_id", "rows"), "rest": ("from_id", "last_id")}
+
+
+def decode_progress(key: bytes, value: bytes) -> tuple[str, dict[str, Any]]:
+    """One progress record as (key, record) (Rule 4); ValueError saying why it is not one."""
+    try:
+        text, record = key.decode(), orjson.loads(value)
+    except (UnicodeDecodeError, orjson.JSONDecodeError) as exc:
+        raise ValueError(f"not a progress record: {exc}") from exc
+    fields = PROGRESS_FIELDS["rest" if text.endswith("/rest") else "day"]
+    if not isinstance(record, dict) or not all(type(record.get(f)) is int for f in fields):
+        raise ValueError(f"not a progress record: {', '.join(fields)} must be integers")
+    return text, record
 
 
 @dataclass(frozen=True)

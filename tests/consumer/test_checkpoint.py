@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from binance_pipeline.common.backoff import Backoff
 from consumer.backpressure import State
 from consumer.batcher import Batch, Batcher, DeadLetter
-from consumer.checkpoint import Checkpointer
+from consumer.checkpoint import DEAD_LETTER_MAX_VALUE, Checkpointer
 from consumer.decode import Row
 from consumer.errors import (
     CommitError,
@@ -266,3 +266,14 @@ def test_no_offset_is_committed_before_a_durable_write_whatever_fails(
         assert not cp.pressure.in_flight
     finally:
         cp.close()
+
+
+def test_a_dead_letter_too_big_for_the_topic_is_cut_and_says_so() -> None:
+    """A dead letter's value over DEAD_LETTER_MAX_VALUE is cut to it, the reason naming both sizes."""
+    big = DeadLetter("t", 0, 7, b"k", b"x" * (DEAD_LETTER_MAX_VALUE + 1), "not JSON", 1)
+    small = DeadLetter("t", 0, 8, None, b"x" * DEAD_LETTER_MAX_VALUE, "not JSON", 1)
+    cut = big.fitted(DEAD_LETTER_MAX_VALUE)
+    assert cut.value == b"x" * DEAD_LETTER_MAX_VALUE and cut.key == b"k" and cut.offset == 7
+    n = DEAD_LETTER_MAX_VALUE
+    assert cut.reason == f"not JSON (value cut to its first {n} of {n + 1} bytes)"
+    assert small.fitted(DEAD_LETTER_MAX_VALUE) is small

@@ -100,3 +100,10 @@ def test_real_errors_are_classified_by_sqlstate(db_url: str) -> None:
     for code in (errorcodes.ADMIN_SHUTDOWN, "40001", "53300", "57P03", "40P01", "08006"):
         assert classify_sqlstate(code) is Disposition.TRANSIENT
     assert classify_sqlstate("23514") is Disposition.ROW
+
+
+@pytest.mark.parametrize("table", [TRADES, BOOK_TICKER, GAPS])
+def test_a_write_of_no_rows_counts_zero(sink: Sink, table: str) -> None:
+    """A batch whose messages were all undecodable writes nothing and counts 0 (never -1)."""
+    out = sink.write(table, [])
+    assert (out.inserted, out.skipped, out.rejected) == (0, 0, [])

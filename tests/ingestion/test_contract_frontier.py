@@ -6,9 +6,15 @@ record key, log notes, gap records) are asserted exactly.
 
 from __future__ import annotations
 
-import pytest
+import contextlib
+from typing import Any
 
-from binance_pipeline.common.events import GapMessage
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from binance_pipeline.common.events import GAP_FIELDS, GapMessage
 from ingestion.frontier import (
     FRONTIER_VERSION,
     FrontierBook,
@@ -21,6 +27,7 @@ from ingestion.frontier import (
     record_key,
 )
 from ingestion.records import id_gap, resolve, time_gap
+from ingestion.unfinished import plan_pickup
 
 T = ("trade", "BTCUSDT")
 A = ("aggTrade", "ETHUSDT")
@@ -69,25 +76,72 @@ def test_a_frontier_record_round_trips_every_key() -> None:
     assert type(back.written_at) is int
 
 
+ENTRY = b'{"type":"trade","symbol":"X","last_id":1,"last_time":1,"open":[],"written_at":1}'
+
+
+def with_open_gap(**change: Any) -> bytes:
+    """ENTRY with one open gap, changed by ``change``."""
+    return ENTRY.replace(b'"open":[]', b'"open":[' + orjson.dumps({**gap(1, 2), **change}) + b"]")
+
+
 @pytest.mark.parametrize(
     ("raw", "why"),
     [
-        (b"not json", "JSONDecodeError"),
-        (b"{}", "KeyError('open')"),
-        (b"[]", "TypeError"),
-        (b'{"type":"trade","symbol":"X","last_id":1,"last_time":1,"open":[{}],"written_at":1}',
-         "KeyError('gap_id')"),
-        (b'{"type":"trade","symbol":"X","last_id":1,"last_time":1,"open":[]}', "KeyError('written_at')"),
-        (b'{"type":"trade","symbol":"X","last_id":1,"last_time":1,"open":[],"written_at":null}', "TypeError"),
-        (b'{"type":"trade","symbol":"X","last_id":1,"last_time":1,"open":7,"written_at":1}', "TypeError"),
+        (b"not json", "not JSON"),
+        (b"\xff\xfe", "not JSON"),
+        (b"{}", "no stream type and symbol"),
+        (b"[]", "not a JSON object"),
+        (b"7", "not a JSON object"),
+        (ENTRY.replace(b'"type":"trade"', b'"type":["trade"]'), "no stream type and symbol"),
+        (ENTRY.replace(b'"symbol":"X"', b'"symbol":7'), "no stream type and symbol"),
+        (ENTRY.replace(b'"last_id":1', b'"last_id":"1"'), "last_id and last_time must be integers or null"),
+        (ENTRY.replace(b'"last_time":1', b'"last_time":true'), "last_id and last_time"),
+        (ENTRY.replace(b',"written_at":1', b""), "written_at must be an integer"),
+        (ENTRY.replace(b'"written_at":1', b'"written_at":null'), "written_at must be an integer"),
+        (ENTRY.replace(b'"written_at":1', b'"written_at":1e400'), "not JSON"),
+        (ENTRY.replace(b'"open":[]', b'"open":7'), "open a list"),
+        (ENTRY.replace(b'"open":[]', b'"open":[{}]'), "open gap: missing field v"),
+        (ENTRY.replace(b'"open":[]', b'"open":[[1]]'), "open gap: not a JSON object"),
+        (with_open_gap(first_id=None), "open gap: an id gap without first_id and last_id"),
+        (with_open_gap(reason=""), "open gap: field reason does not follow the contract"),
+        (with_open_gap(reason="x" * 201), "open gap: field reason does not follow the contract"),
     ],
 )
 def test_a_record_that_is_not_a_frontier_is_a_value_error_saying_why(raw: bytes, why: str) -> None:
-    """Garbage, a missing key, a null write time: ValueError 'not a frontier record: <the cause>'."""
+    """Garbage, a wrong type, a null write time, a bad open gap: ValueError 'not a frontier record: why'."""
     with pytest.raises(ValueError, match=r"^not a frontier record: ") as info:
         decode_entry(raw)
     assert why in str(info.value)
-    assert info.value.__cause__ is not None
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=6),
+    max_leaves=8,
+)
+KEYS = st.sampled_from(["type", "symbol", "last_id", "last_time", "open", "written_at", *GAP_FIELDS])
+
+
+@given(st.binary())
+def test_any_bytes_decode_to_an_entry_or_a_value_error(raw: bytes) -> None:
+    """decode_entry on arbitrary bytes returns an entry or raises ValueError, nothing else (Rule 6)."""
+    with contextlib.suppress(ValueError):
+        decode_entry(raw)
+
+
+@pytest.mark.slow  # a large property run (about 6 s)
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(KEYS, JSON), st.lists(st.dictionaries(KEYS, JSON), max_size=3))
+def test_any_json_shaped_record_is_an_entry_the_resume_can_use_or_a_value_error(
+    fields: dict[str, Any], gaps: list[dict[str, Any]]
+) -> None:
+    """Near-miss records (right keys, any JSON values) never escape as anything but ValueError."""
+    base = orjson.loads(encode_entry(FrontierEntry("trade", "BTCUSDT", 42, 7, {}, 99)))
+    try:
+        entry = decode_entry(orjson.dumps({**base, **fields, "open": [{**gap(1, 2), **g} for g in gaps]}))
+    except ValueError:
+        return
+    plan_pickup([entry], [entry.key], now=10**15)  # what the next instance does with it: no error
 
 
 # ------------------------------------------------------------------ the book: Rules 1-3

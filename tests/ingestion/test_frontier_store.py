@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import orjson
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from ingestion.frontier import FrontierBook
+from ingestion.frontier import FrontierBook, FrontierEntry, encode_entry, record_key
 from ingestion.frontier_store import FrontierWriter, ensure_frontier_topic, load_frontier
 from ingestion.metrics import IngestionMetrics
 from ingestion.publisher import Publisher
@@ -63,3 +64,23 @@ def test_latest_entry_per_key_wins_and_garbage_is_skipped(kafka_bootstrap: str, 
     raw.produce(topics.frontier, b"garbage", b"XRPUSDT/trade")
     assert raw.flush(10) == 0 and pub.flush(10) == 0
     assert [(e.key, e.last_id) for e in load_frontier(s)] == [(("trade", "BTCUSDT"), 20)]
+
+
+def test_poison_frontier_records_are_skipped_not_fatal(kafka_bootstrap: str, topics: Topics) -> None:
+    """Bytes, a wrong-typed entry and an entry with a bad open gap are skipped; good entries are read."""
+    s = make_settings(kafka_bootstrap, topics)
+    ensure_frontier_topic(s)
+    good = FrontierEntry("trade", "BTCUSDT", 20, 5, {}, 1)
+    bad_gap = {**id_gap("ETHUSDT", "trade", 1, 2, "stream", 1), "first_id": None}
+    poison = [
+        (b"\xff\xfe\x00", b"XRPUSDT/aggTrade"), (b"not a gap record", b"\xff"), (b"[]", b"SOLUSDT/trade"),
+        (encode_entry(good).replace(b'"type":"trade"', b'"type":["trade"]'), b"XRPUSDT/trade"),
+        (orjson.dumps({**orjson.loads(encode_entry(good)), "symbol": "ETHUSDT", "open": [bad_gap]}),
+         b"ETHUSDT/trade"),
+    ]
+    raw = Producer({"bootstrap.servers": kafka_bootstrap})
+    failed: list[object] = []
+    for value, key in [*poison, (encode_entry(good), record_key(good.key))]:
+        raw.produce(topics.frontier, value, key, on_delivery=lambda err, _m: err and failed.append(err))
+    assert raw.flush(10) == 0 and not failed
+    assert load_frontier(s) == [good]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import itertools
 from datetime import date
 from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,7 +17,7 @@ from hypothesis import strategies as st
 from ingestion.history.archive import csv_lines, expected_sha256, file_name, is_header, parse_row, verify
 from ingestion.history.display import Display, Progress
 from ingestion.history.errors import ArchiveError, RowError
-from ingestion.history.plan import archive_days, day_start_us, rest_task
+from ingestion.history.plan import archive_days, day_start_us, decode_progress, rest_task
 from ingestion.limits import WindowBudget
 from tests.utils import shared_data_or_skip
 
@@ -136,3 +138,39 @@ def test_weight_counted_by_the_exchange_is_shared_by_the_budget() -> None:
     assert budget.delay(25, 2.0) > 0
     budget.observe_used(10, 2.0)
     assert budget.used(2.0) == 2990
+
+
+DAY_RECORD = {"v": 1, "symbol": "BTCUSDT", "stream": "aggTrade", "day": "2026-01-01", "source": "archive",
+              "rows": 3, "first_id": 1, "last_id": 3, "done_at": 1}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "why"),
+    [
+        (b"BTCUSDT/aggTrade/2026-01-01", b"not a gap record", "not a progress record"),
+        (b"\xff\xfe", orjson.dumps(DAY_RECORD), "not a progress record"),
+        (b"BTCUSDT/aggTrade/2026-01-01", b"[1]", "first_id, last_id, rows must be integers"),
+        (b"BTCUSDT/aggTrade/2026-01-01", orjson.dumps({**DAY_RECORD, "rows": "3"}), "rows must be integers"),
+        (b"BTCUSDT/aggTrade/rest", orjson.dumps({"from_id": 1}), "from_id, last_id must be integers"),
+    ],
+)
+def test_a_progress_record_that_is_not_one_is_a_value_error(key: bytes, value: bytes, why: str) -> None:
+    """Bad key bytes, bad JSON or a field of the wrong type: ValueError saying why."""
+    with pytest.raises(ValueError, match=why):
+        decode_progress(key, value)
+
+
+def test_progress_records_of_the_importer_decode() -> None:
+    """A day record and a REST cursor as the importer writes them decode to (key, record)."""
+    cursor = {"v": 1, "source": "rest", "from_id": 5, "last_id": 9}
+    assert decode_progress(b"BTCUSDT/aggTrade/2026-01-01", orjson.dumps(DAY_RECORD)) == (
+        "BTCUSDT/aggTrade/2026-01-01", DAY_RECORD)
+    rest = b"BTCUSDT/aggTrade/rest"
+    assert decode_progress(rest, orjson.dumps(cursor)) == (rest.decode(), cursor)
+
+
+@given(st.binary(), st.binary())
+def test_any_progress_bytes_decode_or_raise_value_error(key: bytes, value: bytes) -> None:
+    """decode_progress on arbitrary bytes returns a record or raises ValueError, nothing else."""
+    with contextlib.suppress(ValueError):
+        decode_progress(key, value)
