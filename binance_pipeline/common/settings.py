@@ -453,6 +453,21 @@ class Settings(BaseSettings):
             raise ValueError("expected 1-249 characters of [A-Za-z0-9._-]")
         return value
 
+    @model_validator(mode="after")
+    def _check_distinct_topics(self) -> Settings:
+        """Every topic has one use: a dead-letter topic that is also an input would loop a poison
+        message forever; two streams on one topic would be read as each other's."""
+        names = ("topic_trades", "topic_book_ticker", "topic_gaps", "topic_dead_letter", "topic_frontier",
+                 "topic_history_progress")
+        seen: dict[str, str] = {}
+        for name in names:
+            value = getattr(self, name)
+            if value in seen:
+                raise ValueError(f"{name.upper()} and {seen[value].upper()} are both {value!r}: "
+                                 "every topic must have its own name")
+            seen[value] = name
+        return self
+
     @field_validator("replay_schema")
     @classmethod
     def _check_schema(cls, value: str) -> str:
