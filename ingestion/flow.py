@@ -393,5 +393,6 @@ class Flow:
                 self._open_id_gap(id_gap(r.symbol, r.stream, r.first_id, r.last_id, r.reason, now))
                 continue
             record = time_gap(r.symbol, r.stream, r.start_time, r.end_time, r.reason, "unrepairable", now)
+            record["missing"] = r.count  # events known and lost: the window says how many
             self._out.append(PublishGap(record, "detected"))
             log.warning("gap %s: %d events lost (%s), not repairable", record["gap_id"], r.count, r.reason)
