@@ -11,7 +11,7 @@ SERVICES := scripts/services.sh
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install services-up services-down services-status migrate lint typecheck test test-fast \
-        run demo bench compose-check clean kafka-ui kafka-tail dashboard browser screenshot mutation
+        run demo bench compose-check clean kafka-ui kafka-tail dashboard browser screenshot mutation chaos
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -57,6 +57,10 @@ test: dashboard browser services-up lint typecheck  ## lint, type-check, then th
 
 test-fast: dashboard services-up  ## the test suite without slow tests
 	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m pytest -q -m 'not slow'
+
+SEEDS ?= 1-20
+chaos: dashboard services-up  ## the chaos test over SEEDS (e.g. SEEDS=1-20 or SEEDS=4,9): seeded fault schedules vs ground truth
+	set -a; eval "$$(bash $(SERVICES) env)"; set +a; CHAOS_SEEDS='$(SEEDS)' $(PY) -m pytest -q -ra -s tests/e2e/test_chaos.py
 
 mutation: install  ## mutation testing of the pure core against its fast tests; per-module table (minutes, no services)
 	$(PY) scripts/mutation_report.py $(MUTATION_ARGS)
