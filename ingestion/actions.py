@@ -66,6 +66,14 @@ class VerifyJump:
 
 
 @dataclass(frozen=True, slots=True)
+class AskLatest:
+    """Ask REST for the latest id of (``stream``, ``symbol``); answer ``Flow.latest_known``."""
+
+    symbol: str
+    stream: str
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """Hand a control reply to the request of connection ``conn_id`` that waits for it."""
 
@@ -73,4 +81,4 @@ class Reply:
     reply: ControlReply
 
 
-Action = PublishEvent | PublishGap | DeadLetter | Backfill | VerifyJump | Reply
+Action = PublishEvent | PublishGap | DeadLetter | Backfill | VerifyJump | AskLatest | Reply

@@ -25,6 +25,10 @@ Rules:
      ``limit=1`` page, ahead of repairs and without waiting for them; every check gets
      exactly one answer through ``on_verified`` (the row, or None; ``failed`` when REST kept
      failing).
+ 10. ``ask_latest`` answers an ``AskLatest`` (a stream quiet since a reconnect, flow Rule 8)
+     with one ``limit=1`` page of the most recent rows, in a queue of its own so jump checks
+     never wait behind it; every question gets exactly one answer through ``on_latest`` (the
+     latest id, or None when REST has no row or kept failing).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from binance_pipeline.common.backoff import Backoff
 from binance_pipeline.common.clock import now_us
 from binance_pipeline.common.events import GapMessage, GapStatus, TradeMessage
 from binance_pipeline.common.settings import Settings
-from ingestion.actions import VerifyJump
+from ingestion.actions import AskLatest, VerifyJump
 from ingestion.errors import BackfillError, ParseError, RateLimited
 from ingestion.limits import WEIGHT_WINDOW_S, WindowBudget, acquire, observe_used_weight
 from ingestion.metrics import IngestionMetrics
@@ -57,6 +61,7 @@ MAX_ATTEMPTS = 5
 ROOM_RESERVE = 1000  # producer slots a backfill leaves to the live streams (at most 1/4)
 PROGRESS_EVERY_S = 5.0
 OnVerified = Callable[[int, TradeMessage | None, bool], None]  # token, REST row or None, failed
+OnLatest = Callable[[tuple[str, str], int | None], None]  # (type, symbol), REST's latest id or None
 
 
 
@@ -126,6 +131,8 @@ class Backfiller:
         self._reserve = min(ROOM_RESERVE, settings.producer_buffer_max_messages // 4)
         self._checks: asyncio.Queue[VerifyJump] = asyncio.Queue()
         self.on_verified: OnVerified = lambda *_: None
+        self._asks: asyncio.Queue[AskLatest] = asyncio.Queue()
+        self.on_latest: OnLatest = lambda *_: None
 
     def submit(self, record: GapMessage) -> None:
         self._queued_ids += span(record)
@@ -134,6 +141,10 @@ class Backfiller:
     def verify(self, check: VerifyJump) -> None:
         """Queue a jump check (Rule 6)."""
         self._checks.put_nowait(check)
+
+    def ask_latest(self, ask: AskLatest) -> None:
+        """Queue a question for REST's latest id (Rule 10)."""
+        self._asks.put_nowait(ask)
 
     def pending(self) -> int:
         return self._queue.qsize() + self.active
@@ -150,6 +161,7 @@ class Backfiller:
         ):
             tg.create_task(self._repairs(session), name="backfill-repairs")
             tg.create_task(self._verifications(session), name="backfill-checks")
+            tg.create_task(self._latest_ids(session), name="backfill-latest")
 
     async def _repairs(self, session: aiohttp.ClientSession) -> None:
         while True:
@@ -174,6 +186,17 @@ class Backfiller:
                 continue
             found = rows[0] if rows and rows[0]["id"] == check.ident else None
             self.on_verified(check.token, found, False)
+
+    async def _latest_ids(self, session: aiohttp.ClientSession) -> None:
+        while True:
+            ask = await self._asks.get()
+            try:
+                rows = await self._page(session, ask.symbol, ask.stream, None, 1)
+            except (BackfillError, ParseError) as exc:
+                log.warning("%s %s: REST's latest id unknown (%s); the next event will reveal the gap",
+                            ask.symbol, ask.stream, exc)  # fmt: skip
+                rows = []
+            self.on_latest((ask.stream, ask.symbol), rows[-1]["id"] if rows else None)
 
     async def _repair(self, session: aiohttp.ClientSession, record: GapMessage) -> None:
         first, last = record["first_id"], record["last_id"]

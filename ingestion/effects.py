@@ -20,7 +20,16 @@ from collections.abc import Iterable
 from binance_pipeline.common.clock import now_us
 from binance_pipeline.common.events import TradeMessage
 from binance_pipeline.common.settings import Settings
-from ingestion.actions import Backfill, DeadLetter, Key, PublishEvent, PublishGap, Reply, VerifyJump
+from ingestion.actions import (
+    AskLatest,
+    Backfill,
+    DeadLetter,
+    Key,
+    PublishEvent,
+    PublishGap,
+    Reply,
+    VerifyJump,
+)
 from ingestion.backfill import Backfiller
 from ingestion.connection import Connection
 from ingestion.flow import Flow, Tallies
@@ -37,10 +46,12 @@ class Effects:
         self, settings: Settings, metrics: IngestionMetrics, publisher: Publisher, backfiller: Backfiller
     ) -> None:
         window_us = int(settings.ingestion_time_window_s * 1_000_000)
-        self.flow = Flow(Tallies(metrics.received, metrics.duplicates), window_us)
+        quiet_us = int(settings.resume_probe_after_s * 1_000_000)
+        self.flow = Flow(Tallies(metrics.received, metrics.duplicates), window_us, quiet_us)
         self._metrics, self._publisher, self._backfiller = metrics, publisher, backfiller
         self._conns: dict[str, Connection] = {}
         backfiller.on_verified = self.jump_checked
+        backfiller.on_latest = self.latest_known
 
     # ----------------------------------------------------------------- calls into the flow
     def on_frame(self, raw: bytes, received_at: int, binary: bool, conn: Connection) -> None:
@@ -58,6 +69,11 @@ class Effects:
     def jump_checked(self, token: int, found: TradeMessage | None, failed: bool) -> None:
         """The backfiller's answer to a ``VerifyJump``."""
         self.flow.jump_checked(token, found, failed)
+        self.run()
+
+    def latest_known(self, key: Key, latest: int | None) -> None:
+        """The backfiller's answer to an ``AskLatest`` (None: REST has no row, or failed)."""
+        self.flow.latest_known(key, latest, now_us())
         self.run()
 
     def attach(self, conn: Connection, buffering: bool = False) -> None:
@@ -116,6 +132,8 @@ class Effects:
             elif isinstance(action, VerifyJump):
                 self._metrics.jump_checks.inc()
                 self._backfiller.verify(action)
+            elif isinstance(action, AskLatest):
+                self._backfiller.ask_latest(action)
 
     def _publish_gap(self, action: PublishGap) -> None:
         record = action.record

@@ -35,6 +35,12 @@ Rules:
      (``resume_at``): the pure ``first_contact`` decides, the sequencer is seeded with the
      baseline (so that first id needs no REST check, Rule 6), and the restart gap is queued
      (an open gap and its backfill, or an unrepairable record).
+  8. A trade or aggTrade stream with a baseline that has had no event ``quiet_us`` after it was
+     interrupted (a reconnect) is compared with REST's latest id (``AskLatest``): the ids it
+     missed become a gap with the interruption's cause and are backfilled, so a stream that
+     goes quiet (an illiquid symbol, a feed that ended) still reveals the ids lost in the cut
+     instead of holding them back until its next trade. An event that arrives first reveals
+     the gap itself, and the answer is ignored.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from typing import cast
 from binance_pipeline.common.events import GapMessage, TradeMessage
 from ingestion.actions import (
     Action,
+    AskLatest,
     Backfill,
     DeadLetter,
     Event,
@@ -71,6 +78,7 @@ from ingestion.sequencer import DUPLICATE, FILL, NEW, Gap, Sequencer
 log = logging.getLogger(__name__)
 
 LOSS_QUIET_US = 1_000_000
+QUIET_US = 5_000_000  # Rule 8: default silence after an interruption before REST is asked
 LOG_EVERY_US = 5_000_000
 UNKNOWN: Key = ("unknown", "unknown")
 
@@ -108,8 +116,9 @@ class Suspect:
 class Flow:
     """The per-frame pipeline between connections and Kafka, as a state machine."""
 
-    def __init__(self, tallies: Tallies, time_window_us: int) -> None:
-        self._tallies, self._window = tallies, time_window_us
+    def __init__(self, tallies: Tallies, time_window_us: int, quiet_us: int = QUIET_US) -> None:
+        self._tallies, self._window, self._quiet_us = tallies, time_window_us, quiet_us
+        self._quiet: dict[Key, int] = {}  # interrupted stream -> since when (us), Rule 8
         self._seqs: dict[Key, Sequencer] = {}
         self._paces: dict[Key, Pace] = {}
         self._time_gaps: dict[str, GapMessage] = {}  # symbol -> open bookTicker window
@@ -339,7 +348,10 @@ class Flow:
         """The streams ``keys`` were cut at ``since`` (us): attribute what follows to ``cause``."""
         for kind, symbol in keys:
             if kind != "bookTicker":
-                self._sequencer((kind, symbol)).interrupt(cause)
+                seq = self._sequencer((kind, symbol))
+                seq.interrupt(cause)
+                if seq.last is not None:  # Rule 8: from the first cut no event has answered
+                    self._quiet.setdefault((kind, symbol), now)
             elif symbol not in self._time_gaps:
                 record = time_gap(symbol, kind, since, None, cause, "open", now)
                 self._time_gaps[symbol] = record
@@ -384,8 +396,22 @@ class Flow:
         """An event Kafka did not take (reported by the publisher)."""
         self.losses.lost(symbol, kind, ident, received_at, reason, now)
 
+    def latest_known(self, key: Key, latest: int | None, now: int) -> None:
+        """REST's latest id of a stream that stayed quiet after an interruption (Rule 8)."""
+        seq = self._seqs.get(key)
+        if seq is None or seq.interrupted is None or key in self._checking or latest is None:
+            return  # an event came meanwhile (it reveals any gap itself), or REST has no row
+        gap = seq.reveal(latest)
+        if gap is not None:
+            log.warning("%s %s: quiet since it was cut (%s); REST's latest id is %d", key[1], key[0],
+                        gap.cause, latest)  # fmt: skip
+            self._on_gap(key, gap, now)
+
     def tick(self, now: int) -> None:
-        """Turn finished loss ranges into gap records (and id ranges into backfill jobs)."""
+        """Ask REST about quiet interrupted streams (Rule 8); turn finished loss ranges into gap
+        records (and id ranges into backfill jobs)."""
+        if self._quiet:
+            self._ask_quiet(now)
         if not self.losses:
             return
         for r in self.losses.drain(now, LOSS_QUIET_US):
@@ -396,3 +422,11 @@ class Flow:
             record["missing"] = r.count  # events known and lost: the window says how many
             self._out.append(PublishGap(record, "detected"))
             log.warning("gap %s: %d events lost (%s), not repairable", record["gap_id"], r.count, r.reason)
+
+    def _ask_quiet(self, now: int) -> None:
+        for key, since in list(self._quiet.items()):
+            if self._seqs[key].interrupted is None or key in self._checking:  # an event came
+                del self._quiet[key]
+            elif now - since >= self._quiet_us:
+                del self._quiet[key]
+                self._out.append(AskLatest(key[1], key[0]))

@@ -18,6 +18,12 @@ Rules:
   5. A frontier topic the broker no longer knows (a broker restarted empty, a new cluster) is
      created again by ``run()`` (retried every turn until it works), and then every entry is
      written again, since the lost log held them all; entries refused meanwhile stay dirty.
+  6. ``run()`` watches the topic's id (common/topics.py ``TopicIds``, every FRONTIER_CHECK_S),
+     so a lost topic is seen as soon as the broker answers, not when a write to it fails: the
+     producer keeps a topic it knew for ``topic.metadata.propagation.max.ms`` (30 s) before it
+     fails the write. The broker saying it does not know the topic is Rule 5's loss; a new id
+     (the topic created again by another client) is a new, empty log: every entry is written
+     again.
 """
 
 from __future__ import annotations
@@ -32,12 +38,14 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from binance_pipeline.common.kafka_config import client_config
 from binance_pipeline.common.settings import Settings
+from binance_pipeline.common.topics import TopicIds, changed_ids
 from ingestion.errors import FrontierError
 from ingestion.frontier import FrontierBook, FrontierEntry, Key, decode_entry, encode_entry, record_key
 from ingestion.publisher import Publisher, is_fatal, topic_missing
 
 log = logging.getLogger(__name__)
 
+FRONTIER_CHECK_S = 1.0  # Rule 6: how often the topic's id is asked for
 TOPIC_CONFIG = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": "3600000"}
 
 
@@ -134,6 +142,7 @@ class FrontierWriter:
         self._keys: dict[bytes, Key] = {}
         self.written = 0
         self._topic_lost = False  # Rule 5
+        self._known_id: dict[str, str] = {}  # Rule 6: the topic's id, once seen
 
     def drain_acks(self) -> None:
         """Fold the last acknowledged event of each key into the book."""
@@ -190,14 +199,34 @@ class FrontierWriter:
         self._topic_lost = True
 
     async def run(self) -> None:
-        """Write due entries until cancelled; recreate a lost topic first (Rule 5)."""
+        """Write due entries until cancelled; recreate a lost topic first (Rules 5, 6)."""
         interval = self._s.frontier_write_interval_ms / 1000
+        ids = TopicIds(self._s, [self._s.topic_frontier], FRONTIER_CHECK_S)
         while True:
+            self._watch(ids)
             if self._topic_lost:
                 await self._recreate_topic()
             else:
                 self.step()
             await asyncio.sleep(interval)
+
+    def _watch(self, ids: TopicIds) -> None:
+        """Rule 6: the broker's last answer about the topic, if a new one came."""
+        seen = ids.poll(time.monotonic())
+        if seen is None:
+            return
+        if self._s.topic_frontier in ids.unknown:
+            self._lose_topic("the broker does not know it")
+        elif changed_ids(self._known_id, seen) and not self._topic_lost:
+            log.warning("frontier topic %s was created again elsewhere (new id); writing every entry again",
+                        self._s.topic_frontier)  # fmt: skip
+            self._write_everything()
+
+    def _write_everything(self) -> int:
+        self.drain_acks()
+        entries = self.book.everything(now_us(), mono_us())
+        self._write(entries)
+        return len(entries)
 
     async def _recreate_topic(self) -> None:
         try:
@@ -206,11 +235,10 @@ class FrontierWriter:
             log.warning("frontier topic not created yet (%s); retrying", exc)
             return
         self._topic_lost = False
-        self.drain_acks()
-        entries = self.book.everything(now_us(), mono_us())
-        self._write(entries)
+        self._known_id.clear()  # the id it has now is the one we created (Rule 6)
+        written = self._write_everything()
         log.warning("frontier topic %s created again; %d entries written again", self._s.topic_frontier,
-                    len(entries))
+                    written)
 
     def _create_topic(self) -> None:
         """Blocking: the topic, then fresh metadata so the producer stops caching "unknown"."""

@@ -26,6 +26,10 @@ Rules:
   6. An id inside a hole is a ``FILL``: it is accepted and the hole narrows (or splits). At
      most ``MAX_HOLES`` holes are kept per sequence, the oldest forgotten first (their ids are
      the backfiller's to repair).
+  7. ``reveal(latest)``: ids up to ``latest`` exist (REST says so) that the stream has not
+     delivered; beyond ``last`` they are a gap and a hole like one an event reveals (Rule 3),
+     with the interruption's cause, and ``latest`` becomes ``last``, so the stream's next id
+     ``latest + 1`` is contiguous.
 """
 
 from __future__ import annotations
@@ -83,7 +87,17 @@ class Sequencer:
         if last is None or ident == last + 1 or not self.contiguous:
             self.interrupted = None
             return NEW
-        gap = Gap(last + 1, ident - 1, self.interrupted)
+        return self._open(Gap(last + 1, ident - 1, self.interrupted))
+
+    def reveal(self, latest: int) -> Gap | None:
+        """Ids up to ``latest`` exist but have not arrived (Rule 7); None when none is beyond ``last``."""
+        last = self.last
+        if last is None or latest <= last:
+            return None
+        self.last = latest
+        return self._open(Gap(last + 1, latest, self.interrupted))
+
+    def _open(self, gap: Gap) -> Gap:
         self.interrupted = None
         self.holes.append((gap.first, gap.last))
         if len(self.holes) > MAX_HOLES:

@@ -211,8 +211,8 @@ class Settings(BaseSettings):
     )
     resume_probe_after_s: float = Field(
         5.0, gt=0, le=3600,
-        description="A resumed trade/aggTrade stream with no event this long after start is compared "
-        "with REST's latest id instead (so a quiet feed still reveals its restart gap)",
+        description="A trade/aggTrade stream with no event this long after start (resumed) or after a "
+        "reconnect is compared with REST's latest id instead (so a quiet feed still reveals its gap)",
     )
     resume_max_age_s: float = Field(
         86_400.0, ge=60,

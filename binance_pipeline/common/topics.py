@@ -7,7 +7,9 @@ Rules:
   2. A topic's id (KIP-516) names its log: a topic deleted and created again under the same name,
      or created again on a broker that restarted empty, has a new id. ``TopicIds`` asks for them
      without blocking its caller (the worker's poll thread, ingestion's event loop); a topic the
-     broker does not know, or a request that failed, has no id in the answer (never a change).
+     broker does not know, or a request that failed, has no id in the answer (never a change);
+     ``unknown`` then names the topics the broker answered it does not know, apart from a
+     request that failed (an unreachable broker says nothing about a topic).
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class TopicIds:
         self._topics, self._every = sorted(topics), every_s
         self._pending: dict[str, Future[Any]] | None = None
         self._next = 0.0
+        self.unknown: frozenset[str] = frozenset()  # Rule 2: as of the last answer
 
     def poll(self, now: float) -> dict[str, str] | None:
         pending = self._pending
@@ -82,6 +85,7 @@ class TopicIds:
                 return None
             self._pending = None
             ids = {topic: _topic_id(f) for topic, f in pending.items()}
+            self.unknown = frozenset(topic for topic, f in pending.items() if _unknown(f))
             return {topic: i for topic, i in ids.items() if i}
         if now >= self._next:
             self._next = now + self._every
@@ -94,6 +98,16 @@ def changed_ids(known: dict[str, str], seen: dict[str, str]) -> list[str]:
     changed = sorted(t for t, i in seen.items() if known.get(t, i) != i)
     known.update(seen)
     return changed
+
+
+def _unknown(future: Future[Any]) -> bool:
+    """True when a finished describe request says the broker does not know the topic."""
+    try:
+        future.result()
+    except KafkaException as exc:
+        err = exc.args[0] if exc.args else None
+        return isinstance(err, KafkaError) and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+    return False
 
 
 def _topic_id(future: Future[Any]) -> str:

@@ -8,7 +8,10 @@ from collections.abc import Callable, Iterator
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from binance_pipeline.common.settings import Settings
 from exchange_sim.testing import SimProcess
+from ingestion.errors import FrontierError
+from ingestion.frontier_store import load_frontier
 from tests.brokers import PrivateKafka
 from tests.conftest import Topics
 from tests.ingestion.helpers import events_by_type, start_ingestion
@@ -30,6 +33,40 @@ def partitions(bootstrap: str, names: list[str]) -> dict[str, int]:
     meta = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10)
     found = {n: meta.topics[n] for n in names if n in meta.topics}
     return {n: len(t.partitions) for n, t in found.items() if t.error is None}
+
+
+def frontier_keys(bootstrap: str, topic: str) -> set[tuple[str, str]]:
+    """The (type, symbol) keys ingestion's frontier topic holds; none while it does not exist."""
+    try:
+        entries = load_frontier(Settings(kafka_bootstrap_servers=bootstrap, topic_frontier=topic), 5)
+    except FrontierError:
+        return set()
+    return {entry.key for entry in entries}
+
+
+def test_frontier_topic_and_entries_are_back_within_5_s_of_an_empty_broker(
+    kafka: PrivateKafka, sim: Callable[..., SimProcess], topics: Topics
+) -> None:
+    """The broker comes back empty: within 5 s the compacted frontier topic exists again and holds
+    every stream's entry, so an ingestion crash right after still finds where it stopped."""
+    exchange = sim("--symbols", "BTCUSDT", "--rate", "50")
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap, "BINANCE_WS_URL": exchange.ws_url,
+           "BINANCE_REST_URL": exchange.rest_url, "SYMBOLS": "BTCUSDT", **topics.env()}
+    keys = {("trade", "BTCUSDT"), ("aggTrade", "BTCUSDT"), ("bookTicker", "BTCUSDT")}
+    ing = start_ingestion(env)
+    try:
+        wait_for(lambda: frontier_keys(kafka.bootstrap, topics.frontier) == keys, 60, "the frontier written")
+        kafka.wipe()
+        kafka.start()
+        back = time.monotonic()
+        wait_for(lambda: frontier_keys(kafka.bootstrap, topics.frontier) == keys, 60,
+                 "the frontier topic and its entries on the empty broker")  # fmt: skip
+        took = time.monotonic() - back
+        print(f"\nfrontier topic and entries back {took:.1f} s after the broker")
+        assert took <= 5.0, f"the frontier came back {took:.1f} s after the broker"
+        assert ing.process.poll() is None, "ingestion restarted or died"
+    finally:
+        assert ing.stop() == 0, ing.log()[-3000:]
 
 
 def test_ingestion_recreates_topics_on_an_empty_broker(

@@ -179,14 +179,34 @@ def test_stalled_connection_is_replaced_and_gap_repaired(
     sim: Callable[..., SimProcess], ingestion: Callable[..., Ingestion], kafka_bootstrap: str, topics: Topics
 ) -> None:
     """A connection that goes silent is replaced; what it missed is backfilled."""
-    s = sim("--max-trades", "2000", "--rate", "1000", "--start-delay", "1")
-    ing = ingestion(s, WS_STALL_TIMEOUT_S="1")
+    # The feed is silent from the subscription until trading starts (--start-delay): that silence
+    # must be well inside the stall timeout, or the first connection is replaced as stalled just
+    # as the first trades go out on it, and the replacement's first ids become the baseline.
+    s = sim("--max-trades", "2000", "--rate", "1000", "--start-delay", "0.3")
+    ing = ingestion(s, WS_STALL_TIMEOUT_S="2")
     wait_for(lambda: ing.metric("ingestion_events_received") > 500, 20, "events flowing")
     s.control("stall", {"seconds": 4})
     stats = wait_published(ing, s, types=TRADES)
     wait_for(lambda: ing.metric("ingestion_gaps_resolved", status="repaired") >= 3, 30, "gaps repaired")
     assert_complete(stats, read_all(kafka_bootstrap, [topics.trades]), TRADES)
     assert "stalled" in ing.log()
+    assert ing.stop() == 0
+
+
+def test_stream_quiet_after_a_stall_still_reveals_its_gap(
+    sim: Callable[..., SimProcess], ingestion: Callable[..., Ingestion], kafka_bootstrap: str, topics: Topics
+) -> None:
+    """The feed ends while the connection is stalled: REST's latest id reveals what it missed."""
+    s = sim("--symbols", "BTCUSDT", "--max-trades", "2000", "--rate", "1500", "--start-delay", "0.3")
+    ing = ingestion(s, SYMBOLS="BTCUSDT", WS_STALL_TIMEOUT_S="3", RESUME_PROBE_AFTER_S="1")
+    trades = lambda: s.stats()["symbols"]["BTCUSDT"]["trade"]  # noqa: E731
+    wait_for(lambda: trades()["generated"] > 1100, 20, "trading under way")
+    # ~500 trades/s: the last ~1.8 s of trades never reach this connection, and the feed has
+    # ended when the stall timeout replaces it, so no event on the new one reveals the gap
+    s.control("stall", {"seconds": 10})
+    stats = wait_published(ing, s, timeout=30, types=TRADES)
+    assert ing.metric("ingestion_gaps_detected", reason="reconnect") >= 2  # trade and aggTrade
+    assert_complete(stats, read_all(kafka_bootstrap, [topics.trades]), TRADES)
     assert ing.stop() == 0
 
 

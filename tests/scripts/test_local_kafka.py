@@ -128,38 +128,63 @@ def _read_all(bootstrap: str, topic: str, want: int, timeout: float = 30) -> lis
     return values
 
 
-TMUX = ["tmux", "-L", "kaskade-tests"]  # a tmux server of the tests' own, so its window size is ours
+class Tmux:
+    """A tmux server of one test's own, with one 220x50 session whose pane runs the program shown.
 
+    The socket lives in the test's tmp dir, so no other run's server can answer on it, and the
+    session stays until ``close``: the next program replaces the pane's (``respawn-pane -k``).
+    Killing the last session instead makes the server exit, and a ``new-session`` sent right
+    after can reach the exiting server ("server exited unexpectedly", exit 1: about 3 % of calls).
+    """
 
-def _tmux(*args: str) -> None:
-    subprocess.run([*TMUX, *args], check=True, capture_output=True)
+    def __init__(self, directory: Path, session: str = "kaskade") -> None:
+        self.base = ["tmux", "-S", str(directory / "tmux.sock")]
+        self.session = session
+        self.started = False
 
+    def __call__(self, *args: str) -> str:
+        done = subprocess.run([*self.base, *args], capture_output=True, text=True, check=False,
+                              stdin=subprocess.DEVNULL, timeout=30)
+        if done.returncode != 0:
+            raise AssertionError(f"tmux {' '.join(args)} exited {done.returncode}: {done.stderr.strip()}")
+        return done.stdout
 
-def _open(session: str, command: str) -> None:
-    _tmux("new-session", "-d", "-s", session, "-x", "220", "-y", "50", f"env COLUMNS=220 LINES=50 {command}")
-    _tmux("resize-window", "-t", session, "-x", "220", "-y", "50")
+    def show(self, command: str) -> None:
+        """Run ``command`` in the pane, in place of what ran there; a program that exits stays on screen."""
+        command = f"env COLUMNS=220 LINES=50 {command}"
+        if self.started:
+            self("respawn-pane", "-k", "-t", self.session, command)
+        else:
+            self("new-session", "-d", "-s", self.session, "-x", "220", "-y", "50", command,
+                 ";", "set-option", "-g", "remain-on-exit", "on")
+            self.started = True
+        self("resize-window", "-t", self.session, "-x", "220", "-y", "50")
 
+    def keys(self, *keys: str) -> None:
+        self("send-keys", "-t", self.session, *keys)
 
-def _screen(session: str) -> str:
-    return subprocess.run([*TMUX, "capture-pane", "-p", "-t", session], capture_output=True, text=True,
-                          check=True).stdout
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", self.session)
 
+    def wait_screen(self, text: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.5)
+        raise AssertionError(f"kaskade never showed {text!r}; screen:\n{self.screen()}")
 
-def _wait_screen(session: str, text: str, timeout: float = 30) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        screen = _screen(session)
-        if text in screen:
-            return screen
-        time.sleep(0.5)
-    raise AssertionError(f"kaskade never showed {text!r}; screen:\n{_screen(session)}")
+    def close(self) -> None:
+        if self.started:
+            subprocess.run([*self.base, "kill-server"], check=False, capture_output=True)
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is needed to drive kaskade's text UI")
-def test_kaskade_lists_the_project_topics_group_and_messages() -> None:
+def test_kaskade_lists_the_project_topics_group_and_messages(tmp_path: Path) -> None:
     """kaskade (make kafka-ui / kafka-tail) shows the pipeline's topics, the worker's group and messages."""
     broker = PrivateKafka()
-    session = f"kaskade-{uuid.uuid4().hex[:8]}"
+    tmux = Tmux(tmp_path)
     kaskade = str(Path(os.sys.executable).parent / "kaskade")
     settings = Settings(kafka_bootstrap_servers=broker.bootstrap)
     try:
@@ -169,27 +194,26 @@ def test_kaskade_lists_the_project_topics_group_and_messages() -> None:
         producer.flush(10)
         _commit(broker.bootstrap, settings.consumer_group, [TopicPartition(settings.topic_trades, 0, 0)])
 
-        _open(session, f"{kaskade} admin -b {broker.bootstrap}")
-        screen = _wait_screen(session, settings.topic_dead_letter)
+        tmux.show(f"{kaskade} admin -b {broker.bootstrap}")
+        screen = tmux.wait_screen(settings.topic_dead_letter)
         for topic in pipeline_topics(settings):
             assert topic in screen
         # open the trades topic and its Groups tab: the worker's consumer group is listed
         rows = [line for line in screen.splitlines() if line.startswith(" │ ") and "Partitions" not in line]
         time.sleep(1)  # let the table take the focus before keys are sent
         for _ in range(next(i for i, line in enumerate(rows) if settings.topic_trades in line)):
-            _tmux("send-keys", "-t", session, "Down")
+            tmux.keys("Down")
             time.sleep(0.3)
-        _tmux("send-keys", "-t", session, "Enter")
-        _wait_screen(session, f"Topic Details [{settings.topic_trades}]")
+        tmux.keys("Enter")
+        tmux.wait_screen(f"Topic Details [{settings.topic_trades}]")
         for _ in range(2):
-            _tmux("send-keys", "-t", session, "Right")
+            tmux.keys("Right")
             time.sleep(0.5)
-        _wait_screen(session, settings.consumer_group)
-        _tmux("kill-session", "-t", session)
+        tmux.wait_screen(settings.consumer_group)
 
-        _open(session, f"{kaskade} consumer -b {broker.bootstrap} -t {settings.topic_dead_letter} "
-                       "--earliest -k string -v json")
-        _wait_screen(session, "BTCUSDT")
+        tmux.show(f"{kaskade} consumer -b {broker.bootstrap} -t {settings.topic_dead_letter} "
+                  "--earliest -k string -v json")
+        tmux.wait_screen("BTCUSDT")
     finally:
-        subprocess.run([*TMUX, "kill-session", "-t", session], check=False, capture_output=True)
+        tmux.close()
         broker.close()
