@@ -130,7 +130,9 @@ def test_entry_points_exit_2_naming_the_bad_setting(module: str, var: str, value
 
 
 @pytest.mark.parametrize("var", ["TOPIC_DEAD_LETTER", "TOPIC_GAPS", "TOPIC_FRONTIER", "TOPIC_HISTORY_PROGRESS"])
-def test_a_topic_used_twice_is_refused_naming_both_settings(monkeypatch: pytest.MonkeyPatch, var: str) -> None:
+def test_a_topic_used_twice_is_refused_naming_both_settings(
+    monkeypatch: pytest.MonkeyPatch, var: str
+) -> None:
     """A topic named like the trades topic (a dead letter looping into the worker's input) is refused."""
     monkeypatch.setenv(var, "binance.trades")
     with pytest.raises(ValidationError) as info:
