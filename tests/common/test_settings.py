@@ -129,7 +129,9 @@ def test_entry_points_exit_2_naming_the_bad_setting(module: str, var: str, value
     assert len(lines) == 1 and var in lines[0], proc.stderr
 
 
-@pytest.mark.parametrize("var", ["TOPIC_DEAD_LETTER", "TOPIC_GAPS", "TOPIC_FRONTIER", "TOPIC_HISTORY_PROGRESS"])
+@pytest.mark.parametrize(
+    "var", ["TOPIC_DEAD_LETTER", "TOPIC_GAPS", "TOPIC_FRONTIER", "TOPIC_HISTORY_PROGRESS"]
+)
 def test_a_topic_used_twice_is_refused_naming_both_settings(
     monkeypatch: pytest.MonkeyPatch, var: str
 ) -> None:
