@@ -629,7 +629,8 @@ class Publisher:
         depth = self.queue_depth()
         waited = now - max(self._last_ack, self._last_empty)
         if depth and waited > hold:
-            return f"kafka: {depth} messages unacknowledged for {waited:.1f} s"
+            return (f"kafka ({self._s.kafka_bootstrap_servers}): {depth} messages unacknowledged "
+                    f"for {waited:.1f} s")
         if self._brokers_down:
             return f"kafka: all brokers down ({self._s.kafka_bootstrap_servers})"
         if self._last_trouble and now - self._last_trouble[0] < hold:
