@@ -6,12 +6,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DASH_STAMP := $(VENV)/.dashboard-installed
 CHROMIUM := /usr/bin/chromium
+PROMTOOL := /usr/bin/promtool
 SRC := binance_pipeline exchange_sim ingestion consumer db dashboard
 SERVICES := scripts/services.sh
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install services-up services-down services-status migrate lint typecheck test test-fast \
-        run demo bench compose-check clean kafka-ui kafka-tail dashboard browser screenshot mutation chaos
+        run demo bench compose-check clean kafka-ui kafka-tail dashboard browser alerts-tools screenshot mutation chaos
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -34,6 +35,12 @@ browser:  ## install Debian's chromium for the browser tests (Playwright drives 
 	test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	$(CHROMIUM) --version
 
+alerts-tools:  ## install Debian's prometheus (promtool + server) for the alert-rule tests; its service is never started
+	test -x $(PROMTOOL) || { created=; [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; created=1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; rc=$$?; \
+	  [ -z "$$created" ] || rm -f /usr/sbin/policy-rc.d; exit $$rc; }
+	$(PROMTOOL) --version 2>&1 | head -1
+
 services-up:  ## provision and start the local broker (Apache Kafka) and TimescaleDB (idempotent)
 	bash $(SERVICES) up
 
@@ -52,7 +59,7 @@ lint: install  ## ruff on everything
 typecheck: dashboard  ## mypy --strict on the source packages
 	$(VENV)/bin/mypy --strict $(wildcard $(SRC))
 
-test: dashboard browser services-up lint typecheck  ## lint, type-check, then the whole test suite on real services
+test: dashboard browser alerts-tools services-up lint typecheck  ## lint, type-check, then the whole test suite on real services
 	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m pytest -q -ra
 
 test-fast: dashboard services-up  ## the test suite without slow tests

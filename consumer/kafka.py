@@ -14,7 +14,14 @@ Rules:
      without a rebalance. A second live worker with the same name fences the first one.
   5. The poll loop watches the subscribed topics' ids (common/topics.py ``TopicIds``): a topic
      deleted and created again, or a broker that restarted empty, gets a new id (loop.py Rule 8).
+  6. Offsets are committed asynchronously, so the poll loop never waits on the broker for a
+     commit (a paused broker held a synchronous commit, and the loop, until it came back). The
+     rows are durable before the commit is sent, so only the commit's outcome is late: it arrives
+     in ``on_commit`` during the next ``consume``, where a failure is logged and counted
+     (checkpoint Rule 4). librdkafka finishes outstanding commits before a rebalance completes and
+     before ``close`` returns, so a revocation or a shutdown still commits what was flushed.
 """
+
 
 from __future__ import annotations
 
@@ -38,6 +45,7 @@ from binance_pipeline.common.settings import Settings
 from binance_pipeline.common.topics import create_missing_topics
 from consumer.batcher import DeadLetter
 from consumer.errors import CommitError, DeadLetterError
+from consumer.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +87,12 @@ def producer_config(settings: Settings) -> dict[str, object]:
     }
 
 
-def make_consumer(settings: Settings) -> Consumer:
-    return Consumer({**consumer_config(settings), "error_cb": _error_logger(settings, "consumer")})
+OnCommit = Callable[[KafkaError | None, list[TopicPartition]], None]
+
+
+def make_consumer(settings: Settings, on_commit: OnCommit) -> Consumer:
+    return Consumer({**consumer_config(settings), "error_cb": _error_logger(settings, "consumer"),
+                     "on_commit": on_commit})
 
 
 def make_producer(settings: Settings) -> Producer:
@@ -147,10 +159,14 @@ class KafkaDeadLetters:
 
 
 class KafkaOffsets:
-    """``ports.OffsetStore`` on the consumer: synchronous commits of explicit offsets."""
+    """``ports.OffsetStore`` on the consumer: asynchronous commits of explicit offsets (Rule 6).
 
-    def __init__(self, consumer: Consumer) -> None:
-        self._consumer = consumer
+    ``consumer`` is set by ``rebind`` once the consumer exists (it takes ``on_commit`` at birth).
+    """
+
+    def __init__(self, metrics: WorkerMetrics) -> None:
+        self._consumer: Consumer | None = None
+        self._metrics = metrics
 
     def rebind(self, consumer: Consumer) -> Consumer:
         """Commit through ``consumer`` from now on (the loop replaced its consumer); returns it."""
@@ -158,12 +174,23 @@ class KafkaOffsets:
         return consumer
 
     def commit(self, offsets: dict[tuple[str, int], int]) -> list[str]:
+        """Send the commit; its failures are reported by ``on_commit`` later, so none come back here."""
+        if self._consumer is None:
+            raise CommitError("no consumer bound")
         tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
         try:
-            results = self._consumer.commit(offsets=tps, asynchronous=False) or []
+            self._consumer.commit(offsets=tps, asynchronous=True)
         except KafkaException as exc:
             raise CommitError(str(exc)) from exc
-        # per-partition errors come back in the result, not as an exception
-        return [f"{tp.topic}[{tp.partition}]@{tp.offset}: {tp.error}"
-                for tp in results if tp.error is not None]
+        return []
+
+    def on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """librdkafka's report of one commit (poll thread): failures are logged and counted."""
+        failed = [f"{tp.topic}[{tp.partition}]@{tp.offset}: {tp.error}" for tp in partitions if tp.error]
+        if err is not None and err.code() != KafkaError._NO_OFFSET:
+            failed = failed or [err.str()]
+        if failed:
+            self._metrics.commit_failures.inc(len(failed))
+            log.warning("offset commit failed (the rows are durable; a replay writes nothing new): %s",
+                        "; ".join(failed[:3]))
 

@@ -39,6 +39,18 @@ Rules:
      from the earliest offset of the new log (no offset of it is committed yet). Lost partitions
      (Rule 3) and recreated partitions (Rule 5) likewise write their buffers without a commit
      while the database answers, so a message consumed before its log vanished is not dropped.
+  9. The loop never waits on the broker for more than METADATA_TIMEOUT_S: offsets are committed
+     asynchronously (kafka.py Rule 6), topics are recreated by a request it polls
+     (common/topics.py ``TopicCreation``), topic ids likewise (``TopicIds``); ``consume`` is bounded.
+     Only ``close`` (at a renewal, Rule 8, which follows an answer of the broker, and at shutdown)
+     waits on librdkafka's own bounds.
+ 10. While nothing is assigned the loop asks for the whole cluster's metadata every
+     METADATA_REFRESH_S. A topic created a moment ago may still be unknown to the broker's
+     metadata (KRaft applies the creation after acknowledging it); librdkafka's subscription then
+     joins with no topic and looks again only after topic.metadata.refresh.interval.ms (30 s).
+     A full metadata answer makes it look at once (a partial one does not).
+ 11. Readiness (consumer/readiness.py): the database answers, partitions are assigned, the broker
+     answered within BROKER_SILENCE_S (naming it when not) and the loop turned within LOOP_STALL_S.
 """
 
 from __future__ import annotations
@@ -53,17 +65,20 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from binance_pipeline.common.clock import now_us
 from binance_pipeline.common.health import ReadinessCheck
 from binance_pipeline.common.settings import Settings
-from binance_pipeline.common.topics import TopicIds, changed_ids, create_missing_topics
+from binance_pipeline.common.topics import TopicCreation, TopicIds, changed_ids
 from consumer.backpressure import WhenFull
 from consumer.batcher import Batcher, DeadLetter
 from consumer.checkpoint import Checkpointer
 from consumer.decode import BOOK_TICKER, GAPS, TRADES, decode
 from consumer.errors import DecodeError, FatalDatabaseError, FatalKafkaError, OffsetOrderError
 from consumer.metrics import WorkerMetrics
+from consumer.readiness import broker_reason, loop_reason
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_S = 5.0
 TOPICS_RETRY_S = 2.0
+METADATA_REFRESH_S = 1.0
+METADATA_TIMEOUT_S = 1.0
 MISSING_TOPIC = frozenset({KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC})
 FATAL_KAFKA = frozenset({KafkaError._FATAL, KafkaError.FENCED_INSTANCE_ID})
 TP = tuple[str, int]
@@ -88,12 +103,24 @@ class Worker:
         self._revoke_timeout = max(1.0, settings.kafka_session_timeout_ms / 2000)
         self._assigned: set[TP] = set()
         self._paused = self._force = self._failed = self._topics_missing = False
-        self._next_housekeeping = self._next_topics_check = 0.0
+        self._next_housekeeping = self._next_topics_check = self._next_refresh = 0.0
+        self._creation: TopicCreation | None = None  # Rules 6, 9: a creation request in flight
+        self._turned_at: float | None = None  # Rule 11: when the loop last turned
         self._settings, self._name = settings, settings.worker_name
 
     def readiness(self) -> list[ReadinessCheck]:
+        """Rule 11; read on the health server's thread, never blocking."""
         return [lambda: None if self._cp.pressure.sink_up else "database unreachable",
-                lambda: None if self._assigned else "no partitions assigned"]
+                lambda: None if self._assigned else "no partitions assigned",
+                self._broker_reason,
+                lambda: loop_reason(self._turned_at, time.monotonic())]
+
+    def _broker_reason(self) -> str | None:
+        ids = self._topic_ids
+        if ids is None:
+            return None
+        return broker_reason(self._settings.kafka_bootstrap_servers, ids.answered_at, ids.last_error,
+                             time.monotonic())
 
     def stop(self) -> None:
         """First call: finish cleanly. Second call: stop waiting for the database."""
@@ -124,10 +151,12 @@ class Worker:
         """One turn: poll (or wait for the writer), submit what is due, housekeeping."""
         if not self._wait_for_writer():
             self._poll()
-        now = time.monotonic()
+        now = self._turned_at = time.monotonic()
         self._submit_due(now)
         if self._topics_missing:
             self._recreate_topics(now)
+        if not self._assigned:
+            self._refresh_metadata(now)
         self._watch_logs(now)
         if now >= self._next_housekeeping:
             self._housekeeping(now)
@@ -247,20 +276,32 @@ class Worker:
         log.warning("kafka: %s", error)
 
     def _recreate_topics(self, now: float) -> None:
-        """The broker lost our topics (an empty broker, a new cluster): create them again (Rule 6)."""
-        if now < self._next_topics_check:
+        """The broker lost our topics (an empty broker, a new cluster): create them again (Rules 6, 9)."""
+        creation = self._creation
+        if creation is None:
+            if now >= self._next_topics_check:
+                self._creation = TopicCreation(self._settings, timeout=5.0)
             return
-        self._next_topics_check = now + TOPICS_RETRY_S
-        failed = create_missing_topics(self._settings, timeout=5.0)
+        if not creation.done():
+            return
+        self._creation, self._next_topics_check = None, now + TOPICS_RETRY_S
+        failed = creation.failures()
         if failed:
             log.warning("missing topics not created yet (%s); retrying in %.0f s", failed, TOPICS_RETRY_S)
             return
         self._topics_missing = False
         self._metrics.topics_recreated.inc()
+        self._next_refresh = now  # the subscription looks at the topics again (Rule 10)
+
+    def _refresh_metadata(self, now: float) -> None:
+        """Rule 10: unassigned, ask for the cluster's metadata (bounded: Rule 9)."""
+        if now < self._next_refresh:
+            return
+        self._next_refresh = now + METADATA_REFRESH_S
         try:
-            self._consumer.list_topics(timeout=5.0)  # fresh metadata: the subscription sees them now
-        except KafkaException as exc:  # the regular metadata refresh will see them instead
-            log.warning("metadata refresh after creating the topics failed: %s", exc)
+            self._consumer.list_topics(timeout=METADATA_TIMEOUT_S)
+        except KafkaException as exc:  # no answer now: readiness says so (Rule 11); asked again soon
+            log.debug("metadata refresh while unassigned failed: %s", exc)
 
     def _set_paused(self, full: bool) -> None:
         if full and not self._paused:

@@ -20,6 +20,8 @@ import logging
 import signal
 import threading
 
+from confluent_kafka import Consumer
+
 from binance_pipeline.common.backoff import Backoff
 from binance_pipeline.common.health import HealthServer
 from binance_pipeline.common.logs import configure
@@ -45,17 +47,21 @@ log = logging.getLogger(__name__)
 
 def build(settings: Settings, metrics: WorkerMetrics, stop: threading.Event) -> Worker:
     """The worker and its collaborators, wired from ``settings`` (no network call yet)."""
-    consumer = make_consumer(settings)
+    offsets = KafkaOffsets(metrics)
+    consumer = offsets.rebind(make_consumer(settings, offsets.on_commit))
     sink = TimescaleSink(settings.database_url.get_secret_value(), settings.db_connect_timeout_s,
                          settings.db_statement_timeout_s, rollups=settings.worker_rollups)
     dead_letters = KafkaDeadLetters(make_producer(settings), settings.topic_dead_letter)
     initial = settings.db_retry_initial_s
-    offsets = KafkaOffsets(consumer)
     checkpointer = Checkpointer(sink, dead_letters, offsets, metrics,
                                 lambda: Backoff(initial, max(initial, settings.db_retry_max_s)))
     topics = [settings.topic_trades, settings.topic_book_ticker, settings.topic_gaps]
-    return Worker(settings, consumer, checkpointer, metrics, stop,
-                  renew=lambda: offsets.rebind(make_consumer(settings)), topic_ids=TopicIds(settings, topics))
+
+    def renew() -> Consumer:
+        return offsets.rebind(make_consumer(settings, offsets.on_commit))
+
+    return Worker(settings, consumer, checkpointer, metrics, stop, renew=renew,
+                  topic_ids=TopicIds(settings, topics))
 
 
 async def serve(settings: Settings) -> int:

@@ -7,10 +7,14 @@ Rules:
   2. Gauges that describe live state (producer queue depth, connection ages) are read through
      callables at scrape time, never pushed.
   3. Metrics only observe: nothing here changes what the pipeline does.
+  4. Series an alert watches for an increase exist from the start at 0 (Prometheus' ``increase``
+     does not see a series born at 1): ``ingestion_gaps_resolved{status="unrepairable"}`` for each
+     stream.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 
@@ -19,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 EventKey = tuple[str, str]  # (type, symbol)
+STREAMS = ("trade", "aggTrade", "bookTicker")
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0)
 
@@ -56,6 +61,18 @@ class _LiveCollector(Collector):
         )
         left.add_metric([], m.backfill_remaining())
         yield left
+        yield from _open_gaps(m.open_gaps_detected_us(), time.time())
+
+
+def _open_gaps(detected_us: list[int], now: float) -> Iterator[Metric]:
+    """How many gaps are open and how long the oldest has been (0 when none)."""
+    count = GaugeMetricFamily("ingestion_gaps_open", "Gaps published as open and not yet resolved")
+    count.add_metric([], len(detected_us))
+    yield count
+    oldest = GaugeMetricFamily("ingestion_gap_oldest_open_seconds",
+                               "Age of the oldest open gap (since its detection); 0 when none is open")
+    oldest.add_metric([], max(0.0, now - min(detected_us) / 1e6) if detected_us else 0.0)
+    yield oldest
 
 
 class IngestionMetrics:
@@ -70,6 +87,7 @@ class IngestionMetrics:
         self.queue_depth: Callable[[], int] = lambda: 0
         self.connection_ages: Callable[[], list[tuple[str, float]]] = list
         self.backfill_remaining: Callable[[], int] = lambda: 0
+        self.open_gaps_detected_us: Callable[[], list[int]] = list  # detected_at of each open gap
         self._connection_metrics(self.registry)
         self._repair_metrics(self.registry)
         self.registry.register(_LiveCollector(self))
@@ -96,6 +114,8 @@ class IngestionMetrics:
         self.gaps_resolved = Counter(
             "ingestion_gaps_resolved", "Gaps closed, by final status", ["stream", "status"], registry=r
         )
+        for stream in STREAMS:  # Rule 4
+            self.gaps_resolved.labels(stream, "unrepairable")
         self.backfilled = Counter(
             "ingestion_backfilled_events", "Events recovered from REST", ["type"], registry=r
         )

@@ -128,6 +128,8 @@ async def run(settings: Settings) -> int:
         if entries is not None:
             publisher.start()
             writer = pick_up(resolved, entries, publisher, backfiller, effects)
+            book = writer.book
+            metrics.open_gaps_detected_us = lambda: [g["detected_at"] for g in book.open_gaps()]
             await _stream(supervisor, publisher, backfiller, effects, (writer, refresher), stop)
     finally:
         await _shutdown(publisher, backfiller, resolved, writer)

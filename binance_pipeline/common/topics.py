@@ -10,11 +10,15 @@ Rules:
      broker does not know, or a request that failed, has no id in the answer (never a change);
      ``unknown`` then names the topics the broker answered it does not know, apart from a
      request that failed (an unreachable broker says nothing about a topic).
+  3. Neither ``TopicCreation`` nor ``TopicIds`` blocks its caller: each sends a request and is
+     asked later whether it is done, so a poll loop never waits on the broker. ``TopicIds`` also
+     says when the broker last answered, which is what the worker's readiness reports.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import Future
 from typing import Any
 
@@ -25,6 +29,8 @@ from binance_pipeline.common.kafka_config import client_config, explain
 from binance_pipeline.common.settings import Settings
 
 log = logging.getLogger(__name__)
+NO_ANSWER = frozenset({KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN,
+                       KafkaError._RESOLVE, KafkaError._DESTROY})
 
 
 def pipeline_topics(settings: Settings) -> list[str]:
@@ -34,33 +40,55 @@ def pipeline_topics(settings: Settings) -> list[str]:
 
 def create_missing_topics(settings: Settings, timeout: float = 15.0) -> dict[str, str]:
     """Create the pipeline topics that do not exist; return {topic: reason} for those that failed."""
-    security: list[str] = []  # authentication/TLS failures, said plainly instead of a time-out
+    return TopicCreation(settings, timeout).failures(wait=timeout + 5)
 
-    def on_error(err: KafkaError) -> None:
-        why = explain(err, settings)
-        if why:
-            security.append(why)
 
-    config: dict[str, Any] = {**client_config(settings), "error_cb": on_error}
-    admin = AdminClient(config)
-    config = {"retention.ms": str(settings.topic_retention_ms)}
-    new = [NewTopic(name, num_partitions=settings.topic_partitions,
-                    replication_factor=settings.topic_replication_factor, config=config)
-           for name in pipeline_topics(settings)]
-    failed: dict[str, str] = {}
-    for name, future in admin.create_topics(new, request_timeout=timeout).items():
+class TopicCreation:
+    """One request creating the pipeline topics that do not exist (Rules 1, 3).
+
+    The constructor sends it; ``done()`` never blocks; ``failures(wait)`` waits up to ``wait``
+    seconds for the answer and returns {topic: reason} for the topics not created.
+    """
+
+    def __init__(self, settings: Settings, timeout: float = 15.0) -> None:
+        self._servers = settings.kafka_bootstrap_servers
+        self._security: list[str] = []  # authentication/TLS failures, said plainly instead of a time-out
+
+        def on_error(err: KafkaError) -> None:
+            why = explain(err, settings)
+            if why:
+                self._security.append(why)
+
+        config: dict[str, Any] = {**client_config(settings), "error_cb": on_error}
+        self._admin = AdminClient(config)
+        retention = {"retention.ms": str(settings.topic_retention_ms)}
+        new = [NewTopic(name, num_partitions=settings.topic_partitions,
+                        replication_factor=settings.topic_replication_factor, config=retention)
+               for name in pipeline_topics(settings)]
+        self._futures: dict[str, Future[Any]] = self._admin.create_topics(new, request_timeout=timeout)
+        self._partitions = settings.topic_partitions
+
+    def done(self) -> bool:
+        return all(f.done() for f in self._futures.values())
+
+    def failures(self, wait: float = 0.0) -> dict[str, str]:
+        failed = {name: why for name, future in self._futures.items()
+                  if (why := self._outcome(name, future, wait)) is not None}
+        self._admin.poll(0)  # serves error_cb: an authentication or TLS failure shows up only there
+        return {name: self._security[-1] for name in failed} if self._security else failed
+
+    def _outcome(self, name: str, future: Future[Any], wait: float) -> str | None:
         try:
-            future.result(timeout=timeout + 5)
+            future.result(timeout=wait)
         except KafkaException as exc:
             err = exc.args[0] if exc.args else None
-            if not (isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS):
-                failed[name] = f"broker {settings.kafka_bootstrap_servers}: {exc}"
+            if isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                return None
+            return f"broker {self._servers}: {exc}"
         except Exception as exc:  # noqa: BLE001 - reported to the caller, who retries
-            failed[name] = f"broker {settings.kafka_bootstrap_servers}: {exc!r}"
-        else:
-            log.info("topic %s created (%d partitions)", name, settings.topic_partitions)
-    admin.poll(0)  # serves error_cb: an authentication or TLS failure shows up only there
-    return {name: security[-1] for name in failed} if security else failed
+            return f"broker {self._servers}: {exc!r}"
+        log.info("topic %s created (%d partitions)", name, self._partitions)
+        return None
 
 
 class TopicIds:
@@ -71,12 +99,15 @@ class TopicIds:
     previous one; it returns None while nothing new is known.
     """
 
-    def __init__(self, settings: Settings, topics: list[str], every_s: float = 2.0) -> None:
+    def __init__(self, settings: Settings, topics: list[str], every_s: float = 2.0,
+                 timeout_s: float = 5.0) -> None:
         self._admin = AdminClient({**client_config(settings), "client.id": "binance-pipeline.topic-ids"})
-        self._topics, self._every = sorted(topics), every_s
+        self._topics, self._every, self._timeout = sorted(topics), every_s, timeout_s
         self._pending: dict[str, Future[Any]] | None = None
         self._next = 0.0
         self.unknown: frozenset[str] = frozenset()  # Rule 2: as of the last answer
+        self.answered_at = time.monotonic()  # when the broker last answered (monotonic; Rule 3)
+        self.last_error = ""  # why the last request got no answer ('' once one did)
 
     def poll(self, now: float) -> dict[str, str] | None:
         pending = self._pending
@@ -89,8 +120,19 @@ class TopicIds:
             return {topic: i for topic, i in ids.items() if i}
         if now >= self._next:
             self._next = now + self._every
-            self._pending = self._admin.describe_topics(TopicCollection(self._topics), request_timeout=5.0)
+            self._pending = self._admin.describe_topics(TopicCollection(self._topics),
+                                                        request_timeout=self._timeout)
+            for future in self._pending.values():
+                future.add_done_callback(self._answered)
         return None
+
+    def _answered(self, future: Future[Any]) -> None:
+        """Runs on librdkafka's thread: any answer of the broker, "unknown topic" included."""
+        error = _transport_error(future)
+        if error:
+            self.last_error = error
+        else:
+            self.answered_at, self.last_error = time.monotonic(), ""
 
 
 def changed_ids(known: dict[str, str], seen: dict[str, str]) -> list[str]:
@@ -108,6 +150,15 @@ def _unknown(future: Future[Any]) -> bool:
         err = exc.args[0] if exc.args else None
         return isinstance(err, KafkaError) and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
     return False
+
+
+def _transport_error(future: Future[Any]) -> str:
+    """Why a finished request got no answer from the broker ('' when it did answer)."""
+    exc = future.exception()
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    if exc is None or (isinstance(err, KafkaError) and err.code() not in NO_ANSWER):
+        return ""
+    return str(err.str() if isinstance(err, KafkaError) else exc)
 
 
 def _topic_id(future: Future[Any]) -> str:

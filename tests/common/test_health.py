@@ -60,3 +60,14 @@ def test_oversized_request_line_is_a_json_400() -> None:
             await server.stop()
 
     asyncio.run(scenario())
+
+
+def test_stage_ready_gauge_follows_the_checks_and_process_metrics_are_served() -> None:
+    """The health server adds ``stage_ready`` (0 while a check fails, 1 after) and process_* to /metrics."""
+    registry = CollectorRegistry()
+    state: dict[str, str | None] = {"db": "database unreachable"}
+    HealthServer("127.0.0.1", 0, registry, [lambda: state["db"]])
+    assert registry.get_sample_value("stage_ready") == 0.0
+    state["db"] = None
+    assert registry.get_sample_value("stage_ready") == 1.0
+    assert registry.get_sample_value("process_start_time_seconds")
