@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -147,12 +148,28 @@ class KafkaDeadLetters:
                 failures.append(err)
 
         for d in dead:
-            self._producer.produce(self._topic, value=d.value, key=d.key,
-                                   headers=dead_letter_headers(d), on_delivery=delivered)
+            self._produce(d, delivered)
         remaining = self._producer.flush(self._flush_timeout)
         if remaining or failures:
             raise DeadLetterError(f"{remaining} undelivered, {len(failures)} failed: {failures[:1]}")
         log.info("dead-lettered %d message(s) to %s", len(dead), self._topic)
+
+    def _produce(self, d: DeadLetter, delivered: Callable[[KafkaError | None, Message], None]) -> None:
+        """One dead letter; a full queue is waited out (bounded), any refusal is a ``DeadLetterError``
+        (retried by the checkpoint), never an exception that would stop the writer thread."""
+        deadline = time.monotonic() + self._flush_timeout
+        while True:
+            try:
+                self._producer.produce(self._topic, value=d.value, key=d.key,
+                                       headers=dead_letter_headers(d), on_delivery=delivered)
+            except BufferError as exc:
+                if time.monotonic() >= deadline:
+                    raise DeadLetterError(f"producer queue full for {self._flush_timeout:.0f} s") from exc
+                self._producer.poll(0.1)
+            except KafkaException as exc:
+                raise DeadLetterError(f"the producer refused a dead letter: {exc}") from exc
+            else:
+                return
 
     def close(self) -> None:
         self._producer.flush(5)

@@ -8,8 +8,10 @@ Rules:
      fails is counted, logged and handed to ``on_lost`` (which records and repairs it); a gap
      record is never dropped: refused or failed ones wait in ``_pending`` and are retried in
      order. Dead letters that cannot be queued are counted and logged.
-  3. Readiness is off while the broker does not acknowledge queued messages, after a delivery
-     failure or a refused produce (for ``PRODUCER_ACK_STALL_S``), and before the topics exist.
+  3. Readiness is off while the broker does not acknowledge queued messages, or answers none of
+     the topic-id requests (a quiet feed queues nothing to acknowledge) for UNANSWERED_S, after a
+     delivery failure or a refused produce (for ``PRODUCER_ACK_STALL_S``), and before the topics
+     exist; every reason names the bootstrap servers.
   4. Delivery callbacks run inside ``serve()`` (or ``flush()``) on the event loop's thread.
   5. Delivery accounting is cheap per success and complete per failure: each event carries
      the acknowledgement callback of its (type, symbol), which counts it and observes the
@@ -96,6 +98,7 @@ DeliveryCallback = Callable[[KafkaError | None, Message], None]
 OnAck = Callable[[bool], None]  # called once per message: True when Kafka acknowledged it
 LOG_EVERY_S = 5.0
 TOPIC_CHECK_S = 2.0  # Rule 7: how often stalled acknowledgements make us ask for the topics
+UNANSWERED_S = 6.0  # Rule 3: the topic-id requests (every TOPIC_CHECK_S) unanswered this long: broker away
 # Rules 8-9: failures that say "this producer", not "this message": sent again on the next one.
 PURGED = frozenset({
     KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT, KafkaError._FATAL,
@@ -617,24 +620,29 @@ class Publisher:
         return int(left) + len(self._pending)
 
     def readiness(self) -> str | None:
-        """None when publishing works, else why not (Rule 3)."""
-        now, hold = time.monotonic(), self._s.producer_ack_stall_s
+        """None when publishing works, else why not, naming the broker (Rule 3)."""
+        why = self._not_ready(time.monotonic(), self._s.producer_ack_stall_s)
+        return None if why is None else f"kafka ({self._s.kafka_bootstrap_servers}): {why}"
+
+    def _not_ready(self, now: float, hold: float) -> str | None:
         if self.fatal:
-            return f"kafka: fatal producer error: {self.fatal}"
+            return f"fatal producer error: {self.fatal}"
         if not self.topics_ready:
             if self._ever_lost:
-                return "kafka: topics missing on the broker; recreating them"
-            return f"kafka: topics not created yet: {self._topic_error}" if self._topic_error \
-                else "kafka: topics not created yet"
+                return "topics missing on the broker; recreating them"
+            return f"topics not created yet: {self._topic_error}" if self._topic_error \
+                else "topics not created yet"
         depth = self.queue_depth()
         waited = now - max(self._last_ack, self._last_empty)
         if depth and waited > hold:
-            return (f"kafka ({self._s.kafka_bootstrap_servers}): {depth} messages unacknowledged "
-                    f"for {waited:.1f} s")
+            return f"{depth} messages unacknowledged for {waited:.1f} s"
+        silent = now - self._topic_ids.answered_at if self._topic_ids is not None else 0.0
+        if silent > max(hold, UNANSWERED_S):  # a quiet feed queues nothing: ask the broker itself
+            return f"broker unreachable: no answer for {silent:.0f} s"
         if self._brokers_down:
-            return f"kafka: all brokers down ({self._s.kafka_bootstrap_servers})"
+            return "all brokers down"
         if self._last_trouble and now - self._last_trouble[0] < hold:
-            return f"kafka: {self._last_trouble[1]} ({now - self._last_trouble[0]:.1f} s ago)"
+            return f"{self._last_trouble[1]} ({now - self._last_trouble[0]:.1f} s ago)"
         return None
 
 
