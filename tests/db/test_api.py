@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from db.params import COMMANDS
+from db.service.params import COMMANDS
 from tests.db.tape_data import G1, G2, G5, tape_schema
 from tests.utils import free_port
 

@@ -1,4 +1,4 @@
-"""db.params: each query parameter is parsed exactly or refused with InvalidArgument naming it."""
+"""db.service.params: each query parameter is parsed exactly or refused with InvalidArgument naming it."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from db.errors import InvalidArgument
-from db.params import (
+from db.service.errors import InvalidArgument
+from db.service.params import (
     BUCKET_ORIGIN,
     COMMANDS,
     DEFAULT_WHALE_THRESHOLD,

@@ -16,9 +16,9 @@ import time
 from typing import IO, Any
 
 from binance_pipeline.common.settings import Settings
-from db import queries
-from db.errors import DatabaseError, InvalidArgument
-from db.export import ExportRequest, parse_export, write_csv, write_parquet
+from db.service import queries
+from db.service.errors import DatabaseError, InvalidArgument
+from db.service.export import ExportRequest, parse_export, write_csv, write_parquet
 
 HELP = "the rows of a range in Binance's daily-archive CSV format, or Parquet"
 

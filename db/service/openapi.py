@@ -1,7 +1,7 @@
-"""The OpenAPI 3 document of the query API, built from db.params and db.results (no I/O).
+"""The OpenAPI 3 document of the query API, built from db.service.params and db.service.results (no I/O).
 
 Rule: the document is derived from the same tables the server uses (the commands and their
-parameters in db.params, the result dataclasses in db.results), so it cannot drift from them.
+parameters in db.service.params, the result dataclasses in db.service.results), so it cannot drift from them.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from db import audit, results
-from db.export_http import export_operation
-from db.params import COMMANDS, REQUIRED
+from db.service import audit, results
+from db.service.export_http import export_operation
+from db.service.params import COMMANDS, REQUIRED
 
 _DESCRIPTIONS = {
     "symbol": ("Symbol, e.g. BTCUSDT (A-Z, 0-9; lower case is upper-cased)", {"type": "string"}),

@@ -30,8 +30,8 @@ import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
 
-from db.errors import InvalidArgument, classify
-from db.params import parse_symbol, parse_time, parse_type
+from db.service.errors import InvalidArgument, classify
+from db.service.params import parse_symbol, parse_time, parse_type
 
 FORMATS = ("csv", "parquet")
 BATCH_ROWS = 50_000

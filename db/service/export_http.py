@@ -1,7 +1,7 @@
 """``GET /v1/export?symbol=&stream=&from=&to=&format=csv|parquet``: the export as a streamed download.
 
 Rules:
-  1. Parameters are checked (db.export.parse_export) before any database work; a bad one is
+  1. Parameters are checked (db.service.export.parse_export) before any database work; a bad one is
      400 through the API's error middleware.
   2. The export runs in a worker thread on its own read-only connection (no statement
      timeout: a long range is a long download, not a stuck query); chunks cross to the event
@@ -20,8 +20,8 @@ from typing import Any
 import psycopg2
 from aiohttp import web
 
-from db.errors import InvalidArgument, classify
-from db.export import ExportRequest, parse_export, write_csv, write_parquet
+from db.service.errors import InvalidArgument, classify
+from db.service.export import ExportRequest, parse_export, write_csv, write_parquet
 
 QUEUE_CHUNKS = 16
 _DONE = b""
@@ -130,7 +130,7 @@ def add_export_route(app: web.Application, connect_params: dict[str, Any]) -> No
 
 
 def export_operation() -> dict[str, Any]:
-    """The OpenAPI operation of ``GET /v1/export`` (added to db.openapi's document)."""
+    """The OpenAPI operation of ``GET /v1/export`` (added to db.service.openapi's document)."""
     def param(name: str, description: str, schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
         return {"name": name, "in": "query", "required": required, "description": description,
                 "schema": schema}

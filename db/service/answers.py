@@ -1,8 +1,8 @@
 """The ten query commands, shared by the CLI and the HTTP API: Request in, Answer out.
 
 Rules:
-  1. A command runs db.queries functions and shapes their results; it parses nothing (that is
-     db.params) and prints nothing (that is db.render and the front ends).
+  1. A command runs db.service.queries functions and shapes their results; it parses nothing (that is
+     db.service.params) and prints nothing (that is db.service.render and the front ends).
   2. No data: when the symbol has no row at all for the question (no trades of that type; no
      bookTicker for spread; nothing anywhere for stats/gaps), the Answer carries ``no_data``
      (CLI exit 1, HTTP 404). An empty interval of a symbol that has data is an ordinary answer
@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from db import audit as au
-from db import queries
-from db.params import Request
-from db.queries import Connection
-from db.render import Answer, Section, iso, jsonable, record
+from db.service import audit as au
+from db.service import queries
+from db.service.params import Request
+from db.service.queries import Connection
+from db.service.render import Answer, Section, iso, jsonable, record
 
 TRADE_COLUMNS = ("time", "id", "price", "qty", "buyer_maker")
 RANGE_COLUMNS = ("from", "to", "trade_count", "open", "high", "low", "close", "volume",
@@ -59,13 +59,13 @@ def _head(req: Request, *names: str) -> dict[str, Any]:
 
 def _interval(req: Request) -> tuple[datetime, datetime]:
     if req.start is None or req.end is None:
-        raise ValueError(f"{req.command}: db.params did not set the range")
+        raise ValueError(f"{req.command}: db.service.params did not set the range")
     return req.start, req.end
 
 
 def _at(req: Request) -> datetime:
     if req.at is None:
-        raise ValueError(f"{req.command}: db.params did not set at")
+        raise ValueError(f"{req.command}: db.service.params did not set at")
     return req.at
 
 

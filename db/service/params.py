@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from binance_pipeline.common.settings import SYMBOL_RE
-from db.errors import InvalidArgument
+from db.service.errors import InvalidArgument
 
 TRADE_TYPES = ("trade", "aggTrade")
 MIN_BUCKET = timedelta(seconds=1)
