@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from binance_pipeline.common.settings import Settings
 from db.service import cli
-from db.service.params import Request
+from db.service.spec import Request
 
 
 def repair(request: Request, settings: Settings, fmt: str, execute: cli.Execute) -> int:

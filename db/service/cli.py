@@ -1,7 +1,7 @@
 """Query the tape from the command line: ``python -m db.query <command> SYMBOL ...``.
 
-Commands: latest, price-at, range, candles, stats, spread, sma, whales, gaps, audit (see --help of
-each).
+One subcommand per query spec (db.service.specs), generated: its positional arguments and --flags are
+the spec's parameters, its help the spec's summary. See --help of each.
 Output: a text table by default, ``--json`` (the HTTP API's document) or ``--csv``.
 
 Exit status (rules):
@@ -17,95 +17,82 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from binance_pipeline.common.settings import Settings, dsn_endpoint, load_or_exit, settings_epilog
-from db.service import answers, export_cli, queries
+from db.service import queries
 from db.service.errors import DatabaseError, DatabaseUnavailable, InvalidArgument
-from db.service.params import COMMANDS, Request, parse_request
+from db.service.params import Doc
 from db.service.render import to_csv, to_json, to_text
+from db.service.spec import Limits, QuerySpec, Request
+from db.service.specs import SPECS
 
 PROG = "python -m db.query"
 SETTINGS_USED = ("database_url", "query_statement_timeout_ms", "query_max_rows", "audit_statement_timeout_ms",
                  "audit_repair_wait_s")
 REPAIR_NOTE = ("audit --repair also reads ingestion's Kafka settings (KAFKA_*, TOPIC_*) and REST settings "
                "(BINANCE_REST_URL, BINANCE_API_KEY, REST_*): it publishes through Kafka like ingestion")
-_HELP = {
-    "latest": "the last trade price and its time",
-    "price-at": "the price as of a time (last trade at or before it) and the nearest trades",
-    "range": "open/high/low/close, volume, quote volume, VWAP and count over an interval",
-    "candles": "OHLCV candles of a bucket width from 1s to 1d",
-    "stats": "row counts, first/last time and min/max price per table",
-    "spread": "best bid, best ask and spread in force at a time (bookTicker)",
-    "sma": "simple moving average of bucket closes",
-    "whales": "trades whose notional price*qty is at or above a threshold",
-    "gaps": "recorded gaps whose data overlaps the range, with their repair status, and rows per UTC day",
-    "audit": "check that the range is complete: id continuity per stream and trade/aggTrade consistency "
-             "(exit 0 complete, 1 not)",
-}
-_OPTIONS: dict[str, tuple[str, dict[str, object]]] = {
-    "type": ("--type", {"help": "trade (default) or aggTrade"}),
-    "stream": ("--stream", {"help": "audit only this stream: trade or aggTrade (default both)"}),
-    "at": ("--at", {"help": "ISO 8601 (UTC if no offset), epoch ms or now; default now"}),
-    "from": ("--from", {"dest": "from_", "metavar": "FROM", "help": "start: ISO 8601, epoch ms or now"}),
-    "to": ("--to", {"help": "interval end (exclusive): ISO 8601, epoch ms or now; default now"}),
-    "last": ("--last", {"help": "the interval [now - D, now), e.g. 5m, 1h, 2d (default 1h; gaps 1d)"}),
-    "bucket": ("--bucket", {"help": "bucket width 1s..1d, e.g. 1m, 15m, 1h (default 1m)"}),
-    "fill": ("--fill", {"action": "store_true", "help": "return empty buckets too (OHLC = previous close)"}),
-    "window": ("--window", {"help": "buckets per average (default 20, max 1000)"}),
-    "threshold": ("--threshold", {"help": "notional threshold in the quote currency (default 100000)"}),
-    "limit": ("--limit", {"help": "most trades to list (default 100)"}),
-}
+REPAIR_HELP = ("fetch every hole from the exchange's REST API through Kafka and the worker (recorded as gaps "
+               "with reason audit), wait for the rows (AUDIT_REPAIR_WAIT_S), then audit again")
+Execute = Callable[[Request, Settings, str], tuple[int, str, str]]
+Repair = Callable[[Request, Settings, str, Execute], int]
 
 
-def build_parser(repair: bool = False) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+def add_parameters(cmd: argparse.ArgumentParser, spec: QuerySpec[Any]) -> None:
+    """The spec's parameters as arguments: positional ones in order, then one --flag each."""
+    for wire, name, field in spec.params.fields():
+        doc = next((m for m in field.metadata if isinstance(m, Doc)), Doc({}))
+        if wire in spec.params.positional:
+            cmd.add_argument(wire, help=field.description)
+            continue
+        options: dict[str, Any] = {"dest": name, "help": field.description, **doc.cli}
+        if wire in spec.params.required:
+            options["required"] = True
+        cmd.add_argument(f"--{wire}", **options)
+
+
+def build_parser(
+    specs: Iterable[QuerySpec[Any]] = SPECS.values(), repair: bool = False
+) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The top-level parser and each command's own parser (for usage errors)."""
     parser = argparse.ArgumentParser(
         prog=PROG, description="Query the captured Binance tape in TimescaleDB.",
-        epilog=settings_epilog(SETTINGS_USED) + "\n" + REPAIR_NOTE,
+        epilog=settings_epilog(SETTINGS_USED) + ("\n" + REPAIR_NOTE if repair else ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     subs: dict[str, argparse.ArgumentParser] = {}
-    for command, params in COMMANDS.items():
-        cmd = subs[command] = sub.add_parser(command, help=_HELP[command], description=_HELP[command])
-        cmd.add_argument("symbol", help="e.g. BTCUSDT")
-        if command == "price-at":
-            cmd.add_argument("at", help="ISO 8601 (UTC if no offset) or epoch milliseconds")
-        for name in params:
-            if name in _OPTIONS and not (command == "price-at" and name == "at"):
-                flag, kwargs = _OPTIONS[name]
-                cmd.add_argument(flag, **kwargs)  # type: ignore[arg-type]
-        if command == "audit" and repair:
-            cmd.add_argument("--repair", action="store_true",
-                             help="fetch every hole from the exchange's REST API "
-                             "through Kafka and the worker (recorded as gaps with reason audit), wait "
-                             "for the rows (AUDIT_REPAIR_WAIT_S), then audit again")
+    for spec in specs:
+        cmd = subs[spec.name] = sub.add_parser(spec.name, help=spec.summary, description=spec.summary)
+        add_parameters(cmd, spec)
+        if spec.download is not None:
+            spec.download.cli_arguments(cmd)
+            continue
+        if spec.name == "audit" and repair:
+            cmd.add_argument("--repair", action="store_true", help=REPAIR_HELP)
         out = cmd.add_mutually_exclusive_group()
         out.add_argument("--json", action="store_true", help="print the JSON document")
         out.add_argument("--csv", action="store_true", help="print CSV")
-    subs["export"] = export_cli.add_subcommand(sub)
     return parser, subs
 
 
-def raw_params(args: argparse.Namespace) -> dict[str, str]:
-    """The parameters given on the command line, as db.service.params expects them (name -> text)."""
+def raw_params(args: argparse.Namespace, spec: QuerySpec[Any]) -> dict[str, str]:
+    """The parameters given on the command line, as the spec's model expects them (name -> text)."""
     raw: dict[str, str] = {}
-    for name in COMMANDS[args.command]:
-        value = getattr(args, "from_" if name == "from" else name, None)
+    for wire, name, _ in spec.params.fields():
+        value = getattr(args, name, None)  # positional ones are named like their field (symbol, at)
         if value is True:
-            raw[name] = "true"
+            raw[wire] = "true"
         elif isinstance(value, str):
-            raw[name] = value
+            raw[wire] = value
     return raw
 
 
-def cli_name(command: str, param: str) -> str:
+def cli_name(spec: QuerySpec[Any], param: str) -> str:
     """How a parameter is spelled on the command line, for usage errors."""
-    if param == "symbol" or (command == "price-at" and param == "at"):
-        return param
-    return f"--{param}"
+    return param if param in spec.params.positional else f"--{param}"
 
 
 def execute(request: Request, settings: Settings, fmt: str) -> tuple[int, str, str]:
@@ -116,7 +103,7 @@ def execute(request: Request, settings: Settings, fmt: str) -> tuple[int, str, s
     except DatabaseUnavailable as exc:
         return 1, "", f"{PROG}: cannot connect to DATABASE_URL ({dsn_endpoint(dsn)}): {exc}\n"
     try:
-        answer = answers.run(conn, request, answers.Limits(settings.audit_statement_timeout_ms))
+        answer = request.spec.run(conn, request.params, Limits(settings.audit_statement_timeout_ms))
     except DatabaseError as exc:
         return 1, "", f"{PROG}: the database {dsn_endpoint(dsn)} could not answer: {exc}\n"
     finally:
@@ -128,26 +115,25 @@ def execute(request: Request, settings: Settings, fmt: str) -> tuple[int, str, s
     return answer.exit_status, to_csv(answer) if fmt == "csv" else to_text(answer), ""
 
 
-Execute = Callable[[Request, Settings, str], tuple[int, str, str]]
-Repair = Callable[[Request, Settings, str, Execute], int]
-
-
-def main(argv: Sequence[str] | None = None, repair: Repair | None = None) -> int:
+def main(argv: Sequence[str] | None = None, repair: Repair | None = None,
+         specs: Iterable[QuerySpec[Any]] = SPECS.values()) -> int:
     """The CLI; ``repair`` (db.repair's, handed in by ``python -m db.query``) serves ``audit --repair``."""
-    parser, subs = build_parser(repair is not None)
+    by_name = {spec.name: spec for spec in specs}
+    parser, subs = build_parser(by_name.values(), repair is not None)
     args = parser.parse_args(argv)
     settings = load_or_exit("db.query")
-    if args.command == "export":
-        return export_cli.run(args, settings, subs["export"])
+    spec = by_name[args.command]
     try:
-        request = parse_request(args.command, raw_params(args), datetime.now(UTC), settings.query_max_rows)
+        params = spec.parse(raw_params(args, spec), datetime.now(UTC), settings.query_max_rows)
     except InvalidArgument as exc:
-        subs[args.command].error(f"argument {cli_name(args.command, exc.param)}: {exc.message}")
+        subs[spec.name].error(f"argument {cli_name(spec, exc.param)}: {exc.message}")
+    if spec.download is not None:
+        return spec.download.cli_run(args, settings, params, subs[spec.name])
     fmt = "json" if args.json else "csv" if args.csv else "text"
+    request = Request(spec, params)
     if repair is not None and getattr(args, "repair", False):
         return repair(request, settings, fmt, execute)
     status, out, err = execute(request, settings, fmt)
     sys.stdout.write(out)
     sys.stderr.write(err)
     return status
-

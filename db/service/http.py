@@ -1,10 +1,10 @@
-"""The query HTTP API (aiohttp): ``python -m db.api`` serves the CLI's commands as JSON.
+"""The query HTTP API (aiohttp): ``python -m db.api`` serves the query specs (db.service.specs) as JSON.
 
-  GET /v1/{latest,price-at,range,candles,stats,spread,sma,whales,gaps,audit}?symbol=...  answers
-      (audit answers 200 with "complete": false when the range has holes)
-  GET /v1/export?symbol=&stream=&from=&to=&format=csv|parquet   streamed download (db/export_http.py)
-  GET /openapi.json   the OpenAPI 3 document        GET /healthz   liveness (no database)
-  GET /docs, /readyz, /metrics                      Swagger UI, readiness, metrics (db.service.ops)
+  GET /v1/<spec name>?symbol=...   one route per spec, generated (audit answers 200 with
+      "complete": false when the range has holes; export streams a download, db.service.export_http)
+  GET /openapi.json   the OpenAPI 3 document, generated from the same specs (db.service.openapi)
+  GET /healthz        liveness (no database)
+  GET /docs, /readyz, /metrics   Swagger UI, readiness, metrics (db.service.ops)
 
 Rules:
   1. Parameters are validated by db.service.params before any database work: a bad one is 400
@@ -12,9 +12,11 @@ Rules:
   2. A symbol with no data for the question is 404 ``{"error": "no_data"}``; database
      unreachable or tables missing 503, statement timeout 504; anything else 500 with a JSON
      body and no traceback (the traceback goes to the log).
-  3. When QUERY_API_KEY is set, /v1/* requires it in X-API-Key: any other value, whatever its
-     bytes, is 401; /healthz and /openapi.json stay open. An empty QUERY_API_KEY is refused at
-     start (binance_pipeline.common.settings); unset, the API is open and says so once at start.
+  3. When QUERY_API_KEY is set, /v1/* requires it in X-API-Key (every spec with ``requires_key``,
+     and any other /v1/ path): any other value, whatever its bytes, is 401; /healthz, /openapi.json
+     and the ops pages stay open; the OpenAPI document marks exactly those routes. An empty
+     QUERY_API_KEY is refused at start (binance_pipeline.common.settings); unset, the API is open
+     and says so once at start.
   4. psycopg2 runs off the event loop: one worker thread per pooled connection
      (QUERY_POOL_SIZE), so a blocking query never stalls other requests. A connection that
      broke is closed instead of returned to the pool.
@@ -29,7 +31,7 @@ import argparse
 import asyncio
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -42,13 +44,13 @@ from psycopg2.pool import ThreadedConnectionPool
 from binance_pipeline.common.jsonhttp import serve
 from binance_pipeline.common.logs import configure
 from binance_pipeline.common.settings import Settings, load_or_exit, settings_epilog
-from db.service import answers, queries
+from db.service import queries
 from db.service.errors import DatabaseError, DatabaseUnavailable, InvalidArgument, QueryTimeout, SchemaMissing
-from db.service.export_http import add_export_route
-from db.service.openapi import build_openapi
+from db.service.openapi import OPS_PATHS, build_openapi
 from db.service.ops import add_ops_routes
-from db.service.params import COMMANDS, Request, parse_request
 from db.service.render import Answer
+from db.service.spec import Limits, QuerySpec, Request
+from db.service.specs import SPECS
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -66,9 +68,9 @@ class QueryService:
     """Runs requests on pooled read-only connections in worker threads (rule 4)."""
 
     def __init__(self, dsn: str, pool_size: int, statement_timeout_ms: int, max_rows: int,
-                 limits: answers.Limits | None = None) -> None:
+                 limits: Limits | None = None) -> None:
         self._params = queries.connect_params(dsn, statement_timeout_ms)
-        self._limits = limits or answers.Limits()
+        self._limits = limits or Limits()
         self._size, self.max_rows = pool_size, max_rows
         self._pool: ThreadedConnectionPool | None = None
         self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="query-db")
@@ -83,7 +85,7 @@ class QueryService:
         broken = False
         try:
             conn.autocommit = True
-            return answers.run(conn, request, self._limits)
+            return request.spec.run(conn, request.params, self._limits)
         except DatabaseUnavailable:
             broken = True
             raise
@@ -142,11 +144,15 @@ def query_arguments(request: web.Request) -> dict[str, str]:
     return raw
 
 
-def make_command_handler(command: str) -> Handler:
+def make_handler(spec: QuerySpec[Any], service: QueryService) -> Handler:
+    """The route of one spec: parameters checked first (Rule 1), then the answer or the download."""
+    download = spec.download.http_handler(service.connect_params) if spec.download else None
+
     async def handle(request: web.Request) -> web.StreamResponse:
-        service = request.app[SERVICE_KEY]
-        req = parse_request(command, query_arguments(request), datetime.now(UTC), service.max_rows)
-        answer = await service.answer(req)
+        params = spec.parse(query_arguments(request), datetime.now(UTC), service.max_rows)
+        if download is not None:
+            return await download(request, params)
+        answer = await service.answer(Request(spec, params))
         if answer.no_data:
             return error(404, "no_data", answer.no_data)
         return json_response(answer.document)
@@ -180,12 +186,12 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error(500, "internal", "internal error (logged by the server)")
 
 
-def api_key_middleware(key: str | None) -> Any:
-    """Rule 3: X-API-Key on /v1/* when a key is configured."""
+def api_key_middleware(key: str | None, open_paths: frozenset[str] = frozenset()) -> Any:
+    """Rule 3: X-API-Key on /v1/* (but ``open_paths``) when a key is configured."""
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if key is not None and request.path.startswith("/v1/"):
+        if key is not None and request.path.startswith("/v1/") and request.path not in open_paths:
             # aiohttp decodes header bytes as UTF-8 with surrogateescape: encode back the same
             # way, so any bytes compare (and differ) instead of raising UnicodeEncodeError.
             given = request.headers.get("X-API-Key", "").encode("utf-8", "surrogateescape")
@@ -196,20 +202,24 @@ def api_key_middleware(key: str | None) -> Any:
     return check
 
 
-def make_app(service: QueryService, api_key: str | None = None) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware, api_key_middleware(api_key)])
+def make_app(service: QueryService, api_key: str | None = None,
+             specs: Iterable[QuerySpec[Any]] = SPECS.values()) -> web.Application:
+    """One route per spec (Rule 3's key where a spec requires it), and the pages of OPS_PATHS."""
+    specs = list(specs)
+    open_paths = frozenset(f"/v1/{s.name}" for s in specs if not s.requires_key)
+    app = web.Application(middlewares=[errors_middleware, api_key_middleware(api_key, open_paths)])
     app[SERVICE_KEY] = service
-    for command in COMMANDS:
-        app.router.add_get(f"/v1/{command}", make_command_handler(command))
-    spec = orjson.dumps(build_openapi())
+    for spec in specs:
+        app.router.add_get(f"/v1/{spec.name}", make_handler(spec, service))
+    document = orjson.dumps(build_openapi(specs, key_required=api_key is not None))
 
     async def openapi(_: web.Request) -> web.Response:
-        return web.Response(body=spec, content_type="application/json")
+        return web.Response(body=document, content_type="application/json")
 
     async def healthz(_: web.Request) -> web.Response:
         return json_response({"alive": True})
 
-    add_export_route(app, service.connect_params)
+    assert "/healthz" in OPS_PATHS and "/openapi.json" in OPS_PATHS  # noqa: S101 - documented as open
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)
     add_ops_routes(app, service.ping)
@@ -227,7 +237,7 @@ def build(settings: Settings) -> web.Application:
     service = QueryService(
         settings.database_url.get_secret_value(), settings.query_pool_size,
         settings.query_statement_timeout_ms, settings.query_max_rows,
-        answers.Limits(settings.audit_statement_timeout_ms),
+        Limits(settings.audit_statement_timeout_ms),
     )
     key = settings.query_api_key.get_secret_value() if settings.query_api_key else None
     return make_app(service, key)

@@ -1,7 +1,12 @@
-"""The OpenAPI 3 document of the query API, built from db.service.params and db.service.results (no I/O).
+"""The OpenAPI 3 document of the query API, generated from the query specs (no I/O).
 
-Rule: the document is derived from the same tables the server uses (the commands and their
-parameters in db.service.params, the result dataclasses in db.service.results), so it cannot drift from them.
+Rules:
+  1. Every route is in the document: one operation per spec (its parameters from the spec's model,
+     its 200 body from the spec's document type, the dataclasses in it as components), and the open
+     pages of OPS_PATHS. Nothing is written by hand per query, so the document cannot drift.
+  2. Security is per operation: a spec that ``requires_key`` has ``security: [{"apiKey": []}]`` and a
+     401 response when the server requires a key (``key_required``); every other route has
+     ``security: []`` (open). The server serves the document of its own configuration.
 """
 
 from __future__ import annotations
@@ -9,163 +14,111 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from db.service import audit, results
-from db.service.export_http import export_operation
-from db.service.params import COMMANDS, REQUIRED
+from db.service.params import Doc
+from db.service.spec import QuerySpec
+from db.service.specs import SPECS
 
-_DESCRIPTIONS = {
-    "symbol": ("Symbol, e.g. BTCUSDT (A-Z, 0-9; lower case is upper-cased)", {"type": "string"}),
-    "type": ("Trade stream: trade (default) or aggTrade", {"type": "string", "enum": ["trade", "aggTrade"]}),
-    "stream": ("Audit only this stream: trade or aggTrade (default both, and their consistency)",
-               {"type": "string", "enum": ["trade", "aggTrade"]}),
-    "at": ("ISO 8601 time (UTC when no offset), epoch milliseconds or now; spread: default now",
-           {"type": "string"}),
-    "from": ("Interval start (inclusive), ISO 8601, epoch ms or now", {"type": "string"}),
-    "to": ("Interval end (exclusive), ISO 8601, epoch ms or now; default now", {"type": "string"}),
-    "last": ("Interval [now - D, now), e.g. 5m, 1h, 2d; instead of from/to; default 1h (gaps 1d)",
-             {"type": "string", "pattern": "^[0-9]+[smhd]$"}),
-    "bucket": ("Bucket width from 1s to 1d, e.g. 1m (default), 15m, 1h",
-               {"type": "string", "pattern": "^[0-9]+[smhd]$"}),
-    "fill": ("Return empty buckets too (OHLC = previous close, volume 0)", {"type": "boolean"}),
-    "window": ("Closes per moving average, 1-1000 (default 20)", {"type": "integer"}),
-    "threshold": ("Notional price*qty threshold in the quote currency (default 100000)",
-                  {"type": "string", "format": "decimal"}),
-    "limit": ("Most trades to return (default 100; maximum QUERY_MAX_ROWS)", {"type": "integer"}),
-}
-_SUMMARIES = {
-    "latest": "Latest trade price and its time",
-    "price-at": "Price as of a time: last trade at or before it, first trade after it, the nearest",
-    "range": "OHLC, volume, quote volume, VWAP and trade count over [from, to)",
-    "candles": "OHLCV candles per time bucket",
-    "stats": "Row counts, first/last time and min/max price per table; gap counts by status",
-    "spread": "Best bid, best ask and spread in force at a time (bookTicker)",
-    "sma": "Simple moving average of bucket closes",
-    "whales": "Trades with notional price*qty at or above a threshold",
-    "gaps": "Recorded gaps whose data (the missing events' times) overlaps [from, to), with repair "
-            "status, and rows per UTC day",
-    "audit": "Is [from, to) complete? Id continuity per stream and trade/aggTrade consistency, checked "
-             "in the database; every hole with its id range, time span and the gap record explaining "
-             "it (or none). 200 either way: see 'complete'",
-}
 _DEC = {"type": "string", "format": "decimal", "description": "exact decimal, digits as stored"}
 _TIME = {"type": "string", "format": "date-time"}
+_SIMPLE: dict[Any, dict[str, Any]] = {Decimal: _DEC, datetime: _TIME, int: {"type": "integer"},
+                                      bool: {"type": "boolean"}, str: {"type": "string"}}
+OPS_PATHS = {  # the open pages (db.service.http, db.service.ops): path -> summary
+    "/healthz": "Liveness", "/readyz": "Readiness: the database answers and holds the pipeline's tables",
+    "/metrics": "Prometheus metrics of the API", "/openapi.json": "This document",
+    "/docs": "Swagger UI on this document",
+}
 
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _schema_of(hint: Any) -> dict[str, Any]:
-    """JSON schema of one dataclass field's type hint."""
+def schema_of(hint: Any, components: dict[str, Any]) -> dict[str, Any]:
+    """JSON schema of one type hint; the dataclasses met are added to ``components``."""
     args = typing.get_args(hint)
     if isinstance(hint, types.UnionType) and type(None) in args:
-        inner = _schema_of(next(a for a in args if a is not type(None)))
+        inner = schema_of(next(a for a in args if a is not type(None)), components)
         return {"allOf": [inner], "nullable": True} if "$ref" in inner else {**inner, "nullable": True}
-    if typing.get_origin(hint) is list:
-        return {"type": "array", "items": _schema_of(args[0])}
+    if typing.get_origin(hint) in (list, tuple):
+        return {"type": "array", "items": schema_of(args[0], components)}
     if typing.get_origin(hint) is dict:
-        return {"type": "object", "additionalProperties": _schema_of(args[1])}
+        return {"type": "object", "additionalProperties": schema_of(args[1], components)}
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        if hint.__name__ not in components:
+            components[hint.__name__] = {}  # placeholder: a recursive type stops here
+            components[hint.__name__] = component(hint, components)
         return _ref(hint.__name__)
-    simple = {Decimal: _DEC, datetime: _TIME, int: {"type": "integer"}, bool: {"type": "boolean"},
-              str: {"type": "string"}}
-    return dict(simple[hint])
+    return dict(_SIMPLE[hint])
 
 
-def component(cls: type) -> dict[str, Any]:
+def component(cls: type, components: dict[str, Any]) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
-    props = {f.name: _schema_of(hints[f.name]) for f in dataclasses.fields(cls)}
+    props = {f.name: schema_of(hints[f.name], components) for f in dataclasses.fields(cls)}
     return {"type": "object", "properties": props, "required": list(props)}
 
 
-_COMPONENTS = (results.Trade, results.Candle, results.SmaPoint,
-               results.TableStats, results.Quote, results.Whale, results.Gap, results.DayCount,
-               audit.StreamAudit, audit.Hole, audit.Duplicate, audit.AggMismatch)
-
-
-def _maybe(name: str) -> dict[str, Any]:
-    return {"allOf": [_ref(name)], "nullable": True}
-
-
-def _obj(**props: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "properties": props}
-
-
-def _arr(name: str) -> dict[str, Any]:
-    return {"type": "array", "items": _ref(name)}
-
-
-def _bodies() -> dict[str, dict[str, Any]]:
-    s, t = {"type": "string"}, _TIME
-    nul = {"nullable": True}
-    base = {"symbol": s, "type": s}
-    span = {**base, "from": t, "to": t}
-    return {
-        "latest": _obj(**base, trade=_ref("Trade")),
-        "price-at": _obj(**base, at=t, price={**_DEC, **nul}, before=_maybe("Trade"),
-                         after=_maybe("Trade"), nearest=_maybe("Trade")),
-        "range": _obj(**span, **{k: v for k, v in component(results.RangeSummary)["properties"].items()
-                                 if k not in ("start", "end")}),
-        "candles": _obj(**span, bucket_seconds={"type": "integer"}, fill={"type": "boolean"},
-                        candles=_arr("Candle")),
-        "stats": _obj(symbol=s, tables=_arr("TableStats"),
-                      gaps={"type": "object", "additionalProperties": {"type": "integer"}}),
-        "spread": _obj(symbol=s, at=t, quote=_maybe("Quote")),
-        "sma": _obj(**span, bucket_seconds={"type": "integer"}, window={"type": "integer"},
-                    points=_arr("SmaPoint")),
-        "whales": _obj(**span, threshold=_DEC, limit={"type": "integer"},
-                       truncated={"type": "boolean"}, trades=_arr("Whale")),
-        "gaps": _obj(symbol=s, **{"from": t, "to": t}, gaps=_arr("Gap"), days=_arr("DayCount")),
-        "audit": _obj(symbol=s, **{"from": t, "to": t}, streams={"type": "array", "items": s},
-                      complete={"type": "boolean"}, consistency_checked={"type": "boolean"},
-                      summary=_arr("StreamAudit"), holes=_arr("Hole"), duplicates=_arr("Duplicate"),
-                      mismatches=_arr("AggMismatch")),
-    }
-
-
-def _error_response(description: str) -> dict[str, Any]:
+def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
 
 
-def _operation(command: str, body: dict[str, Any]) -> dict[str, Any]:
-    required = REQUIRED.get(command, ("symbol",))
-    params = [
-        {"name": name, "in": "query", "required": name in required,
-         "description": _DESCRIPTIONS[name][0], "schema": _DESCRIPTIONS[name][1]}
-        for name in COMMANDS[command]
-    ]
+def parameters(spec: QuerySpec[Any]) -> list[dict[str, Any]]:
+    """The spec's parameters, in order, from its model: name, description, schema, required."""
+    out = []
+    for wire, _, field in spec.params.fields():
+        doc = next((m for m in field.metadata if isinstance(m, Doc)), Doc({"type": "string"}))
+        out.append({"name": wire, "in": "query", "required": wire in spec.params.required,
+                    "description": field.description, "schema": doc.schema})
+    return out
+
+
+def _body(spec: QuerySpec[Any], components: dict[str, Any]) -> dict[str, Any]:
+    if spec.download is not None:
+        return {"description": "the file", "content": {
+            t: {"schema": {"type": "string", "format": "binary"}} for t in spec.download.media_types}}
+    props = {k: schema_of(v, components) for k, v in spec.response().items()}
+    return {"description": "the answer",
+            "content": {"application/json": {"schema": {"type": "object", "properties": props}}}}
+
+
+def operation(spec: QuerySpec[Any], components: dict[str, Any], key_required: bool) -> dict[str, Any]:
+    """Rule 1-2: the GET operation of one spec."""
+    keyed = spec.requires_key and key_required
+    responses = {"200": _body(spec, components), "400": _error("a bad parameter (named in 'parameter')")}
+    if keyed:
+        responses["401"] = _error("X-API-Key missing or wrong")
+    if spec.download is None:
+        responses["404"] = _error("the symbol has no data for this question")
+    responses["503"] = _error("database unreachable or schema missing")
+    responses["504"] = _error("the query ran past the statement timeout")
     return {"get": {
-        "summary": _SUMMARIES[command], "operationId": command.replace("-", "_"),
-        "parameters": params, "security": [{}, {"apiKey": []}],
-        "responses": {
-            "200": {"description": "the answer", "content": {"application/json": {"schema": body}}},
-            "400": _error_response("a bad parameter (named in 'parameter')"),
-            "401": _error_response("X-API-Key missing or wrong (when the server requires one)"),
-            "404": _error_response("the symbol has no data for this question"),
-            "503": _error_response("database unreachable or schema missing"),
-            "504": _error_response("the query ran past the statement timeout"),
-        },
+        "summary": spec.summary, "description": spec.description, "operationId": spec.name.replace("-", "_"),
+        "parameters": parameters(spec), "security": [{"apiKey": []}] if keyed else [],
+        "responses": responses,
     }}
 
 
-def build_openapi() -> dict[str, Any]:
-    bodies = _bodies()
-    schemas = {cls.__name__: component(cls) for cls in _COMPONENTS}
-    schemas["Error"] = _obj(error={"type": "string"}, message={"type": "string"},
-                            parameter={"type": "string"})
-    paths = {f"/v1/{c}": _operation(c, bodies[c]) for c in COMMANDS}
-    paths["/v1/export"] = export_operation()
-    paths["/healthz"] = {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}}
+def build_openapi(specs: Iterable[QuerySpec[Any]] | None = None, key_required: bool = True) -> dict[str, Any]:
+    """The document of ``specs`` (default: every spec of db.service.specs) and the open pages."""
+    components: dict[str, Any] = {}
+    chosen = SPECS.values() if specs is None else specs
+    paths: dict[str, Any] = {f"/v1/{s.name}": operation(s, components, key_required) for s in chosen}
+    for path, summary in OPS_PATHS.items():
+        paths[path] = {"get": {"summary": summary, "security": [],
+                               "responses": {"200": {"description": "ok"}}}}
+    components["Error"] = {"type": "object", "properties": {
+        "error": {"type": "string"}, "message": {"type": "string"}, "parameter": {"type": "string"}}}
     return {
         "openapi": "3.0.3",
         "info": {"title": "binance-pipeline query API", "version": "1.0.0",
-                 "description": "Exact answers from the captured Binance tape. Prices and "
-                 "quantities are decimal strings with the exchange's digits; times are UTC."},
+                 "description": "Exact answers from the captured Binance tape. Prices and quantities are "
+                 "decimal strings with the exchange's digits; times are UTC."
+                 + ("" if key_required else " This server requires no API key.")},
         "paths": paths,
-        "components": {"schemas": schemas, "securitySchemes": {
+        "components": {"schemas": components, "securitySchemes": {
             "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}},
     }

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from db.service.params import COMMANDS
+from db.service.specs import SPECS
 from tests.db.tape_data import G1, G2, G5, tape_schema
 from tests.utils import free_port
 
@@ -214,10 +214,11 @@ def test_openapi_document_lists_every_endpoint(api: Api) -> None:
     """/openapi.json is OpenAPI 3 with every endpoint and its parameters, and resolvable refs."""
     status, doc = api.get("/openapi.json")
     assert status == 200 and doc["openapi"].startswith("3.")
-    for command, params in COMMANDS.items():
-        op = doc["paths"][f"/v1/{command}"]["get"]
-        assert [p["name"] for p in op["parameters"]] == list(params)
-        assert {"200", "400", "404"} <= set(op["responses"])
+    for name, spec in SPECS.items():
+        op = doc["paths"][f"/v1/{name}"]["get"]
+        assert [p["name"] for p in op["parameters"]] == list(spec.params.names())
+        assert {"200", "400"} <= set(op["responses"])
+        assert ("404" in op["responses"]) == (spec.download is None)
     refs = {m for m in json.dumps(doc).split('"') if m.startswith("#/components/schemas/")}
     assert refs and all(r.rsplit("/", 1)[1] in doc["components"]["schemas"] for r in refs)
 

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from binance_pipeline.common.settings import dsn_endpoint
 from db.service.errors import InvalidArgument
-from db.service.params import COMMANDS, parse_request, parse_time
+from db.service.params import parse_time
+from db.service.specs import SPECS, parse_request
 from tests.db.tape_data import G1, G2, G5, tape_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,7 +196,7 @@ def test_parse_time_accepts_or_rejects_with_invalid_argument(text: str) -> None:
 
 @settings(max_examples=300)
 @example("candles", {"symbol": "00", "from": "0"})  # found by CI: a too long series named the default bucket
-@given(st.sampled_from(sorted(COMMANDS)),
+@given(st.sampled_from(sorted(n for n, s in SPECS.items() if s.download is None)),
        st.dictionaries(st.sampled_from(["symbol", "type", "at", "from", "to", "last", "bucket", "fill",
                                         "window", "threshold", "limit", "other"]), TEXT, max_size=6))
 def test_parse_request_accepts_or_names_the_bad_parameter(command: str, raw: dict[str, str]) -> None:
