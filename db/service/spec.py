@@ -106,7 +106,7 @@ def rows_answer(spec: QuerySpec[Any], conn: Connection, params: Params) -> Answe
     values = params.model_dump()
     rows = [spec.row(*r) for r in queries.rows_of(conn, spec.sql[0], values)]
     columns = tuple(f.name for f in dataclasses.fields(spec.row))
-    head = {params.model_fields[n].alias or n: jsonable(v) for n, v in values.items()}
+    head = {type(params).model_fields[n].alias or n: jsonable(v) for n, v in values.items()}
     return Answer({**head, "rows": jsonable(rows)}, [Section(columns, [record(r, columns) for r in rows])])
 
 

@@ -36,6 +36,16 @@ class Api:
         except urllib.error.HTTPError as err:
             return err.code, json.loads(err.read())
 
+    def get_status(self, path: str, **headers: str) -> int:
+        """The status only (any body: JSON, HTML, Prometheus text, a download)."""
+        req = urllib.request.Request(self.base + path, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                resp.read()
+                return int(resp.status)
+        except urllib.error.HTTPError as err:
+            return err.code
+
 
 @pytest.fixture(scope="module")
 def tape(database_url: str) -> Iterator[str]:
@@ -231,6 +241,24 @@ def test_api_key_is_required_when_configured(keyed_api: Api) -> None:
     status, doc = keyed_api.get("/v1/latest?symbol=BTCUSDT", **{"X-API-Key": API_KEY})
     assert status == 200 and doc["trade"]["id"] == 8
     assert keyed_api.get("/healthz")[0] == 200
+
+
+def test_every_route_is_documented_with_its_security(keyed_api: Api) -> None:
+    """Each route of the API is in /openapi.json; where the document asks for X-API-Key the running
+    API answers 401 without it, and every route it leaves open answers without the key."""
+    from db.service.http import QueryService, make_app  # the routes as the server registers them
+
+    status, doc = keyed_api.get("/openapi.json")
+    assert status == 200 and doc["components"]["securitySchemes"]["apiKey"]["name"] == "X-API-Key"
+    app = make_app(QueryService("postgresql://unused@127.0.0.1:1/x", 1, 1000, 10), "k")
+    routes = {r.canonical for r in app.router.resources() if not r.canonical.startswith("/docs/static")}
+    assert routes == set(doc["paths"])
+    keyed = {path for path, item in doc["paths"].items() if item["get"]["security"] == [{"apiKey": []}]}
+    assert keyed == {f"/v1/{name}" for name in SPECS} and "/v1/export" in keyed
+    for path in doc["paths"]:
+        status = keyed_api.get_status(path + "?symbol=BTCUSDT")
+        assert (status == 401) == (path in keyed), (path, status)
+        assert "401" in doc["paths"][path]["get"]["responses"] or path not in keyed
 
 
 def raw_request(api: Api, head: bytes) -> tuple[int, str, Any]:
