@@ -1,6 +1,7 @@
 """Export a range of the tape in Binance's daily-archive CSV format, or as Parquet.
 
-Used by ``python -m db.query export`` and ``GET /v1/export`` (db/export_http.py).
+Used by ``python -m db.query export`` and ``GET /v1/export`` (db/service/export_http.py); its spec is
+in db/service/specs.py.
 
 Rules:
   1. CSV has exactly the columns and value formats of Binance's spot daily archive of the
