@@ -4,6 +4,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY binance_pipeline ./binance_pipeline
+COPY binance_launcher ./binance_launcher
 COPY exchange_sim ./exchange_sim
 COPY ingestion ./ingestion
 COPY consumer ./consumer

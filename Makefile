@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DASH_STAMP := $(VENV)/.dashboard-installed
 CHROMIUM := /usr/bin/chromium
 PROMTOOL := /usr/bin/promtool
-SRC := binance_pipeline exchange_sim ingestion consumer db dashboard
+SRC := binance_pipeline binance_launcher exchange_sim ingestion consumer db dashboard
 SERVICES := scripts/services.sh
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -53,8 +53,9 @@ services-status:  ## show whether the local services run (stopped is an answer, 
 migrate: install services-up  ## apply the database migrations
 	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m db.migrate
 
-lint: install  ## ruff on everything
+lint: install  ## ruff on everything, then the import layers (import-linter contracts in pyproject.toml)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 typecheck: dashboard  ## mypy --strict on the source packages
 	$(VENV)/bin/mypy --strict $(wildcard $(SRC))
@@ -73,10 +74,10 @@ mutation: install  ## mutation testing of the pure core against its fast tests; 
 	$(PY) scripts/mutation_report.py $(MUTATION_ARGS)
 
 run: dashboard services-up  ## the whole pipeline against BINANCE_WS_URL (real Binance by default), live status
-	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m binance_pipeline.launcher run
+	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m binance_launcher run
 
 demo: dashboard services-up  ## the whole pipeline against the local exchange simulator, live status
-	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m binance_pipeline.launcher demo $(DEMO_ARGS)
+	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m binance_launcher demo $(DEMO_ARGS)
 
 screenshot: dashboard browser services-up  ## regenerate docs/dashboard.png with the browser test (~5 min)
 	set -a; eval "$$(bash $(SERVICES) env)"; set +a; DOCS_SCREENSHOT=docs/dashboard.png \

@@ -4,7 +4,7 @@ Fills a schema of its own (dropped at the end) with 3.4 M trades and the 1.7 M a
 them (5.1 M rows, ~39 trades/s for 24 h, two trades per aggTrade at the same time), generated
 inside the database with generate_series, then deletes 1,000 trade ids (one hole) and VACUUM
 ANALYZEs (an insert-only table is vacuumed by autovacuum too; this makes the index-only scans
-of the continuity pass skip the heap from the start). Times, through db.queries.audit:
+of the continuity pass skip the heap from the start). Times, through db.service.queries.audit:
   - the whole day, trade continuity only (--stream trade)
   - the whole day, both streams and their consistency (the default)
   - one hour, both streams (cost proportional to the range, not to the table)
@@ -27,8 +27,8 @@ import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from db import queries
-from db.migrate import apply
+from db.service import queries
+from db.store.migrate import apply
 
 DSN = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:55432/pipeline")
 TRADES = 3_400_000

@@ -33,7 +33,7 @@ import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from db.migrate import apply
+from db.store.migrate import apply
 
 DSN = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:55432/pipeline")
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

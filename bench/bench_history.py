@@ -6,7 +6,7 @@ In one run, on the local services (KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL):
            (``python -m consumer.worker``, its /metrics) has written all N rows: archive download,
            checksum, parse, Kafka, worker, TimescaleDB.
   worker   the same worker's own rows/s over the same run, from its first to its last written row.
-  export   ``db.export.write_csv`` (what ``python -m db.query export`` runs) of the same day to a file.
+  export   ``db.service.export.write_csv`` (``python -m db.query export``) of the same day to a file.
 Fresh schema and topics per run, dropped at the end. N = BENCH_AGGS (default 1,000,000).
 Goal: import >= 0.7 x worker rows/s; export >= 200,000 rows/s.
 """
@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_worker import drop_schemas, fresh_schema, metric  # noqa: E402
-from db import queries  # noqa: E402
-from db.export import ExportRequest, write_csv  # noqa: E402
+from db.service import queries  # noqa: E402
+from db.service.export import ExportRequest, write_csv  # noqa: E402
 from exchange_sim.testing import start_simulator  # noqa: E402
 
 N = int(os.environ.get("BENCH_AGGS", "1000000"))

@@ -5,7 +5,7 @@ For each size (BENCH_QUERY_SIZES, default ``10000000,50000000`` rows) a schema o
 spread evenly over the same 32 days (so the larger tape is denser, as a busier market is),
 plus 2,000 gap records per symbol; the rollups are then built with ``rollup_rebuild()`` (what
 the worker keeps up to date row by row) and the tables ANALYZEd. Each query runs through
-db.queries and its median is printed, then the ratio large/small per query:
+db.service.queries and its median is printed, then the ratio large/small per query:
 latest, price-at, a 1-hour range, 1 day of 1-minute candles, 30 days of 1-hour candles, stats,
 10 days of gaps. ``audit`` is not in this branch (skipped, noted). The raw-row statement of
 1 day of 1-minute candles is timed too, as the baseline the rollup replaces.
@@ -31,8 +31,8 @@ import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from db import queries, sqltext
-from db.migrate import apply
+from db.service import queries, sqltext
+from db.store.migrate import apply
 
 DSN = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:55432/pipeline")
 SIZES = [int(s) for s in os.environ.get("BENCH_QUERY_SIZES", "10000000,50000000").split(",")]

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from consumer.decode import TRADE_COLUMNS, decode_trade, to_datetime  # noqa: E402
-from db.migrate import apply  # noqa: E402
+from db.store.migrate import apply  # noqa: E402
 
 N = int(os.environ.get("BENCH_ROWS", "300000"))
 BATCH = int(os.environ.get("BENCH_BATCH_ROWS", "5000"))

@@ -15,10 +15,10 @@ import threading
 
 import psycopg2
 
-import db.migrate
+import db.store.migrate
 from binance_pipeline.common.backoff import Backoff
 from consumer.errors import Disposition, FatalDatabaseError, classify, describe
-from db.errors import MigrationError
+from db.store.errors import MigrationError
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def migrate_when_reachable(dsn: str, stop: threading.Event) -> bool:
     backoff = Backoff(0.5, 10.0)
     while not stop.is_set():
         try:
-            db.migrate.apply(dsn)
+            db.store.migrate.apply(dsn)
         except MigrationError as exc:
             raise FatalDatabaseError(f"migrations failed: {exc}") from exc
         except psycopg2.Error as exc:

@@ -15,7 +15,7 @@ import psycopg2
 
 from binance_pipeline.common.settings import Settings
 from consumer.errors import describe
-from db.maintenance import apply_retention
+from db.store.retention import apply_retention
 
 log = logging.getLogger(__name__)
 

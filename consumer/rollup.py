@@ -22,7 +22,7 @@ import psycopg2.extensions
 from psycopg2 import sql
 
 from consumer.decode import BOOK_COLUMNS, BOOK_TICKER, TRADE_COLUMNS, TRADES
-from db.rollups import merge_statement
+from db.store.rollups import merge_statement
 
 ROLLED_UP = (TRADES, BOOK_TICKER)
 _COLUMNS = {TRADES: TRADE_COLUMNS, BOOK_TICKER: BOOK_COLUMNS}

@@ -21,12 +21,12 @@ from decimal import Decimal
 
 import streamlit as st
 
+from binance_launcher.selfaudit import summary
+from binance_launcher.status import Snapshot
 from binance_pipeline.common.settings import Settings
-from binance_pipeline.launcher.selfaudit import summary
-from binance_pipeline.launcher.status import Snapshot
 from dashboard import charts, health
 from dashboard.data import AUDIT_MAX_SPAN, INTERVALS, WINDOWS, PageData, Selection, load
-from db import results as r
+from db.service import results as r
 
 SNAPSHOTS_KEPT = 3  # health rates over the last ~2 refreshes: the worker flushes in bursts
 
@@ -46,7 +46,7 @@ def sidebar(cfg: Settings) -> Selection:
     sma_window = bar.slider("SMA window (candles)", 2, 100, 20, key="sma_window")
     threshold = bar.number_input("Whale threshold (notional, quote currency)", min_value=0,
                                  value=100_000, step=10_000, key="threshold")
-    bar.caption(f"Refreshes every {cfg.dashboard_refresh_s:g} s. Data: db.queries on DATABASE_URL.")
+    bar.caption(f"Refreshes every {cfg.dashboard_refresh_s:g} s. Data: db.service.queries on DATABASE_URL.")
     return Selection(str(symbol), str(interval), str(window), int(sma_window), Decimal(int(threshold)))
 
 

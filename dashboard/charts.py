@@ -14,7 +14,7 @@ from decimal import Decimal
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from db import results as r
+from db.service import results as r
 
 UP, DOWN, SMA, WHALE = "#26a69a", "#ef5350", "#f5a623", "#7e57c2"
 STATUS_COLOURS = {"open": "#ef5350", "repaired": "#26a69a", "unrepairable": "#9e9e9e"}

@@ -1,17 +1,17 @@
-"""What the dashboard shows, read through the project's query layer (db.queries).
+"""What the dashboard shows, read through the project's query layer (db.service.queries).
 
 Owns the user's selection and the page's data for one refresh. Never writes SQL (every
-figure comes from a db.queries function) and never draws (that is dashboard.charts).
+figure comes from a db.service.queries function) and never draws (that is dashboard.charts).
 
 Rules:
-  1. Prices, quantities and notionals stay ``Decimal`` here, exactly as db.queries returns
+  1. Prices, quantities and notionals stay ``Decimal`` here, exactly as db.service.queries returns
      them; only dashboard.charts converts to float, at the plotting edge.
   2. A database that cannot be reached, or holds no pipeline tables yet, is an outcome
      (``PageData.problem``), never an exception out of ``load``.
   3. The window ends at ``now`` (passed in); it is half-open ``[now - window, now)`` like
      every range of the query layer, and ``now`` is rounded up to the next interval so the
      newest trade is in the last candle.
-  4. The audit verdict (db.queries.audit, as the launcher's self-audit runs it) covers the
+  4. The audit verdict (db.service.queries.audit, as the launcher's self-audit runs it) covers the
      window up to SETTLE before ``now`` (rows still in flight are not holes), and only windows
      up to AUDIT_MAX_SPAN: a longer one is left to ``python -m db.query audit``.
 """
@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from binance_pipeline.launcher.selfaudit import SETTLE, STREAMS
-from db import audit as au
-from db import queries
-from db import results as r
-from db.errors import DatabaseError, DatabaseUnavailable, SchemaMissing
-from db.params import BUCKET_ORIGIN
+from binance_launcher.selfaudit import SETTLE, STREAMS
+from db.service import audit as au
+from db.service import queries
+from db.service import results as r
+from db.service.errors import DatabaseError, DatabaseUnavailable, SchemaMissing
+from db.service.params import BUCKET_ORIGIN
 
 INTERVALS = {"1s": 1, "5s": 5, "15s": 15, "1m": 60, "5m": 300, "15m": 900, "1h": 3600}
 WINDOWS = {"5 min": 300, "15 min": 900, "1 h": 3600, "6 h": 6 * 3600, "24 h": 86400, "7 d": 7 * 86400}

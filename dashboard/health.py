@@ -2,7 +2,7 @@
 
 Owns the scrape (``scrape``, the only I/O here) and the arithmetic from two scrapes to the
 figures shown (``summarize``, pure). The metric names and the rate arithmetic are the status
-view's (binance_pipeline.launcher.status), so the terminal and the page never disagree.
+view's (binance_launcher.status), so the terminal and the page never disagree.
 
 Rule: a stage that does not answer is reported "not answering", never raised.
 """
@@ -14,8 +14,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from binance_pipeline.common.settings import Settings
-from binance_pipeline.launcher.status import (
+from binance_launcher.status import (
     CONSUMER_LAG,
     EVENTS_IN,
     ROWS_WRITTEN,
@@ -25,6 +24,7 @@ from binance_pipeline.launcher.status import (
     rate,
     total,
 )
+from binance_pipeline.common.settings import Settings
 
 DEAD_LETTERS = "worker_dead_letters_total"
 INGESTION_DEAD_LETTERS = "ingestion_events_rejected_total"

@@ -1,7 +1,7 @@
 """``python -m db.query audit --repair``: fetch the holes an audit found, through the normal path.
 
 Steps (one function each):
-  1. Audit the range (db.queries.audit) and pick the holes to fetch (db.audit.repair_targets:
+  1. Audit the range (db.service.queries.audit) and pick the holes to fetch (db.service.audit.repair_targets:
      every hole, whatever gap record explains it).
   2. For each, publish an open gap record with reason ``audit`` to the gaps topic, then let
      ingestion's own ``Backfiller`` page the ids from REST (historicalTrades or aggTrades by
@@ -33,10 +33,10 @@ from binance_pipeline.common.clock import now_us
 from binance_pipeline.common.events import GapMessage
 from binance_pipeline.common.logs import configure
 from binance_pipeline.common.settings import Settings
-from db import audit as au
-from db import commands, queries
-from db.errors import DatabaseError
-from db.params import Request
+from db.service import answers, queries
+from db.service import audit as au
+from db.service.errors import DatabaseError
+from db.service.spec import Request
 from ingestion.backfill import Backfiller
 from ingestion.metrics import IngestionMetrics
 from ingestion.publisher import Publisher
@@ -128,7 +128,7 @@ def repair_and_audit(request: Request, settings: Settings, fmt: str, execute: Ex
         conn = queries.connect(dsn, settings.query_statement_timeout_ms)
         try:
             targets = _targets(conn, request, settings)
-            records = audit_records(request.symbol, targets, now_us())
+            records = audit_records(request.params.symbol, targets, now_us())
             _say(f"repair: {len(records)} holes to fetch "
                  f"({sum(h.missing for h in targets)} ids) from {settings.binance_rest_url}")
             if records:
@@ -147,11 +147,10 @@ def repair_and_audit(request: Request, settings: Settings, fmt: str, execute: Ex
 
 
 def _targets(conn: queries.Connection, request: Request, settings: Settings) -> list[au.Hole]:
-    if request.start is None or request.end is None:
-        raise ValueError("audit: db.params did not set the range")
-    res = queries.audit(conn, request.symbol, request.start, request.end, request.streams,
-                        request.limit, settings.audit_statement_timeout_ms)
-    _say(commands.verdict(res))
+    p = request.params  # the audit spec's AuditParams
+    res = queries.audit(conn, p.symbol, p.start, p.end, p.streams, p.limit,
+                        settings.audit_statement_timeout_ms)
+    _say(answers.verdict(res))
     return au.repair_targets(res.holes)
 
 

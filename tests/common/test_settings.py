@@ -14,7 +14,7 @@ from binance_pipeline.common.settings import Settings, format_error, settings_ta
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY_POINTS = ["ingestion.ws_consumer", "consumer.worker", "db.migrate", "db.query", "db.api",
-                "binance_pipeline.launcher"]
+                "binance_launcher"]
 BAD_SETTINGS = [("KAFKA_BOOTSTRAP_SERVERS", ""), ("SYMBOLS", "btc usdt"),
                 ("INGESTION_HEALTH_HOST", "0.0.0.0; rm -rf /"), ("QUERY_API_KEY", "")]
 
@@ -122,7 +122,7 @@ def test_entry_points_exit_2_naming_the_bad_setting(module: str, var: str, value
     """Every entry point stops at start with exit 2 and one line naming the bad setting."""
     env = {**os.environ, var: value}
     args = [sys.executable, "-m", module] + (["latest", "BTCUSDT"] if module == "db.query" else [])
-    args += ["demo"] if module == "binance_pipeline.launcher" else []
+    args += ["demo"] if module == "binance_launcher" else []
     proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()

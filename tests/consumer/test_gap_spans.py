@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from consumer.decode import to_datetime
-from db import queries
+from db.service import queries
 from tests.conftest import Topics
 from tests.consumer.helpers import ROOT, T0_US, WorkerProcess, gap, produce, producer, query, trade, wait_for
 

@@ -12,11 +12,11 @@ import pytest
 
 from consumer.decode import BOOK_TICKER, TRADES, decode
 from consumer.sink import Sink
-from db import queries, sqltext
-from db.maintenance import apply_retention
-from db.migrate import apply
-from db.results import rollup_split
-from db.rollups import TRADE_MINUTES
+from db.service import queries, sqltext
+from db.service.results import rollup_split
+from db.store.migrate import apply
+from db.store.retention import apply_retention
+from db.store.rollups import TRADE_MINUTES
 from tests.consumer.helpers import book, query
 
 D = Decimal

@@ -10,7 +10,7 @@ from psycopg2 import errorcodes
 from consumer.decode import BOOK_TICKER, GAPS, TRADES, decode
 from consumer.errors import Disposition, TransientDatabaseError, classify, classify_sqlstate
 from consumer.sink import Sink
-from db.migrate import apply
+from db.store.migrate import apply
 from tests.consumer.helpers import book, gap, query, trade
 
 

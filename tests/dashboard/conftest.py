@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg2
 import pytest
 
-from db.migrate import apply
+from db.store.migrate import apply
 from tests.e2e.conftest import pipeline  # the e2e pipeline fixture, for the browser test
 
 __all__ = ["pipeline"]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from db.migrate import apply
+from db.store.migrate import apply
 from tests.dashboard.conftest import LAST_PRICE, WHALE
 from tests.e2e.pipeline import free_port
 

@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from db import queries
-from db.errors import SchemaMissing
+from db.service import queries
+from db.service.errors import SchemaMissing
 from exchange_sim.testing import SimProcess
 from tests.e2e.pipeline import ROOT, Pipeline, free_port, wait_for
 

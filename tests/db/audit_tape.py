@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import psycopg2
 
-from db.migrate import apply
+from db.store.migrate import apply
 
 T0 = datetime(2024, 5, 1, 12, tzinfo=UTC)
 Row = tuple[datetime, str, int, int | None, int | None, str, str]

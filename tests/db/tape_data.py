@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import psycopg2
 
-from db.migrate import apply
+from db.store.migrate import apply
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 

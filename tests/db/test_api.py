@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from db.params import COMMANDS
+from db.service.specs import SPECS
 from tests.db.tape_data import G1, G2, G5, tape_schema
 from tests.utils import free_port
 
@@ -35,6 +35,16 @@ class Api:
                 return resp.status, json.loads(resp.read())
         except urllib.error.HTTPError as err:
             return err.code, json.loads(err.read())
+
+    def get_status(self, path: str, **headers: str) -> int:
+        """The status only (any body: JSON, HTML, Prometheus text, a download)."""
+        req = urllib.request.Request(self.base + path, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                resp.read()
+                return int(resp.status)
+        except urllib.error.HTTPError as err:
+            return err.code
 
 
 @pytest.fixture(scope="module")
@@ -214,10 +224,11 @@ def test_openapi_document_lists_every_endpoint(api: Api) -> None:
     """/openapi.json is OpenAPI 3 with every endpoint and its parameters, and resolvable refs."""
     status, doc = api.get("/openapi.json")
     assert status == 200 and doc["openapi"].startswith("3.")
-    for command, params in COMMANDS.items():
-        op = doc["paths"][f"/v1/{command}"]["get"]
-        assert [p["name"] for p in op["parameters"]] == list(params)
-        assert {"200", "400", "404"} <= set(op["responses"])
+    for name, spec in SPECS.items():
+        op = doc["paths"][f"/v1/{name}"]["get"]
+        assert [p["name"] for p in op["parameters"]] == list(spec.params.names())
+        assert {"200", "400"} <= set(op["responses"])
+        assert ("404" in op["responses"]) == (spec.download is None)
     refs = {m for m in json.dumps(doc).split('"') if m.startswith("#/components/schemas/")}
     assert refs and all(r.rsplit("/", 1)[1] in doc["components"]["schemas"] for r in refs)
 
@@ -230,6 +241,24 @@ def test_api_key_is_required_when_configured(keyed_api: Api) -> None:
     status, doc = keyed_api.get("/v1/latest?symbol=BTCUSDT", **{"X-API-Key": API_KEY})
     assert status == 200 and doc["trade"]["id"] == 8
     assert keyed_api.get("/healthz")[0] == 200
+
+
+def test_every_route_is_documented_with_its_security(keyed_api: Api) -> None:
+    """Each route of the API is in /openapi.json; where the document asks for X-API-Key the running
+    API answers 401 without it, and every route it leaves open answers without the key."""
+    from db.service.http import QueryService, make_app  # the routes as the server registers them
+
+    status, doc = keyed_api.get("/openapi.json")
+    assert status == 200 and doc["components"]["securitySchemes"]["apiKey"]["name"] == "X-API-Key"
+    app = make_app(QueryService("postgresql://unused@127.0.0.1:1/x", 1, 1000, 10), "k")
+    routes = {r.canonical for r in app.router.resources() if not r.canonical.startswith("/docs/static")}
+    assert routes == set(doc["paths"])
+    keyed = {path for path, item in doc["paths"].items() if item["get"]["security"] == [{"apiKey": []}]}
+    assert keyed == {f"/v1/{name}" for name in SPECS} and "/v1/export" in keyed
+    for path in doc["paths"]:
+        status = keyed_api.get_status(path + "?symbol=BTCUSDT")
+        assert (status == 401) == (path in keyed), (path, status)
+        assert "401" in doc["paths"][path]["get"]["responses"] or path not in keyed
 
 
 def raw_request(api: Api, head: bytes) -> tuple[int, str, Any]:

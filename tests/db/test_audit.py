@@ -1,5 +1,5 @@
-"""The audit (db.queries.audit, ``python -m db.query audit``, GET /v1/audit) on hand-built tapes
-in the real TimescaleDB, and its pure core (db.audit)."""
+"""The audit (db.service.queries.audit, ``python -m db.query audit``, GET /v1/audit) on hand-built tapes
+in the real TimescaleDB, and its pure core (db.service.audit)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from db import audit as au
-from db import queries, sqltext
-from db.openapi import build_openapi
+from db.service import audit as au
+from db.service import queries, sqltext
+from db.service.openapi import build_openapi
 from tests.db.audit_tape import T0, Tape, synthetic
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""db.params: each query parameter is parsed exactly or refused with InvalidArgument naming it."""
+"""db.service.params: each query parameter is parsed exactly or refused with InvalidArgument naming it."""
 
 from __future__ import annotations
 
@@ -8,29 +8,27 @@ from typing import Any
 
 import pytest
 
-from db.errors import InvalidArgument
-from db.params import (
+from db.service.errors import InvalidArgument
+from db.service.params import (
     BUCKET_ORIGIN,
-    COMMANDS,
     DEFAULT_WHALE_THRESHOLD,
     MAX_BUCKET,
     MAX_LAST,
     MAX_WINDOW,
     MIN_BUCKET,
-    Request,
     bucket_count,
     check_row_budget,
     parse_bool,
     parse_bucket,
     parse_duration,
     parse_int,
-    parse_request,
     parse_symbol,
     parse_threshold,
     parse_time,
     parse_type,
     resolve_range,
 )
+from db.service.specs import SPECS, parse_request
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -223,13 +221,15 @@ def test_bucket_count_follows_time_bucket_alignment() -> None:
 def test_row_budget_for_series_and_day_lists() -> None:
     """Candles/SMA count buckets, gaps count days + 2; exactly max_rows passes, one more is refused."""
     t0 = datetime(2024, 5, 1, tzinfo=UTC)
-    check_row_budget("candles", t0, t0 + timedelta(minutes=10), timedelta(minutes=1), 10)
+    check_row_budget("bucket", t0, t0 + timedelta(minutes=10), timedelta(minutes=1), 10)
     with refused("bucket", "spans 11 rows, more than the maximum 10: shorten it or widen the bucket"):
-        check_row_budget("sma", t0, t0 + timedelta(minutes=11), timedelta(minutes=1), 10)
-    check_row_budget("gaps", t0, t0 + timedelta(days=8), timedelta(minutes=1), 10)
+        check_row_budget("bucket", t0, t0 + timedelta(minutes=11), timedelta(minutes=1), 10)
+    check_row_budget("day", t0, t0 + timedelta(days=8), timedelta(minutes=1), 10)
     with refused("from", "spans 11 rows, more than the maximum 10: shorten it$"):
-        check_row_budget("gaps", t0, t0 + timedelta(days=9), timedelta(minutes=1), 10)
-    check_row_budget("range", t0, t0 + timedelta(days=900), timedelta(seconds=1), 1)
+        check_row_budget("day", t0, t0 + timedelta(days=9), timedelta(minutes=1), 10)
+    check_row_budget("", t0, t0 + timedelta(days=900), timedelta(seconds=1), 1)
+    assert {n: s.params.rows_per for n, s in SPECS.items() if hasattr(s.params, "rows_per")} == {
+        "range": "", "candles": "bucket", "sma": "bucket", "whales": "", "gaps": "day", "audit": ""}
 
 
 def test_a_request_takes_every_scalar_parameter() -> None:
@@ -240,15 +240,8 @@ def test_a_request_takes_every_scalar_parameter() -> None:
         NOW,
         1000,
     )
-    assert req == Request(
-        command="candles",
-        symbol="ETHUSDT",
-        type="aggTrade",
-        bucket=timedelta(minutes=5),
-        fill=True,
-        start=NOW - timedelta(hours=1),
-        end=NOW,
-    )
+    assert (req.symbol, req.type, req.bucket, req.fill, req.start, req.end) == (
+        "ETHUSDT", "aggTrade", timedelta(minutes=5), True, NOW - timedelta(hours=1), NOW)
     whales = parse_request("whales", {"symbol": "BTCUSDT", "threshold": "5.5", "limit": "50"}, NOW, 50)
     assert (whales.threshold, whales.limit) == (Decimal("5.5"), 50)
     sma = parse_request("sma", {"symbol": "BTCUSDT", "window": "1000"}, NOW, 1000)
@@ -259,7 +252,8 @@ def test_a_request_takes_every_scalar_parameter() -> None:
 
 def test_defaults_when_a_parameter_is_absent() -> None:
     """latest has no range; spread is at now; gaps cover the last day, other ranges the last hour."""
-    assert parse_request("latest", {"symbol": "BTCUSDT"}, NOW, 10) == Request("latest", "BTCUSDT")
+    latest = parse_request("latest", {"symbol": "BTCUSDT"}, NOW, 10)
+    assert (latest.symbol, latest.type, latest.start) == ("BTCUSDT", "trade", None)
     assert parse_request("spread", {"symbol": "BTCUSDT"}, NOW, 10).at == NOW
     assert parse_request("gaps", {"symbol": "BTCUSDT"}, NOW, 10).start == NOW - timedelta(days=1)
     assert parse_request("range", {"symbol": "BTCUSDT"}, NOW, 10).start == NOW - timedelta(hours=1)
@@ -285,13 +279,13 @@ def test_unknown_and_missing_parameters_are_refused() -> None:
 def test_each_command_takes_its_parameters() -> None:
     """The commands and the parameters each accepts."""
     rng = ("from", "to", "last")
-    assert COMMANDS == {
+    assert {name: spec.params.names() for name, spec in SPECS.items()} == {
         "latest": ("symbol", "type"), "price-at": ("symbol", "at", "type"), "range": ("symbol", "type", *rng),
         "candles": ("symbol", "type", "bucket", "fill", *rng), "stats": ("symbol",),
         "spread": ("symbol", "at"),
         "sma": ("symbol", "type", "bucket", "window", *rng),
         "whales": ("symbol", "type", "threshold", "limit", *rng), "gaps": ("symbol", *rng),
-        "audit": ("symbol", "stream", *rng),
+        "audit": ("symbol", "stream", *rng), "export": ("symbol", "stream", "from", "to", "format"),
     }  # fmt: skip
 
 

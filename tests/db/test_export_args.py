@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from db.errors import InvalidArgument
-from db.export import parquet_schema, parse_export
 from db.query import main as query_main
+from db.service.errors import InvalidArgument
+from db.service.export import parquet_schema, parse_export
 from ingestion.history.__main__ import main as history_main
 
 ROOT = Path(__file__).resolve().parents[2]

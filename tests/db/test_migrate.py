@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg2
 import pytest
 
-from db.maintenance import ADD_POLICY, DROP_CHUNKS, REMOVE_POLICY, apply_retention, plan
-from db.migrate import apply, discover
+from db.store.migrate import apply, discover
+from db.store.retention import ADD_POLICY, DROP_CHUNKS, REMOVE_POLICY, apply_retention, plan
 from tests.utils import query
 
 

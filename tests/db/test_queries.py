@@ -1,4 +1,4 @@
-"""db.queries against the real TimescaleDB, on the hand-built tape of tests/db/tape_data.py."""
+"""db.service.queries against the real TimescaleDB, on the hand-built tape of tests/db/tape_data.py."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from decimal import Decimal
 import psycopg2
 import pytest
 
-from db import queries, sqltext
-from db.errors import DatabaseUnavailable, QueryTimeout, SchemaMissing, classify
-from db.queries import Connection
-from db.results import exact_ratio, moving_average
+from db.service import queries, sqltext
+from db.service.errors import DatabaseUnavailable, QueryTimeout, SchemaMissing, classify
+from db.service.queries import Connection
+from db.service.results import exact_ratio, moving_average
 from tests.db.tape_data import G1, G2, G5, T0, at, tape_schema
 
 D = Decimal

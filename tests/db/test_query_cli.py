@@ -17,8 +17,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from binance_pipeline.common.settings import dsn_endpoint
-from db.errors import InvalidArgument
-from db.params import COMMANDS, parse_request, parse_time
+from db.service.errors import InvalidArgument
+from db.service.params import parse_time
+from db.service.specs import SPECS, parse_request
 from tests.db.tape_data import G1, G2, G5, tape_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -174,7 +175,7 @@ def test_bad_setting_exits_2_naming_it(tape: str) -> None:
     assert proc.returncode == 2 and "QUERY_MAX_ROWS" in proc.stderr
 
 
-# --- input parsing (db.params), shared by the CLI and the API: property tests
+# --- input parsing (db.service.params), shared by the CLI and the API: property tests
 
 NOW = datetime(2024, 3, 1, 12, tzinfo=UTC)
 TEXT = st.one_of(st.text(max_size=30), st.from_regex(r"[0-9]{1,18}", fullmatch=True),
@@ -195,7 +196,7 @@ def test_parse_time_accepts_or_rejects_with_invalid_argument(text: str) -> None:
 
 @settings(max_examples=300)
 @example("candles", {"symbol": "00", "from": "0"})  # found by CI: a too long series named the default bucket
-@given(st.sampled_from(sorted(COMMANDS)),
+@given(st.sampled_from(sorted(n for n, s in SPECS.items() if s.download is None)),
        st.dictionaries(st.sampled_from(["symbol", "type", "at", "from", "to", "last", "bucket", "fill",
                                         "window", "threshold", "limit", "other"]), TEXT, max_size=6))
 def test_parse_request_accepts_or_names_the_bad_parameter(command: str, raw: dict[str, str]) -> None:

@@ -19,7 +19,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from consumer.metrics import WorkerMetrics
-from db.api_ops import ApiMetrics
+from db.service.ops import ApiMetrics
 from ingestion.metrics import IngestionMetrics
 from tests.db.tape_data import T0, tape_schema
 

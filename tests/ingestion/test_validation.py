@@ -110,7 +110,7 @@ def test_a_matching_control_reply_is_routed_not_dead_lettered() -> None:
 
 def test_migration_checks_use_the_shared_bounds() -> None:
     """Every numeric CHECK in the migrations is [0, NUMERIC_BELOW); the validator's pattern agrees."""
-    sql = "\n".join(p.read_text() for p in sorted((ROOT / "db" / "migrations").glob("*.sql")))
+    sql = "\n".join(p.read_text() for p in sorted((ROOT / "db" / "store" / "migrations").glob("*.sql")))
     checks = re.findall(r"CHECK \((\w+) >= 0 AND \1 < ([0-9e]+)\)", sql)
     assert {col for col, _ in checks} == {"price", "qty", "bid_price", "bid_qty", "ask_price", "ask_qty"}
     assert {bound for _, bound in checks} == {NUMERIC_BELOW_SQL}

@@ -1,4 +1,4 @@
-"""`python -m binance_pipeline.launcher`: the whole pipeline in one command, stopped cleanly, deaths named."""
+"""`python -m binance_launcher`: the whole pipeline in one command, stopped cleanly, deaths named."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from binance_pipeline.launcher.__main__ import SHARED_DATA
+from binance_launcher.__main__ import SHARED_DATA
 from tests.conftest import Topics
 from tests.e2e.pipeline import ROOT, wait_for
 from tests.utils import free_port
@@ -47,7 +47,7 @@ def processes_with(marker: str) -> list[int]:
 
 def launch(env: dict[str, str], tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "binance_pipeline.launcher", "--log-dir", str(tmp_path), *args],
+        [sys.executable, "-m", "binance_launcher", "--log-dir", str(tmp_path), *args],
         cwd=ROOT, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from binance_pipeline.launcher.selfaudit import SETTLE, SelfAudit
-from binance_pipeline.launcher.status import Snapshot, render
+from binance_launcher.selfaudit import SETTLE, SelfAudit
+from binance_launcher.status import Snapshot, render
 from tests.db.audit_tape import T0, Tape, synthetic
 
 

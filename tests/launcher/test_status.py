@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from binance_pipeline.launcher.status import (
+from binance_launcher.status import (
     ComponentState,
     Snapshot,
     last_error_line,

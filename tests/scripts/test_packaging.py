@@ -25,12 +25,13 @@ SCRIPTS = {
     "bp-api": "db.api",
     "bp-history": "ingestion.history",
     "bp-sim": "exchange_sim",
-    "bp-launch": "binance_pipeline.launcher",
+    "bp-launch": "binance_launcher",
     "bp-dashboard": "dashboard",
 }
-# The wheel's top-level names: the design's stage packages, the simulator, the dashboard, and the one
-# distinctive package holding the shared code and the launcher.
-TOP_LEVEL = {"binance_pipeline", "ingestion", "consumer", "db", "exchange_sim", "dashboard"}
+# The wheel's top-level names: the design's stage packages, the simulator, the dashboard, the distinctive
+# package holding the shared code (the bottom layer) and the launcher's own (the top layer, issue #25).
+TOP_LEVEL = {"binance_pipeline", "binance_launcher", "ingestion", "consumer", "db", "exchange_sim",
+             "dashboard"}
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +78,7 @@ def test_pip_show_lists_no_generic_top_level_package(installed: Path) -> None:
     tops = {f.split("/")[0] for f in files if not f.startswith("..") and ".dist-info" not in f}
     assert tops == TOP_LEVEL
     assert not any(f.startswith(("common/", "launcher/")) for f in files)
-    assert "db/migrations/001_schema.sql" in files or any(f.startswith("db/migrations/") for f in files)
+    assert "db/store/migrations/001_schema.sql" in files
 
 
 @pytest.mark.parametrize("script", sorted(SCRIPTS))

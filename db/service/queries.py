@@ -7,12 +7,12 @@ Rules:
      streams are never mixed.
   3. Intervals are half-open ``[start, end)`` on the exchange trade time; the tape's order is
      (time, id), so "first"/"last"/open/close break ties on time by id.
-  4. Values come back as ``db.results`` types (Decimal prices with the exchange's digits,
-     UTC-aware times). psycopg2 errors leave as ``db.errors`` types, classified by SQLSTATE.
+  4. Values come back as ``db.service.results`` types (Decimal prices with the exchange's digits,
+     UTC-aware times). psycopg2 errors leave as ``db.service.errors`` types, classified by SQLSTATE.
   5. ``latest`` and ``price_at`` are index lookups on trades_symbol_type_time_idx whatever the
      table size (tests EXPLAIN the SQL below).
   6. ``range``, candles of whole-minute buckets, ``stats`` and the day counts of ``gaps`` read
-     the 1-minute and 1-hour rollups (db.sqltext Rule 4), so their cost follows the answer's
+     the 1-minute and 1-hour rollups (db.service.sqltext Rule 4), so their cost follows the answer's
      span in hours and minutes, not the rows under it; sub-minute candles read raw rows.
 """
 
@@ -28,11 +28,11 @@ import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
 
-from db import audit as au
-from db import results as r
-from db.errors import classify
-from db.params import BUCKET_ORIGIN
-from db.sqltext import (
+from db.service import audit as au
+from db.service import results as r
+from db.service.errors import classify
+from db.service.params import BUCKET_ORIGIN
+from db.service.sqltext import (
     AUDIT_AGGS_SQL,
     AUDIT_ANOMALIES_SQL,
     AUDIT_BOUNDS_SQL,
@@ -264,7 +264,7 @@ def audit(
     limit: int = 10_000, timeout_ms: int = 300_000,
 ) -> au.Audit:
     """Continuity of each stream over [start, end) and, when both trade and aggTrade are
-    audited and stored, their consistency; all checked in SQL (see db.audit for the rules)."""
+    audited and stored, their consistency; all checked in SQL (see db.service.audit for the rules)."""
     with statement_timeout(conn, timeout_ms):
         parts = [_audit_stream(conn, symbol, s, start, end, limit) for s in streams]
         both = set(streams) == {"trade", "aggTrade"} and all(p[0].rows for p in parts)

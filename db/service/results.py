@@ -168,7 +168,7 @@ class Gap:
     status: str
     detected_at: datetime
     repaired_at: datetime | None
-    data_start: datetime | None = None  # the time span of the missing events (see db.sqltext)
+    data_start: datetime | None = None  # the time span of the missing events (see db.service.sqltext)
     data_end: datetime | None = None
 
 

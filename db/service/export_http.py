@@ -1,8 +1,8 @@
 """``GET /v1/export?symbol=&stream=&from=&to=&format=csv|parquet``: the export as a streamed download.
 
 Rules:
-  1. Parameters are checked (db.export.parse_export) before any database work; a bad one is
-     400 through the API's error middleware.
+  1. Parameters are checked (the export spec's ExportParams, by db.service.http) before any database
+     work; a bad one is 400 through the API's error middleware.
   2. The export runs in a worker thread on its own read-only connection (no statement
      timeout: a long range is a long download, not a stuck query); chunks cross to the event
      loop through a bounded queue, so memory stays bounded and a slow client slows the
@@ -20,8 +20,8 @@ from typing import Any
 import psycopg2
 from aiohttp import web
 
-from db.errors import InvalidArgument, classify
-from db.export import ExportRequest, parse_export, write_csv, write_parquet
+from db.service.errors import classify
+from db.service.export import ExportParams, ExportRequest, write_csv, write_parquet
 
 QUEUE_CHUNKS = 16
 _DONE = b""
@@ -81,13 +81,10 @@ def _produce(params: dict[str, Any], req: ExportRequest, writer: _QueueWriter) -
 
 
 def make_export_handler(connect_params: dict[str, Any]) -> Any:
-    async def handle(request: web.Request) -> web.StreamResponse:
-        raw: dict[str, str] = {}
-        for name, value in request.query.items():
-            if name in raw:
-                raise InvalidArgument(name, "is given more than once")
-            raw[name] = value
-        req = parse_export(raw)
+    """The route's handler, given parameters the API has validated (Rule 1)."""
+
+    async def handle(request: web.Request, params: ExportParams) -> web.StreamResponse:
+        req = params.request()
         chunks: queue.Queue[bytes | BaseException] = queue.Queue(QUEUE_CHUNKS)
         stop = threading.Event()
         thread = threading.Thread(target=_produce, args=(connect_params, req, _QueueWriter(chunks, stop)),
@@ -123,30 +120,3 @@ async def _pump(
             return
         await response.write(chunk)
         chunk = await loop.run_in_executor(None, chunks.get)
-
-
-def add_export_route(app: web.Application, connect_params: dict[str, Any]) -> None:
-    app.router.add_get("/v1/export", make_export_handler(connect_params))
-
-
-def export_operation() -> dict[str, Any]:
-    """The OpenAPI operation of ``GET /v1/export`` (added to db.openapi's document)."""
-    def param(name: str, description: str, schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
-        return {"name": name, "in": "query", "required": required, "description": description,
-                "schema": schema}
-
-    return {"get": {
-        "summary": "The rows of [from, to) as Binance's daily-archive CSV, or Parquet (streamed download)",
-        "parameters": [
-            param("symbol", "Symbol, e.g. BTCUSDT", {"type": "string"}),
-            param("stream", "trade or aggTrade", {"type": "string", "enum": ["trade", "aggTrade"]}),
-            param("from", "Interval start (inclusive), ISO 8601 or epoch ms", {"type": "string"}),
-            param("to", "Interval end (exclusive), ISO 8601 or epoch ms", {"type": "string"}),
-            param("format", "csv (default) or parquet", {"type": "string", "enum": list(_CTYPE)}, False),
-        ],
-        "responses": {
-            "200": {"description": "the file", "content": {
-                t: {"schema": {"type": "string", "format": "binary"}} for t in _CTYPE.values()}},
-            "400": {"description": "a bad parameter (named in 'parameter')"},
-        },
-    }}  # fmt: skip

@@ -1,4 +1,4 @@
-"""The SQL text of db.queries: parameterised statements only (%(name)s placeholders).
+"""The SQL text of db.service.queries: parameterised statements only (%(name)s placeholders).
 
 Rules:
   1. Every trades statement filters on symbol AND type (aggTrades and trades never mix) and
@@ -10,7 +10,7 @@ Rules:
   4. Buckets of whole minutes, ranges and day counts read the rollups (migration 003): hours
      for the whole hours of [start, end) (candles only when the bucket is whole hours),
      minutes for the other whole minutes, raw rows only for the partial minutes at the edges
-     (``db.results.rollup_split`` gives the pieces); sub-minute buckets read raw rows. Both
+     (``db.service.results.rollup_split`` gives the pieces); sub-minute buckets read raw rows. Both
      give the same answer (tests compare them).
   5. ``stats`` reads the rollups only; ``gaps`` uses gaps_span_idx and the rollup.
 """
@@ -61,10 +61,10 @@ agg AS (
   FROM agg
 )"""
 
-# Rule 4: [start, end) in disjoint pieces (db.results.rollup_split): whole hours [h0, h1) from
+# Rule 4: [start, end) in disjoint pieces (db.service.results.rollup_split): whole hours [h0, h1) from
 # trades_1h, whole minutes [m0, h0) and [h1, m1) from trades_1m, the partial minutes at the
 # edges ([a0, a1) and [b0, b1)) aggregated from raw rows the way the rollup is
-# (db.rollups.TRADE_MINUTES). Pieces never overlap in time, so a bucket's open/close are the
+# (db.store.rollups.TRADE_MINUTES). Pieces never overlap in time, so a bucket's open/close are the
 # first/last piece's by open/close time.
 _PIECES = """
 pieces (bucket, open_time, open, close_time, close, high, low, volume, quote_volume, n) AS (
@@ -237,7 +237,7 @@ HAS_QUOTES_SQL = "SELECT EXISTS (SELECT 1 FROM book_ticker WHERE symbol = %(symb
 MISSING_TABLES_SQL = """
 SELECT name FROM unnest(%(names)s::text[]) AS name WHERE to_regclass(name) IS NULL ORDER BY name"""
 
-# --- audit (db.audit has the rules; these statements return anomalies, never a range's rows)
+# --- audit (db.service.audit has the rules; these statements return anomalies, never a range's rows)
 
 # The rows around [start, end) of one stream: the last one before it, the first and last in
 # it, and the first one after it (index probes on trades_symbol_type_time_idx).

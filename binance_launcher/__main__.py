@@ -1,16 +1,16 @@
-"""`python -m binance_pipeline.launcher run|demo`: the whole pipeline in one command.
+"""`python -m binance_launcher run|demo`: the whole pipeline in one command.
 
 Steps: apply migrations; (demo) start the exchange simulator; start ingestion, the worker and
 (when the ``dashboard`` extra is installed) the dashboard; then once a second show the live
 status, with the dashboard's URL and the verdict of a periodic self-audit of the recent window
-(binance_pipeline.launcher.selfaudit; SELF_AUDIT_INTERVAL_S, SELF_AUDIT_WINDOW_S). Rules:
+(binance_launcher.selfaudit; SELF_AUDIT_INTERVAL_S, SELF_AUDIT_WINDOW_S). Rules:
   1. A component that dies is named, the end of its log shown, everything else stopped, and the
      launcher exits 1.
   2. Ctrl-C (SIGINT) or SIGTERM stops every child by PID and exits 0: no process is left behind.
   3. An unreachable exchange is said plainly (with a pointer to `make demo`); ingestion keeps
      retrying with backoff meanwhile. Demo mode shows notices too.
   4. The simulator's address comes from this run's ready line only: each component's log starts
-     afresh at every start (binance_pipeline.launcher.procs), so a previous run's dead port is never used.
+     afresh at every start (binance_launcher.procs), so a previous run's dead port is never used.
   5. A component not ready for a few seconds is shown with the last error line of its log.
   6. `demo --replay` writes to its own schema (setting REPLAY_SCHEMA), never into the tables of a
      synthetic or live session, and the status view says so.
@@ -34,10 +34,9 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import psycopg2
 from pydantic import SecretStr
 
-from binance_pipeline.common.settings import Settings, dsn_endpoint, load_or_exit, settings_epilog
-from binance_pipeline.launcher.procs import Component
-from binance_pipeline.launcher.selfaudit import SelfAudit
-from binance_pipeline.launcher.status import (
+from binance_launcher.procs import Component
+from binance_launcher.selfaudit import SelfAudit
+from binance_launcher.status import (
     STUCK_AFTER_S,
     ComponentState,
     Latest,
@@ -47,8 +46,9 @@ from binance_pipeline.launcher.status import (
     render,
     stuck_notice,
 )
-from db.errors import MigrationError
-from db.migrate import apply
+from binance_pipeline.common.settings import Settings, dsn_endpoint, load_or_exit, settings_epilog
+from db.store.errors import MigrationError
+from db.store.migrate import apply
 
 ROOT = Path.cwd()  # the checkout: make and the console script run from it, like .local/services.env
 LOG_DIR = ROOT / ".local" / "logs"
@@ -67,7 +67,7 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m binance_pipeline.launcher",
+        prog="python -m binance_launcher",
         description="Run the whole pipeline with a live status view.",
         epilog=settings_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -299,7 +299,7 @@ def supervise(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    settings = load_or_exit("binance_pipeline.launcher")
+    settings = load_or_exit("binance_launcher")
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     comps: list[Component] = []

@@ -1,4 +1,4 @@
-"""The launcher's periodic self-audit: ``db.queries.audit`` of the recent window of every symbol.
+"""The launcher's periodic self-audit: ``db.service.queries.audit`` of the recent window of every symbol.
 
 Rules:
   1. Every SELF_AUDIT_INTERVAL_S (0: never) the window [now - SETTLE - SELF_AUDIT_WINDOW_S,
@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from db import audit as au
-from db import queries
-from db.errors import DatabaseError
+from db.service import audit as au
+from db.service import queries
+from db.service.errors import DatabaseError
 
 SETTLE = timedelta(seconds=30)
 STREAMS = ("trade", "aggTrade")

@@ -13,25 +13,19 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import IO, Any
+from typing import IO
 
 from binance_pipeline.common.settings import Settings
-from db import queries
-from db.errors import DatabaseError, InvalidArgument
-from db.export import ExportRequest, parse_export, write_csv, write_parquet
+from db.service import queries
+from db.service.errors import DatabaseError
+from db.service.export import ExportParams, ExportRequest, write_csv, write_parquet
+from db.service.export_http import make_export_handler
+from db.service.spec import Download
 
-HELP = "the rows of a range in Binance's daily-archive CSV format, or Parquet"
 
-
-def add_subcommand(sub: Any) -> argparse.ArgumentParser:
-    cmd: argparse.ArgumentParser = sub.add_parser("export", help=HELP, description=HELP)
-    cmd.add_argument("symbol", help="e.g. BTCUSDT")
-    cmd.add_argument("--stream", required=True, help="trade or aggTrade")
-    cmd.add_argument("--from", dest="from_", metavar="FROM", required=True, help="ISO 8601 or epoch ms")
-    cmd.add_argument("--to", required=True, help="end (exclusive), ISO 8601 or epoch ms")
-    cmd.add_argument("--format", default="csv", help="csv (default) or parquet")
+def cli_arguments(cmd: argparse.ArgumentParser) -> None:
+    """What the export adds to the arguments generated from its parameters."""
     cmd.add_argument("--out", help="output file (default stdout; required for parquet)")
-    return cmd
 
 
 class _Progress:
@@ -57,14 +51,11 @@ class _Progress:
         self._write(time.monotonic(), "\n")
 
 
-def run(args: argparse.Namespace, settings: Settings, cmd: argparse.ArgumentParser) -> int:
-    raw = {"symbol": args.symbol, "stream": args.stream, "from": args.from_, "to": args.to,
-           "format": args.format}
-    try:
-        req = parse_export(raw)
-    except InvalidArgument as exc:
-        name = exc.param if exc.param == "symbol" else f"--{exc.param}"
-        cmd.error(f"argument {name}: {exc.message}")
+def run(
+    args: argparse.Namespace, settings: Settings, params: ExportParams, cmd: argparse.ArgumentParser
+) -> int:
+    """Rules 1-2, for parameters the CLI has validated."""
+    req = params.request()
     if req.fmt == "parquet" and not args.out:
         cmd.error("argument --out: required with --format parquet")
     try:
@@ -91,3 +82,6 @@ def export(req: ExportRequest, settings: Settings, out_path: str | None) -> int:
         conn.close()
     progress.finish()
     return rows
+
+
+DOWNLOAD = Download(cli_arguments, run, make_export_handler, ("text/csv", "application/vnd.apache.parquet"))

@@ -1,6 +1,7 @@
 """Export a range of the tape in Binance's daily-archive CSV format, or as Parquet.
 
-Used by ``python -m db.query export`` and ``GET /v1/export`` (db/export_http.py).
+Used by ``python -m db.query export`` and ``GET /v1/export`` (db/service/export_http.py); its spec is
+in db/service/specs.py.
 
 Rules:
   1. CSV has exactly the columns and value formats of Binance's spot daily archive of the
@@ -23,17 +24,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Protocol, Self
 
 import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
+from pydantic import BeforeValidator, Field, model_validator
 
-from db.errors import InvalidArgument, classify
-from db.params import parse_symbol, parse_time, parse_type
+from db.service.errors import InvalidArgument, classify
+from db.service.params import TRADE_TYPES, Doc, Params, parse_time, parse_type
 
 FORMATS = ("csv", "parquet")
+
+
+def _format(text: str) -> str:
+    if not text:
+        return "csv"
+    if text not in FORMATS:
+        raise InvalidArgument("format", f"{text!r}: expected csv or parquet")
+    return text
+
 BATCH_ROWS = 50_000
 OnRows = Callable[[int], None]
 
@@ -82,22 +93,34 @@ class ExportRequest:
         return f"{self.symbol}-{kind}-{span}.{self.fmt}"
 
 
+class ExportParams(Params):
+    """The export's parameters (its spec is db.service.specs'): symbol, stream, [from, to), format."""
+
+    required: ClassVar[tuple[str, ...]] = ("symbol", "stream", "from", "to")
+    stream: Annotated[str, BeforeValidator(lambda t: parse_type(t, "stream")),
+                      Doc({"type": "string", "enum": list(TRADE_TYPES)}),
+                      Field(description="trade or aggTrade")]
+    from_: Annotated[datetime, BeforeValidator(lambda t: parse_time(t, "from")),
+                     Doc({"type": "string"}, {"metavar": "FROM"}),
+                     Field(alias="from", description="Interval start (inclusive), ISO 8601 or epoch ms")]
+    to: Annotated[datetime, BeforeValidator(lambda t: parse_time(t, "to")), Doc({"type": "string"}),
+                  Field(description="Interval end (exclusive), ISO 8601 or epoch ms")]
+    format: Annotated[str, BeforeValidator(_format), Doc({"type": "string", "enum": list(FORMATS)}),
+                      Field(description="csv (default) or parquet")] = "csv"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.to <= self.from_:
+            raise InvalidArgument("to", "must be after from")
+        return self
+
+    def request(self) -> ExportRequest:
+        return ExportRequest(self.symbol, self.stream, self.from_, self.to, self.format)
+
+
 def parse_export(raw: Mapping[str, str]) -> ExportRequest:
     """Validate export parameters (symbol, stream, from, to, format); InvalidArgument names one."""
-    for name in ("symbol", "stream", "from", "to"):
-        if not raw.get(name):
-            raise InvalidArgument(name, "is required")
-    try:
-        stream = parse_type(raw["stream"])
-    except InvalidArgument as exc:
-        raise InvalidArgument("stream", exc.message) from None
-    start, end = parse_time(raw["from"], "from"), parse_time(raw["to"], "to")
-    if end <= start:
-        raise InvalidArgument("to", "must be after from")
-    fmt = raw.get("format") or "csv"
-    if fmt not in FORMATS:
-        raise InvalidArgument("format", f"{fmt!r}: expected csv or parquet")
-    return ExportRequest(parse_symbol(raw["symbol"]), stream, start, end, fmt)
+    return ExportParams.parse("export", raw, datetime.now(UTC), 0).request()
 
 
 class _CountingWriter:
@@ -115,11 +138,14 @@ class _CountingWriter:
         return len(data)
 
 
+CSV_SQL = {stream: f"SELECT {columns} {_WHERE} ORDER BY id" for stream, columns in _COLUMNS.items()}
+
+
 def write_csv(
     conn: psycopg2.extensions.connection, req: ExportRequest, out: Writable, on_rows: OnRows
 ) -> int:
     """Rule 1 and 3: COPY the rows as archive CSV into ``out``; returns the row count."""
-    query = sql.SQL(f"SELECT {_COLUMNS[req.stream]} {_WHERE} ORDER BY id")  # constants only (Rule 5)
+    query = sql.SQL(CSV_SQL[req.stream])  # constants only (Rule 5)
     writer = _CountingWriter(out, on_rows)
     try:
         with conn.cursor() as cur:

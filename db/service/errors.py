@@ -1,8 +1,5 @@
-"""The exceptions the db package raises on purpose: the query layer (db.queries, db.query,
-db.api), and db.migrate's ``MigrationError``.
-
-    MigrationError              the database cannot be migrated as it is (TimescaleDB missing and
-                                not creatable); one line naming host:port/dbname and what to run
+"""The exceptions the query service raises on purpose (db.service.queries, its CLI and HTTP API).
+The store's own (``MigrationError``) is in db.store.errors.
 
     QueryError                  base of everything below
     ├── InvalidArgument         a user-supplied parameter is bad; ``.param`` names it
@@ -20,10 +17,6 @@ wrapped with ``raise ... from exc`` so the cause stays attached.
 from __future__ import annotations
 
 import psycopg2
-
-
-class MigrationError(Exception):
-    """The database cannot be migrated as it is; the message is one line saying what to do."""
 
 
 class QueryError(Exception):
