@@ -16,6 +16,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from exchange_sim.testing import SimProcess, start_simulator
+from tests.databases import PrivatePostgres
 from tests.services import (
     database_endpoint,
     describe_database,
@@ -112,6 +113,17 @@ def schema_factory(database_url: str) -> Iterator[Callable[[], str]]:
         for name in made:
             cur.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
     conn.close()
+
+
+@pytest.fixture
+def private_pg() -> Iterator[PrivatePostgres]:
+    """A private PostgreSQL + TimescaleDB cluster the test may stop and start; removed at the end."""
+    pg = PrivatePostgres()
+    try:
+        pg.init()
+        yield pg
+    finally:
+        pg.destroy()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -12,17 +12,6 @@ from tests.conftest import Topics
 from tests.consumer.helpers import PacedProducer, WorkerProcess
 from tests.databases import PrivatePostgres
 from tests.utils import count, query, wait_for
-
-
-@pytest.fixture
-def private_pg() -> Iterator[PrivatePostgres]:
-    """A private PostgreSQL + TimescaleDB cluster, stopped and removed at the end."""
-    pg = PrivatePostgres()
-    try:
-        pg.init()
-        yield pg
-    finally:
-        pg.destroy()
 
 
 @pytest.mark.slow

@@ -24,7 +24,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -125,16 +125,6 @@ class Chaos:
         self.exchange.control("refuse", {"seconds": min(2.0, down_s / 2)})
         self.exchange.control("disconnect", {})
         time.sleep(down_s)
-
-
-@pytest.fixture
-def private_pg() -> Iterator[PrivatePostgres]:
-    pg = PrivatePostgres()
-    try:
-        pg.init()
-        yield pg
-    finally:
-        pg.destroy()
 
 
 @pytest.mark.parametrize("seed", SEEDS)
