@@ -48,7 +48,10 @@ def schedule(seed: int, faults: int = FAULTS_PER_SCHEDULE) -> list[Fault]:
 
 
 def seeds(text: str) -> list[int]:
-    """``CHAOS_SEEDS``: comma-separated seeds, or ``A-B`` for a range (``1-20``)."""
+    """``CHAOS_SEEDS`` (``make chaos SEEDS=...``): a count ``N`` (seeds 1 to N), a range ``A-B``, or
+    seeds separated by commas (``4,9``; one seed alone: ``9,``)."""
+    if text.strip().isdigit():
+        return list(range(1, int(text) + 1))
     out: list[int] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         first, _, last = part.partition("-")
