@@ -61,7 +61,7 @@ typecheck: dashboard  ## mypy --strict on the source packages
 	$(VENV)/bin/mypy --strict $(wildcard $(SRC))
 
 test: dashboard browser alerts-tools services-up lint typecheck  ## lint, type-check, then the whole test suite on real services
-	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m pytest -q -ra
+	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m pytest -q -ra --durations=25
 
 test-fast: dashboard services-up  ## the test suite without slow tests
 	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m pytest -q -m 'not slow'
