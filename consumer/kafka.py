@@ -51,6 +51,9 @@ from consumer.metrics import WorkerMetrics
 log = logging.getLogger(__name__)
 
 
+SOCKET_TIMEOUT_MS = 10_000
+
+
 def consumer_config(settings: Settings) -> dict[str, object]:
     return {
         **client_config(settings),
@@ -73,6 +76,11 @@ def consumer_config(settings: Settings) -> dict[str, object]:
         "max.partition.fetch.bytes": settings.kafka_max_partition_fetch_bytes,
         "fetch.max.bytes": max(4 << 20, settings.kafka_max_partition_fetch_bytes),
         "topic.metadata.refresh.interval.ms": 30_000,
+        # A request a frozen broker never answers (SIGSTOP, a long pause) must not hold the group
+        # coordinator's connection for librdkafka's default 60 s: an offset commit in flight there
+        # holds back the heartbeats and the rejoin, so the worker stayed out of its group for over
+        # a minute after the broker came back. Every request here answers in milliseconds.
+        "socket.timeout.ms": SOCKET_TIMEOUT_MS,
         **({"group.instance.id": settings.worker_name} if settings.worker_name else {}),
     }
 

@@ -51,12 +51,6 @@ Rules:
      A full metadata answer makes it look at once (a partial one does not).
  11. Readiness (consumer/readiness.py): the database answers, partitions are assigned, the broker
      answered within BROKER_SILENCE_S (naming it when not) and the loop turned within LOOP_STALL_S.
- 12. A consumer that is not a member of its group (no member id, nothing assigned) while the broker
-     has answered for STRANDED_S (at least twice the session time-out) is replaced like in Rule 8:
-     after a broker frozen for longer than the session (SIGSTOP, a long GC pause, a partition),
-     librdkafka can keep its group-coordinator connection wedged, its join requests queued until
-     socket.timeout.ms (60 s) and more. A member that has an id but no partition (more workers
-     than partitions) is left alone.
 """
 
 from __future__ import annotations
@@ -85,7 +79,6 @@ HOUSEKEEPING_S = 5.0
 TOPICS_RETRY_S = 2.0
 METADATA_REFRESH_S = 1.0
 METADATA_TIMEOUT_S = 1.0
-STRANDED_S = 15.0  # Rule 12
 MISSING_TOPIC = frozenset({KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC})
 FATAL_KAFKA = frozenset({KafkaError._FATAL, KafkaError.FENCED_INSTANCE_ID})
 TP = tuple[str, int]
@@ -113,8 +106,6 @@ class Worker:
         self._next_housekeeping = self._next_topics_check = self._next_refresh = 0.0
         self._creation: TopicCreation | None = None  # Rules 6, 9: a creation request in flight
         self._turned_at: float | None = None  # Rule 11: when the loop last turned
-        self._stranded_since: float | None = None  # Rule 12: no member id while the broker answers
-        self._stranded_s = max(STRANDED_S, 2 * settings.kafka_session_timeout_ms / 1000)
         self._settings, self._name = settings, settings.worker_name
 
     def readiness(self) -> list[ReadinessCheck]:
@@ -166,7 +157,6 @@ class Worker:
             self._recreate_topics(now)
         if not self._assigned:
             self._refresh_metadata(now)
-        self._watch_stranded(now)
         self._watch_logs(now)
         if now >= self._next_housekeeping:
             self._housekeeping(now)
@@ -260,20 +250,6 @@ class Worker:
         changed = changed_ids(self._log_ids, ids)
         if changed and self._renew is not None:
             self._renew_consumer(changed, self._renew)
-
-    def _watch_stranded(self, now: float) -> None:
-        """Rule 12: out of the group while the broker answers for STRANDED_S: a new consumer."""
-        stranded = not self._assigned and self._broker_reason() is None and not self._consumer.memberid()
-        if not stranded or self._renew is None:
-            self._stranded_since = None
-            return
-        if self._stranded_since is None:
-            self._stranded_since = now
-        elif now - self._stranded_since >= self._stranded_s:
-            log.warning("not a member of group %s for %.0f s although the broker answers; replacing the "
-                        "consumer (Rule 12)", self._settings.consumer_group, now - self._stranded_since)
-            self._stranded_since = None
-            self._renew_consumer([], self._renew)
 
     def _renew_consumer(self, changed: list[str], renew: Callable[[], Consumer]) -> None:
         stale = sorted(tp for tp in self._assigned if tp[0] in changed)
