@@ -50,7 +50,9 @@ class Watch:
     """What one stage's /readyz said during the pause, timed from the SIGSTOP."""
 
     port: str
+    broker: str  # its address, which a reason must name
     unready_at: float | None = None
+    named_at: float | None = None  # the first 503 whose reasons name the broker
     reasons: list[str] = field(default_factory=list)  # at the first 503
     seen: set[str] = field(default_factory=set)  # every reason given during the pause
     statuses: set[int] = field(default_factory=set)
@@ -61,6 +63,8 @@ class Watch:
         self.seen.update(reasons)
         if status == 503 and self.unready_at is None:
             self.unready_at, self.reasons = time.monotonic() - since, reasons
+        if status == 503 and self.named_at is None and any(self.broker in r for r in reasons):
+            self.named_at = time.monotonic() - since
 
 
 def _watch_pause(broker: PrivateKafka, stages: dict[str, Watch]) -> None:
@@ -87,8 +91,8 @@ def test_broker_paused_turns_both_stages_unready_naming_it_then_ready_again(
     pipe.env["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap
     pipe.start_worker()
     pipe.start_ingestion()
-    stages = {"worker": Watch(pipe.env["WORKER_HEALTH_PORT"]),
-              "ingestion": Watch(pipe.env["INGESTION_HEALTH_PORT"])}
+    stages = {"worker": Watch(pipe.env["WORKER_HEALTH_PORT"], broker.bootstrap),
+              "ingestion": Watch(pipe.env["INGESTION_HEALTH_PORT"], broker.bootstrap)}
     for name, watch in stages.items():
         wait_for(lambda w=watch: readyz(w.port)[0] == 200, 90, f"{name} ready\n{pipe.logs()}")
     wait_for(lambda: pipe.count("trades") > 100, 60, "the first rows")
@@ -97,13 +101,13 @@ def test_broker_paused_turns_both_stages_unready_naming_it_then_ready_again(
     for name, watch in stages.items():
         wait_for(lambda w=watch: readyz(w.port)[0] == 200, 60, f"{name} ready again\n{pipe.logs()}")
         figure(f"{name}: /readyz 503 after the SIGSTOP", watch.unready_at or -1, "s")
+        figure(f"{name}: /readyz 503 naming the broker after the SIGSTOP", watch.named_at or -1, "s")
         figure(f"{name}: /readyz 200 again after the SIGCONT", time.monotonic() - resumed, "s")
     for name, watch in stages.items():
-        unready = watch.unready_at
-        assert unready is not None and unready <= UNREADY_WITHIN_S, (name, watch, pipe.logs())
+        # 503 naming the broker within the limit (a partition lost with the session may come first)
+        named = watch.named_at
+        assert named is not None and named <= UNREADY_WITHIN_S, (name, watch, pipe.logs())
         assert 0 not in watch.statuses, f"{name}'s health server stopped answering"
     assert not any("stalled" in r for r in stages["worker"].seen), stages["worker"].seen
     count = pipe.count("trades")
     wait_for(lambda: pipe.count("trades") > count, 60, "rows written again after the pause")
-    for name, watch in stages.items():
-        assert any(broker.bootstrap in r for r in watch.reasons), (name, watch.reasons)
