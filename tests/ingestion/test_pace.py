@@ -106,3 +106,12 @@ def test_the_rate_is_ids_per_second_of_receipt_time() -> None:
     assert pace.rate == 1500.0
     assert pace.plausible(int(bound(1500.0, 0)), 2 * S)
     assert not pace.plausible(int(bound(1500.0, 0)) + 1, 2 * S)
+
+
+def test_no_time_elapsed_adds_nothing_to_the_bound() -> None:
+    """A bound a hair under a whole number stays under it when no receipt time has passed."""
+    pace = Pace()
+    pace.note(0, 0)
+    pace.rate = 150.09999995  # bound = 2500.9999995
+    assert pace.plausible(2500, 0)
+    assert not pace.plausible(2501, 0)

@@ -78,3 +78,42 @@ def test_placement_keeps_every_connection_under_the_limit(
     assert all(len(slot) <= limit for slot in after)
     kept = [[s for s in slot if s not in remove] for slot in slots]
     assert all(after[i][: len(k)] == k for i, k in enumerate(kept))  # streams that stay never move
+
+
+def test_exact_entries_alone_match_no_other_symbol() -> None:
+    """With no pattern nothing is matched, not even a symbol with an empty name."""
+    assert resolve(["ETHUSDT", "BTCUSDT"], {**INFO, "": "TRADING"}) == ["ETHUSDT", "BTCUSDT"]
+    assert resolve([], {**INFO, "": "TRADING"}) == []
+
+
+def test_several_patterns_are_alternatives() -> None:
+    assert resolve(["*USDT", "*BTC"], INFO) == ["BTCUSDT", "ETHBTC", "ETHUSDT"]
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b"{", r"^exchangeInfo is not JSON: "),
+    (b"[]", r"^exchangeInfo has no 'symbols' list$"),
+    (b'{"symbols": [{"symbol": "X"}]}',
+     r"^exchangeInfo symbol entry without symbol/status: \{'symbol': 'X'\}$"),
+])
+def test_exchange_info_errors_say_what_is_wrong(body: bytes, message: str) -> None:
+    with pytest.raises(UniverseError, match=message):
+        parse_exchange_info(body)
+
+
+def test_an_exchange_info_error_quotes_at_most_200_characters() -> None:
+    body = orjson.dumps({"symbols": [{"symbol": "X" * 500}]})
+    with pytest.raises(UniverseError) as caught:
+        parse_exchange_info(body)
+    assert len(str(caught.value)) == 200
+
+
+def test_a_connection_over_the_limit_takes_no_new_stream() -> None:
+    """A slot already past per_connection (the limit was lowered) gets nothing more."""
+    plan = place([["a@t", "b@t", "c@t", "d@t"]], ["x@t"], [], per_connection=3)
+    assert plan == Placement(new_slots=[["x@t"]])
+
+
+def test_a_change_is_true_when_it_adds_or_removes() -> None:
+    assert diff(["A"], ["A", "B"])
+    assert diff(["A", "B"], ["A"])
