@@ -78,8 +78,8 @@ class RestTask:
 
 
 def archive_days(first: date, last: date, today: date) -> list[date]:
-    """Rule 1: the days of the range that can be archived (before today)."""
-    return days(first, min(last, today - timedelta(days=1))) if first < today else []
+    """Rule 1: the days of the range that can be archived (before today; none when ``first`` is not)."""
+    return days(first, min(last, today - timedelta(days=1)))
 
 
 def rest_task(

@@ -17,3 +17,9 @@ def test_loop_reason_only_for_a_started_loop_that_stopped_turning() -> None:
     assert loop_reason(None, now=1000.0) is None
     assert loop_reason(50.0, now=50.0 + LOOP_STALL_S) is None
     assert loop_reason(50.0, now=62.0) == "poll loop stalled for 12 s"
+
+
+def test_broker_reason_says_why_only_when_it_knows() -> None:
+    assert broker_reason("k:9092", 0.0, "", 10.0) == "kafka broker k:9092 unreachable: no answer for 10 s"
+    assert broker_reason("k:9092", 0.0, "timed out", 10.0) == (
+        "kafka broker k:9092 unreachable: no answer for 10 s: timed out")

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from ingestion.history.archive import csv_lines, expected_sha256, file_name, is_header, parse_row, verify
 from ingestion.history.display import Display, Progress
 from ingestion.history.errors import ArchiveError, RowError
-from ingestion.history.plan import archive_days, day_start_us, decode_progress, rest_task
+from ingestion.history.plan import RestTask, archive_days, day_start_us, decode_progress, rest_task
 from ingestion.limits import WindowBudget
 from tests.utils import shared_data_or_skip
 
@@ -174,3 +174,29 @@ def test_any_progress_bytes_decode_or_raise_value_error(key: bytes, value: bytes
     """decode_progress on arbitrary bytes returns a record or raises ValueError, nothing else."""
     with contextlib.suppress(ValueError):
         decode_progress(key, value)
+
+
+def test_no_archive_day_from_today_on() -> None:
+    today = date(2026, 12, 1)
+    assert archive_days(date(2026, 12, 5), date(2026, 12, 9), today) == []
+    assert archive_days(date(2026, 11, 30), date(2026, 12, 9), today) == [date(2026, 11, 30)]
+
+
+def test_a_day_starts_at_an_exact_integer_microsecond() -> None:
+    start = day_start_us(date(2024, 8, 8))
+    assert type(start) is int and start == 1_723_075_200_000_000
+
+
+@pytest.mark.parametrize(("last_archived", "cursor", "from_id"), [
+    (None, {"from_id": 100, "last_id": 250}, None),  # nothing archived: REST starts at start_us
+    (249, {"from_id": 100, "last_id": 250}, 251),  # the cursor covers our next id (250)
+    (250, {"from_id": 100, "last_id": 250}, 251),  # our next id is the cursor's next
+    (251, {"from_id": 100, "last_id": 250}, 252),  # past the cursor: it does not apply
+    (98, {"from_id": 100, "last_id": 250}, 99),  # before the cursor: it does not apply
+])
+def test_the_rest_task_resumes_from_the_cursor_only_when_it_covers_the_next_id(
+        last_archived: int | None, cursor: dict[str, int], from_id: int | None) -> None:
+    today = date(2026, 12, 1)
+    now = day_start_us(today) + 3_600_000_000
+    task = rest_task("BTCUSDT", "aggTrade", today, today, now, last_archived, cursor)
+    assert task == RestTask("BTCUSDT", "aggTrade", from_id, day_start_us(today), now)
