@@ -174,3 +174,28 @@ def test_clean_stop_closes_time_gaps_and_leaves_id_gaps_open() -> None:
     assert [(c["gap_id"], c["status"], c["end_time"]) for c in closed] == [
         (window["gap_id"], "unrepairable", 8_000)
     ]
+
+
+def test_closing_a_window_keeps_its_count_and_says_why() -> None:
+    """The closed record: unrepairable, the reason extended, missing kept, ended no earlier than it began."""
+    window = time_gap("BTCUSDT", "bookTicker", 500, None, "reconnect", "open", 1)
+    window["missing"] = 12
+    closed = close_at_stop([window], 8_000)[0]
+    assert closed == {**window, "status": "unrepairable", "end_time": 8_000, "missing": 12,
+                      "reason": "reconnect: closed at shutdown: no bookTicker kept since start_time "
+                                "(a quiet feed, or a loss)"}
+    late = time_gap("BTCUSDT", "bookTicker", 10_000, None, "reconnect", "open", 1)
+    assert close_at_stop([late], 9_000)[0]["end_time"] == 10_000
+
+
+def test_pickup_closes_windows_saying_so_and_sorts_id_gaps() -> None:
+    """A foreign entry first stops nothing; id gaps are ordered by symbol, stream and first id."""
+    window = time_gap("BTCUSDT", "bookTicker", 500, None, "restart", "open", 1)
+    foreign = FrontierEntry("aggTrade", "XRPUSDT", 4, 1, {}, 1)
+    owned = FrontierEntry("trade", "BTCUSDT", 100, 9, {gap(70, 80)["gap_id"]: gap(70, 80),
+                                                       gap(50, 60)["gap_id"]: gap(50, 60)}, 1)
+    book = FrontierEntry("bookTicker", "BTCUSDT", None, 400, {window["gap_id"]: window}, 1)
+    plan = plan_pickup([foreign, owned, book], [T, B], now=9_000)
+    assert [(g["first_id"], g["last_id"]) for g in plan.id_gaps] == [(50, 60), (70, 80)]
+    assert plan.resume == {T: owned}
+    assert plan.closed[0]["reason"] == "restart: closed by the next instance at start"
