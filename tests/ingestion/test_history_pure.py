@@ -200,3 +200,57 @@ def test_the_rest_task_resumes_from_the_cursor_only_when_it_covers_the_next_id(
     now = day_start_us(today) + 3_600_000_000
     task = rest_task("BTCUSDT", "aggTrade", today, today, now, last_archived, cursor)
     assert task == RestTask("BTCUSDT", "aggTrade", from_id, day_start_us(today), now)
+
+
+def test_a_progress_line_word_for_word() -> None:
+    """Bar, percent, rows, rate, ETA (h:mm:ss past an hour) and label, from the clock passed in."""
+    progress = Progress(units=4, started=100.0, done=1, current=0.5, rows=12_345, label="BTCUSDT trade")
+    assert progress.line(110.0, width=8) == (
+        "[###-----]  37.5%  12,345 rows  1,234 rows/s  ETA 00:16  BTCUSDT trade")
+    slow = Progress(units=100, started=0.0, done=1, rows=5)
+    assert slow.line(3725.0, width=0) == "  1.0%  5 rows  0 rows/s  ETA 102:26:15  "
+    assert Progress(units=2, started=0.0).line(5.0, width=4) == "[----]   0.0%  0 rows  0 rows/s  ETA ?  "
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0.0, "00:00"), (59.9, "00:59"), (61.0, "01:01"), (3599.0, "59:59"), (3600.0, "1:00:00"),
+    (3661.0, "1:01:01"), (7322.0, "2:02:02"), (-5.0, "00:00"),
+])
+def test_durations_read_as_clock_times(seconds: float, text: str) -> None:
+    progress = Progress(units=2, started=0.0, done=1)  # half done: ETA = elapsed
+    assert progress.line(seconds, width=0).endswith(f"ETA {text}  ")
+
+
+def test_fraction_rate_and_eta_at_their_edges() -> None:
+    assert Progress(units=0, started=0.0).fraction() == 1.0
+    assert Progress(units=1, started=0.0, done=1, current=0.5).fraction() == 1.0  # never past whole
+    assert Progress(units=2, started=0.0, done=1, current=0.5).fraction() == 0.75
+    assert Progress(units=1, started=0.0).eta(10.0) is None
+    assert Progress(units=1, started=50.0, current=0.25).eta(60.0) == 30.0
+    assert Progress(units=1, started=50.0, rows=100).rate(60.0) == 10.0
+    assert Progress(units=1, started=50.0, rows=1).rate(50.0) == 1e6  # no time yet: a finite rate
+
+
+def test_the_terminal_bar_is_redrawn_at_most_five_times_a_second() -> None:
+    out = io.StringIO()
+    display = Display(out, tty=True)
+    progress = Progress(units=1, started=0.0, current=0.5)
+    display.show(progress, 0.0)
+    display.show(progress, 0.1)  # too soon: nothing
+    display.show(progress, 0.2)  # 0.2 s later: redrawn
+    assert out.getvalue().count("\r\x1b[2K") == 2
+    display.finish(progress, 0.25)  # forced, then the line ends
+    assert out.getvalue().count("\r\x1b[2K") == 3 and out.getvalue().endswith("\n")
+    assert out.getvalue().count("\n") == 1
+
+
+def test_plain_lines_come_every_plain_every_seconds_without_a_bar() -> None:
+    out = io.StringIO()
+    display = Display(out, tty=False, plain_every=5.0)
+    progress = Progress(units=1, started=0.0, current=0.5)
+    display.show(progress, 10.0)
+    display.show(progress, 14.9)
+    display.show(progress, 15.0)
+    display.finish(progress, 15.1)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3 and not any(line.startswith("[") for line in lines)
