@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import io
 import itertools
+import zipfile
 from datetime import date
 from pathlib import Path
 
@@ -254,3 +255,92 @@ def test_plain_lines_come_every_plain_every_seconds_without_a_bar() -> None:
     display.finish(progress, 15.1)
     lines = out.getvalue().splitlines()
     assert len(lines) == 3 and not any(line.startswith("[") for line in lines)
+
+
+AGG_LINE = "3800397496,87648.22000000,0.00013000,5723703862,5723703863,1767225600272386,False,True"
+
+
+def test_an_aggtrade_row_is_the_whole_message() -> None:
+    assert parse_row("aggTrade", "BTCUSDT", AGG_LINE + "\r\n", 7) == {
+        "v": 1, "type": "aggTrade", "symbol": "BTCUSDT", "id": 3800397496, "price": "87648.22000000",
+        "qty": "0.00013000", "first_id": 5723703862, "last_id": 5723703863, "trade_time": 1767225600272386,
+        "event_time": None, "buyer_maker": False, "best_match": True, "received_at": 7, "source": "archive",
+    }
+
+
+def test_a_trade_row_is_the_whole_message() -> None:
+    line = "3350000000,42283.58000000,0.00100000,42.28358000,1704067200004,true,false\n"
+    assert parse_row("trade", "ETHUSDT", line, 9) == {
+        "v": 1, "type": "trade", "symbol": "ETHUSDT", "id": 3350000000, "price": "42283.58000000",
+        "qty": "0.00100000", "first_id": None, "last_id": None, "trade_time": 1704067200004000,
+        "event_time": None, "buyer_maker": True, "best_match": False, "received_at": 9, "source": "archive",
+    }
+
+
+def test_a_negative_id_field_is_an_integer() -> None:
+    """Binance writes -1 for ``first_trade_id`` of some old aggTrades rows; "-" alone, "--1" are not."""
+    row = parse_row("aggTrade", "BTCUSDT", "5,1.0,1.0,-1,-1,1767225600272386,False,True", 0)
+    assert (row["first_id"], row["last_id"]) == (-1, -1)
+    for bad in ("-", "--1", "1-"):
+        with pytest.raises(RowError, match=rf"^first id '{bad}' is not an integer$"):
+            parse_row("aggTrade", "BTCUSDT", f"5,1.0,1.0,{bad},1,1767225600272386,False,True", 0)
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    (("x" * 50, "1.0", "1.0", "True", "True"), rf"^id '{'x' * 30}' is not an integer$"),
+    (("1", "y" * 50, "1.0", "True", "True"), rf"^price '{'y' * 40}' is not a decimal$"),
+    (("1", "1.0", "1e5", "True", "True"), r"^qty '1e5' is not a decimal$"),
+    (("1", "1.0", "1.0", "z" * 20, "True"), rf"^isBuyerMaker '{'z' * 10}' is not True/False$"),
+    (("1", "1.0", "1.0", "True", "TRUE"), r"^isBestMatch 'TRUE' is not True/False$"),
+])
+def test_a_bad_field_is_named_and_quoted_in_part(fields: tuple[str, ...], message: str) -> None:
+    ident, price, qty, maker, best = fields
+    line = f"{ident},{price},{qty},1,1704067200004,{maker},{best}"
+    with pytest.raises(RowError, match=message):
+        parse_row("trade", "BTCUSDT", line, 0)
+
+
+def test_a_row_with_the_wrong_column_count_says_so() -> None:
+    with pytest.raises(RowError, match=r"^expected 8 columns, got 7$"):
+        parse_row("aggTrade", "BTCUSDT", "1,1.0,1.0,1,1,1767225600272386,False", 0)
+
+
+def test_header_sniffing_looks_at_the_first_field_only() -> None:
+    assert not is_header("-1,price,qty")  # a negative number starts a data row
+    assert not is_header(" 42 ,x")
+    assert is_header("id-1,2,3")
+    assert not is_header(",a,b")  # an empty first field is not a header
+
+
+def test_a_checksum_line_may_mark_binary_mode_and_must_be_hex() -> None:
+    digest = "ab" * 32
+    name = "BTCUSDT-trades-2026-01-01.zip"
+    assert expected_sha256(f"{digest.upper()} *{name}\n".encode(), name) == digest
+    for bad in (f"{digest}\n", f"{'zz' * 32}  {name}\n", f"{digest}  {name}*\n", f"{digest}  {name} x\n"):
+        with pytest.raises(ArchiveError):
+            expected_sha256(bad.encode(), name)
+    garbage = b"\xff" * 200
+    with pytest.raises(ArchiveError) as caught:
+        expected_sha256(garbage, name)
+    assert str(caught.value) == f"{name}.CHECKSUM: not '<sha256>  {name}': {garbage[:120]!r}"
+
+
+def zip_of(*members: tuple[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_the_csv_is_the_zip_s_first_member() -> None:
+    data = zip_of(("a.csv", b"1,2\n3,4\n"), ("b.csv", b"no\n"))
+    size, lines = csv_lines(data, "a.zip")
+    assert (size, list(lines)) == (8, [b"1,2\n", b"3,4\n"])
+
+
+def test_an_unreadable_zip_is_an_archive_error_naming_the_file() -> None:
+    with pytest.raises(ArchiveError, match=r"^x\.zip: not a readable zip: "):
+        csv_lines(b"PK-not-really", "x.zip")
+    with pytest.raises(ArchiveError, match=r"^empty\.zip: not a readable zip: "):
+        csv_lines(zip_of(), "empty.zip")
