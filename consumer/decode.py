@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -30,6 +30,7 @@ from binance_pipeline.common.events import (
     SYMBOL_RE,
     TEXT_RE,
 )
+from binance_pipeline.common.utc import at_us
 from consumer.errors import DecodeError
 
 TRADES, BOOK_TICKER, GAPS = "trades", "book_ticker", "gaps"
@@ -52,7 +53,6 @@ Decoded = tuple[Row, int]  # (row, received_at in µs)
 _DECIMAL = re.compile(r"-?[0-9]{1,40}(?:\.[0-9]{1,40})?")
 _TEXT = TEXT_RE  # the contract's text fields (events.py Rule 5), the same pattern ingestion writes to
 _MAX_US = 253_402_300_800_000_000  # 10000-01-01T00:00:00Z, exclusive
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NULL = "\\N"
 _SECOND_CACHE: dict[int, str] = {}
 _SYMBOLS: set[str] = set()
@@ -151,7 +151,7 @@ def timestamp_text(us: int) -> str:
     if prefix is None:
         if len(_SECOND_CACHE) >= 100_000:
             _SECOND_CACHE.clear()
-        t = _EPOCH + timedelta(seconds=second)
+        t = at_us(second * 1_000_000)
         prefix = f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}:{t.second:02d}."
         _SECOND_CACHE[second] = prefix
     return f"{prefix}{micro:06d}+00"
@@ -159,7 +159,7 @@ def timestamp_text(us: int) -> str:
 
 def to_datetime(us: int | None) -> datetime | None:
     """Microseconds since the epoch as an aware UTC datetime (exact integer arithmetic)."""
-    return None if us is None else _EPOCH + timedelta(microseconds=us)
+    return None if us is None else at_us(us)
 
 
 def _opt(value: int | None) -> str:

@@ -17,6 +17,7 @@ Rule 4: the checksum file is ``<sha256 hex>  <zip name>\\n``; the faults corrupt
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import io
 import re
@@ -24,7 +25,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Protocol
 
 from exchange_sim.history import IdSeries, Row
@@ -37,12 +38,11 @@ PATH_RE = re.compile(
     r"^/data/spot/daily/(trades|aggTrades)/([A-Z0-9]{2,20})/\2-\1-(\d{4}-\d{2}-\d{2})\.zip(\.CHECKSUM)?$"
 )
 FAULTS = ("corrupt_checksum", "truncate_zip")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def day_start_us(day: date) -> int:
     """Microseconds since the epoch at 00:00 UTC of ``day``."""
-    return (datetime(day.year, day.month, day.day, tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+    return calendar.timegm(day.timetuple()) * 1_000_000
 
 
 def base_name(kind: str, symbol: str, day: date) -> str:

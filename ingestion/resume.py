@@ -23,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 
 from binance_pipeline.common.backoff import Backoff
+from binance_pipeline.common.clock import now_us
 from binance_pipeline.common.settings import Settings
 from ingestion.actions import Key
 from ingestion.backfill import Backfiller
@@ -37,10 +37,6 @@ from ingestion.publisher import Publisher
 from ingestion.unfinished import Pickup, close_at_stop, plan_pickup
 
 log = logging.getLogger(__name__)
-
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def captured_keys(settings: Settings) -> list[Key]:

@@ -39,6 +39,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from binance_pipeline.common.settings import SYMBOL_RE
+from binance_pipeline.common.utc import at_us
 from db.service.errors import InvalidArgument
 
 TRADE_TYPES = ("trade", "aggTrade")
@@ -47,7 +48,6 @@ MAX_BUCKET = timedelta(days=1)
 MAX_WINDOW = 1000
 MAX_LAST = timedelta(days=3660)
 DEFAULT_WHALE_THRESHOLD = Decimal(100_000)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 BUCKET_ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)  # time_bucket's default origin for timestamptz
 _DURATION_RE = re.compile(r"^(\d{1,9})([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -74,7 +74,7 @@ def parse_time(text: str, param: str, now: datetime | None = None) -> datetime:
         return now
     try:
         if value.isascii() and value.isdigit():
-            return _EPOCH + timedelta(milliseconds=int(value))
+            return at_us(int(value) * 1000)
         parsed = datetime.fromisoformat(value)
         if parsed.tzinfo is None:
             return parsed.replace(tzinfo=UTC)

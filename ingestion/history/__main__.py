@@ -20,6 +20,7 @@ import aiohttp
 
 from binance_pipeline.common.logs import configure
 from binance_pipeline.common.settings import Settings, load_or_exit, settings_epilog
+from binance_pipeline.common.utc import day_start_us
 from ingestion.history import plan
 from ingestion.history.audit import AuditVerdict, audit_range, wait_written
 from ingestion.history.display import Display
@@ -85,8 +86,8 @@ async def run_import(settings: Settings, request: ImportRequest) -> Outcome:
 
 def audit(settings: Settings, request: ImportRequest, outcome: Outcome, timeout: float) -> list[AuditVerdict]:
     dsn = settings.database_url.get_secret_value()
-    start = plan.day_start_us(request.first)
-    end = min(plan.day_start_us(request.last) + plan.DAY_US, request.now_us)
+    start = day_start_us(request.first)
+    end = min(day_start_us(request.last) + plan.DAY_US, request.now_us)
     verdicts = []
     for s in outcome.series:
         if s.first_id is None or s.last_id is None:

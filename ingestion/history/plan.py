@@ -15,17 +15,14 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import orjson
 
+from binance_pipeline.common.utc import day_start_us
+
 DAY_US = 86_400_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def day_start_us(day: date) -> int:
-    return (datetime(day.year, day.month, day.day, tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
 
 
 def days(first: date, last: date) -> list[date]:

@@ -15,10 +15,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from binance_pipeline.common.utc import day_start_us
 from ingestion.history.archive import csv_lines, expected_sha256, file_name, is_header, parse_row, verify
 from ingestion.history.display import Display, Progress
 from ingestion.history.errors import ArchiveError, RowError
-from ingestion.history.plan import RestTask, archive_days, day_start_us, decode_progress, rest_task
+from ingestion.history.plan import RestTask, archive_days, decode_progress, rest_task
 from ingestion.limits import WindowBudget
 from tests.utils import shared_data_or_skip
 
