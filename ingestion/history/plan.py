@@ -89,6 +89,6 @@ def rest_task(
     if start_us >= end_us:
         return None
     from_id = None if last_archived_id is None else last_archived_id + 1
-    if cursor is not None and from_id is not None and cursor["from_id"] <= from_id <= cursor["last_id"] + 1:
+    if cursor is not None and from_id is not None and cursor["from_id"] <= from_id <= cursor["last_id"]:
         from_id = cursor["last_id"] + 1
     return RestTask(symbol, stream, from_id, start_us, end_us)

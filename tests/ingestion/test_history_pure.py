@@ -16,7 +16,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from binance_pipeline.common.utc import day_start_us
-from ingestion.history.archive import csv_lines, expected_sha256, file_name, is_header, parse_row, verify
+from ingestion.history.archive import (
+    csv_lines,
+    expected_sha256,
+    file_name,
+    is_header,
+    parse_row,
+    time_us,
+    verify,
+)
 from ingestion.history.display import Display, Progress
 from ingestion.history.errors import ArchiveError, RowError
 from ingestion.history.plan import RestTask, archive_days, decode_progress, rest_task
@@ -216,7 +224,7 @@ def test_a_progress_line_word_for_word() -> None:
 
 @pytest.mark.parametrize(("seconds", "text"), [
     (0.0, "00:00"), (59.9, "00:59"), (61.0, "01:01"), (3599.0, "59:59"), (3600.0, "1:00:00"),
-    (3661.0, "1:01:01"), (7322.0, "2:02:02"), (-5.0, "00:00"),
+    (3661.0, "1:01:01"), (120.0, "02:00"), (7322.0, "2:02:02"), (-5.0, "00:00"),
 ])
 def test_durations_read_as_clock_times(seconds: float, text: str) -> None:
     progress = Progress(units=2, started=0.0, done=1)  # half done: ETA = elapsed
@@ -301,6 +309,31 @@ def test_a_bad_field_is_named_and_quoted_in_part(fields: tuple[str, ...], messag
         parse_row("trade", "BTCUSDT", line, 0)
 
 
+def test_a_row_is_cut_at_its_line_end_only() -> None:
+    for tail in (" ", "X", "\t"):
+        with pytest.raises(RowError):
+            parse_row("aggTrade", "BTCUSDT", AGG_LINE + tail + "\n", 0)
+
+
+def test_a_bad_last_id_is_named() -> None:
+    with pytest.raises(RowError, match=r"^last id 'x' is not an integer$"):
+        parse_row("aggTrade", "BTCUSDT", "5,1.0,1.0,1,x,1767225600272386,False,True", 0)
+
+
+@pytest.mark.parametrize(("text", "us"), [
+    ("1704067200", 1_704_067_200_000), ("1704067200004", 1_704_067_200_004_000),
+    ("17040672000040", 17_040_672_000_040), ("17040672000040000", 17_040_672_000_040_000),
+])
+def test_archive_times_of_10_to_13_digits_are_milliseconds_14_to_17_microseconds(text: str, us: int) -> None:
+    assert time_us(text) == us
+
+
+@pytest.mark.parametrize("text", ["170406720", "170406720004000001", "-1704067200004", ""])
+def test_an_archive_time_of_another_length_is_a_row_error(text: str) -> None:
+    with pytest.raises(RowError, match=rf"^time '{text}' is not epoch milliseconds or microseconds$"):
+        time_us(text)
+
+
 def test_a_row_with_the_wrong_column_count_says_so() -> None:
     with pytest.raises(RowError, match=r"^expected 8 columns, got 7$"):
         parse_row("aggTrade", "BTCUSDT", "1,1.0,1.0,1,1,1767225600272386,False", 0)
@@ -311,11 +344,12 @@ def test_header_sniffing_looks_at_the_first_field_only() -> None:
     assert not is_header(" 42 ,x")
     assert is_header("id-1,2,3")
     assert not is_header(",a,b")  # an empty first field is not a header
+    assert is_header("X1,2") and is_header("-X,2")
 
 
 def test_a_checksum_line_may_mark_binary_mode_and_must_be_hex() -> None:
     digest = "ab" * 32
-    name = "BTCUSDT-trades-2026-01-01.zip"
+    name = "XRPUSDT-trades-2026-01-01.zip"  # starts with X: only "*" is stripped, nothing else
     assert expected_sha256(f"{digest.upper()} *{name}\n".encode(), name) == digest
     for bad in (f"{digest}\n", f"{'zz' * 32}  {name}\n", f"{digest}  {name}*\n", f"{digest}  {name} x\n"):
         with pytest.raises(ArchiveError):
