@@ -163,9 +163,10 @@ def test_one_endpoint_table_in_the_product() -> None:
 # --- the page fetch against the simulator (Rules 2 and 5) ---------------------------------------
 
 
-def _client(sim: SimProcess, answers: list[tuple[str, int]], **extra: Any) -> RestClient:
-    settings = Settings(binance_rest_url=sim.rest_url, backoff_initial_s=0.1, backoff_max_s=0.2, **extra)
-    return RestClient(settings, lambda path, status: answers.append((path, status)), attempts=3)
+def _client(sim: SimProcess, answers: list[tuple[str, int]], attempts: int = 3) -> RestClient:
+    """Backoff 0.05-0.1 s, then 0.1-0.2 s per retry: n attempts take at least 0.05 + 0.1 (n - 2) s."""
+    settings = Settings(binance_rest_url=sim.rest_url, backoff_initial_s=0.1, backoff_max_s=0.2)
+    return RestClient(settings, lambda path, status: answers.append((path, status)), attempts=attempts)
 
 
 async def _pages(client: RestClient, symbol: str, stream: str, firsts: list[int | None]) -> list[Any]:
@@ -213,6 +214,7 @@ def test_dropped_connections_are_retried_then_reported(sim: Callable[..., SimPro
     with pytest.raises(BackfillError, match=r"after 3 attempt\(s\)") as info:
         asyncio.run(_pages(_client(s, []), "BTCUSDT", "trade", [None]))
     assert is_retryable(info.value.__cause__ or ValueError())
-    s.control("rest_down", {"seconds": 0.3})
-    (rows,) = asyncio.run(_pages(_client(s, []), "BTCUSDT", "trade", [None]))
-    assert rows
+    s.control("rest_down", {"seconds": 0.2})  # 5 attempts span at least 0.35 s of backoff
+    answers: list[tuple[str, int]] = []
+    (rows,) = asyncio.run(_pages(_client(s, answers, attempts=5), "BTCUSDT", "trade", [None]))
+    assert rows and answers == [("/api/v3/historicalTrades", 200)]  # dropped requests get no answer
