@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from db.service import audit as au
 from db.service import queries
 from db.service.errors import DatabaseError
+from db.store import audit as au
 
 SETTLE = timedelta(seconds=30)
 STREAMS = ("trade", "aggTrade")

@@ -23,11 +23,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from binance_launcher.selfaudit import SETTLE, STREAMS
-from db.service import audit as au
 from db.service import queries
 from db.service import results as r
 from db.service.errors import DatabaseError, DatabaseUnavailable, SchemaMissing
 from db.service.params import BUCKET_ORIGIN
+from db.store import audit as au
 
 INTERVALS = {"1s": 1, "5s": 5, "15s": 15, "1m": 60, "5m": 300, "15m": 900, "1h": 3600}
 WINDOWS = {"5 min": 300, "15 min": 900, "1 h": 3600, "6 h": 6 * 3600, "24 h": 86400, "7 d": 7 * 86400}

@@ -1,7 +1,7 @@
 """``python -m db.query audit --repair``: fetch the holes an audit found, through the normal path.
 
 Steps (one function each):
-  1. Audit the range (db.service.queries.audit) and pick the holes to fetch (db.service.audit.repair_targets:
+  1. Audit the range (db.service.queries.audit) and pick the holes to fetch (db.store.audit.repair_targets:
      every hole, whatever gap record explains it).
   2. For each, publish an open gap record with reason ``audit`` to the gaps topic, then let
      ingestion's own ``Backfiller`` page the ids from REST (historicalTrades or aggTrades by
@@ -34,9 +34,9 @@ from binance_pipeline.common.events import GapMessage
 from binance_pipeline.common.logs import configure
 from binance_pipeline.common.settings import Settings
 from db.service import answers, queries
-from db.service import audit as au
 from db.service.errors import DatabaseError
 from db.service.spec import Request
+from db.store import audit as au
 from ingestion.backfill import Backfiller
 from ingestion.metrics import IngestionMetrics
 from ingestion.publisher import Publisher

@@ -7,12 +7,14 @@ stream, then publishes the gap record again with status "repaired", or "unrepair
 why (REST no longer has some ids, or kept failing).
 
 Rules:
-  1. Weight spent in any 60 s stays within ``REST_WEIGHT_BUDGET_PER_MIN`` (``WindowBudget``);
-     a 429 pauses every request for ``Retry-After``, a 418 (ban) likewise.
+  1. Every request goes through one ``ingestion.rest.RestClient``: weight spent in any 60 s stays
+     within ``REST_WEIGHT_BUDGET_PER_MIN``, and a 429 or 418 (ban) pauses every request for
+     ``Retry-After`` (rest.py Rules 2-3).
   2. Only ids inside the gap are published, each at most once per job.
   3. Rows are only offered to the producer while it has ``ROOM_RESERVE`` free slots (at most a
      quarter of the buffer), so a backfill never takes the space the live streams need.
-  4. Retry policy is data: ``is_retryable`` and ``Backoff``; at most ``MAX_ATTEMPTS`` per page.
+  4. Retry policy is data: ``rest.is_retryable`` and a jittered backoff; at most
+     ``rest.ATTEMPTS`` per page (rest.py Rules 4-5).
   5. The budget follows the exchange's ``X-MBX-USED-WEIGHT-1M``, so a history import running
      at the same time shares it (limits.py Rule 5).
   6. Times are asked for in microseconds (``X-MBX-TIME-UNIT``); the parser normalises anyway.
@@ -41,44 +43,23 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from binance_pipeline.common.backoff import Backoff
 from binance_pipeline.common.clock import now_us
 from binance_pipeline.common.events import GapMessage, GapStatus, TradeMessage
 from binance_pipeline.common.settings import Settings
 from ingestion.actions import AskLatest, VerifyJump
-from ingestion.errors import BackfillError, ParseError, RateLimited
-from ingestion.limits import WEIGHT_WINDOW_S, WindowBudget, acquire, observe_used_weight
+from ingestion.errors import BackfillError, ParseError
 from ingestion.metrics import IngestionMetrics
-from ingestion.parse import parse_rest_rows
 from ingestion.publisher import Publisher
 from ingestion.records import resolve
+from ingestion.rest import PAGE_LIMIT, RestClient, from_id
 
 log = logging.getLogger(__name__)
 
-ENDPOINTS = {"trade": ("/api/v3/historicalTrades", 25), "aggTrade": ("/api/v3/aggTrades", 4)}
-PAGE_LIMIT = 1000
-MAX_ATTEMPTS = 5
 ROOM_RESERVE = 1000  # producer slots a backfill leaves to the live streams (at most 1/4)
 PROGRESS_EVERY_S = 5.0
 OnVerified = Callable[[int, TradeMessage | None, bool], None]  # token, REST row or None, failed
 OnLatest = Callable[[tuple[str, str], int | None], None]  # (type, symbol), REST's latest id or None
 
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """Transport errors, timeouts, 5xx and rate limits (429/418) are worth another try; other
-    answers (4xx) and bad bodies are not. Decided by type and ``status``, never by message text."""
-    if isinstance(exc, RateLimited | aiohttp.ClientConnectionError | TimeoutError):
-        return True
-    return isinstance(exc, BackfillError) and exc.status is not None and exc.status >= 500
-
-
-def _seconds(header: str | None, default: float) -> float:
-    """A ``Retry-After`` header in seconds; absent or unreadable gives ``default``."""
-    try:
-        return float(header) if header else default
-    except ValueError:
-        return default
 
 
 @dataclass(frozen=True)
@@ -118,11 +99,8 @@ class Backfiller:
 
     def __init__(self, settings: Settings, publisher: Publisher, metrics: IngestionMetrics) -> None:
         self._s, self._publisher, self._metrics = settings, publisher, metrics
-        self._budget = WindowBudget(settings.rest_weight_budget_per_min, WEIGHT_WINDOW_S)
+        self._rest = RestClient(settings, self._count_answer)
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
-        self._headers = {"X-MBX-TIME-UNIT": "MICROSECOND"}
-        if settings.binance_api_key is not None:
-            self._headers["X-MBX-APIKEY"] = settings.binance_api_key.get_secret_value()
         self.active = 0
         self._queued_ids = 0
         self._left = 0  # ids of the running job not fetched yet
@@ -133,6 +111,9 @@ class Backfiller:
         self.on_verified: OnVerified = lambda *_: None
         self._asks: asyncio.Queue[AskLatest] = asyncio.Queue()
         self.on_latest: OnLatest = lambda *_: None
+
+    def _count_answer(self, path: str, status: int) -> None:
+        self._metrics.rest_requests.labels(path, str(status)).inc()
 
     def submit(self, record: GapMessage) -> None:
         self._queued_ids += span(record)
@@ -156,7 +137,7 @@ class Backfiller:
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self._s.rest_timeout_s)
         async with (
-            aiohttp.ClientSession(self._s.binance_rest_url, timeout=timeout) as session,
+            aiohttp.ClientSession(timeout=timeout) as session,
             asyncio.TaskGroup() as tg,
         ):
             tg.create_task(self._repairs(session), name="backfill-repairs")
@@ -263,47 +244,12 @@ class Backfiller:
     async def latest(self, symbol: str, stream: str) -> TradeMessage | None:
         """The most recent trade or aggTrade REST has (probes a resumed stream that stays quiet)."""
         timeout = aiohttp.ClientTimeout(total=self._s.rest_timeout_s)
-        async with aiohttp.ClientSession(self._s.binance_rest_url, timeout=timeout) as session:
+        async with aiohttp.ClientSession(timeout=timeout) as session:
             rows = await self._page(session, symbol, stream, None, 1)
         return rows[-1] if rows else None
 
     async def _page(
-        self, session: aiohttp.ClientSession, symbol: str, stream: str, from_id: int | None, limit: int
+        self, session: aiohttp.ClientSession, symbol: str, stream: str, first: int | None, limit: int
     ) -> list[TradeMessage]:
-        backoff = Backoff(self._s.backoff_initial_s, self._s.backoff_max_s)
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            try:
-                return await self._request(session, symbol, stream, from_id, limit)
-            except (BackfillError, aiohttp.ClientError, TimeoutError) as exc:
-                if not is_retryable(exc) or attempt == MAX_ATTEMPTS:
-                    raise BackfillError(f"{exc!r} after {attempt} attempt(s)") from exc
-                delay = exc.retry_after if isinstance(exc, RateLimited) else backoff.next_delay()
-                log.warning("backfill %s %s from %s: %r; retry in %.1f s", symbol, stream, from_id, exc,
-                            delay)  # fmt: skip
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _request(
-        self, session: aiohttp.ClientSession, symbol: str, stream: str, from_id: int | None, limit: int
-    ) -> list[TradeMessage]:
-        path, weight = ENDPOINTS[stream]
-        await self._wait_budget(weight)
-        params = {"symbol": symbol, "limit": str(limit)}
-        if from_id is not None:  # without it: the most recent rows
-            params["fromId"] = str(from_id)
-        async with session.get(path, params=params, headers=self._headers) as resp:
-            body = await resp.read()
-            self._metrics.rest_requests.labels(path, str(resp.status)).inc()
-            observe_used_weight(self._budget, resp.headers)
-            if resp.status in (418, 429):
-                retry_after = _seconds(resp.headers.get("Retry-After"), 60.0)
-                self._budget.block_until(time.monotonic() + retry_after)
-                raise RateLimited(resp.status, retry_after)
-            if resp.status != 200:
-                raise BackfillError(f"HTTP {resp.status}: {body[:200]!r}", resp.status)
-        return parse_rest_rows(stream, symbol, body, now_us())
-
-    async def _wait_budget(self, weight: int) -> None:
-        waited = await acquire(self._budget, weight)
-        if waited > 1.0:
-            log.info("backfill waited %.1f s for REST weight budget", waited)
+        """Up to ``limit`` rows from id ``first`` (None: the most recent), through the REST client."""
+        return await self._rest.page(session, symbol, stream, from_id(first, limit))

@@ -26,6 +26,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -39,6 +40,7 @@ from binance_pipeline.common.clock import (
 from ingestion.errors import ConnectError
 from ingestion.limits import CONTROL_MESSAGES, WindowBudget, acquire
 from ingestion.models import ControlReply
+from ingestion.rest import retry_after_s
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +123,9 @@ class Connection:
                 proxy=None, create_connection=_TypedConnection,
             )  # fmt: skip
         except InvalidStatus as exc:
-            status, retry = exc.response.status_code, exc.response.headers.get("Retry-After")
-            raise ConnectError(f"HTTP {status} on upgrade", status, _seconds(retry)) from exc
+            status, header = exc.response.status_code, exc.response.headers.get("Retry-After")
+            retry = retry_after_s(header, datetime.now(UTC), None)
+            raise ConnectError(f"HTTP {status} on upgrade", status, retry) from exc
         except (OSError, InvalidHandshake, TimeoutError) as exc:
             raise ConnectError(f"cannot connect: {exc!r}") from exc
         assert isinstance(ws, _TypedConnection)  # noqa: S101 - create_connection above
@@ -203,14 +206,6 @@ class Connection:
 
     def age(self) -> float:
         return time.monotonic() - self.opened_at if self.opened_at else 0.0
-
-
-def _seconds(header: str | None) -> float | None:
-    """A ``Retry-After`` header in seconds (an HTTP date or garbage counts as absent)."""
-    try:
-        return float(header) if header else None
-    except ValueError:
-        return None
 
 
 def _describe(exc: ConnectionClosed) -> str:

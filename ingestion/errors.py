@@ -15,7 +15,7 @@ Every error ingestion raises on purpose derives from :class:`IngestionError`::
     └── UniverseError         exchangeInfo could not be fetched or read (SYMBOLS patterns)
 
 Library errors are wrapped with ``raise ... from exc`` where they cross a module boundary.
-Retry decisions read these attributes (``connection.is_retryable``, ``backfill.is_retryable``),
+Retry decisions read these attributes (``connection.is_retryable``, ``rest.is_retryable``),
 never the message text.
 """
 

@@ -327,8 +327,8 @@ class Settings(BaseSettings):
     )
     audit_statement_timeout_ms: int = Field(
         300_000, ge=1000, le=3_600_000,
-        description="Query CLI/API: statement timeout of the audit's scans (a day of a busy symbol "
-        "is millions of rows)",
+        description="Query CLI/API and the history import's closing audit: statement timeout of the "
+        "audit's scans (a day of a busy symbol is millions of rows)",
     )
     audit_repair_wait_s: float = Field(
         120.0, gt=0, le=3600,

@@ -13,10 +13,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from db.service import audit as au
 from db.service import queries
 from db.service.queries import Connection
 from db.service.render import Answer, Section, iso, jsonable, record
+from db.store import audit as au
 
 TRADE_COLUMNS = ("time", "id", "price", "qty", "buyer_maker")
 RANGE_COLUMNS = ("from", "to", "trade_count", "open", "high", "low", "close", "volume",

@@ -18,8 +18,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -28,17 +27,10 @@ import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
 
-from db.service import audit as au
 from db.service import results as r
 from db.service.errors import classify
 from db.service.params import BUCKET_ORIGIN
 from db.service.sqltext import (
-    AUDIT_AGGS_SQL,
-    AUDIT_ANOMALIES_SQL,
-    AUDIT_BOUNDS_SQL,
-    AUDIT_GAPS_SQL,
-    AUDIT_TIMES_SQL,
-    AUDIT_UNCOVERED_SQL,
     CANDLES_FILLED_SQL,
     CANDLES_SQL,
     DAY_COUNTS_SQL,
@@ -57,17 +49,15 @@ from db.service.sqltext import (
     STATS_SQL,
     WHALES_SQL,
 )
+from db.store import audit as au
+from db.store import audit_scan as scan
 
 Connection = psycopg2.extensions.connection
-_SESSION = "-c TimeZone=UTC -c jit=off -c default_transaction_read_only=on"
 
 
 def connect_params(dsn: str, statement_timeout_ms: int) -> dict[str, Any]:
     """libpq parameters of ``dsn`` plus the query session's settings (UTC, read-only, timeout)."""
-    params = psycopg2.extensions.parse_dsn(dsn)
-    ours = f"{_SESSION} -c statement_timeout={int(statement_timeout_ms)}"
-    params["options"] = f"{params['options']} {ours}" if params.get("options") else ours
-    return params
+    return scan.session_params(dsn, statement_timeout_ms)
 
 
 def connect(dsn: str, statement_timeout_ms: int = 15_000) -> Connection:
@@ -247,73 +237,15 @@ def missing_tables(conn: Connection) -> list[str]:
 # --- audit ----------------------------------------------------------------------------------
 
 
-@contextmanager
-def statement_timeout(conn: Connection, timeout_ms: int) -> Iterator[None]:
-    """Run the block under ``timeout_ms`` instead of the session's statement timeout."""
-    before = _rows(conn, "SELECT current_setting('statement_timeout')", ())[0][0]
-    _rows(conn, "SELECT set_config('statement_timeout', %s, false)", (str(int(timeout_ms)),))
-    try:
-        yield
-    finally:
-        if not conn.closed:
-            _rows(conn, "SELECT set_config('statement_timeout', %s, false)", (before,))
-
-
 def audit(
     conn: Connection, symbol: str, start: datetime, end: datetime, streams: Sequence[str],
     limit: int = 10_000, timeout_ms: int = 300_000,
 ) -> au.Audit:
-    """Continuity of each stream over [start, end) and, when both trade and aggTrade are
-    audited and stored, their consistency; all checked in SQL (see db.service.audit for the rules)."""
-    with statement_timeout(conn, timeout_ms):
-        parts = [_audit_stream(conn, symbol, s, start, end, limit) for s in streams]
-        both = set(streams) == {"trade", "aggTrade"} and all(p[0].rows for p in parts)
-        mismatches = _consistency(conn, symbol, start, end, limit) if both else []
-    stream_audits = [p[0] for p in parts]
-    return au.Audit(
-        symbol=symbol, start=start, end=end, complete=au.is_complete(stream_audits, mismatches),
-        streams=stream_audits, holes=[h for p in parts for h in p[1]],
-        duplicates=[d for p in parts for d in p[2]], consistency_checked=both, mismatches=mismatches,
-    )
-
-
-def _audit_stream(
-    conn: Connection, symbol: str, stream: str, start: datetime, end: datetime, limit: int
-) -> tuple[au.StreamAudit, list[au.Hole], list[au.Duplicate]]:
-    args: dict[str, Any] = {"symbol": symbol, "type": stream, "start": start, "end": end}
-    b_id, b_t, f_id, _f_t, l_id, _l_t, a_id, a_t = _rows(conn, AUDIT_BOUNDS_SQL, args)[0]
-    lo_id, hi_id = b_id if b_id is not None else f_id, a_id if a_id is not None else l_id
-    if lo_id is None or hi_id is None or lo_id >= hi_id:
-        rows = 1 if f_id is not None else 0
-        return au.StreamAudit(stream, rows, f_id, l_id, 0, 0, 0, False), [], []
-    args.update(lo_id=lo_id, hi_id=hi_id, lo_t=b_t or start, hi_t=a_t or end, limit=limit + 1)
-    found = _rows(conn, AUDIT_ANOMALIES_SQL, args)
-    scanned = int(found[0][4])  # the last row (next_id NULL) comes first: its row_number
-    anomalies = [au.Anomaly(i, t.astimezone(UTC), n, nt.astimezone(UTC)) for i, t, n, nt, _ in found[1:]]
-    gaps = [au.GapSpan(*g) for g in _rows(conn, AUDIT_GAPS_SQL, args)]
-    holes, dups = au.holes_of(stream, anomalies, gaps), au.duplicates_of(stream, anomalies)
-    in_range = scanned - (b_id is not None) - (a_id is not None)
-    summary = au.StreamAudit(
-        stream, in_range, f_id, l_id, sum(1 for a in anomalies if a.next_id > a.id + 1),
-        sum(a.next_id - a.id - 1 for a in anomalies if a.next_id > a.id), len(dups), len(found) > limit,
-    )
-    return summary, holes, dups
-
-
-def _consistency(
-    conn: Connection, symbol: str, start: datetime, end: datetime, limit: int
-) -> list[au.AggMismatch]:
-    args: dict[str, Any] = {"symbol": symbol, "start": start, "end": end, "limit": limit}
-    times = [t for (t,) in _rows(conn, AUDIT_TIMES_SQL, args)]
-    if not times:
-        return []
-    args["times"] = times
-    aggs = _rows(conn, AUDIT_AGGS_SQL, args)
-    uncovered = _rows(conn, AUDIT_UNCOVERED_SQL, args)
-    return au.mismatches_of(
-        [(t.astimezone(UTC), i, f, lst, q, tq, n) for t, i, f, lst, q, tq, n in aggs],
-        [(t.astimezone(UTC), lo, hi, q, n) for t, lo, hi, q, n in uncovered],
-    )
+    """The store's audit (db.store.audit_scan, rules in db.store.audit), errors classified."""
+    try:
+        return scan.audit(conn, symbol, start, end, streams, limit, timeout_ms)
+    except psycopg2.Error as exc:
+        raise classify(exc) from exc
 
 
 def rows_of(conn: Connection, query: str, params: Sequence[Any] | dict[str, Any]) -> list[Any]:

@@ -19,7 +19,6 @@ from typing import Any, ClassVar, Self, get_type_hints
 from pydantic import PrivateAttr, ValidationInfo, model_validator
 
 from db.service import answers as a
-from db.service import audit as au
 from db.service import export, queries
 from db.service import results as r
 from db.service import sqltext as q
@@ -40,6 +39,8 @@ from db.service.params import (
 )
 from db.service.render import Answer, Section, iso, jsonable, record
 from db.service.spec import Connection, Limits, QuerySpec, registry
+from db.store import audit as au
+from db.store import audit_scan as scan
 
 SPAN: dict[str, Any] = {"symbol": str, "type": str, "from": datetime, "to": datetime}
 
@@ -273,8 +274,8 @@ SPECS = registry([
         "status, and rows per UTC day (default range: the last day)"),
     QuerySpec(
         name="audit", params=AuditParams, answer=audit,
-        sql=(q.AUDIT_BOUNDS_SQL, q.AUDIT_ANOMALIES_SQL, q.AUDIT_GAPS_SQL, q.AUDIT_TIMES_SQL,
-             q.AUDIT_AGGS_SQL, q.AUDIT_UNCOVERED_SQL),
+        sql=(scan.AUDIT_BOUNDS_SQL, scan.AUDIT_ANOMALIES_SQL, scan.AUDIT_GAPS_SQL, scan.AUDIT_TIMES_SQL,
+             scan.AUDIT_AGGS_SQL, scan.AUDIT_UNCOVERED_SQL),
         document={"symbol": str, "from": datetime, "to": datetime, "streams": list[str], "complete": bool,
                   "consistency_checked": bool, "summary": list[au.StreamAudit], "holes": list[au.Hole],
                   "duplicates": list[au.Duplicate], "mismatches": list[au.AggMismatch]},

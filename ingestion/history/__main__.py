@@ -22,12 +22,12 @@ from binance_pipeline.common.logs import configure
 from binance_pipeline.common.settings import Settings, load_or_exit, settings_epilog
 from binance_pipeline.common.utc import day_start_us
 from ingestion.history import plan
-from ingestion.history.audit import AuditVerdict, audit_range, wait_written
 from ingestion.history.display import Display
 from ingestion.history.errors import HistoryError
 from ingestion.history.fetch import Fetcher
 from ingestion.history.kafka_io import RowProducer, ensure_topics, load_progress
 from ingestion.history.run import Importer, ImportRequest, Outcome
+from ingestion.history.verdict import StreamVerdict, audit_import
 
 PROG = "python -m ingestion.history"
 _SYMBOLS = re.compile(r"^[A-Z0-9]{2,20}(,[A-Z0-9]{2,20})*$")
@@ -84,20 +84,17 @@ async def run_import(settings: Settings, request: ImportRequest) -> Outcome:
         producer.close()
 
 
-def audit(settings: Settings, request: ImportRequest, outcome: Outcome, timeout: float) -> list[AuditVerdict]:
-    dsn = settings.database_url.get_secret_value()
+def audit(
+    settings: Settings, request: ImportRequest, outcome: Outcome, timeout: float
+) -> list[StreamVerdict]:
+    """The database audit over the imported range, once the worker has written the rows (verdict.py)."""
     start = day_start_us(request.first)
     end = min(day_start_us(request.last) + plan.DAY_US, request.now_us)
-    verdicts = []
-    for s in outcome.series:
-        if s.first_id is None or s.last_id is None:
-            continue
-        wait_written(dsn, s.symbol, s.stream, (s.first_id, s.last_id), s.rows, timeout)
-        verdicts.append(audit_range(dsn, s.symbol, s.stream, start, end))
-    return verdicts
+    return audit_import(settings.database_url.get_secret_value(), settings.audit_statement_timeout_ms,
+                        outcome.series, (start, end), timeout)
 
 
-def report(outcome: Outcome, verdicts: list[AuditVerdict] | None, elapsed: float) -> None:
+def report(outcome: Outcome, verdicts: list[StreamVerdict] | None, elapsed: float) -> None:
     out = sys.stdout
     now = sum(s.rows - s.earlier_rows for s in outcome.series)
     earlier = sum(s.earlier_rows for s in outcome.series)

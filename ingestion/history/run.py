@@ -29,8 +29,9 @@ from ingestion.history import plan
 from ingestion.history.archive import csv_lines, file_name, is_header, parse_row
 from ingestion.history.display import Display, Progress
 from ingestion.history.errors import ArchiveError, RowError
-from ingestion.history.fetch import PAGE_LIMIT, Fetcher
+from ingestion.history.fetch import Fetcher
 from ingestion.history.kafka_io import RowProducer
+from ingestion.rest import PAGE_LIMIT
 
 log = logging.getLogger(__name__)
 REST_CHECKPOINT_PAGES = 50

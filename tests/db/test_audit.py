@@ -1,5 +1,5 @@
 """The audit (db.service.queries.audit, ``python -m db.query audit``, GET /v1/audit) on hand-built tapes
-in the real TimescaleDB, and its pure core (db.service.audit)."""
+in the real TimescaleDB, and its pure core (db.store.audit)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from db.service import audit as au
-from db.service import queries, sqltext
+from db.service import queries
 from db.service.openapi import build_openapi
+from db.store import audit as au
+from db.store import audit_scan
 from tests.db.audit_tape import T0, Tape, synthetic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -193,7 +194,7 @@ def test_the_continuity_pass_walks_the_ids_in_index_order(db_url: str) -> None:
     try:
         with c.cursor() as cur:
             cur.execute("SET enable_seqscan = off")  # a tiny table: make the planner show its index path
-            cur.execute("EXPLAIN (FORMAT JSON) " + sqltext.AUDIT_ANOMALIES_SQL, args)
+            cur.execute("EXPLAIN (FORMAT JSON) " + audit_scan.AUDIT_ANOMALIES_SQL, args)
             raw = cur.fetchone()
     finally:
         c.close()

@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from exchange_sim.testing import SimProcess
-from ingestion.backfill import is_retryable as backfill_retryable
 from ingestion.connection import is_retryable
 from ingestion.errors import BackfillError, ConnectError, RateLimited
+from ingestion.rest import is_retryable as backfill_retryable
 from tests.ingestion.helpers import Ingestion, wait_for
 
 

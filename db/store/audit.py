@@ -1,6 +1,6 @@
 """The audit's pure core: from what the SQL scans found to holes, explanations and a verdict.
 
-The scans (db.service.sqltext AUDIT_*) report only the anomalies of a range, never its rows: for each
+The scans (db.store.audit_scan AUDIT_*) report only the anomalies of a range, never its rows: for each
 stream the ids where the next id is not id + 1, and for the trade/aggTrade pair the trade times
 whose totals disagree. This module turns them into the answer (no I/O).
 
