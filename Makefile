@@ -87,13 +87,13 @@ bench: install services-up  ## run every benchmark in bench/; figures to bench/r
 	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) bench/run_all.py
 
 kafka-ui: install services-up  ## browse topics, partitions, consumer groups and lag (kaskade admin mode)
-	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m binance_pipeline.common.kafka_config kaskade-ini .local/kaskade.ini \
+	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m binance_pipeline.kafka.config kaskade-ini .local/kaskade.ini \
 	  && $(VENV)/bin/kaskade admin --config-file .local/kaskade.ini
 
 kafka-tail: install services-up  ## read a topic from its start: make kafka-tail TOPIC=binance.dead_letter
 	@[ -n "$(TOPIC)" ] || { echo "usage: make kafka-tail TOPIC=binance.trades (or binance.dead_letter, ...)"; exit 2; }
 	set -a; eval "$$(bash $(SERVICES) env)"; set +a; \
-	  $(PY) -m binance_pipeline.common.kafka_config kaskade-ini .local/kaskade.ini && \
+	  $(PY) -m binance_pipeline.kafka.config kaskade-ini .local/kaskade.ini && \
 	  $(VENV)/bin/kaskade consumer --config-file .local/kaskade.ini -t "$(TOPIC)" --earliest -k string -v json
 
 compose-check:  ## validate docker-compose.yml (installs Debian's docker-compose if missing)

@@ -12,7 +12,7 @@ Rules:
   4. WORKER_NAME, when set, is the consumer's group.instance.id (static membership): a worker
      restarted under the same name within the session timeout gets its partitions back at once,
      without a rebalance. A second live worker with the same name fences the first one.
-  5. The poll loop watches the subscribed topics' ids (common/topics.py ``TopicIds``): a topic
+  5. The poll loop watches the subscribed topics' ids (kafka/topic_ids.py ``TopicIds``): a topic
      deleted and created again, or a broker that restarted empty, gets a new id (loop.py Rule 8).
   6. Offsets are committed asynchronously, so the poll loop never waits on the broker for a
      commit (a paused broker held a synchronous commit, and the loop, until it came back). The
@@ -41,9 +41,9 @@ from binance_pipeline.common.events import (
     HDR_STAGE,
     HDR_TOPIC,
 )
-from binance_pipeline.common.kafka_config import client_config, explain
 from binance_pipeline.common.settings import Settings
-from binance_pipeline.common.topics import create_missing_topics
+from binance_pipeline.kafka.config import client_config, durable_producer_config, explain
+from binance_pipeline.kafka.topics import create_missing, pipeline_specs
 from consumer.batcher import DeadLetter
 from consumer.errors import CommitError, DeadLetterError
 from consumer.metrics import WorkerMetrics
@@ -87,12 +87,9 @@ def consumer_config(settings: Settings) -> dict[str, object]:
 
 def producer_config(settings: Settings) -> dict[str, object]:
     return {
-        **client_config(settings),
+        **durable_producer_config(settings),
         "client.id": "consumer.worker.dead-letter",
-        "acks": "all",
-        "enable.idempotence": True,
         "linger.ms": 5,
-        "compression.type": "lz4",
     }
 
 
@@ -124,7 +121,7 @@ def ensure_topics(settings: Settings, stop: threading.Event) -> bool:
     """Create the pipeline's missing topics, retrying until done or ``stop``; True when done."""
     backoff = Backoff(0.5, 10.0)
     while not stop.is_set():
-        failed = create_missing_topics(settings)
+        failed = create_missing(settings, pipeline_specs(settings))
         if not failed:
             return True
         delay = backoff.next_delay()

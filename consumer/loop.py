@@ -41,7 +41,7 @@ Rules:
      while the database answers, so a message consumed before its log vanished is not dropped.
   9. The loop never waits on the broker for more than METADATA_TIMEOUT_S: offsets are committed
      asynchronously (kafka.py Rule 6), topics are recreated by a request it polls
-     (common/topics.py ``TopicCreation``), topic ids likewise (``TopicIds``); ``consume`` is bounded.
+     (kafka/topics.py ``TopicCreation``), topic ids likewise (``TopicIds``); ``consume`` is bounded.
      Only ``close`` (at a renewal, Rule 8, which follows an answer of the broker, and at shutdown)
      waits on librdkafka's own bounds.
  10. While nothing is assigned the loop asks for the whole cluster's metadata every
@@ -65,7 +65,10 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from binance_pipeline.common.clock import now_us
 from binance_pipeline.common.health import ReadinessCheck
 from binance_pipeline.common.settings import Settings
-from binance_pipeline.common.topics import TopicCreation, TopicIds, changed_ids
+from binance_pipeline.kafka.codes import FATAL as FATAL_KAFKA
+from binance_pipeline.kafka.codes import MISSING_TOPIC
+from binance_pipeline.kafka.topic_ids import TopicIds, changed_ids
+from binance_pipeline.kafka.topics import TopicCreation
 from consumer.backpressure import WhenFull
 from consumer.batcher import Batcher, DeadLetter
 from consumer.checkpoint import Checkpointer
@@ -79,8 +82,6 @@ HOUSEKEEPING_S = 5.0
 TOPICS_RETRY_S = 2.0
 METADATA_REFRESH_S = 1.0
 METADATA_TIMEOUT_S = 1.0
-MISSING_TOPIC = frozenset({KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC})
-FATAL_KAFKA = frozenset({KafkaError._FATAL, KafkaError.FENCED_INSTANCE_ID})
 TP = tuple[str, int]
 
 

@@ -2,7 +2,7 @@
 
 Rules:
   1. The broker is unreachable when it has answered nothing for BROKER_SILENCE_S: the topic-id
-     requests (common/topics.py ``TopicIds``) go out every 2 s with a 5 s time-out, so a broker that
+     requests (kafka/topic_ids.py ``TopicIds``) go out every 2 s with a 5 s time-out, so a broker that
      answers is heard from every ~2 s; a paused, partitioned or dead one turns readiness off within
      BROKER_SILENCE_S + 2 s, and the reason names its address.
   2. The poll loop is stalled when it has not turned for LOOP_STALL_S (its longest bounded waits,

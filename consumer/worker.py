@@ -26,7 +26,7 @@ from binance_pipeline.common.backoff import Backoff
 from binance_pipeline.common.health import HealthServer
 from binance_pipeline.common.logs import configure
 from binance_pipeline.common.settings import Settings, load_or_exit, settings_epilog
-from binance_pipeline.common.topics import TopicIds
+from binance_pipeline.kafka.topic_ids import TopicIds
 from consumer.checkpoint import Checkpointer
 from consumer.errors import FatalDatabaseError
 from consumer.kafka import (

@@ -7,9 +7,10 @@ Rules:
   1. The topic (TOPIC_FRONTIER) is compacted, one partition, TOPIC_REPLICATION_FACTOR copies; the
      record key is ``SYMBOL/type`` and the value one ``FrontierEntry``: after compaction, the
      latest entry per key remains.
-  2. ``load_frontier`` reads every partition from its start to the end it had when the read
-     began, keeping the last entry per key; it raises ``FrontierError`` rather than return a
-     partial read. An undecodable record is logged and skipped (it cannot name its key's ids).
+  2. ``load_frontier`` reads the topic with the kit's compacted reader (``kafka/compacted.py``:
+     every partition up to the end it had when the read began, the last entry per key, a
+     tombstone deletes its key); it raises ``FrontierError`` rather than return a partial read.
+     An undecodable record is logged and skipped (it cannot name its key's ids).
   3. ``FrontierWriter`` derives the frontier from acknowledgements only (the last event Kafka
      acknowledged per key, decoded at write time, not per event), and writes what
      ``FrontierBook.due`` returns every FRONTIER_WRITE_INTERVAL_MS; a refused or failed write
@@ -18,7 +19,7 @@ Rules:
   5. A frontier topic the broker no longer knows (a broker restarted empty, a new cluster) is
      created again by ``run()`` (retried every turn until it works), and then every entry is
      written again, since the lost log held them all; entries refused meanwhile stay dirty.
-  6. ``run()`` watches the topic's id (common/topics.py ``TopicIds``, every FRONTIER_CHECK_S),
+  6. ``run()`` watches the topic's id (kafka/topic_ids.py ``TopicIds``, every FRONTIER_CHECK_S),
      so a lost topic is seen as soon as the broker answers, not when a write to it fails: the
      producer keeps a topic it knew for ``topic.metadata.propagation.max.ms`` (30 s) before it
      fails the write. The broker saying it does not know the topic is Rule 5's loss; a new id
@@ -33,20 +34,22 @@ import logging
 import time
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka import KafkaError, KafkaException, Message
 
-from binance_pipeline.common.kafka_config import client_config
 from binance_pipeline.common.settings import Settings
-from binance_pipeline.common.topics import TopicIds, changed_ids
+from binance_pipeline.kafka.codes import is_fatal, topic_missing
+from binance_pipeline.kafka.compacted import read_compacted
+from binance_pipeline.kafka.errors import CompactedReadError, TopicsNotCreated
+from binance_pipeline.kafka.topic_ids import TopicIds, changed_ids
+from binance_pipeline.kafka.topics import TopicSpec, compacted_spec, ensure_topics
 from ingestion.errors import FrontierError
 from ingestion.frontier import FrontierBook, FrontierEntry, Key, decode_entry, encode_entry, record_key
-from ingestion.publisher import Publisher, is_fatal, topic_missing
+from ingestion.publisher import Publisher
 
 log = logging.getLogger(__name__)
 
 FRONTIER_CHECK_S = 1.0  # Rule 6: how often the topic's id is asked for
-TOPIC_CONFIG = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": "3600000"}
+TOPIC_CONFIG = {"min.cleanable.dirty.ratio": "0.1", "segment.ms": "3600000"}  # and compacted (Rule 1)
 
 
 def now_us() -> int:
@@ -57,80 +60,22 @@ def mono_us() -> int:
     return time.monotonic_ns() // 1000
 
 
-def ensure_frontier_topic(settings: Settings, timeout: float = 10.0) -> None:
-    """Create the compacted frontier topic if missing (Rule 1); FrontierError on failure."""
-    admin = AdminClient(client_config(settings))
-    topic = NewTopic(settings.topic_frontier, num_partitions=1,
-                     replication_factor=settings.topic_replication_factor, config=TOPIC_CONFIG)
-    future = admin.create_topics([topic], request_timeout=timeout)[settings.topic_frontier]
-    try:
-        future.result(timeout=timeout + 5)
-    except KafkaException as exc:
-        err = exc.args[0] if exc.args else None
-        if not (isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS):
-            raise FrontierError(f"cannot create topic {settings.topic_frontier}: {exc}") from exc
-    else:
-        log.info("topic %s created (compacted)", settings.topic_frontier)
+def frontier_topic(settings: Settings) -> TopicSpec:
+    """Rule 1: how the frontier topic is created (by the kit's one ``ensure_topics``)."""
+    return compacted_spec(settings.topic_frontier, settings, **TOPIC_CONFIG)
 
 
 def load_frontier(settings: Settings, timeout: float = 30.0) -> list[FrontierEntry]:
     """Every key's latest entry (Rule 2); blocking, run it in a thread."""
-    consumer = Consumer({
-        **client_config(settings), "group.id": "binance-pipeline-frontier",
-        "enable.auto.commit": False, "enable.partition.eof": True,
-    })  # fmt: skip
     try:
-        return _read_all(consumer, settings.topic_frontier, time.monotonic() + timeout)
-    except KafkaException as exc:
-        raise FrontierError(f"cannot read {settings.topic_frontier}: {exc}") from exc
-    finally:
-        consumer.close()
-
-
-def _read_all(consumer: Consumer, topic: str, deadline: float) -> list[FrontierEntry]:
-    ends = _ends(consumer, topic, max(1.0, deadline - time.monotonic()))
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-    latest: dict[bytes, FrontierEntry] = {}
-    while ends:
-        if time.monotonic() > deadline:
-            raise FrontierError(f"reading {topic} did not finish in time ({len(ends)} partition(s) left)")
-        msg = consumer.poll(0.2)
-        if msg is None:
-            continue
-        partition, offset, error = msg.partition() or 0, msg.offset() or 0, msg.error()
-        if error is not None:
-            if error.code() != KafkaError._PARTITION_EOF:
-                raise FrontierError(f"reading {topic}: {error.str()}")
-            ends.pop(partition, None)
-            continue
-        _keep(latest, msg)
-        if offset + 1 >= ends.get(partition, 0):
-            ends.pop(partition, None)
+        latest = read_compacted(settings, settings.topic_frontier, _decode, timeout)
+    except CompactedReadError as exc:
+        raise FrontierError(str(exc)) from exc
     return list(latest.values())
 
 
-def _ends(consumer: Consumer, topic: str, timeout: float) -> dict[int, int]:
-    """High watermark of every non-empty partition of ``topic``."""
-    meta = consumer.list_topics(topic, timeout=timeout).topics[topic]
-    if meta.error is not None:
-        raise FrontierError(f"topic {topic}: {meta.error.str()}")
-    ends = {}
-    for p in meta.partitions:
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
-        if high > low:
-            ends[p] = high
-    return ends
-
-
-def _keep(latest: dict[bytes, FrontierEntry], msg: Message) -> None:
-    key, value = msg.key() or b"", msg.value()
-    if value is None:
-        latest.pop(key, None)
-        return
-    try:
-        latest[key] = decode_entry(value)
-    except ValueError as exc:
-        log.warning("frontier record %r at offset %d skipped: %s", key, msg.offset(), exc)
+def _decode(_key: bytes, value: bytes) -> FrontierEntry:
+    return decode_entry(value)  # the entry names its own key; ValueError is skipped (Rule 2)
 
 
 class FrontierWriter:
@@ -231,7 +176,7 @@ class FrontierWriter:
     async def _recreate_topic(self) -> None:
         try:
             await asyncio.to_thread(self._create_topic)
-        except (FrontierError, KafkaException) as exc:
+        except (TopicsNotCreated, KafkaException) as exc:
             log.warning("frontier topic not created yet (%s); retrying", exc)
             return
         self._topic_lost = False
@@ -242,5 +187,5 @@ class FrontierWriter:
 
     def _create_topic(self) -> None:
         """Blocking: the topic, then fresh metadata so the producer stops caching "unknown"."""
-        ensure_frontier_topic(self._s)
+        ensure_topics(self._s, [frontier_topic(self._s)])
         self._publisher.producer.list_topics(self._s.topic_frontier, timeout=5)

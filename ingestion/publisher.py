@@ -37,7 +37,7 @@ Rules:
   8. What the broker acknowledged, it can still lose: a non-durable broker restarted empty, a
      cluster replaced. Every message sent is kept in a replay window (INGESTION_REPLAY_WINDOW_S,
      bounded by INGESTION_REPLAY_MAX_MESSAGES), and the pipeline topics' ids are watched
-     (common/topics.py Rule 2; every TOPIC_CHECK_S). A topic whose id changed is a new, empty
+     (kafka/topic_ids.py Rule 1; every TOPIC_CHECK_S). A topic whose id changed is a new, empty
      log: the window's messages of that topic are sent again, each once (``ingestion.replay``
      decides which, purely; through ``_pending``, in order), so events the worker had not yet
      read from the lost log reach it from the new one (its writes are idempotent, so those it
@@ -82,9 +82,12 @@ from binance_pipeline.common.events import (
     TradeMessage,
     encode,
 )
-from binance_pipeline.common.kafka_config import client_config, explain
 from binance_pipeline.common.settings import Settings
-from binance_pipeline.common.topics import TopicIds, changed_ids, create_missing_topics, pipeline_topics
+from binance_pipeline.kafka.codes import PRODUCER_GONE as PURGED  # Rules 8-9: sent again on a new producer
+from binance_pipeline.kafka.codes import is_fatal, topic_missing
+from binance_pipeline.kafka.config import durable_producer_config, explain
+from binance_pipeline.kafka.topic_ids import TopicIds, changed_ids
+from binance_pipeline.kafka.topics import create_missing, pipeline_specs, pipeline_topics
 from ingestion.errors import TopicSetupError
 from ingestion.metrics import IngestionMetrics
 from ingestion.replay import Headers, Pending, evict, plan_replay
@@ -99,36 +102,14 @@ OnAck = Callable[[bool], None]  # called once per message: True when Kafka ackno
 LOG_EVERY_S = 5.0
 TOPIC_CHECK_S = 2.0  # Rule 7: how often stalled acknowledgements make us ask for the topics
 UNANSWERED_S = 6.0  # Rule 3: the topic-id requests (every TOPIC_CHECK_S) unanswered this long: broker away
-# Rules 8-9: failures that say "this producer", not "this message": sent again on the next one.
-PURGED = frozenset({
-    KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT, KafkaError._FATAL,
-    KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER, KafkaError.UNKNOWN_PRODUCER_ID,
-})
 FATAL_RENEWALS, FATAL_WINDOW_S = 5, 60.0  # Rule 9
 RETIRE_TIMEOUT_S = 10.0  # Rules 8-9: how long a replaced producer may take to hand its messages back
-# librdkafka's answers when a topic or partition does not exist (Rule 7).
-TOPIC_MISSING = frozenset({
-    KafkaError._UNKNOWN_TOPIC, KafkaError._UNKNOWN_PARTITION, KafkaError.UNKNOWN_TOPIC_OR_PART,
-})
 
 
 def _headers_of(msg: Message) -> Headers:
     """A delivered (or failed) message's headers as the producer takes them."""
     got = msg.headers() or []
     return list(got.items()) if isinstance(got, dict) else list(got)
-
-
-def is_fatal(exc: KafkaException) -> bool:
-    """True when the producer refused because it is in a fatal state (Rule 9)."""
-    err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-    return err is not None and (err.fatal() or err.code() == KafkaError._FATAL)
-
-
-def topic_missing(err: KafkaError | KafkaException | None) -> bool:
-    """True when ``err`` says a topic or partition does not exist on the broker."""
-    if isinstance(err, KafkaException):
-        err = err.args[0] if err.args and isinstance(err.args[0], KafkaError) else None
-    return err is not None and err.code() in TOPIC_MISSING
 
 
 class GapListener(Protocol):
@@ -141,11 +122,8 @@ class GapListener(Protocol):
 def producer_config(s: Settings) -> dict[str, Any]:
     """librdkafka settings: durable (acks=all, idempotent), lz4, bounded buffer."""
     return {
-        **client_config(s),
+        **durable_producer_config(s),
         "client.id": "binance-pipeline-ingestion",
-        "acks": "all",
-        "enable.idempotence": True,
-        "compression.type": "lz4",
         "linger.ms": s.producer_linger_ms,
         "batch.size": s.producer_batch_bytes,
         "queue.buffering.max.messages": s.producer_buffer_max_messages,
@@ -203,7 +181,7 @@ class Publisher:
         self.topics_ready = True
 
     def _create_topics(self, timeout: float = 10.0) -> None:
-        failed = create_missing_topics(self._s, timeout)
+        failed = create_missing(self._s, pipeline_specs(self._s), timeout)
         self._topic_error = next(iter(failed.values()), None)
         if failed:
             raise TopicSetupError(f"cannot create topics {failed}")

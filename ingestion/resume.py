@@ -27,12 +27,14 @@ import logging
 from binance_pipeline.common.backoff import Backoff
 from binance_pipeline.common.clock import now_us
 from binance_pipeline.common.settings import Settings
+from binance_pipeline.kafka.errors import TopicsNotCreated
+from binance_pipeline.kafka.topics import ensure_topics
 from ingestion.actions import Key
 from ingestion.backfill import Backfiller
 from ingestion.effects import Effects
 from ingestion.errors import BackfillError, FrontierError, ParseError
 from ingestion.frontier import FrontierBook, FrontierEntry, Resumer
-from ingestion.frontier_store import FrontierWriter, ensure_frontier_topic, load_frontier
+from ingestion.frontier_store import FrontierWriter, frontier_topic, load_frontier
 from ingestion.publisher import Publisher
 from ingestion.unfinished import Pickup, close_at_stop, plan_pickup
 
@@ -48,9 +50,9 @@ async def read_frontier(settings: Settings, stop: asyncio.Event) -> list[Frontie
     backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s)
     while not stop.is_set():
         try:
-            await asyncio.to_thread(ensure_frontier_topic, settings)
+            await asyncio.to_thread(ensure_topics, settings, [frontier_topic(settings)])
             entries = await asyncio.to_thread(load_frontier, settings)
-        except FrontierError as exc:
+        except (FrontierError, TopicsNotCreated) as exc:
             delay = backoff.next_delay()
             log.warning("%s; retrying in %.1f s", exc, delay)
             with contextlib.suppress(TimeoutError):

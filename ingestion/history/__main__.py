@@ -21,11 +21,13 @@ import aiohttp
 from binance_pipeline.common.logs import configure
 from binance_pipeline.common.settings import Settings, load_or_exit, settings_epilog
 from binance_pipeline.common.utc import day_start_us
+from binance_pipeline.kafka.errors import TopicsNotCreated
+from binance_pipeline.kafka.topics import ensure_topics, pipeline_specs
 from ingestion.history import plan
 from ingestion.history.display import Display
 from ingestion.history.errors import HistoryError
 from ingestion.history.fetch import Fetcher
-from ingestion.history.kafka_io import RowProducer, ensure_topics, load_progress
+from ingestion.history.kafka_io import RowProducer, load_progress, progress_topic
 from ingestion.history.run import Importer, ImportRequest, Outcome
 from ingestion.history.verdict import StreamVerdict, audit_import
 
@@ -72,7 +74,7 @@ def parse_request(argv: Sequence[str] | None, now: datetime) -> tuple[ImportRequ
 
 
 async def run_import(settings: Settings, request: ImportRequest) -> Outcome:
-    ensure_topics(settings)
+    ensure_topics(settings, [*pipeline_specs(settings), progress_topic(settings)])
     done = load_progress(settings)
     producer = RowProducer(settings)
     timeout = aiohttp.ClientTimeout(total=max(settings.rest_timeout_s, 300.0))
@@ -120,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     try:
         outcome = asyncio.run(run_import(settings, request))
-    except HistoryError as exc:
+    except (HistoryError, TopicsNotCreated) as exc:
         sys.stderr.write(f"{PROG}: {exc}\n")
         return 1
     elapsed = time.monotonic() - started  # published and acknowledged by Kafka

@@ -7,26 +7,26 @@ Rules:
   2. ``checkpoint`` flushes every row first and only then writes the progress record, so a
      day is never marked done before all its rows are acknowledged (write first, record after).
      A delivery failure since the last checkpoint raises ``PublishError`` and records nothing.
-  3. Progress is a compacted topic (one partition); ``load_progress`` reads it from the
-     beginning to the high-water mark and keeps the last record per key. A record that is not
-     one (plan.py ``decode_progress``) is skipped and logged with its offset: its day or cursor
-     is simply done again (idempotent rows), never a crash.
+  3. Progress is a compacted topic (one partition); ``load_progress`` reads it with the kit's
+     compacted reader (``kafka/compacted.py``: every partition up to its high-water mark, the
+     last record per key, a tombstone forgets its key). A record that is not one (plan.py
+     ``decode_progress``) is skipped and logged with its offset: its day or cursor is simply
+     done again (idempotent rows), never a crash. A Kafka error is a ``ProgressError``.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka import KafkaError, Message, Producer
 
 from binance_pipeline.common.events import HDR_REASON, HDR_RECEIVED_AT, HDR_STAGE, TradeMessage, encode
-from binance_pipeline.common.kafka_config import client_config
 from binance_pipeline.common.settings import Settings
-from binance_pipeline.common.topics import create_missing_topics
+from binance_pipeline.kafka.compacted import read_compacted
+from binance_pipeline.kafka.errors import CompactedReadError
+from binance_pipeline.kafka.topics import TopicSpec, compacted_spec
 from ingestion.history.errors import ProgressError, PublishError
 from ingestion.history.plan import decode_progress
 from ingestion.publisher import producer_config
@@ -35,80 +35,19 @@ log = logging.getLogger(__name__)
 POLL_EVERY = 2000  # rows between producer polls
 
 
-def ensure_topics(settings: Settings, timeout: float = 15.0) -> None:
-    """The pipeline topics and the compacted progress topic exist (idempotent)."""
-    failed = create_missing_topics(settings, timeout)
-    admin = AdminClient(client_config(settings))
-    config = {"cleanup.policy": "compact"}
-    name = settings.topic_history_progress
-    new = NewTopic(name, num_partitions=1, replication_factor=settings.topic_replication_factor,
-                   config=config)
-    future = admin.create_topics([new])[name]
-    try:
-        future.result(timeout=timeout)
-    except KafkaException as exc:
-        err = exc.args[0] if exc.args else None
-        if not (isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS):
-            failed[name] = str(exc)
-    if failed:
-        raise ProgressError(f"cannot create topics: {failed}")
+def progress_topic(settings: Settings) -> TopicSpec:
+    """Rule 3: the compacted progress topic, created with the pipeline topics by ``__main__``."""
+    return compacted_spec(settings.topic_history_progress, settings)
 
 
 def load_progress(settings: Settings, timeout: float = 15.0) -> dict[str, dict[str, Any]]:
     """Rule 3: key -> the last progress record."""
     topic = settings.topic_history_progress
-    consumer = Consumer({
-        **client_config(settings), "group.id": "history-progress-reader",
-        "enable.auto.commit": False, "auto.offset.reset": "earliest",
-    })  # fmt: skip
-    deadline = time.monotonic() + timeout
     try:
-        low, high = _watermarks(consumer, topic, deadline)
-        consumer.assign([TopicPartition(topic, 0, low)])
-        records: dict[str, dict[str, Any]] = {}
-        position = low
-        while position < high:
-            if time.monotonic() > deadline:
-                raise ProgressError(f"reading {topic}: timed out at offset {position} of {high}")
-            msg = consumer.poll(0.5)
-            if msg is None or msg.error() is not None:
-                continue
-            position = (msg.offset() or 0) + 1
-            _keep(records, msg)
-    except KafkaException as exc:
-        raise ProgressError(f"reading {topic}: {exc}") from exc
-    finally:
-        consumer.close()
-    return records
-
-
-def _keep(records: dict[str, dict[str, Any]], msg: Message) -> None:
-    """Rule 3: keep a progress record; skip (and log) one that is not."""
-    key, value = msg.key(), msg.value()
-    if key is None or value is None:
-        return
-    try:
-        name, record = decode_progress(key, value)
-    except ValueError as exc:
-        log.warning("progress record %r at offset %s skipped: %s", key[:80], msg.offset(), exc)
-        return
-    records[name] = record
-
-
-def _watermarks(consumer: Consumer, topic: str, deadline: float) -> tuple[int, int]:
-    """Low and high offsets of the progress partition; a topic created a moment ago may take a
-    little while to appear in the metadata, so "unknown partition" is retried until ``deadline``."""
-    while True:
-        try:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=5.0)
-            return int(low), int(high)
-        except KafkaException as exc:
-            err = exc.args[0] if exc.args else None
-            unknown = isinstance(err, KafkaError) and err.code() in (
-                KafkaError._UNKNOWN_PARTITION, KafkaError.UNKNOWN_TOPIC_OR_PART)
-            if not unknown or time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+        latest = read_compacted(settings, topic, decode_progress, timeout)
+    except CompactedReadError as exc:
+        raise ProgressError(str(exc)) from exc
+    return dict(latest.values())
 
 
 class RowProducer:

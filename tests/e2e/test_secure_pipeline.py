@@ -20,7 +20,7 @@ import psycopg2
 import pytest
 
 from binance_pipeline.common.settings import Settings
-from binance_pipeline.common.topics import create_missing_topics
+from binance_pipeline.kafka.topics import create_missing, pipeline_specs
 from tests.brokers import ROOT, _free, _free_port_block, kafka_local
 from tests.e2e.pipeline import Pipeline, free_port, pipeline_env, wait_for
 from tests.e2e.test_pipeline import assert_unbroken, expected_rows, wait_complete
@@ -143,7 +143,7 @@ def test_ca_that_does_not_match_fails_the_tls_handshake(secure: dict[str, str], 
                    check=True, capture_output=True)
     env = {k.lower(): v for k, v in _kafka_env(secure).items()}
     settings = Settings(**{**env, "kafka_ssl_ca_location": str(other)})
-    failed = create_missing_topics(settings, timeout=8)
+    failed = create_missing(settings, pipeline_specs(settings), timeout=8)
     assert failed, "topics were created through a TLS connection that should have been refused"
     reason = next(iter(failed.values()))
     assert reason.startswith("TLS handshake failed with SASL_SSL"), reason

@@ -6,8 +6,9 @@ import orjson
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, ConfigResource
 
+from binance_pipeline.kafka.topics import ensure_topics
 from ingestion.frontier import FrontierBook, FrontierEntry, encode_entry, record_key
-from ingestion.frontier_store import FrontierWriter, ensure_frontier_topic, load_frontier
+from ingestion.frontier_store import FrontierWriter, frontier_topic, load_frontier
 from ingestion.metrics import IngestionMetrics
 from ingestion.publisher import Publisher
 from ingestion.records import id_gap, resolve
@@ -18,8 +19,8 @@ from tests.ingestion.test_publisher_backfill import BOOK, TRADE, make_settings
 def test_frontier_round_trip_through_kafka(kafka_bootstrap: str, topics: Topics) -> None:
     """Acknowledged ids and open gaps written by one instance are what the next one reads back."""
     s = make_settings(kafka_bootstrap, topics)
-    ensure_frontier_topic(s)
-    ensure_frontier_topic(s)  # idempotent
+    ensure_topics(s, [frontier_topic(s)])
+    ensure_topics(s, [frontier_topic(s)])  # idempotent
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     res = ConfigResource(ConfigResource.Type.TOPIC, topics.frontier)
     assert admin.describe_configs([res])[res].result(10)["cleanup.policy"].value == "compact"
@@ -52,7 +53,7 @@ def test_frontier_round_trip_through_kafka(kafka_bootstrap: str, topics: Topics)
 def test_latest_entry_per_key_wins_and_garbage_is_skipped(kafka_bootstrap: str, topics: Topics) -> None:
     """Reading keeps each key's last record; a record that is not an entry is skipped, not fatal."""
     s = make_settings(kafka_bootstrap, topics)
-    ensure_frontier_topic(s)
+    ensure_topics(s, [frontier_topic(s)])
     pub = Publisher(s, IngestionMetrics(), on_lost=lambda *a: None)
     pub.start()
     book = FrontierBook(interval_us=0)
@@ -69,7 +70,7 @@ def test_latest_entry_per_key_wins_and_garbage_is_skipped(kafka_bootstrap: str, 
 def test_poison_frontier_records_are_skipped_not_fatal(kafka_bootstrap: str, topics: Topics) -> None:
     """Bytes, a wrong-typed entry and an entry with a bad open gap are skipped; good entries are read."""
     s = make_settings(kafka_bootstrap, topics)
-    ensure_frontier_topic(s)
+    ensure_topics(s, [frontier_topic(s)])
     good = FrontierEntry("trade", "BTCUSDT", 20, 5, {}, 1)
     bad_gap = {**id_gap("ETHUSDT", "trade", 1, 2, "stream", 1), "first_id": None}
     poison = [

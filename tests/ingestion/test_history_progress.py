@@ -6,7 +6,8 @@ import orjson
 from confluent_kafka import Producer
 
 from binance_pipeline.common.settings import Settings
-from ingestion.history.kafka_io import ensure_topics, load_progress
+from binance_pipeline.kafka.topics import ensure_topics
+from ingestion.history.kafka_io import load_progress, progress_topic
 from tests.conftest import Topics
 
 
@@ -17,7 +18,7 @@ def test_poison_progress_records_are_skipped_and_the_rest_read(
     progress = topic_factory("progress", create=False)  # type: ignore[operator]
     env = {k.lower(): v for k, v in topics.env().items()}
     settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, topic_history_progress=progress, **env)
-    ensure_topics(settings)
+    ensure_topics(settings, [progress_topic(settings)])
     day = {"v": 1, "source": "archive", "rows": 3, "first_id": 1, "last_id": 3, "done_at": 1}
     cursor = {"v": 1, "source": "rest", "from_id": 4, "last_id": 9}
     raw = Producer({"bootstrap.servers": kafka_bootstrap})

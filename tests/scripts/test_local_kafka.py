@@ -14,7 +14,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from binance_pipeline.common.settings import Settings
-from binance_pipeline.common.topics import create_missing_topics, pipeline_topics
+from binance_pipeline.kafka.topics import create_missing, pipeline_specs, pipeline_topics
 from tests.brokers import ROOT, PrivateKafka, _free_port_block, kafka_local
 
 pytestmark = pytest.mark.slow
@@ -188,7 +188,7 @@ def test_kaskade_lists_the_project_topics_group_and_messages(tmp_path: Path) -> 
     kaskade = str(Path(os.sys.executable).parent / "kaskade")
     settings = Settings(kafka_bootstrap_servers=broker.bootstrap)
     try:
-        assert create_missing_topics(settings) == {}
+        assert create_missing(settings, pipeline_specs(settings)) == {}
         producer = Producer({"bootstrap.servers": broker.bootstrap})
         producer.produce(settings.topic_dead_letter, key=b"BTCUSDT", value=b'{"reason": "bad frame"}')
         producer.flush(10)

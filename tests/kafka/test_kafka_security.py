@@ -11,8 +11,8 @@ import pytest
 from confluent_kafka import KafkaError
 from pydantic import ValidationError
 
-from binance_pipeline.common.kafka_config import client_config, endpoint, explain, kaskade_ini
 from binance_pipeline.common.settings import Settings, format_error
+from binance_pipeline.kafka.config import client_config, endpoint, explain, kaskade_ini
 
 ROOT = Path(__file__).resolve().parents[2]
 SASL = {"kafka_security_protocol": "SASL_SSL", "kafka_sasl_mechanism": "SCRAM-SHA-256",

@@ -1,4 +1,4 @@
-"""Topic identity (common/topics.py Rule 2): which topics have a new log."""
+"""Topic identity (kafka/topic_ids.py Rule 1): which topics have a new log."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from binance_pipeline.common.settings import Settings
-from binance_pipeline.common.topics import TopicIds, changed_ids
+from binance_pipeline.kafka.topic_ids import TopicIds, changed_ids
 
 
 def test_the_first_ids_seen_are_learnt_not_reported_as_changes() -> None:

@@ -5,6 +5,9 @@ Rules:
      admin clients, kaskade) starts from ``client_config``; no module spells security options.
   2. Nothing here returns or logs a secret except ``client_config`` itself, whose result goes to
      librdkafka only. ``endpoint`` and ``explain`` are safe to log and to show in /readyz.
+  3. Every producer that writes the pipeline's data (ingestion's events, the history import's
+     rows, the worker's dead letters) starts from ``durable_producer_config``: acks=all,
+     idempotent, lz4; each adds only its own tuning and client.id.
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ def client_config(s: Settings) -> dict[str, Any]:
     return cfg | {k: v for k, v in optional.items() if v}
 
 
+def durable_producer_config(s: Settings) -> dict[str, Any]:
+    """Rule 3: a producer that loses nothing it was told was acknowledged, and writes once."""
+    return {**client_config(s), "acks": "all", "enable.idempotence": True, "compression.type": "lz4"}
+
+
 def endpoint(s: Settings) -> str:
     """The listener, for messages: protocol, servers and (SASL) mechanism and user; never a secret."""
     who = f" ({s.kafka_sasl_mechanism} as {s.kafka_sasl_username})" if s.kafka_sasl_mechanism else ""
@@ -55,11 +63,11 @@ def kaskade_ini(s: Settings) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m binance_pipeline.common.kafka_config kaskade-ini FILE``: kaskade's config (0600)."""
+    """``python -m binance_pipeline.kafka.config kaskade-ini FILE``: kaskade's config (0600)."""
     if len(argv) != 2 or argv[0] != "kaskade-ini":
-        sys.stderr.write("usage: python -m binance_pipeline.common.kafka_config kaskade-ini FILE\n")
+        sys.stderr.write("usage: python -m binance_pipeline.kafka.config kaskade-ini FILE\n")
         return 2
-    settings = load_or_exit("binance_pipeline.common.kafka_config")
+    settings = load_or_exit("binance_pipeline.kafka.config")
     path = Path(argv[1])
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
