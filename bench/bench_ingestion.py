@@ -30,10 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from confluent_kafka import Producer  # noqa: E402
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # noqa: E402
+from confluent_kafka.admin import AdminClient  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
 from binance_pipeline.common.settings import Settings  # noqa: E402
+from binance_pipeline.kafka.topics import TopicSpec, ensure_topics  # noqa: E402
 from exchange_sim.testing import start_simulator  # noqa: E402
 from ingestion.publisher import producer_config  # noqa: E402
 from tests.ingestion.helpers import Ingestion, read_all, start_ingestion  # noqa: E402
@@ -83,11 +84,10 @@ def raw_produce(bootstrap: str, payloads: list[tuple[str | None, bytes, int]], t
     """Events/s of a bare produce loop of ``payloads`` with ingestion's producer settings."""
     cfg = producer_config(Settings(kafka_bootstrap_servers=bootstrap))
     cfg["queue.buffering.max.messages"] = max(len(payloads) + 1, 100_000)
-    settings = Settings()  # the producer never auto-creates topics: create it as ingestion does
-    new = NewTopic(topic, num_partitions=settings.topic_partitions,
-                   replication_factor=settings.topic_replication_factor)
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([new])[topic].result(30)
+    settings = Settings(kafka_bootstrap_servers=bootstrap)
+    # the producer never auto-creates topics: create it as ingestion does, through the kit
+    ensure_topics(settings, [TopicSpec(topic, settings.topic_partitions, settings.topic_replication_factor)],
+                  timeout=30)
     producer = Producer(cfg)
     acked = [0]
 
