@@ -11,10 +11,11 @@ Every error ingestion raises on purpose derives from :class:`IngestionError`::
     │   │                     server answered, and ``retry_after``)
     │   └── RateLimited       HTTP 429 / 418 (``banned`` for 418)
     ├── TopicSetupError       the Kafka topics could not be created or checked at start
-    ├── FrontierError         the frontier topic could not be created or read back in full
+    ├── FrontierError         the frontier topic could not be read back in full
     └── UniverseError         exchangeInfo could not be fetched or read (SYMBOLS patterns)
 
-Library errors are wrapped with ``raise ... from exc`` where they cross a module boundary.
+Library errors are wrapped with ``raise ... from exc`` where they cross a module boundary. A topic
+that cannot be created is the Kafka kit's ``binance_pipeline.kafka.errors.TopicsNotCreated``.
 Retry decisions read these attributes (``connection.is_retryable``, ``rest.is_retryable``),
 never the message text.
 """
@@ -68,7 +69,7 @@ class TopicSetupError(IngestionError):
 
 
 class FrontierError(IngestionError):
-    """The frontier topic could not be created or read in full (ingestion does not start blind)."""
+    """The frontier topic could not be read in full (ingestion does not start blind)."""
 
 
 class UniverseError(IngestionError):

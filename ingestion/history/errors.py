@@ -5,10 +5,11 @@
     │   └── ChecksumMismatch     the zip's SHA-256 differs from its .CHECKSUM (every attempt)
     ├── RowError                 one CSV line is not a valid archive row (-> dead letter)
     ├── PublishError             Kafka did not acknowledge every row of a file or a page
-    ├── ProgressError            the progress topic could not be read or created
+    ├── ProgressError            the progress topic could not be read in full
     └── AuditError               the database could not answer the audit
 
-Library errors are wrapped with ``raise ... from exc``.
+Library errors are wrapped with ``raise ... from exc``. Topics that cannot be created are the Kafka
+kit's ``binance_pipeline.kafka.errors.TopicsNotCreated`` (``__main__`` reports it like these).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class PublishError(HistoryError):
 
 
 class ProgressError(HistoryError):
-    """The progress topic could not be read or created."""
+    """The progress topic could not be read in full."""
 
 
 class AuditError(HistoryError):
