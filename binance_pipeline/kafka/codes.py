@@ -16,7 +16,8 @@ from confluent_kafka import KafkaError, KafkaException
 
 
 class Kind(Enum):
-    TOPIC_MISSING = "topic_missing"  # the broker does not know the topic or partition
+    TOPIC_MISSING = "topic_missing"  # the broker does not know the topic
+    PARTITION_MISSING = "partition_missing"  # librdkafka does not know the partition (yet, or any more)
     FATAL = "fatal"  # the client instance is unusable (or fenced): replace it or exit
     PRODUCER_LOST = "producer_lost"  # "this producer", not "this message": send it again on a new one
     NO_ANSWER = "no_answer"  # the request got no answer: says nothing about the topic
@@ -27,7 +28,7 @@ class Kind(Enum):
 TABLE: dict[int, Kind] = {
     KafkaError.UNKNOWN_TOPIC_OR_PART: Kind.TOPIC_MISSING,
     KafkaError._UNKNOWN_TOPIC: Kind.TOPIC_MISSING,
-    KafkaError._UNKNOWN_PARTITION: Kind.TOPIC_MISSING,
+    KafkaError._UNKNOWN_PARTITION: Kind.PARTITION_MISSING,
     KafkaError._FATAL: Kind.FATAL,
     KafkaError.FENCED_INSTANCE_ID: Kind.FATAL,  # librdkafka reports fencing as _FATAL too
     KafkaError._PURGE_QUEUE: Kind.PRODUCER_LOST,
@@ -68,7 +69,7 @@ def kind_of(err: KafkaError | BaseException | None) -> Kind:
 
 def topic_missing(err: KafkaError | BaseException | None) -> bool:
     """True when ``err`` says a topic or partition does not exist on the broker."""
-    return kind_of(err) is Kind.TOPIC_MISSING
+    return kind_of(err) in (Kind.TOPIC_MISSING, Kind.PARTITION_MISSING)
 
 
 def is_fatal(err: KafkaError | BaseException | None) -> bool:
@@ -76,7 +77,7 @@ def is_fatal(err: KafkaError | BaseException | None) -> bool:
     return kind_of(err) is Kind.FATAL
 
 
-MISSING_TOPIC = codes(Kind.TOPIC_MISSING)
+MISSING_TOPIC = codes(Kind.TOPIC_MISSING)  # the worker creates its topics again on these
 FATAL = codes(Kind.FATAL)
 PRODUCER_GONE = codes(Kind.PRODUCER_LOST, Kind.FATAL)  # a producer's failed message goes again
 NO_ANSWER = codes(Kind.NO_ANSWER)

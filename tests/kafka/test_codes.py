@@ -24,7 +24,12 @@ from binance_pipeline.kafka.codes import (
 def test_every_unknown_topic_or_partition_code_is_a_missing_topic(code: int) -> None:
     """The broker's and librdkafka's "unknown topic/partition" all mean the topic is missing."""
     assert topic_missing(KafkaError(code)) and topic_missing(KafkaException(KafkaError(code)))
-    assert code in MISSING_TOPIC and not is_fatal(KafkaError(code))
+    assert not is_fatal(KafkaError(code))
+
+
+def test_the_worker_recreates_topics_on_an_unknown_topic_not_an_unknown_partition() -> None:
+    """MISSING_TOPIC (the worker's trigger to create its topics) leaves out a partition not known yet."""
+    assert {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC} == MISSING_TOPIC
 
 
 def test_fatal_is_the_code_or_librdkafkas_flag() -> None:
