@@ -18,6 +18,7 @@ from confluent_kafka import KafkaError, KafkaException
 class Kind(Enum):
     TOPIC_MISSING = "topic_missing"  # the broker does not know the topic
     PARTITION_MISSING = "partition_missing"  # librdkafka does not know the partition (yet, or any more)
+    NO_LEADER = "no_leader"  # the partition has no leader yet (a topic created a moment ago) or it moved
     FATAL = "fatal"  # the client instance is unusable (or fenced): replace it or exit
     PRODUCER_LOST = "producer_lost"  # "this producer", not "this message": send it again on a new one
     NO_ANSWER = "no_answer"  # the request got no answer: says nothing about the topic
@@ -29,6 +30,8 @@ TABLE: dict[int, Kind] = {
     KafkaError.UNKNOWN_TOPIC_OR_PART: Kind.TOPIC_MISSING,
     KafkaError._UNKNOWN_TOPIC: Kind.TOPIC_MISSING,
     KafkaError._UNKNOWN_PARTITION: Kind.PARTITION_MISSING,
+    KafkaError.LEADER_NOT_AVAILABLE: Kind.NO_LEADER,
+    KafkaError.NOT_LEADER_FOR_PARTITION: Kind.NO_LEADER,
     KafkaError._FATAL: Kind.FATAL,
     KafkaError.FENCED_INSTANCE_ID: Kind.FATAL,  # librdkafka reports fencing as _FATAL too
     KafkaError._PURGE_QUEUE: Kind.PRODUCER_LOST,
@@ -70,6 +73,12 @@ def kind_of(err: KafkaError | BaseException | None) -> Kind:
 def topic_missing(err: KafkaError | BaseException | None) -> bool:
     """True when ``err`` says a topic or partition does not exist on the broker."""
     return kind_of(err) in (Kind.TOPIC_MISSING, Kind.PARTITION_MISSING)
+
+
+def not_ready(err: KafkaError | BaseException | None) -> bool:
+    """True when ``err`` says the topic is not (yet) there to read: missing, or a partition without a
+    leader. A topic created a moment ago answers so for a while; asking again later is right."""
+    return kind_of(err) in (Kind.TOPIC_MISSING, Kind.PARTITION_MISSING, Kind.NO_LEADER)
 
 
 def is_fatal(err: KafkaError | BaseException | None) -> bool:

@@ -11,8 +11,9 @@ Rules:
      is logged (topic, partition, offset, why) and skipped, and its key keeps the value it had:
      anyone can write to a topic, and junk in it must not stop a stage.
   4. A Kafka error raises ``CompactedReadError``, never a partial read. A topic the broker does
-     not know is asked for again until the deadline (one created a moment ago can take a while
-     to appear in the metadata); so is an unfinished read.
+     not know, or a partition without a leader, is asked for again until the deadline (a topic
+     created a moment ago answers so for a while: "Not leader for partition" from the watermark
+     request was seen in a test); so is an unfinished read.
   5. Partitions are assigned, never subscribed, and no offset is committed; the reader's
      consumer is closed on every path.
 """
@@ -27,7 +28,7 @@ from typing import TypeVar
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from binance_pipeline.common.settings import Settings
-from binance_pipeline.kafka.codes import topic_missing
+from binance_pipeline.kafka.codes import not_ready
 from binance_pipeline.kafka.config import client_config
 from binance_pipeline.kafka.errors import CompactedReadError
 
@@ -57,12 +58,12 @@ def _left(deadline: float) -> float:
 
 
 def _ends(consumer: Consumer, topic: str, deadline: float) -> dict[int, int]:
-    """Rule 4: the end of every non-empty partition, asking again while the topic is unknown."""
+    """Rule 4: the end of every non-empty partition, asking again while the topic is not ready."""
     while True:
         try:
             return _watermarks(consumer, topic, _left(deadline))
         except KafkaException as exc:
-            if not topic_missing(exc) or time.monotonic() > deadline:
+            if not not_ready(exc) or time.monotonic() > deadline:
                 raise
         time.sleep(RETRY_S)
 

@@ -15,6 +15,7 @@ from binance_pipeline.kafka.codes import (
     codes,
     is_fatal,
     kind_of,
+    not_ready,
     topic_missing,
 )
 
@@ -30,6 +31,14 @@ def test_every_unknown_topic_or_partition_code_is_a_missing_topic(code: int) -> 
 def test_the_worker_recreates_topics_on_an_unknown_topic_not_an_unknown_partition() -> None:
     """MISSING_TOPIC (the worker's trigger to create its topics) leaves out a partition not known yet."""
     assert {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC} == MISSING_TOPIC
+
+
+def test_a_partition_without_a_leader_is_not_ready_but_not_missing() -> None:
+    """A fresh topic's "no leader yet" is asked again by readers; the producer does not count it missing."""
+    for code in (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE):
+        assert not_ready(KafkaException(KafkaError(code))) and not topic_missing(KafkaError(code))
+    assert not_ready(KafkaError(KafkaError._UNKNOWN_PARTITION))
+    assert not not_ready(KafkaError(KafkaError._TRANSPORT))
 
 
 def test_fatal_is_the_code_or_librdkafkas_flag() -> None:
