@@ -16,7 +16,6 @@ Rules:
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import orjson
@@ -31,7 +30,6 @@ from ingestion.history.errors import ProgressError, PublishError
 from ingestion.history.plan import decode_progress
 from ingestion.publisher import producer_config
 
-log = logging.getLogger(__name__)
 POLL_EVERY = 2000  # rows between producer polls
 
 
@@ -42,9 +40,8 @@ def progress_topic(settings: Settings) -> TopicSpec:
 
 def load_progress(settings: Settings, timeout: float = 15.0) -> dict[str, dict[str, Any]]:
     """Rule 3: key -> the last progress record."""
-    topic = settings.topic_history_progress
     try:
-        latest = read_compacted(settings, topic, decode_progress, timeout)
+        latest = read_compacted(settings, settings.topic_history_progress, decode_progress, timeout)
     except CompactedReadError as exc:
         raise ProgressError(str(exc)) from exc
     return dict(latest.values())
