@@ -12,11 +12,16 @@ Rules:
   3. ``TopicCreation`` never blocks its caller: the constructor sends the request and ``done()``
      is asked later, so a poll loop never waits on the broker. ``create_missing`` and
      ``ensure_topics`` are the blocking forms (run them in a thread), over the same request.
+  4. The blocking forms return once the broker's metadata lists every topic with its partitions,
+     within the same time-out: KRaft acknowledges a creation before the broker answering
+     metadata has applied it, and a caller that lists, produces to or subscribes to a topic the
+     moment it is "created" must find it there.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -65,8 +70,10 @@ def compacted_spec(name: str, settings: Settings, **config: str) -> TopicSpec:
 
 
 def create_missing(settings: Settings, specs: Sequence[TopicSpec], timeout: float = 15.0) -> dict[str, str]:
-    """Create the topics of ``specs`` that do not exist; {topic: reason} for those that failed."""
-    return TopicCreation(settings, timeout, specs).failures(wait=timeout + 5)
+    """Create the topics of ``specs`` that do not exist and wait until the broker lists them
+    (Rule 4); {topic: reason} for those that failed."""
+    creation = TopicCreation(settings, timeout, specs)
+    return creation.failures(wait=timeout + 5) or creation.unlisted(time.monotonic() + timeout)
 
 
 def ensure_topics(settings: Settings, specs: Sequence[TopicSpec], timeout: float = 15.0) -> None:
@@ -108,6 +115,24 @@ class TopicCreation:
                   if (why := self._outcome(name, future, wait)) is not None}
         self._admin.poll(0)  # serves error_cb: an authentication or TLS failure shows up only there
         return {name: self._security[-1] for name in failed} if self._security else failed
+
+    def unlisted(self, deadline: float) -> dict[str, str]:
+        """Wait (until ``deadline``, monotonic) for the broker's metadata to list every topic with
+        its partitions (Rule 4); {topic: reason} for those it still does not list."""
+        while True:
+            missing = self._unlisted(max(0.1, min(1.0, deadline - time.monotonic())))
+            if not missing or time.monotonic() >= deadline:
+                return {name: f"broker {self._servers}: created, but not yet in its metadata"
+                        for name in missing}
+            time.sleep(0.05)
+
+    def _unlisted(self, timeout: float) -> list[str]:
+        try:
+            listed = self._admin.list_topics(timeout=timeout).topics
+        except KafkaException:  # no answer in time: asked again until the deadline
+            return list(self._specs)
+        return [name for name in self._specs
+                if name not in listed or listed[name].error is not None or not listed[name].partitions]
 
     def _outcome(self, name: str, future: Future[Any], wait: float) -> str | None:
         try:

@@ -21,15 +21,11 @@ from binance_pipeline.kafka.topics import (
 from tests.kafka.helpers import dead_broker
 
 
-def described(bootstrap: str, topic: str, timeout: float = 15) -> tuple[int, dict[str, str]]:
-    """(partitions, config) of ``topic``; a topic created a moment ago may take a while to show."""
+def described(bootstrap: str, topic: str) -> tuple[int, dict[str, str]]:
+    """(partitions, config) of ``topic``, asked at once: the creation waited until it is listed."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    deadline = time.monotonic() + timeout
-    while True:
-        meta = admin.list_topics(topic, timeout=5).topics[topic]
-        if meta.error is None or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    meta = admin.list_topics(timeout=5).topics[topic]
+    assert meta.error is None
     res = ConfigResource(ConfigResource.Type.TOPIC, topic)
     config = admin.describe_configs([res])[res].result(10)
     return len(meta.partitions), {k: v.value for k, v in config.items()}
@@ -46,6 +42,20 @@ def test_missing_topics_are_created_with_their_spec(
     assert partitions == 1 and config["cleanup.policy"] == "compact" and config["segment.ms"] == "3600000"
     partitions, config = described(kafka_bootstrap, retained)
     assert partitions == 2 and config["retention.ms"] == "3600000" and config["cleanup.policy"] == "delete"
+
+
+def test_a_created_topic_is_listed_with_its_partitions_at_once(
+        kafka_bootstrap: str, topic_factory: Callable[..., str]) -> None:
+    """Rule 4: when the blocking form returns, another client's metadata already lists each topic
+    (KRaft acknowledges a creation before its metadata answers carry it). Ten rounds of four."""
+    s = Settings(kafka_bootstrap_servers=kafka_bootstrap)
+    other = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    for _ in range(10):
+        names = [topic_factory("listed", create=False) for _ in range(4)]
+        ensure_topics(s, [TopicSpec(name, 3, s.topic_replication_factor) for name in names])
+        listed = other.list_topics(timeout=5).topics
+        assert {name: len(listed[name].partitions) if name in listed and listed[name].error is None else 0
+                for name in names} == dict.fromkeys(names, 3)
 
 
 def test_an_existing_topic_is_left_as_it_is(kafka_bootstrap: str, topic_factory: Callable[..., str]) -> None:
