@@ -36,6 +36,7 @@ import time
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Message
 
+from binance_pipeline.common.clock import mono_us, now_us
 from binance_pipeline.common.settings import Settings
 from binance_pipeline.kafka.codes import is_fatal, topic_missing
 from binance_pipeline.kafka.compacted import read_compacted
@@ -50,14 +51,6 @@ log = logging.getLogger(__name__)
 
 FRONTIER_CHECK_S = 1.0  # Rule 6: how often the topic's id is asked for
 TOPIC_CONFIG = {"min.cleanable.dirty.ratio": "0.1", "segment.ms": "3600000"}  # and compacted (Rule 1)
-
-
-def now_us() -> int:
-    return time.time_ns() // 1000
-
-
-def mono_us() -> int:
-    return time.monotonic_ns() // 1000
 
 
 def frontier_topic(settings: Settings) -> TopicSpec:
