@@ -8,6 +8,7 @@ from pathlib import Path
 
 import orjson
 
+from binance_pipeline.common.settings import Settings
 from consumer.actions import (
     Abandon,
     Action,
@@ -41,13 +42,13 @@ from consumer.core import METADATA_REFRESH_S, TOPICS_RETRY_S, Config, WorkerCore
 from consumer.decode import BOOK_TICKER, GAPS, TRADES
 from consumer.metrics import WorkerMetrics
 from consumer.readiness import LOOP_STALL_S
-from tests.consumer.helpers import book, gap, trade
+from tests.consumer.helpers import T0_US, book, gap, trade
 
 TRADES_T, BOOK_T, GAPS_T = "t.trades", "t.book", "t.gaps"
 UNKNOWN_TOPIC, FENCED, OTHER = 3, 82, -195
 ERRORS = {UNKNOWN_TOPIC: ErrorKind.MISSING_TOPIC, FENCED: ErrorKind.FATAL}
-VALUE = {TRADES_T: lambda i: orjson.dumps(trade(i)), BOOK_T: lambda i: orjson.dumps(book(i)),
-         GAPS_T: lambda i: orjson.dumps(gap(f"g/{i}", "open"))}
+VALUE = {TRADES_T: lambda i: orjson.dumps(trade(i, received_at=T0_US + i)),
+         BOOK_T: lambda i: orjson.dumps(book(i)), GAPS_T: lambda i: orjson.dumps(gap(f"g/{i}", "open"))}
 ROOT = Path(__file__).resolve().parents[2]
 A = typing.TypeVar("A")
 
@@ -85,6 +86,14 @@ def test_unknown_topic_asks_for_one_creation_until_it_answers() -> None:
     assert of(CreateTopics, core.tick(10.5, State.READY)) == []
 
 
+def test_a_turn_both_submits_and_asks_for_topics() -> None:
+    """Missing topics do not hold back the batch that is due in the same turn."""
+    core = make()
+    core.received([rec(TRADES_T, 0), Fault(UNKNOWN_TOPIC, False, "unknown topic")], 1.0, 0)
+    actions = core.tick(2.0, State.READY)
+    assert len(of(Submit, actions)) == 1 and of(CreateTopics, actions) == [CreateTopics()]
+
+
 def test_a_failed_creation_is_retried_after_topics_retry_s() -> None:
     """A creation that failed is asked again TOPICS_RETRY_S after its answer, not sooner."""
     core = make()
@@ -110,8 +119,9 @@ def test_a_successful_creation_refreshes_metadata_at_once_while_unassigned() -> 
 def test_metadata_is_refreshed_only_while_nothing_is_assigned() -> None:
     """Unassigned: RefreshMetadata every METADATA_REFRESH_S; assigned: never."""
     core = make()
-    assert of(RefreshMetadata, core.tick(1.0, State.READY)) == [RefreshMetadata(1.0)]
-    assert of(RefreshMetadata, core.tick(1.0 + METADATA_REFRESH_S, State.READY)) == [RefreshMetadata(1.0)]
+    assert of(RefreshMetadata, core.tick(0.5, State.READY)) == [RefreshMetadata(1.0)]
+    assert of(RefreshMetadata, core.tick(1.0, State.READY)) == []
+    assert of(RefreshMetadata, core.tick(0.5 + METADATA_REFRESH_S, State.READY)) == [RefreshMetadata(1.0)]
     core.assigned([(TRADES_T, 0)])
     assert of(RefreshMetadata, core.tick(10.0, State.READY)) == []
 
@@ -128,6 +138,7 @@ def test_a_topic_id_change_writes_its_buffers_uncommitted_and_renews_the_consume
     flush = of(Flush, actions)
     assert actions[:2] == [Exclude(stale), Settle(7.0)]
     assert len(flush) == 1 and flush[0].why is Why.RENEWED and not flush[0].commit
+    assert flush[0].deadline == 7.0
     assert flush[0].batch.offsets() == {(TRADES_T, 0): 6}
     assert actions[3:] == [RenewConsumer(), ForgetPartition((BOOK_T, 0)), ForgetPartition((TRADES_T, 0)),
                            Gauge("assigned", 0), Count("consumer_renewals")]
@@ -149,14 +160,31 @@ def test_offsets_going_back_write_the_old_buffer_uncommitted_and_commit_no_old_o
     core = make()
     core.assigned([(TRADES_T, 0)])
     core.received([rec(TRADES_T, 5), rec(TRADES_T, 6)], 1.0, 0)
-    actions = core.received([rec(TRADES_T, 0)], 1.1, 0)
+    actions = core.received([rec(TRADES_T, 0, value=b"{}")], 1.1, 42)  # poison, too
     tp = (TRADES_T, 0)
     assert actions[1] == Exclude((tp,)) and actions[-1] == Count("partition_resets")
     (flush,) = of(Flush, actions)
-    assert flush.why is Why.RECREATED and not flush.commit
+    assert flush.why is Why.RECREATED and not flush.commit and flush.deadline == 6.1
     assert flush.batch.offsets() == {tp: 7}
     (sub,) = submitted(core, 5.0)
     assert sub.batch.offsets() == {tp: 1} and len(sub.batch) == 1
+    assert [d.received_at for d in sub.batch.segments[0].dead] == [42]
+
+
+def test_the_config_follows_the_settings() -> None:
+    """Config.from_settings: tables per topic, bounds and time-outs derived as loop.py documents."""
+    settings = Settings(_env_file=None, topic_trades="a", topic_book_ticker="b", topic_gaps="c",
+                        batch_max_rows=600, batch_max_seconds=0.4, worker_buffer_max_messages=1000,
+                        worker_poll_messages=77, worker_shutdown_timeout_s=9.0,
+                        kafka_session_timeout_ms=6000, kafka_bootstrap_servers="h:1", worker_name="w9")
+    config = Config.from_settings(settings, ERRORS, can_renew=False)
+    assert config == Config({"a": TRADES, "b": BOOK_TICKER, "c": GAPS}, ERRORS, 600, 0.4, 1200, 77, 0.1,
+                            9.0, 3.0, "h:1", "w9", False)
+    assert make().topics() == [TRADES_T, BOOK_T, GAPS_T]
+    slow = Settings(_env_file=None, batch_max_seconds=2.0, kafka_session_timeout_ms=1000,
+                    worker_buffer_max_messages=5000, batch_max_rows=100)
+    config = Config.from_settings(slow, ERRORS, can_renew=True)
+    assert (config.poll_timeout, config.revoke_timeout, config.buffer_max) == (0.25, 1.0, 5000)
 
 
 # -- (c) poison records (STYLE practice 6) ------------------------------------------------------
@@ -173,7 +201,11 @@ def test_an_undecodable_message_on_each_topic_is_a_dead_letter_and_the_rest_goes
     for batch in batches.values():
         (seg,) = batch.segments
         assert len(batch.rows()) == 1 and [d.offset for d in seg.dead] == [0]
-        assert seg.dead[0].received_at == 123 and seg.dead[0].reason
+        dead = seg.dead[0]
+        assert (dead.topic, dead.partition, dead.key, dead.value) == (seg.topic, 0, b"k", b"\xff not json")
+        assert dead.received_at == 123 and dead.reason
+        assert seg.keys == [b"k"] and seg.values == [VALUE[seg.topic](1)] and seg.offsets == [1]
+        assert seg.rows[0] and seg.received[0] >= T0_US
         assert batch.offsets() == {(seg.topic, 0): 2}
 
 
@@ -185,6 +217,10 @@ def test_a_fatal_kafka_error_stops_buffering_there() -> None:
     assert core.received([Fault(FENCED, False, "fenced")], 1.0, 0)[-1] == Fatal(
         "fatal Kafka error (WORKER_NAME=w1): fenced")
     assert core.received([Fault(OTHER, False, "transport")], 1.0, 0) == [Count("consumed", 1)]
+    assert of(CreateTopics, core.tick(1.0, State.READY)) == []  # only a missing topic creates topics
+    unnamed = WorkerCore(Config({TRADES_T: TRADES}, ERRORS))
+    assert unnamed.received([Fault(OTHER, True, "x")], 1.0, 0)[-1] == Fatal(
+        "fatal Kafka error (WORKER_NAME=unset): x")
 
 
 # -- (d) back-pressure (loop Rule 2) ------------------------------------------------------------
@@ -197,17 +233,32 @@ def test_full_buffers_wait_for_a_healthy_writer_instead_of_polling() -> None:
 
 def test_full_buffers_pause_once_while_the_sink_is_down_and_resume_below_half() -> None:
     """Full while STALLED/DOWN: Pause once and keep polling; Resume only below half the bound."""
-    core = make(buffer_max=4)
-    core.assigned([(TRADES_T, 0), (BOOK_T, 0)])
-    core.received([rec(BOOK_T, 0)], 1.0, 0)
-    core.received([rec(TRADES_T, i) for i in range(3)], 1.5, 0)
+    core = make(buffer_max=5)  # half: 2
+    assert of(Resume, core.before_poll(0.5, State.READY)) == []  # never paused: nothing to resume
+    core.assigned([(TRADES_T, 0), (BOOK_T, 0), (GAPS_T, 0)])
+    core.received([rec(BOOK_T, i) for i in range(3)], 1.0, 0)
+    core.received([rec(TRADES_T, 0)], 1.2, 0)
+    core.received([rec(GAPS_T, 0)], 1.5, 0)
     first = core.before_poll(2.0, State.STALLED)
     assert first[:2] == [Pause(), Gauge("paused", 1)] and isinstance(first[2], Poll) and first[3] == Collect()
     assert of(Pause, core.before_poll(2.0, State.DOWN)) == []
-    assert [s.batch.table for s in of(Submit, core.tick(2.5, State.READY))] == [BOOK_TICKER]
-    assert of(Resume, core.before_poll(2.6, State.WRITING)) == []  # 3 left: not below half (2)
-    core.tick(3.0, State.READY)  # the trades drain
-    assert core.before_poll(3.1, State.WRITING)[:2] == [Resume(), Gauge("paused", 0)]
+    assert [s.batch.table for s in of(Submit, core.tick(2.1, State.READY))] == [BOOK_TICKER]
+    assert of(Resume, core.before_poll(2.2, State.WRITING)) == []  # 2 left: not below half
+    core.tick(2.3, State.READY)  # the trades drain: 1 left
+    assert core.before_poll(2.4, State.WRITING)[:2] == [Resume(), Gauge("paused", 0)]
+
+
+def test_a_new_assignment_or_consumer_is_paused_again_when_still_full() -> None:
+    """The consumer's pause ends with an assignment or a renewal; full buffers pause it again."""
+    core = make(buffer_max=2)
+    core.assigned([(TRADES_T, 0)])
+    core.received([rec(TRADES_T, 0), rec(TRADES_T, 1)], 1.0, 0)
+    assert of(Pause, core.before_poll(1.0, State.DOWN)) == [Pause()]
+    assert core.assigned([(BOOK_T, 0)]) == [Gauge("assigned", 2)]
+    assert of(Pause, core.before_poll(1.1, State.DOWN)) == [Pause()]
+    core.ids_seen({BOOK_T: "B"}, 1.2)
+    core.ids_seen({BOOK_T: "B2"}, 1.3)  # renewed: the trades stay buffered, full
+    assert of(Pause, core.before_poll(1.4, State.DOWN)) == [Pause()]
 
 
 def test_a_poll_never_blocks_past_the_oldest_buffer_falling_due() -> None:
@@ -243,10 +294,13 @@ def test_readiness_reasons() -> None:
 def test_housekeeping_every_five_seconds_with_the_assigned_partitions() -> None:
     """Housekeeping names the assigned partitions and the buffered count."""
     core = make()
-    core.assigned([(TRADES_T, 1), (TRADES_T, 0)])
-    first = core.tick(1.0, State.READY)
-    assert Housekeeping(((TRADES_T, 0), (TRADES_T, 1))) in first and Gauge("buffered", 0) in first
-    assert of(Housekeeping, core.tick(2.0, State.READY)) == []
+    core.assigned([(TRADES_T, 1)])
+    core.assigned([(TRADES_T, 0)])
+    core.received([rec(GAPS_T, 0)], 0.0, 0)
+    first = core.tick(0.0, State.WRITING)
+    assert Housekeeping(((TRADES_T, 0), (TRADES_T, 1))) in first and Gauge("buffered", 1) in first
+    assert of(Housekeeping, core.tick(4.9, State.READY)) == []
+    assert of(Housekeeping, core.tick(5.0, State.READY)) != []
 
 
 # -- rebalances (loop Rule 3) -------------------------------------------------------------------
@@ -258,7 +312,8 @@ def test_revoked_partitions_flush_and_commit_only_while_the_database_answers() -
     actions = core.revoked([(TRADES_T, 0)], 2.0)
     assert actions[0] == Settle(7.0)
     (flush,) = of(Flush, actions)
-    assert flush.commit and core.may_write(flush, State.READY) and not core.may_write(flush, State.DOWN)
+    assert flush.deadline == 7.0 and flush.commit
+    assert core.may_write(flush, State.READY) and not core.may_write(flush, State.DOWN)
     assert actions[-2:] == [ForgetPartition((TRADES_T, 0)), Gauge("assigned", 0)]
 
 
@@ -270,7 +325,7 @@ def test_lost_partitions_are_written_uncommitted() -> None:
     actions = core.lost([(TRADES_T, 0)], 2.0)
     assert actions[:2] == [Exclude(((TRADES_T, 0),)), Settle(2.0)]
     (flush,) = of(Flush, actions)
-    assert flush.why is Why.LOST and not flush.commit
+    assert flush.why is Why.LOST and not flush.commit and flush.deadline == 7.0
 
 
 def test_after_a_fatal_error_revocation_writes_nothing() -> None:
@@ -292,7 +347,7 @@ def test_clean_shutdown_flushes_every_table_waiting_for_the_database_then_exits_
     flushes = of(Flush, actions)
     assert [f.batch.table for f in flushes] == [TRADES, GAPS]
     for f in flushes:
-        assert f.commit and core.may_write(f, State.DOWN)
+        assert f.deadline == 32.0 and f.commit and core.may_write(f, State.DOWN)
         core.flushed(f, True)
     assert core.exit_status() == 0
 
