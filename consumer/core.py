@@ -11,6 +11,9 @@ Rules (loop.py's Rules in brackets; the module docstring there says why each exi
   1. No I/O, no clock, no threads: ``now`` (monotonic s) and ``now_us`` (wall µs) are passed in;
      Kafka messages and errors arrive as plain values (``Record``, ``Fault``) and Kafka's error
      codes as data (``Config.kafka_errors``); the back-pressure state as ``backpressure.State``.
+     Its own imports are checked (tests/consumer/test_core.py). Modules it builds on still load
+     libraries it never calls: ``changed_ids`` sits beside the admin client in common/topics.py,
+     errors.py imports psycopg2 for SQLSTATEs, backpressure.py a lock.
   2. Offsets move only through ``Submit``, ``Flush`` and ``Settle``, which the Checkpointer runs:
      rows durable first, commit after [1]. Whether a ``Flush`` commits is ``FLUSHES[why]``.
   3. Buffers past ``buffer_max``: ``WaitForWriter`` while the state says WAIT, else ``Pause``
@@ -102,12 +105,14 @@ class Config:
     @classmethod
     def from_settings(cls, s: Settings, kafka_errors: Mapping[int, ErrorKind], can_renew: bool) -> Config:
         return cls(
-            {s.topic_trades: TRADES, s.topic_book_ticker: BOOK_TICKER, s.topic_gaps: GAPS},
-            kafka_errors, s.batch_max_rows, s.batch_max_seconds,
-            max(s.worker_buffer_max_messages, 2 * s.batch_max_rows), s.worker_poll_messages,
-            min(0.25, s.batch_max_seconds / 4), s.worker_shutdown_timeout_s,
-            max(1.0, s.kafka_session_timeout_ms / 2000), s.kafka_bootstrap_servers, s.worker_name,
-            can_renew)
+            tables={s.topic_trades: TRADES, s.topic_book_ticker: BOOK_TICKER, s.topic_gaps: GAPS},
+            kafka_errors=kafka_errors, batch_max_rows=s.batch_max_rows,
+            batch_max_seconds=s.batch_max_seconds,
+            buffer_max=max(s.worker_buffer_max_messages, 2 * s.batch_max_rows),
+            poll_messages=s.worker_poll_messages, poll_timeout=min(0.25, s.batch_max_seconds / 4),
+            shutdown_timeout=s.worker_shutdown_timeout_s,
+            revoke_timeout=max(1.0, s.kafka_session_timeout_ms / 2000),
+            servers=s.kafka_bootstrap_servers, worker_name=s.worker_name, can_renew=can_renew)
 
 
 class WorkerCore:
