@@ -1,4 +1,9 @@
-"""The poll loop of the worker: consume, decode, batch, back-pressure, rebalances, shutdown.
+"""The poll loop of the worker: a thin executor of consumer/core.py's decisions.
+
+``WorkerCore`` (consumer/core.py) owns the state and decides: what to poll, wait for, pause,
+submit, flush (with or without a commit), exclude, create, refresh or renew, and what readiness
+says. This module translates confluent-kafka's objects into plain values, feeds them to the core
+and executes the actions it returns, rebalance callbacks included (they run inside ``consume``).
 
 Threads, and why: the asyncio main thread (consumer/worker.py) runs the health server, the
 signal handlers and the retention schedule. The poll thread (``Worker.run``, under
@@ -60,74 +65,54 @@ import threading
 import time
 from collections.abc import Callable
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from binance_pipeline.common.clock import now_us
 from binance_pipeline.common.health import ReadinessCheck
 from binance_pipeline.common.settings import Settings
 from binance_pipeline.kafka.codes import FATAL as FATAL_KAFKA
 from binance_pipeline.kafka.codes import MISSING_TOPIC
-from binance_pipeline.kafka.topic_ids import TopicIds, changed_ids
+from binance_pipeline.kafka.topic_ids import TopicIds
 from binance_pipeline.kafka.topics import TopicCreation
-from consumer.backpressure import WhenFull
-from consumer.batcher import Batcher, DeadLetter
+from consumer import actions as act
+from consumer.actions import Action, ErrorKind, Fault, Record
 from consumer.checkpoint import Checkpointer
-from consumer.decode import BOOK_TICKER, GAPS, TRADES, decode
-from consumer.errors import DecodeError, FatalDatabaseError, FatalKafkaError, OffsetOrderError
+from consumer.core import Config, WorkerCore
+from consumer.errors import FatalDatabaseError, FatalKafkaError
 from consumer.metrics import WorkerMetrics
-from consumer.readiness import broker_reason, loop_reason
 
 log = logging.getLogger(__name__)
-HOUSEKEEPING_S = 5.0
-TOPICS_RETRY_S = 2.0
-METADATA_REFRESH_S = 1.0
-METADATA_TIMEOUT_S = 1.0
-TP = tuple[str, int]
+# librdkafka's error codes, as the core sees them (core Rule 1); fencing comes as _FATAL too
+KAFKA_ERRORS = {**dict.fromkeys(MISSING_TOPIC, ErrorKind.MISSING_TOPIC),
+                **dict.fromkeys(FATAL_KAFKA, ErrorKind.FATAL)}
 
 
 class Worker:
-    """The poll loop (Rules 1-7); ``run`` blocks until stopped and returns the exit status."""
+    """The poll loop (Rules 1-11); ``run`` blocks until stopped and returns the exit status."""
 
     def __init__(self, settings: Settings, consumer: Consumer, checkpointer: Checkpointer,
                  metrics: WorkerMetrics, stop: threading.Event,
                  renew: Callable[[], Consumer] | None = None, topic_ids: TopicIds | None = None) -> None:
         self._consumer, self._cp, self._metrics, self.stop_event = consumer, checkpointer, metrics, stop
         self._renew, self._topic_ids = renew, topic_ids  # Rule 8
-        self._log_ids: dict[str, str] = {}
-        self._tables = {settings.topic_trades: TRADES, settings.topic_book_ticker: BOOK_TICKER,
-                        settings.topic_gaps: GAPS}
-        self._batcher = Batcher(settings.batch_max_rows, settings.batch_max_seconds)
-        self._buffer_max = max(settings.worker_buffer_max_messages, 2 * settings.batch_max_rows)
-        self._poll_messages = settings.worker_poll_messages
-        self._poll_timeout = min(0.25, settings.batch_max_seconds / 4)
-        self._shutdown_timeout = settings.worker_shutdown_timeout_s
-        self._revoke_timeout = max(1.0, settings.kafka_session_timeout_ms / 2000)
-        self._assigned: set[TP] = set()
-        self._paused = self._force = self._failed = self._topics_missing = False
-        self._next_housekeeping = self._next_topics_check = self._next_refresh = 0.0
         self._creation: TopicCreation | None = None  # Rules 6, 9: a creation request in flight
-        self._turned_at: float | None = None  # Rule 11: when the loop last turned
-        self._settings, self._name = settings, settings.worker_name
+        self._settings = settings
+        self._core = WorkerCore(Config.from_settings(settings, KAFKA_ERRORS, can_renew=renew is not None))
 
     def readiness(self) -> list[ReadinessCheck]:
         """Rule 11; read on the health server's thread, never blocking."""
-        return [lambda: None if self._cp.pressure.sink_up else "database unreachable",
-                lambda: None if self._assigned else "no partitions assigned",
-                self._broker_reason,
-                lambda: loop_reason(self._turned_at, time.monotonic())]
+        c = self._core
+        return [lambda: c.database_reason(self._cp.pressure.state), c.assignment_reason,
+                self._broker_reason, lambda: c.loop_reason(time.monotonic())]
 
     def _broker_reason(self) -> str | None:
         ids = self._topic_ids
-        if ids is None:
-            return None
-        return broker_reason(self._settings.kafka_bootstrap_servers, ids.answered_at, ids.last_error,
-                             time.monotonic())
+        return None if ids is None else self._core.broker_reason(ids.answered_at, ids.last_error,
+                                                                time.monotonic())
 
     def stop(self) -> None:
         """First call: finish cleanly. Second call: stop waiting for the database."""
-        if self.stop_event.is_set():
-            self._force = True
-            self._cp.abandon()
+        self._execute(self._core.stop())
         self.stop_event.set()
 
     def run(self) -> int:
@@ -137,193 +122,102 @@ class Worker:
                 self._step()
         except (FatalDatabaseError, FatalKafkaError):
             log.exception("fatal error, stopping without committing further")
-            self._failed = True
-            self._consumer.close()
-            self._cp.close()
+            self._execute(self._core.failed())
             return 1
-        return self._shutdown()
+        self._execute(self._core.shutdown(time.monotonic()))
+        return self._core.exit_status()
 
     def _subscribe(self) -> None:
-        self._consumer.subscribe(list(self._tables), on_assign=self._on_assign,
+        self._consumer.subscribe(self._core.topics(), on_assign=self._on_assign,
                                  on_revoke=self._on_revoke, on_lost=self._on_lost)
 
     # -- the loop -----------------------------------------------------------------------------
     def _step(self) -> None:
-        """One turn: poll (or wait for the writer), submit what is due, housekeeping."""
-        if not self._wait_for_writer():
-            self._poll()
-        now = self._turned_at = time.monotonic()
-        self._submit_due(now)
-        if self._topics_missing:
-            self._recreate_topics(now)
-        if not self._assigned:
-            self._refresh_metadata(now)
-        self._watch_logs(now)
-        if now >= self._next_housekeeping:
-            self._housekeeping(now)
-
-    def _wait_for_writer(self) -> bool:
-        """Buffers full while the writer catches up: wait on it instead of polling (Rule 2)."""
-        full = self._batcher.pending() >= self._buffer_max
-        if full and self._cp.pressure.when_full is WhenFull.WAIT:
-            self._cp.finish(timeout=self._poll_timeout)
-            return True
-        self._set_paused(full)
-        return False
-
-    def _poll(self) -> None:
-        messages = self._consumer.consume(self._poll_messages, self._wait_budget())
-        if messages:
-            self._route(messages, time.monotonic())
-        self._cp.finish()
-
-    def _submit_due(self, now: float) -> None:
-        if self._cp.pressure.in_flight:
-            return
-        due = self._batcher.due(now)
-        batch = self._batcher.drain(due[0]) if due else None
-        if batch is not None:
-            self._cp.submit(batch)
-
-    def _wait_budget(self) -> float:
-        """How long a poll may block: never past the moment the oldest buffer falls due."""
-        deadline = self._batcher.next_deadline()
-        if deadline is None or self._cp.pressure.in_flight:
-            return self._poll_timeout
-        return min(self._poll_timeout, max(0.001, deadline - time.monotonic()))
-
-    def _route(self, messages: list[Message], now: float) -> None:
-        """Buffer each message in its partition's segment (Kafka errors are reported, not buffered)."""
-        self._metrics.consumed.inc(len(messages))
-        for m in messages:
-            error = m.error()
-            if error is not None:
-                self._kafka_error(error)
-                continue
-            try:
-                self._buffer(m, now)
-            except OffsetOrderError as exc:
-                self._recreated(exc)
-                self._buffer(m, now)
-
-    def _buffer(self, m: Message, now: float) -> None:
-        """Decode ``m`` into its partition's buffer; an undecodable one becomes a dead letter."""
-        # a message without error always has these (the stubs say Optional for error events)
-        topic: str = m.topic()  # type: ignore[assignment]
-        partition: int = m.partition()  # type: ignore[assignment]
-        offset: int = m.offset()  # type: ignore[assignment]
-        value = m.value()
-        table = self._tables[topic]
-        seg = self._batcher.segment(topic, partition, table, now)
-        try:
-            row, received = decode(table, value)
-        except DecodeError as exc:
-            log.warning("%s[%d]@%d undecodable: %s", topic, partition, offset, exc.reason)
-            self._batcher.add_dead(seg, DeadLetter(topic, partition, offset, m.key(), value, exc.reason,
-                                                   now_us()))
-            return
-        self._batcher.add(seg, offset, m.key(), value, row, received)  # type: ignore[arg-type]
-
-    def _recreated(self, exc: OffsetOrderError) -> None:
-        """A partition's offsets went back: its log was recreated (Rule 5); start it afresh."""
-        tp = (exc.topic, exc.partition)
-        self._cp.exclude([tp])
-        written = self._write_uncommitted([tp], time.monotonic() + self._revoke_timeout)
-        self._metrics.partition_resets.inc()
-        log.warning("%s; the partition was recreated (empty broker?): %s; no offset of the old log "
-                    "will be committed", exc, written)
-
-    def _write_uncommitted(self, tps: list[TP], deadline: float) -> str:
-        """Write what is buffered for ``tps`` and commit none of it (Rules 3, 5, 8); says what."""
-        written = dropped = 0
-        for batch in self._batcher.drain_partitions(tps):
-            if self._cp.pressure.sink_up and self._cp.flush_now(batch, deadline, commit=False):
-                written += len(batch)
-            else:
-                dropped += len(batch)
-        return f"{written} buffered message(s) written uncommitted, {dropped} dropped uncommitted"
-
-    def _watch_logs(self, now: float) -> None:
-        """Rule 8: a subscribed topic with a new id is a new log; replace the consumer."""
-        ids = self._topic_ids.poll(now) if self._topic_ids is not None else None
-        if not ids:
-            return
-        changed = changed_ids(self._log_ids, ids)
-        if changed and self._renew is not None:
-            self._renew_consumer(changed, self._renew)
-
-    def _renew_consumer(self, changed: list[str], renew: Callable[[], Consumer]) -> None:
-        stale = sorted(tp for tp in self._assigned if tp[0] in changed)
-        if changed:
-            log.warning("topic(s) %s have a new id: the broker lost their log (restarted empty?); "
-                        "replacing the consumer to read the new log from its start (Rule 8)",
-                        ", ".join(changed))
-        deadline = time.monotonic() + self._revoke_timeout
-        self._cp.exclude(stale)
-        self._cp.settle(deadline)
-        if stale:
-            log.warning("%s: %s", ", ".join(changed), self._write_uncommitted(stale, deadline))
-        self._consumer.close()  # revokes the other partitions: flushed and committed (Rule 3)
-        self._forget(sorted(self._assigned))
-        self._consumer = renew()
-        self._paused = False
-        self._subscribe()
-        self._metrics.consumer_renewals.inc()
-
-    def _kafka_error(self, error: KafkaError) -> None:
-        if error.fatal() or error.code() in FATAL_KAFKA:  # librdkafka reports fencing as _FATAL
-            raise FatalKafkaError(f"fatal Kafka error (WORKER_NAME={self._name or 'unset'}): {error}")
-        if error.code() in MISSING_TOPIC and not self._topics_missing:
-            self._topics_missing = True
-            log.warning("kafka: %s; creating the missing topics (Rule 6)", error)
-            return
-        log.warning("kafka: %s", error)
-
-    def _recreate_topics(self, now: float) -> None:
-        """The broker lost our topics (an empty broker, a new cluster): create them again (Rules 6, 9)."""
+        """One turn: poll (or wait for the writer), then what the core decides after it."""
+        self._execute(self._core.before_poll(time.monotonic(), self._cp.pressure.state))
+        now = time.monotonic()
+        self._execute(self._core.tick(now, self._cp.pressure.state))
         creation = self._creation
-        if creation is None:
-            if now >= self._next_topics_check:
-                self._creation = TopicCreation(self._settings, timeout=5.0)
-            return
-        if not creation.done():
-            return
-        self._creation, self._next_topics_check = None, now + TOPICS_RETRY_S
-        failed = creation.failures()
-        if failed:
-            log.warning("missing topics not created yet (%s); retrying in %.0f s", failed, TOPICS_RETRY_S)
-            return
-        self._topics_missing = False
-        self._metrics.topics_recreated.inc()
-        self._next_refresh = now  # the subscription looks at the topics again (Rule 10)
+        if creation is not None and creation.done():
+            self._creation = None
+            self._execute(self._core.topics_created(creation.failures(), now))
+        ids = self._topic_ids.poll(now) if self._topic_ids is not None else None
+        if ids:
+            self._execute(self._core.ids_seen(ids, now))
 
-    def _refresh_metadata(self, now: float) -> None:
-        """Rule 10: unassigned, ask for the cluster's metadata (bounded: Rule 9)."""
-        if now < self._next_refresh:
+    # -- the executor -------------------------------------------------------------------------
+    def _execute(self, actions: list[Action]) -> None:
+        for action in actions:
+            self._do(action)
+
+    def _do(self, a: Action) -> None:
+        match a:
+            case act.Poll():
+                self._poll(a)
+            case act.WaitForWriter():
+                self._cp.finish(timeout=a.timeout)
+            case act.Collect():
+                self._cp.finish()
+            case act.Pause():
+                self._consumer.pause(self._consumer.assignment())
+            case act.Resume():
+                self._consumer.resume(self._consumer.assignment())
+            case act.Submit():
+                self._cp.submit(a.batch)
+            case act.Flush():
+                ok = self._core.may_write(a, self._cp.pressure.state) and self._cp.flush_now(
+                    a.batch, a.deadline, commit=a.commit)
+                self._core.flushed(a, ok)
+            case act.Settle():
+                self._cp.settle(a.deadline)
+            case act.Exclude():
+                self._cp.exclude(list(a.partitions))
+            case act.Abandon():
+                self._cp.abandon()
+            case act.CreateTopics():
+                self._creation = TopicCreation(self._settings, timeout=5.0)
+            case act.RefreshMetadata():
+                self._refresh_metadata(a.timeout)
+            case act.RenewConsumer():
+                self._renew_consumer()
+            case act.Housekeeping():
+                self._housekeeping(a.partitions)
+            case act.Count():
+                getattr(self._metrics, a.metric).inc(a.n)
+            case act.Gauge():
+                getattr(self._metrics, a.metric).set(a.value)
+            case act.ForgetPartition():
+                self._metrics.forget_partition(*a.tp)
+            case act.Fatal():
+                raise FatalKafkaError(a.reason)
+            case act.CloseConsumer():
+                self._consumer.close()
+            case act.CloseWriter():
+                self._cp.close()
+
+    def _poll(self, a: act.Poll) -> None:
+        messages = self._consumer.consume(a.max_messages, a.timeout)
+        if messages:
+            self._execute(self._core.received([_plain(m) for m in messages], time.monotonic(), now_us()))
+
+    def _renew_consumer(self) -> None:
+        """Rule 8: the old consumer's close revokes its partitions (flushed and committed, Rule 3)."""
+        if self._renew is None:  # never: the core asks only when it can renew (Config.can_renew)
             return
-        self._next_refresh = now + METADATA_REFRESH_S
+        self._consumer.close()
+        self._consumer = self._renew()
+        self._subscribe()
+
+    def _refresh_metadata(self, timeout: float) -> None:
+        """Rule 10, bounded (Rule 9)."""
         try:
-            self._consumer.list_topics(timeout=METADATA_TIMEOUT_S)
+            self._consumer.list_topics(timeout=timeout)
         except KafkaException as exc:  # no answer now: readiness says so (Rule 11); asked again soon
             log.debug("metadata refresh while unassigned failed: %s", exc)
 
-    def _set_paused(self, full: bool) -> None:
-        if full and not self._paused:
-            self._consumer.pause(self._consumer.assignment())
-            self._paused = True
-            log.warning("paused %d partition(s): %d messages buffered, database %s",
-                        len(self._assigned), self._batcher.pending(), self._cp.pressure.state.value)
-        elif self._paused and self._batcher.pending() < self._buffer_max // 2:
-            self._consumer.resume(self._consumer.assignment())
-            self._paused = False
-            log.info("resumed %d partition(s)", len(self._assigned))
-        self._metrics.paused.set(int(self._paused))
-
-    def _housekeeping(self, now: float) -> None:
-        self._next_housekeeping = now + HOUSEKEEPING_S
-        self._metrics.buffered.set(self._batcher.pending())
+    def _housekeeping(self, partitions: tuple[tuple[str, int], ...]) -> None:
         self._cp.ping()
-        tps = [TopicPartition(t, p) for t, p in sorted(self._assigned)]
+        tps = [TopicPartition(t, p) for t, p in partitions]
         for tp in self._consumer.position(tps) if tps else []:
             _low, high = self._consumer.get_watermark_offsets(tp, cached=True)
             if high >= 0 and tp.offset >= 0:
@@ -331,53 +225,23 @@ class Worker:
 
     # -- rebalances (run inside consume(), on the poll thread) --------------------------------
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._assigned |= {(p.topic, p.partition) for p in partitions}
-        self._paused = False
-        self._metrics.assigned.set(len(self._assigned))
-        log.info("assigned %s", _names(partitions))
+        self._execute(self._core.assigned(_tps(partitions)))
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        tps = [(p.topic, p.partition) for p in partitions]
-        if self._failed:
-            self._batcher.discard(tps)
-        else:
-            deadline = time.monotonic() + self._revoke_timeout
-            self._cp.settle(deadline)
-            for batch in self._batcher.drain_partitions(tps):
-                if not (self._cp.pressure.sink_up and self._cp.flush_now(batch, deadline)):
-                    log.warning("revoked: %d message(s) of %s left uncommitted", len(batch), batch.table)
-        self._forget(tps)
-        log.info("revoked %s", _names(partitions))
+        self._execute(self._core.revoked(_tps(partitions), time.monotonic()))
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        tps = [(p.topic, p.partition) for p in partitions]
-        self._cp.exclude(tps)
-        self._cp.settle(time.monotonic())
-        written = self._write_uncommitted(tps, time.monotonic() + self._revoke_timeout)
-        self._forget(tps)
-        log.warning("lost %s; %s", _names(partitions), written)
-
-    def _forget(self, tps: list[TP]) -> None:
-        for t, p in tps:
-            self._assigned.discard((t, p))
-            self._metrics.forget_partition(t, p)
-        self._metrics.assigned.set(len(self._assigned))
-
-    # -- shutdown -----------------------------------------------------------------------------
-    def _shutdown(self) -> int:
-        deadline = time.monotonic() + self._shutdown_timeout
-        self._cp.settle(deadline)
-        clean = True
-        for table in (TRADES, BOOK_TICKER, GAPS):
-            batch = self._batcher.drain(table)
-            if batch is not None and (self._force or not self._cp.flush_now(batch, deadline)):
-                log.warning("shutdown: %d message(s) of %s left uncommitted", len(batch), table)
-                clean = False
-        self._consumer.close()
-        self._cp.close()
-        log.info("worker stopped %s", "cleanly" if clean else "with uncommitted messages")
-        return 0 if clean else 1
+        self._execute(self._core.lost(_tps(partitions), time.monotonic()))
 
 
-def _names(partitions: list[TopicPartition]) -> str:
-    return ", ".join(f"{p.topic}[{p.partition}]" for p in partitions) or "nothing"
+def _tps(partitions: list[TopicPartition]) -> list[tuple[str, int]]:
+    return [(p.topic, p.partition) for p in partitions]
+
+
+def _plain(m: Message) -> Record | Fault:
+    """confluent-kafka's message as the core's plain value (core Rule 1)."""
+    error = m.error()
+    if error is not None:
+        return Fault(error.code(), error.fatal(), str(error))
+    # a message without error always has these (the stubs say Optional for error events)
+    return Record(m.topic(), m.partition(), m.offset(), m.key(), m.value())  # type: ignore[arg-type]
