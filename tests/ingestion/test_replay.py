@@ -57,6 +57,13 @@ def test_the_same_value_at_another_time_is_another_message() -> None:
     assert again == [first, second]
 
 
+def test_another_value_at_the_same_time_is_another_message() -> None:
+    """Two trades handed over in the same millisecond are two messages."""
+    first, second = msg("trades", 1), ("trades", "BTCUSDT", msg("trades", 2)[2], msg("trades", 1)[3], None)
+    again, _ = plan_replay([(1.0, first), (2.0, second)], [], {"trades"}, INF)
+    assert again == [first, second]
+
+
 def test_evict_drops_only_what_is_older_than_the_horizon_from_the_front() -> None:
     window: deque[Stamped] = deque([(1.0, msg("t", 1)), (2.0, msg("t", 2)), (3.0, msg("t", 3))])
     assert evict(window, 2.0) == 1
