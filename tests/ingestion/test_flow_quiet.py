@@ -6,7 +6,6 @@ from collections import defaultdict
 
 from ingestion.actions import Action, AskLatest, Backfill, PublishEvent, PublishGap
 from ingestion.flow import Flow, Tallies
-from ingestion.sequencer import FILL, NEW, Gap, Sequencer
 from tests.ingestion.test_flow import T0, WINDOW_US, trade
 
 KEY = ("trade", "BTCUSDT")
@@ -94,15 +93,3 @@ def test_stream_without_a_baseline_is_not_asked_about() -> None:
     flow.interrupt([KEY], T0, "reconnect", T0)
     flow.tick(T0 + QUIET_US)
     assert asks(flow.take_actions()) == []
-
-
-def test_sequencer_reveal_opens_a_hole_and_moves_last() -> None:
-    """reveal(latest) beyond last is a gap with the cut's cause; its ids are fills, latest + 1 is new."""
-    seq = Sequencer(contiguous=True, last=10)
-    seq.interrupt("reconnect")
-    assert seq.reveal(10) is None
-    assert seq.reveal(15) == Gap(11, 15, "reconnect")
-    assert seq.interrupted is None and seq.last == 15
-    assert seq.observe(16) == NEW
-    assert seq.observe(12) == FILL
-    assert Sequencer(contiguous=True).reveal(5) is None

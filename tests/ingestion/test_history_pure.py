@@ -24,6 +24,7 @@ from ingestion.history.archive import (
     parse_row,
     time_us,
     verify,
+    zip_path,
 )
 from ingestion.history.display import Display, Progress
 from ingestion.history.errors import ArchiveError, RowError
@@ -379,3 +380,10 @@ def test_an_unreadable_zip_is_an_archive_error_naming_the_file() -> None:
         csv_lines(b"PK-not-really", "x.zip")
     with pytest.raises(ArchiveError, match=r"^empty\.zip: not a readable zip: "):
         csv_lines(zip_of(), "empty.zip")
+
+
+def test_an_archive_zip_is_found_under_its_kind_and_symbol() -> None:
+    assert zip_path("aggTrade", "BTCUSDT", date(2026, 1, 1)) == (
+        "/data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2026-01-01.zip")
+    assert zip_path("trade", "ETHBTC", date(2024, 8, 8)) == (
+        "/data/spot/daily/trades/ETHBTC/ETHBTC-trades-2024-08-08.zip")

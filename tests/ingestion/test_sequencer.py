@@ -86,3 +86,17 @@ def test_two_overlapping_connections_publish_each_id_once(start: int, n: int, cu
     verdicts = [seq.observe(i) for i in old + new]
     assert not any(isinstance(v, Gap) for v in verdicts)
     assert sum(v == NEW for v in verdicts) == n
+
+
+def test_sequencer_reveal_opens_a_hole_and_moves_last() -> None:
+    """reveal(latest) beyond last is a gap with the cut's cause; its ids are fills, latest + 1 is new."""
+    seq = Sequencer(contiguous=True, last=10)
+    seq.interrupt("reconnect")
+    assert seq.reveal(10) is None
+    assert seq.reveal(15) == Gap(11, 15, "reconnect")
+    assert seq.interrupted is None and seq.last == 15
+    assert seq.observe(16) == NEW
+    assert seq.observe(12) == FILL
+    assert Sequencer(contiguous=True).reveal(5) is None
+    one = Sequencer(contiguous=True, last=10)
+    assert one.reveal(11) == Gap(11, 11, None) and one.holes == [(11, 11)]

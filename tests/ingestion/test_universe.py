@@ -8,7 +8,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ingestion.errors import UniverseError
-from ingestion.universe import Placement, chunks, diff, parse_exchange_info, place, resolve, stream_names
+from ingestion.universe import (
+    Placement,
+    chunks,
+    diff,
+    needs_exchange_info,
+    parse_exchange_info,
+    place,
+    resolve,
+    stream_names,
+)
 
 INFO = {"BTCUSDT": "TRADING", "ETHUSDT": "TRADING", "OLDUSDT": "BREAK", "ETHBTC": "TRADING",
         "BTCFDUSD": "TRADING"}
@@ -117,3 +126,10 @@ def test_a_connection_over_the_limit_takes_no_new_stream() -> None:
 def test_a_change_is_true_when_it_adds_or_removes() -> None:
     assert diff(["A"], ["A", "B"])
     assert diff(["A", "B"], ["A"])
+
+
+def test_exchange_info_is_needed_only_for_a_pattern() -> None:
+    assert not needs_exchange_info(["BTCUSDT", "ETHUSDT"])
+    assert not needs_exchange_info([])
+    assert needs_exchange_info(["BTCUSDT", "*USDT"])
+    assert needs_exchange_info(["ALL"])
