@@ -54,7 +54,7 @@ def _assert_everything_once(pipe: Pipeline, exchange: Any) -> dict[str, Any]:
 
 
 def test_single_broker_killed_and_restarted_loses_nothing_acknowledged(
-    sim: Callable[..., Any], pipeline: Any, private_cluster: Callable[[int], PrivateKafka]
+    private_cluster: Callable[[int], PrivateKafka], sim: Callable[..., Any], pipeline: Any
 ) -> None:
     """SIGKILL of the only broker under load: after its restart the database holds every event once."""
     broker = private_cluster(1)
@@ -78,7 +78,7 @@ def _leader_of(bootstrap: str, topic: str, partition: int) -> int:
 
 
 def test_leader_killed_in_three_node_cluster_loses_and_duplicates_nothing(
-    sim: Callable[..., Any], pipeline: Any, private_cluster: Callable[[int], PrivateKafka]
+    private_cluster: Callable[[int], PrivateKafka], sim: Callable[..., Any], pipeline: Any
 ) -> None:
     """RF 3, min.insync 2: SIGKILL of the trades leader at 1,200 events/s; every event lands once."""
     broker = private_cluster(3)
@@ -108,7 +108,7 @@ def _audit_repair(pipe: Pipeline, symbol: str) -> subprocess.CompletedProcess[st
 
 
 def test_broker_replaced_by_an_empty_one_under_load_loses_nothing(
-    sim: Callable[..., Any], pipeline: Any, private_cluster: Callable[[int], PrivateKafka],
+    private_cluster: Callable[[int], PrivateKafka], sim: Callable[..., Any], pipeline: Any,
     figure: Callable[[str, float, str], None],
 ) -> None:  # fmt: skip
     """The broker is stopped and an empty one started on its address under load. Neither stage is

@@ -80,7 +80,7 @@ def _watch_pause(broker: PrivateKafka, stages: dict[str, Watch]) -> None:
 
 
 def test_broker_paused_turns_both_stages_unready_naming_it_then_ready_again(
-    sim: Callable[..., Any], pipeline: Callable[[Any], Pipeline], broker: PrivateKafka,
+    broker: PrivateKafka, sim: Callable[..., Any], pipeline: Callable[[Any], Pipeline],
     figure: Callable[[str, float, str], None],
 ) -> None:  # fmt: skip
     """Broker SIGSTOPped 30 s under a live stream: each stage's /readyz is 503 within 10 s with a
