@@ -7,6 +7,7 @@ record key, log notes, gap records) are asserted exactly.
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any
 
 import orjson
@@ -439,3 +440,16 @@ def test_the_resumer_uses_each_armed_key_once_with_its_max_age() -> None:
         resumer.first_contact(T, 152, 2_001, HOUR + 2)
     later = Resumer({T: entry_at(100, last_time=1_000)}, max_age_us=HOUR)
     assert later.first_contact(T, 90, 1_001, 3_000).note.startswith("ids went backwards (90 <= frontier 100)")
+
+
+@pytest.mark.parametrize(("value", "why"), [
+    (b"[1]", "not a JSON object"),
+    (b'{"type": "depth", "symbol": "BTCUSDT"}', "no stream type and symbol"),
+    (b'{"type": "trade", "symbol": "BTCUSDT", "last_id": "5", "last_time": null}',
+     "last_id and last_time must be integers or null"),
+    (b'{"type": "trade", "symbol": "BTCUSDT", "last_id": 5, "last_time": null, "written_at": 1, "open": {}}',
+     "written_at must be an integer and open a list"),
+])
+def test_a_value_that_is_not_an_entry_says_why(value: bytes, why: str) -> None:
+    with pytest.raises(ValueError, match=rf"^not a frontier record: {re.escape(why)}$"):
+        decode_entry(value)

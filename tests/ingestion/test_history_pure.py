@@ -387,3 +387,7 @@ def test_an_archive_zip_is_found_under_its_kind_and_symbol() -> None:
         "/data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2026-01-01.zip")
     assert zip_path("trade", "ETHBTC", date(2024, 8, 8)) == (
         "/data/spot/daily/trades/ETHBTC/ETHBTC-trades-2024-08-08.zip")
+
+
+def test_the_terminal_bar_is_30_characters_wide() -> None:
+    assert Progress(units=2, started=0.0, done=1).line(1.0).startswith("[" + "#" * 15 + "-" * 15 + "] ")
