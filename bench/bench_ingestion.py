@@ -36,7 +36,7 @@ from websockets.asyncio.client import connect  # noqa: E402
 from binance_pipeline.common.settings import Settings  # noqa: E402
 from binance_pipeline.kafka.topics import TopicSpec, ensure_topics  # noqa: E402
 from exchange_sim.testing import start_simulator  # noqa: E402
-from ingestion.publisher import producer_config  # noqa: E402
+from ingestion.producer_slot import producer_config  # noqa: E402
 from tests.ingestion.helpers import Ingestion, read_all, start_ingestion  # noqa: E402
 
 GOAL = "ingestion >= 0.5 x raw produce loop; ingestion peak RSS <= 100 MB"

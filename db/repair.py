@@ -37,7 +37,8 @@ from db.service import answers, queries
 from db.service.errors import DatabaseError
 from db.service.spec import Request
 from db.store import audit as au
-from ingestion.backfill import Backfiller
+from ingestion.backfill import Backfiller, Resolved
+from ingestion.delivery import Lost as Dropped
 from ingestion.metrics import IngestionMetrics
 from ingestion.publisher import Publisher
 from ingestion.records import id_gap
@@ -68,13 +69,8 @@ def audit_records(symbol: str, targets: list[au.Hole], now: int) -> list[GapMess
 async def fetch(settings: Settings, records: list[GapMessage]) -> Lost:
     """Step 2: publish each record, backfill it, deliver everything (raises on a fatal producer)."""
     lost = Lost()
-
-    def on_lost(symbol: str, kind: str, ident: int | None, _received: int, reason: str) -> None:
-        lost.count += 1
-        log.error("repair: %s %s id %s not delivered (%s)", symbol, kind, ident, reason)
-
     metrics = IngestionMetrics()
-    publisher = Publisher(settings, metrics, on_lost)
+    publisher = Publisher(settings, metrics)
     await asyncio.to_thread(publisher.ensure_topics)
     publisher.start()
     backfiller = Backfiller(settings, publisher, metrics)
@@ -84,13 +80,27 @@ async def fetch(settings: Settings, records: list[GapMessage]) -> Lost:
         for record in records:
             publisher.publish_gap(record)
             backfiller.submit(record)
-        while backfiller.pending():  # noqa: ASYNC110 - the Backfiller exposes a count, no event
+        while backfiller.pending() or not backfiller.answers.empty():
+            _settle(publisher, backfiller, lost)
             await asyncio.sleep(0.1)
         filling.cancel()
         serving.cancel()
     left = await asyncio.to_thread(publisher.flush, settings.producer_flush_timeout_s)
+    _settle(publisher, backfiller, lost)
     lost.count += left
     return lost
+
+
+def _settle(publisher: Publisher, backfiller: Backfiller, lost: Lost) -> None:
+    """Publish the repairs' resolved records; count what Kafka did not take."""
+    for answer in backfiller.take_answers():
+        if isinstance(answer, Resolved):
+            publisher.publish_gap(answer.record)
+    for report in publisher.take_reports():
+        if isinstance(report, Dropped):
+            lost.count += 1
+            log.error("repair: %s %s id %s not delivered (%s)", report.symbol, report.kind, report.ident,
+                      report.reason)  # fmt: skip
 
 
 WAIT_SQL = """

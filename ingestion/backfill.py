@@ -19,18 +19,20 @@ Rules:
      at the same time shares it (limits.py Rule 5).
   6. Times are asked for in microseconds (``X-MBX-TIME-UNIT``); the parser normalises anyway.
   7. A gap is resolved only after Kafka has answered for every row the job published: the
-     resolving record never overtakes its rows, so a frontier that drops the gap (on that
-     record's acknowledgement) never drops ids that are not in Kafka.
+     resolving record (an ``answers`` entry, ``Resolved``, published by the shell) never
+     overtakes its rows, so a frontier that drops the gap (on that record's acknowledgement)
+     never drops ids that are not in Kafka.
   8. Progress is visible: ``remaining_ids`` (queued and in-flight ids, the
      ``ingestion_backfill_remaining_ids`` gauge) and a log line every ``PROGRESS_EVERY_S``.
   9. ``verify`` answers a ``VerifyJump`` (is this id in REST, with these values?) with one
      ``limit=1`` page, ahead of repairs and without waiting for them; every check gets
-     exactly one answer through ``on_verified`` (the row, or None; ``failed`` when REST kept
-     failing).
+     exactly one answer, ``Verified`` (the row, or None; ``failed`` when REST kept failing).
  10. ``ask_latest`` answers an ``AskLatest`` (a stream quiet since a reconnect, flow Rule 8)
      with one ``limit=1`` page of the most recent rows, in a queue of its own so jump checks
-     never wait behind it; every question gets exactly one answer through ``on_latest`` (the
-     latest id, or None when REST has no row or kept failing).
+     never wait behind it; every question gets exactly one answer, ``Latest`` (the latest id,
+     or None when REST has no row or kept failing).
+ 11. Answers wait in ``answers``, in the order they were reached, for the shell to take
+     (``effects.Effects.hear``); the backfiller calls no one back.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -57,9 +58,33 @@ log = logging.getLogger(__name__)
 
 ROOM_RESERVE = 1000  # producer slots a backfill leaves to the live streams (at most 1/4)
 PROGRESS_EVERY_S = 5.0
-OnVerified = Callable[[int, TradeMessage | None, bool], None]  # token, REST row or None, failed
-OnLatest = Callable[[tuple[str, str], int | None], None]  # (type, symbol), REST's latest id or None
 
+
+@dataclass(frozen=True)
+class Verified:
+    """Rule 9: the answer to ``VerifyJump`` ``token``."""
+
+    token: int
+    found: TradeMessage | None
+    failed: bool
+
+
+@dataclass(frozen=True)
+class Latest:
+    """Rule 10: REST's latest id of ``key`` (type, symbol), or None."""
+
+    key: tuple[str, str]
+    latest: int | None
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Rule 7: a repair's end: its gap record, resolved, to publish."""
+
+    record: GapMessage
+
+
+Answer = Verified | Latest | Resolved
 
 
 @dataclass(frozen=True)
@@ -105,12 +130,10 @@ class Backfiller:
         self._queued_ids = 0
         self._left = 0  # ids of the running job not fetched yet
         self._last_progress = 0.0
-        metrics.backfill_remaining = self.remaining_ids
         self._reserve = min(ROOM_RESERVE, settings.producer_buffer_max_messages // 4)
         self._checks: asyncio.Queue[VerifyJump] = asyncio.Queue()
-        self.on_verified: OnVerified = lambda *_: None
         self._asks: asyncio.Queue[AskLatest] = asyncio.Queue()
-        self.on_latest: OnLatest = lambda *_: None
+        self.answers: asyncio.Queue[Answer] = asyncio.Queue()  # Rule 11
 
     def _count_answer(self, path: str, status: int) -> None:
         self._metrics.rest_requests.labels(path, str(status)).inc()
@@ -128,7 +151,15 @@ class Backfiller:
         self._asks.put_nowait(ask)
 
     def pending(self) -> int:
+        """Repairs queued or running (their ``Resolved`` answers not reached yet)."""
         return self._queue.qsize() + self.active
+
+    def take_answers(self) -> list[Answer]:
+        """Every answer reached so far, in order (Rule 11)."""
+        answers = []
+        while not self.answers.empty():
+            answers.append(self.answers.get_nowait())
+        return answers
 
     def remaining_ids(self) -> int:
         """Ids queued or not yet fetched by the running job (Rule 8)."""
@@ -163,10 +194,10 @@ class Backfiller:
             except (BackfillError, ParseError) as exc:
                 log.warning("jump check %s %s id %d: REST failed: %s", check.symbol, check.stream,
                             check.ident, exc)  # fmt: skip
-                self.on_verified(check.token, None, True)
+                self.answers.put_nowait(Verified(check.token, None, True))
                 continue
             found = rows[0] if rows and rows[0]["id"] == check.ident else None
-            self.on_verified(check.token, found, False)
+            self.answers.put_nowait(Verified(check.token, found, False))
 
     async def _latest_ids(self, session: aiohttp.ClientSession) -> None:
         while True:
@@ -177,7 +208,7 @@ class Backfiller:
                 log.warning("%s %s: REST's latest id unknown (%s); the next event will reveal the gap",
                             ask.symbol, ask.stream, exc)  # fmt: skip
                 rows = []
-            self.on_latest((ask.stream, ask.symbol), rows[-1]["id"] if rows else None)
+            self.answers.put_nowait(Latest((ask.stream, ask.symbol), rows[-1]["id"] if rows else None))
 
     async def _repair(self, session: aiohttp.ClientSession, record: GapMessage) -> None:
         first, last = record["first_id"], record["last_id"]
@@ -187,7 +218,7 @@ class Backfiller:
         await outcome.wait_answered()
         missing = (last - first + 1) - outcome.published
         status: GapStatus = "repaired" if missing == 0 else "unrepairable"
-        self._publisher.publish_gap(resolve(record, status, now_us(), missing, outcome.why))
+        self.answers.put_nowait(Resolved(resolve(record, status, now_us(), missing, outcome.why)))
         self._metrics.gaps_resolved.labels(record["stream"], status).inc()
         log.log(
             logging.INFO if missing == 0 else logging.WARNING,

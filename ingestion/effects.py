@@ -5,20 +5,29 @@ call here forwards to the flow with the current time, then runs what the flow qu
 order -- events and gap records to the publisher, rejected frames to the dead-letter topic,
 id gaps to the backfiller, control replies to the connection that waits for them.
 
+This is also the one place the executors' outputs meet: the publisher's reports (delivery
+``Report``: an event lost, a gap record queued or acknowledged) go to the flow and the frontier
+book; the backfiller's answers (``backfill.Answer``) go to the flow, or to the publisher for a
+resolved gap. No executor calls another back.
+
 Rules:
   1. Actions run in the order the flow queued them (``actions`` Rule 1), right after the call
      that queued them: nothing waits in the flow between two calls.
   2. Metrics of what was done (rejected frames, gaps detected and resolved) are counted here,
      where it is done.
+  3. The publisher's reports are routed in the same step as the call that produced them (after
+     a serve, a flush, or the actions' run), before anything else can run on the loop: a loss
+     is in the frontier book before any later acknowledgement is folded into it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 
 from binance_pipeline.common.clock import now_us
-from binance_pipeline.common.events import TradeMessage
+from binance_pipeline.common.events import GapMessage, TradeMessage
 from binance_pipeline.common.settings import Settings
 from ingestion.actions import (
     AskLatest,
@@ -30,11 +39,13 @@ from ingestion.actions import (
     Reply,
     VerifyJump,
 )
-from ingestion.backfill import Backfiller
+from ingestion.backfill import Answer, Backfiller, Latest, Verified
 from ingestion.connection import Connection
+from ingestion.delivery import GapAcked, GapQueued, Lost
 from ingestion.flow import Flow, Tallies
+from ingestion.frontier import FrontierBook, Resumer
 from ingestion.metrics import IngestionMetrics
-from ingestion.publisher import Publisher
+from ingestion.publisher import SERVE_INTERVAL_S, Publisher
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +61,14 @@ class Effects:
         self.flow = Flow(Tallies(metrics.received, metrics.duplicates), window_us, quiet_us)
         self._metrics, self._publisher, self._backfiller = metrics, publisher, backfiller
         self._conns: dict[str, Connection] = {}
-        backfiller.on_verified = self.jump_checked
-        backfiller.on_latest = self.latest_known
+        self.book: FrontierBook | None = None  # the frontier this instance keeps (``keep_frontier``)
+
+    def keep_frontier(self, book: FrontierBook, resume: Resumer | None) -> None:
+        """At start: the book sees every gap record and loss from now on; the flow resumes
+        the streams of the last instance's frontier."""
+        self.book = book
+        if resume is not None:
+            self.flow.arm(resume)
 
     # ----------------------------------------------------------------- calls into the flow
     def on_frame(self, raw: bytes, received_at: int, binary: bool, conn: Connection) -> None:
@@ -106,17 +123,74 @@ class Effects:
         self.run()
         return released
 
-    def lost(self, symbol: str, kind: str, ident: int | None, received_at: int, reason: str) -> None:
-        """An event Kafka did not take (the publisher's ``on_lost``)."""
-        self.flow.lost(symbol, kind, ident, received_at, reason, now_us())
-
     def tick(self) -> None:
         self.flow.tick(now_us())
         self.run()
 
+    @property
+    def fatal(self) -> str | None:
+        """The producer's final error (ingestion exits on it)."""
+        return self._publisher.fatal
+
+    def publish_gap(self, record: GapMessage) -> None:
+        """A gap record decided outside the flow (the last instance's, closed at pick-up or stop)."""
+        self._publisher.publish_gap(record)
+        self.route()
+
+    def flush(self, timeout: float) -> int:
+        """Deliver what the publisher holds; returns what is left (Rule 3)."""
+        left = self._publisher.flush(timeout)
+        self.route()
+        return left
+
+    # ----------------------------------------------------------------- executors' outputs
+    async def serve_publisher(self) -> None:
+        """Serve the producer and keep its topics until cancelled, routing its reports (Rule 3)."""
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._publisher.keep_topics(), name="keep-topics")
+            while True:
+                self._publisher.serve()
+                self.run()
+                await asyncio.sleep(SERVE_INTERVAL_S)
+
+    async def hear(self) -> None:
+        """Take the backfiller's answers as they come, until cancelled."""
+        while True:
+            self._answer(await self._backfiller.answers.get())
+
+    def _answer(self, answer: Answer) -> None:
+        if isinstance(answer, Verified):
+            self.jump_checked(answer.token, answer.found, answer.failed)
+        elif isinstance(answer, Latest):
+            self.latest_known(answer.key, answer.latest)
+        else:
+            self._publisher.publish_gap(answer.record)
+            self.route()
+
+    def route(self) -> None:
+        """The publisher's reports, in order, to the frontier book and the flow (Rule 3)."""
+        book = self.book
+        for report in self._publisher.take_reports():
+            if isinstance(report, Lost):
+                if book is not None:
+                    book.lost((report.kind, report.symbol), report.ident)
+                self.flow.lost(report.symbol, report.kind, report.ident, report.received_at, report.reason,
+                               now_us())  # fmt: skip
+            elif book is not None and isinstance(report, GapQueued):
+                book.gap_published(report.record)
+            elif book is not None and isinstance(report, GapAcked):
+                book.gap_acked(report.record)
+
     # ----------------------------------------------------------------- execution
     def run(self) -> None:
-        """Execute every queued action, in order (Rule 1)."""
+        """Execute every queued action, in order (Rule 1), and route what the publisher reported
+        meanwhile (Rule 3), until neither is left."""
+        self._execute()
+        while self._publisher.core.reports:
+            self.route()
+            self._execute()
+
+    def _execute(self) -> None:
         for action in self.flow.take_actions():
             if type(action) is PublishEvent:
                 self._publisher.publish_event(action.msg)

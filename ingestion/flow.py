@@ -274,6 +274,10 @@ class Flow:
             self._last_reject_log = received_at
             log.warning("%s: frame dead-lettered (%d so far): %s", conn_id, self._rejects, reason)
 
+    def arm(self, resume: Resumer) -> None:
+        """Rule 7: resume the streams of the last instance's frontier (at start, before any frame)."""
+        self.resume = resume
+
     def resume_at(self, key: Key, first_id: int, when: int, now: int) -> None:
         """The next id of a resumed stream (its first event, or REST's latest + 1 for a quiet one)
         sets its baseline and may open a restart gap (Rule 7); ``now`` in us."""

@@ -4,8 +4,9 @@ Rules:
   1. Per-event counts (received, published, rejected, duplicates; by type and symbol) are
      plain ``defaultdict(int)`` increments on the hot path, exported by a collector at scrape
      time: no lock and no label lookup per event.
-  2. Gauges that describe live state (producer queue depth, connection ages) are read through
-     callables at scrape time, never pushed.
+  2. Gauges that describe live state (producer queue depth, connection ages, ids left to
+     backfill, open gaps) are read at scrape time from one ``Live`` source, given once by the
+     process that owns the parts (``read_live``), never pushed.
   3. Metrics only observe: nothing here changes what the pipeline does.
   4. Series an alert watches for an increase exist from the start at 0 (Prometheus' ``increase``
      does not see a series born at 1): ``ingestion_gaps_resolved{status="unrepairable"}`` for each
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -28,6 +30,31 @@ STREAMS = ("trade", "aggTrade", "bookTicker")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0)
 
 
+class Live(Protocol):
+    """What the live gauges read at scrape time (Rule 2)."""
+
+    def queue_depth(self) -> int: ...
+    def connection_ages(self) -> list[tuple[str, float]]: ...
+    def backfill_remaining(self) -> int: ...
+    def open_gaps_detected_us(self) -> list[int]: ...  # detected_at of each open gap
+
+
+class Idle:
+    """The live state of a process with nothing running yet."""
+
+    def queue_depth(self) -> int:
+        return 0
+
+    def connection_ages(self) -> list[tuple[str, float]]:
+        return []
+
+    def backfill_remaining(self) -> int:
+        return 0
+
+    def open_gaps_detected_us(self) -> list[int]:
+        return []
+
+
 class _LiveCollector(Collector):
     """Exports the hot-path dicts and the live gauges at scrape time (Rules 1-2)."""
 
@@ -35,7 +62,7 @@ class _LiveCollector(Collector):
         self._m = owner
 
     def collect(self) -> Iterator[Metric]:
-        m = self._m
+        m, live = self._m, self._m.live
         for name, doc, counts in (
             ("ingestion_events_received", "Valid events received from the exchange", m.received),
             ("ingestion_events_published", "Events acknowledged by Kafka", m.published),
@@ -47,21 +74,21 @@ class _LiveCollector(Collector):
                 family.add_metric([kind, symbol], value)
             yield family
         depth = GaugeMetricFamily("ingestion_producer_queue_depth", "Messages in the producer queue")
-        depth.add_metric([], m.queue_depth())
+        depth.add_metric([], live.queue_depth())
         yield depth
         ages = GaugeMetricFamily(
             "ingestion_connection_age_seconds", "Age of each open exchange connection", labels=["conn"]
         )
-        for conn, age in m.connection_ages():
+        for conn, age in live.connection_ages():
             ages.add_metric([conn], age)
         yield ages
         left = GaugeMetricFamily(
             "ingestion_backfill_remaining_ids",
             "Ids queued for backfill or not yet fetched by the running job",
         )
-        left.add_metric([], m.backfill_remaining())
+        left.add_metric([], live.backfill_remaining())
         yield left
-        yield from _open_gaps(m.open_gaps_detected_us(), time.time())
+        yield from _open_gaps(live.open_gaps_detected_us(), time.time())
 
 
 def _open_gaps(detected_us: list[int], now: float) -> Iterator[Metric]:
@@ -69,8 +96,10 @@ def _open_gaps(detected_us: list[int], now: float) -> Iterator[Metric]:
     count = GaugeMetricFamily("ingestion_gaps_open", "Gaps published as open and not yet resolved")
     count.add_metric([], len(detected_us))
     yield count
-    oldest = GaugeMetricFamily("ingestion_gap_oldest_open_seconds",
-                               "Age of the oldest open gap (since its detection); 0 when none is open")
+    oldest = GaugeMetricFamily(
+        "ingestion_gap_oldest_open_seconds",
+        "Age of the oldest open gap (since its detection); 0 when none is open",
+    )
     oldest.add_metric([], max(0.0, now - min(detected_us) / 1e6) if detected_us else 0.0)
     yield oldest
 
@@ -84,13 +113,14 @@ class IngestionMetrics:
         self.published: defaultdict[EventKey, int] = defaultdict(int)
         self.rejected: defaultdict[EventKey, int] = defaultdict(int)
         self.duplicates: defaultdict[EventKey, int] = defaultdict(int)
-        self.queue_depth: Callable[[], int] = lambda: 0
-        self.connection_ages: Callable[[], list[tuple[str, float]]] = list
-        self.backfill_remaining: Callable[[], int] = lambda: 0
-        self.open_gaps_detected_us: Callable[[], list[int]] = list  # detected_at of each open gap
+        self.live: Live = Idle()
         self._connection_metrics(self.registry)
         self._repair_metrics(self.registry)
         self.registry.register(_LiveCollector(self))
+
+    def read_live(self, live: Live) -> None:
+        """Rule 2: the live gauges read ``live`` from now on."""
+        self.live = live
 
     def _connection_metrics(self, r: CollectorRegistry) -> None:
         self.connects = Counter(
@@ -120,15 +150,18 @@ class IngestionMetrics:
             "ingestion_backfilled_events", "Events recovered from REST", ["type"], registry=r
         )
         self.rest_requests = Counter(
-            "ingestion_rest_requests", "REST requests by endpoint and status", ["endpoint", "status"],
+            "ingestion_rest_requests",
+            "REST requests by endpoint and status",
+            ["endpoint", "status"],
             registry=r,
         )
         self.delivery_failures = Counter(
             "ingestion_delivery_failures", "Kafka delivery failures", ["topic"], registry=r
         )
         self.replayed = Counter(
-            "ingestion_replayed", "Messages sent again because the broker lost their topic's log "
-            "(publisher Rule 8)", registry=r,
+            "ingestion_replayed",
+            "Messages sent again because the broker lost their topic's log (delivery Rule 5)",
+            registry=r,
         )
         self.producer_dropped = Counter(
             "ingestion_producer_dropped", "Events refused by a full producer buffer", ["type"], registry=r

@@ -1,5 +1,5 @@
-"""What ingestion sends again when the broker lost a topic's log (publisher Rule 8), decided
-without Kafka: the publisher keeps the window, this module says what of it goes out again.
+"""What ingestion sends again when the broker lost a topic's log (delivery Rule 5), decided
+without Kafka: the delivery core keeps the window, this module says what of it goes out again.
 
 Rules:
   1. The window holds ``(stamp, message)`` pairs in the order the messages were handed to the

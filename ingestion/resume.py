@@ -1,7 +1,7 @@
 """Resume shell: read the last instance's frontier, pick up its open gaps, leave a clean one behind.
 
 The decisions are in the pure modules ``ingestion.frontier`` and ``ingestion.unfinished``; this
-module carries them out with the publisher, the backfiller and the flow.
+module carries them out through the effects shell (gap records, the flow) and the backfiller.
 
 Start (``read_frontier`` then ``pick_up``), before any connection opens:
   1. create the compacted frontier topic if missing and read it in full, retrying while the
@@ -68,42 +68,29 @@ def pick_up(
     settings: Settings, entries: list[FrontierEntry], publisher: Publisher, backfiller: Backfiller,
     effects: Effects,
 ) -> FrontierWriter:
-    """Wire the frontier and finish the last instance's business (step 2)."""
+    """Keep the frontier and finish the last instance's business (step 2)."""
     plan = plan_pickup(entries, captured_keys(settings), now_us())
     book = FrontierBook(plan.owned, settings.frontier_write_interval_ms * 1000)
-    _watch(publisher, book)
-    _finish(plan, publisher, backfiller)
+    resume = Resumer(plan.resume, int(settings.resume_max_age_s * 1e6)) if plan.resume else None
+    effects.keep_frontier(book, resume)  # the book sees every gap record and loss from now on
+    _finish(plan, effects, backfiller)
     for key, since in plan.windows:
         effects.interrupt([key], since, "restart")
-    if plan.resume:
-        effects.flow.resume = Resumer(plan.resume, int(settings.resume_max_age_s * 1e6))
     return FrontierWriter(settings, book, publisher)
 
 
-def _watch(publisher: Publisher, book: FrontierBook) -> None:
-    """The book sees every gap record and every event Kafka will not take."""
-    publisher.gap_listener = book
-    lost = publisher.on_lost
-
-    def on_lost(symbol: str, kind: str, ident: int | None, at: int, reason: str) -> None:
-        book.lost((kind, symbol), ident)
-        lost(symbol, kind, ident, at, reason)
-
-    publisher.on_lost = on_lost
-
-
-def _finish(plan: Pickup, publisher: Publisher, backfiller: Backfiller) -> None:
+def _finish(plan: Pickup, effects: Effects, backfiller: Backfiller) -> None:
     if plan.foreign_open:
         log.warning("%d open gap(s) of streams this instance does not capture are left to the instance "
                     "that does: %s", len(plan.foreign_open),
                     ", ".join(g["gap_id"] for g in plan.foreign_open[:5]))  # fmt: skip
     for record in plan.closed:
         log.warning("gap %s left open by the last instance: closed, unrepairable", record["gap_id"])
-        publisher.publish_gap(record)
+        effects.publish_gap(record)
     for record in plan.id_gaps:
         log.warning("gap %s left open by the last instance (%s ids): backfilling", record["gap_id"],
                     record["missing"])  # fmt: skip
-        publisher.publish_gap(record)
+        effects.publish_gap(record)
         backfiller.submit(record)
 
 
@@ -123,17 +110,17 @@ async def probe_quiet(settings: Settings, effects: Effects, backfiller: Backfill
             effects.resume_at(key, row["id"] + 1, row["trade_time"])
 
 
-def stop_cleanly(settings: Settings, publisher: Publisher, writer: FrontierWriter | None) -> int:
-    """Close time gaps, flush, write the frontier, flush (step 3); returns messages left."""
+def stop_cleanly(settings: Settings, effects: Effects, writer: FrontierWriter | None) -> int:
+    """Close time gaps, flush, write the frontier, flush (step 4); returns messages left."""
     now = now_us()
     if writer is not None:
         for record in close_at_stop(writer.book.open_gaps(), now):
-            publisher.publish_gap(record)
+            effects.publish_gap(record)
         for key in captured_keys(settings):
             if key[0] == "bookTicker":
                 writer.book.settle_time(key, now)
-    left = publisher.flush(settings.producer_flush_timeout_s)  # on this thread: callbacks too
+    left = effects.flush(settings.producer_flush_timeout_s)  # on this thread: callbacks too
     if writer is None or left:
         return left
     writer.final()
-    return publisher.flush(settings.producer_flush_timeout_s)
+    return effects.flush(settings.producer_flush_timeout_s)

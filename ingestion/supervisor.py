@@ -86,7 +86,6 @@ class Supervisor:
         self.slots = [Slot(i, names, self._backoff(), keys=keys_of(names)) for i, names in enumerate(plan)]
         self._attempts = WindowBudget(*CONNECT_ATTEMPTS)
         self._slots_group: asyncio.TaskGroup | None = None
-        metrics.connection_ages = self.connection_ages
 
     def _backoff(self) -> Backoff:
         return Backoff(self._s.backoff_initial_s, self._s.backoff_max_s)

@@ -89,11 +89,11 @@ async def ensure_topics(publisher: Publisher, settings: Settings, stop: asyncio.
     return False
 
 
-async def tick(effects: Effects, publisher: Publisher, stop: asyncio.Event) -> None:
+async def tick(effects: Effects, stop: asyncio.Event) -> None:
     while not stop.is_set():
         effects.tick()
-        if publisher.fatal:
-            log.critical("fatal Kafka producer error: %s; exiting", publisher.fatal)
+        if effects.fatal:
+            log.critical("fatal Kafka producer error: %s; exiting", effects.fatal)
             stop.set()
         await asyncio.sleep(TICK_S)
 
@@ -108,11 +108,11 @@ async def run(settings: Settings) -> int:
     if resolved is None:
         return 0
     metrics = IngestionMetrics()
-    publisher = Publisher(resolved, metrics, on_lost=lambda *_: None)
+    publisher = Publisher(resolved, metrics)
     backfiller = Backfiller(resolved, publisher, metrics)
     effects = Effects(resolved, metrics, publisher, backfiller)
-    publisher.on_lost = effects.lost
     supervisor = Supervisor(resolved, effects, metrics)
+    metrics.read_live(Live(publisher, supervisor, backfiller, effects))
     refresher = UniverseRefresher(resolved, settings.symbols, supervisor)
     health = HealthServer(
         resolved.ingestion_health_host, resolved.ingestion_health_port, metrics.registry,
@@ -128,25 +128,24 @@ async def run(settings: Settings) -> int:
         if entries is not None:
             publisher.start()
             writer = pick_up(resolved, entries, publisher, backfiller, effects)
-            book = writer.book
-            metrics.open_gaps_detected_us = lambda: [g["detected_at"] for g in book.open_gaps()]
-            await _stream(supervisor, publisher, backfiller, effects, (writer, refresher), stop)
+            await _stream(supervisor, backfiller, effects, (writer, refresher), stop)
     finally:
-        await _shutdown(publisher, backfiller, resolved, writer)
+        await _shutdown(effects, publisher, backfiller, resolved, writer)
         await health.stop()
     return 1 if publisher.fatal else 0
 
 
 async def _stream(
-    supervisor: Supervisor, publisher: Publisher, backfiller: Backfiller, effects: Effects,
+    supervisor: Supervisor, backfiller: Backfiller, effects: Effects,
     side: tuple[FrontierWriter, UniverseRefresher], stop: asyncio.Event,
 ) -> None:
     async with asyncio.TaskGroup() as tg:
         tasks = [
             tg.create_task(supervisor.run(), name="supervisor"),
-            tg.create_task(publisher.run(), name="publisher"),
+            tg.create_task(effects.serve_publisher(), name="publisher"),
             tg.create_task(backfiller.run(), name="backfill"),
-            tg.create_task(tick(effects, publisher, stop), name="tick"),
+            tg.create_task(effects.hear(), name="backfill-answers"),
+            tg.create_task(tick(effects, stop), name="tick"),
             tg.create_task(side[0].run(), name="frontier"),
             tg.create_task(probe_quiet(side[0].settings, effects, backfiller), name="resume-probe"),
             tg.create_task(side[1].run(), name="symbols-refresh"),
@@ -158,18 +157,42 @@ async def _stream(
 
 
 async def _shutdown(
-    publisher: Publisher, backfiller: Backfiller, settings: Settings, writer: FrontierWriter | None
+    effects: Effects, publisher: Publisher, backfiller: Backfiller, settings: Settings,
+    writer: FrontierWriter | None,
 ) -> None:
     if backfiller.pending():
         log.warning("stopping with %d backfill job(s) unfinished; their gaps stay open for the next "
                     "instance", backfiller.pending())  # fmt: skip
     if not publisher.started:
         return
-    left = stop_cleanly(settings, publisher, writer)
+    left = stop_cleanly(settings, effects, writer)
     if left:
         log.error("producer flush timed out: %d messages not delivered", left)
     else:
         log.info("producer flushed; bye")
+
+
+class Live:
+    """What the live gauges read at scrape time (``metrics`` Rule 2), from the parts that know."""
+
+    def __init__(
+        self, publisher: Publisher, supervisor: Supervisor, backfiller: Backfiller, effects: Effects
+    ) -> None:
+        self._publisher, self._supervisor = publisher, supervisor
+        self._backfiller, self._effects = backfiller, effects
+
+    def queue_depth(self) -> int:
+        return self._publisher.queue_depth()
+
+    def connection_ages(self) -> list[tuple[str, float]]:
+        return self._supervisor.connection_ages()
+
+    def backfill_remaining(self) -> int:
+        return self._backfiller.remaining_ids()
+
+    def open_gaps_detected_us(self) -> list[int]:
+        book = self._effects.book
+        return [g["detected_at"] for g in book.open_gaps()] if book is not None else []
 
 
 def main(argv: Sequence[str] | None = None) -> int:

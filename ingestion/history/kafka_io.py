@@ -28,7 +28,7 @@ from binance_pipeline.kafka.errors import CompactedReadError
 from binance_pipeline.kafka.topics import TopicSpec, compacted_spec
 from ingestion.history.errors import ProgressError, PublishError
 from ingestion.history.plan import decode_progress
-from ingestion.publisher import producer_config
+from ingestion.producer_slot import producer_config
 
 POLL_EVERY = 2000  # rows between producer polls
 

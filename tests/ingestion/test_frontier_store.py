@@ -7,6 +7,8 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from binance_pipeline.kafka.topics import ensure_topics
+from ingestion.backfill import Backfiller
+from ingestion.effects import Effects
 from ingestion.frontier import FrontierBook, FrontierEntry, encode_entry, record_key
 from ingestion.frontier_store import FrontierWriter, frontier_topic, load_frontier
 from ingestion.metrics import IngestionMetrics
@@ -26,11 +28,13 @@ def test_frontier_round_trip_through_kafka(kafka_bootstrap: str, topics: Topics)
     assert admin.describe_configs([res])[res].result(10)["cleanup.policy"].value == "compact"
     assert load_frontier(s) == []
 
-    pub = Publisher(s, IngestionMetrics(), on_lost=lambda *a: None)
+    metrics = IngestionMetrics()
+    pub = Publisher(s, metrics)
     pub.ensure_topics()
     pub.start()
     book = FrontierBook()
-    pub.gap_listener = book
+    effects = Effects(s, metrics, pub, Backfiller(s, pub, metrics))
+    effects.keep_frontier(book, None)  # the book sees the gap records, as in ws_consumer
     writer = FrontierWriter(s, book, pub)
     for i in range(1, 51):
         pub.publish_event({**TRADE, "id": i, "trade_time": TRADE["trade_time"] + i})
@@ -38,10 +42,10 @@ def test_frontier_round_trip_through_kafka(kafka_bootstrap: str, topics: Topics)
     still_open = id_gap("BTCUSDT", "trade", 60, 70, "stream", 1)
     repaired = id_gap("BTCUSDT", "trade", 5, 6, "stream", 1)
     for record in (still_open, repaired, resolve(repaired, "repaired", 2)):
-        pub.publish_gap(record)
-    assert pub.flush(10) == 0
+        effects.publish_gap(record)
+    assert effects.flush(10) == 0
     writer.step()
-    assert pub.flush(10) == 0 and writer.written == 2
+    assert effects.flush(10) == 0 and writer.written == 2
 
     by_key = {e.key: e for e in load_frontier(s)}
     trade = by_key[("trade", "BTCUSDT")]
@@ -54,7 +58,7 @@ def test_latest_entry_per_key_wins_and_garbage_is_skipped(kafka_bootstrap: str, 
     """Reading keeps each key's last record; a record that is not an entry is skipped, not fatal."""
     s = make_settings(kafka_bootstrap, topics)
     ensure_topics(s, [frontier_topic(s)])
-    pub = Publisher(s, IngestionMetrics(), on_lost=lambda *a: None)
+    pub = Publisher(s, IngestionMetrics())
     pub.start()
     book = FrontierBook(interval_us=0)
     writer = FrontierWriter(s, book, pub)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import time
 
-from ingestion.metrics import STREAMS, IngestionMetrics
+from ingestion.metrics import STREAMS, Idle, IngestionMetrics
+
+
+class OpenGaps(Idle):
+    def __init__(self, detected_us: list[int]) -> None:
+        self.detected_us = detected_us
+
+    def open_gaps_detected_us(self) -> list[int]:
+        return self.detected_us
 
 
 def test_open_gap_gauges_count_them_and_age_the_oldest() -> None:
@@ -13,7 +21,7 @@ def test_open_gap_gauges_count_them_and_age_the_oldest() -> None:
     assert m.registry.get_sample_value("ingestion_gaps_open") == 0
     assert m.registry.get_sample_value("ingestion_gap_oldest_open_seconds") == 0
     now_us = int(time.time() * 1e6)
-    m.open_gaps_detected_us = lambda: [now_us - 120_000_000, now_us - 5_000_000]
+    m.read_live(OpenGaps([now_us - 120_000_000, now_us - 5_000_000]))
     assert m.registry.get_sample_value("ingestion_gaps_open") == 2
     age = m.registry.get_sample_value("ingestion_gap_oldest_open_seconds")
     assert age is not None and 120 <= age < 130

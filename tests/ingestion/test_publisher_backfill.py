@@ -11,9 +11,12 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 from binance_pipeline.common.events import HDR_REASON, HDR_STAGE, BookTickerMessage, TradeMessage
 from binance_pipeline.common.settings import Settings
 from exchange_sim.testing import SimProcess
+from ingestion.acks import LATENCY_SAMPLE_EVERY
 from ingestion.backfill import Backfiller
+from ingestion.delivery import Lost
+from ingestion.effects import Effects
 from ingestion.metrics import IngestionMetrics
-from ingestion.publisher import LATENCY_SAMPLE_EVERY, Publisher
+from ingestion.publisher import Publisher
 from ingestion.records import id_gap
 from tests.conftest import Topics
 from tests.utils import read_all, wait_for
@@ -39,7 +42,7 @@ def make_settings(kafka_bootstrap: str, topics: Topics, **extra: Any) -> Setting
 def test_acknowledgements_counted_per_type_and_symbol(kafka_bootstrap: str, topics: Topics) -> None:
     """Every acknowledged event is counted under its (type, symbol); 1 in 16 has its latency observed."""
     metrics = IngestionMetrics()
-    pub = Publisher(make_settings(kafka_bootstrap, topics), metrics, on_lost=lambda *a: None)
+    pub = Publisher(make_settings(kafka_bootstrap, topics), metrics)
     pub.ensure_topics()
     pub.start()
     for i in range(40):
@@ -59,8 +62,7 @@ def test_acknowledgements_counted_per_type_and_symbol(kafka_bootstrap: str, topi
 def test_topics_created_and_events_routed(kafka_bootstrap: str, topics: Topics) -> None:
     """Topics get partitions and retention; events, gaps and dead letters land where the contract says."""
     s = make_settings(kafka_bootstrap, topics, topic_retention_ms=3_600_000)
-    lost: list[Any] = []
-    pub = Publisher(s, IngestionMetrics(), on_lost=lambda *a: lost.append(a))
+    pub = Publisher(s, IngestionMetrics())
     pub.ensure_topics()
     pub.ensure_topics()  # idempotent
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
@@ -73,7 +75,9 @@ def test_topics_created_and_events_routed(kafka_bootstrap: str, topics: Topics) 
     pub.publish_event(BOOK)
     pub.publish_gap(id_gap("BTCUSDT", "trade", 5, 9, "stream", 1_700_000_000_000_000))
     pub.dead_letter(b"\xff not json", "invalid JSON: x", 1_700_000_000_000_000)
-    assert pub.flush(10) == 0 and not lost
+    assert pub.flush(10) == 0
+    reports = pub.take_reports()
+    assert not [r for r in reports if isinstance(r, Lost)], reports
     every = [topics.trades, topics.book_ticker, topics.gaps, topics.dead_letter]
     records = {r.topic: r for r in read_all(kafka_bootstrap, every)}
     assert records[topics.trades].json() == TRADE and records[topics.trades].key == "BTCUSDT"
@@ -91,21 +95,21 @@ def run_backfill(settings: Settings, records: list[Any]) -> IngestionMetrics:
     metrics = IngestionMetrics()
 
     async def main() -> None:
-        pub = Publisher(settings, metrics, on_lost=lambda *a: None)
+        pub = Publisher(settings, metrics)
         pub.ensure_topics()
         pub.start()
         backfiller = Backfiller(settings, pub, metrics)
+        effects = Effects(settings, metrics, pub, backfiller)
         for record in records:
             backfiller.submit(record)
         async with asyncio.TaskGroup() as tg:
-            tasks = [tg.create_task(backfiller.run()), tg.create_task(pub.run())]
-            while True:
-                if not backfiller.pending():
-                    break
+            tasks = [tg.create_task(t) for t in (backfiller.run(), effects.serve_publisher(), effects.hear())]
+            while backfiller.pending() or not backfiller.answers.empty():  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
+            await asyncio.sleep(0)  # the last answer taken by ``hear``
             for task in tasks:
                 task.cancel()
-        assert pub.flush(10) == 0
+        assert effects.flush(10) == 0
 
     asyncio.run(asyncio.wait_for(main(), 60))
     return metrics
