@@ -53,7 +53,8 @@ import orjson
 
 from binance_pipeline.common.events import GapMessage
 from binance_pipeline.kafka.codes import Kind
-from ingestion.replay import Pending, Stamped, evict, plan_replay
+from ingestion.replay import Pending, plan_replay
+from ingestion.window import ReplayWindow
 
 Role = Literal["event", "gap", "dead_letter"]
 UNANSWERED_S = 6.0  # Rule 3: the topic-id requests unanswered this long: broker away
@@ -132,7 +133,7 @@ class DeliveryCore:
     def __init__(self, roles: dict[str, Role], limits: Limits, now: float) -> None:
         self.roles, self.topics, self.limits = roles, list(roles), limits
         self.pending: deque[Pending] = deque()
-        self.window: deque[Stamped] = deque(maxlen=limits.window_max)
+        self.window = ReplayWindow(limits.window_max)
         self.reports: deque[Report] = deque()
         self.now = now  # the executor's last serve: what the window stamps messages with
         self.topics_ready = self.ever_lost = False
@@ -361,4 +362,4 @@ class DeliveryCore:
 
     def evict(self) -> int:
         """Rule 5: the window's messages older than ``window_s`` at the last confirmed check go."""
-        return evict(self.window, self.confirmed_at - self.limits.window_s)
+        return self.window.evict(self.confirmed_at - self.limits.window_s)

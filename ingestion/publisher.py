@@ -119,7 +119,7 @@ class Publisher:
                 and core.refusal == "topic_missing"
                 and core.hold((route[0], key[1], value, ts, None))
             )
-        core.window.append((core.now, (route[0], key[1], value, ts, None)))
+        core.window.append(core.now, (route[0], key[1], value, ts, None))
         return True
 
     def _refused(self, topic: str, exc: KafkaException) -> None:
@@ -170,7 +170,7 @@ class Publisher:
         except KafkaException as exc:  # kept: sent once the topic is back
             self._refused(item[0], exc)
             return "refused"
-        self.core.window.append((time.monotonic(), item))
+        self.core.window.append(time.monotonic(), item)
         return "sent"
 
     def _drain_pending(self) -> None:

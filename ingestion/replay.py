@@ -13,12 +13,10 @@ Rules:
      after ``cut`` (so on the new log) is not sent from the window.
   4. Kept in the window, in order: the other topics' messages and those stamped at or after
      ``cut``.
-  5. ``evict`` drops, from the front, the messages stamped before ``horizon``.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Collection, Iterable
 
 Headers = list[tuple[str, str | bytes | None]]
@@ -47,12 +45,3 @@ def plan_replay(window: Iterable[Stamped], pending: Iterable[Pending], changed: 
             seen.add(key)
             again.append(item)
     return again, kept
-
-
-def evict(window: deque[Stamped], horizon: float) -> int:
-    """Rule 5; returns how many left."""
-    dropped = 0
-    while window and window[0][0] < horizon:
-        window.popleft()
-        dropped += 1
-    return dropped

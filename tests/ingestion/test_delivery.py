@@ -198,8 +198,8 @@ def test_a_retired_producers_messages_come_back_once_as_the_window_kept_them() -
     replay sends already are skipped, one per copy."""
     c = core()
     kept = dead(5)
-    c.window.append((1.0, kept))
-    c.window.append((1.0, event(1)))
+    c.window.append(1.0, kept)
+    c.window.append(1.0, event(1))
     c.retiring(Counter({event(1)[2]: 1}))
     rebuilt = (DEAD, None, b"junk", 99, None)  # the report lacks the headers
     assert c.failed(Kind.PRODUCER_LOST, rebuilt, "purged", 2.0) is Verdict.AGAIN
@@ -273,7 +273,7 @@ def test_unchanged_ids_confirm_the_log_and_let_old_messages_go() -> None:
 
 def test_a_partial_answer_or_lost_topics_confirm_nothing() -> None:
     c = core(now=0.0)
-    c.window.append((1.0, event(1)))
+    c.window.append(1.0, event(1))
     c.cut = 0.5
     c.ids_seen([], False, 50.0)
     assert c.confirmed_at == 0.0 and c.cut == 0.5
@@ -286,6 +286,9 @@ def test_the_window_keeps_at_most_window_max_messages() -> None:
     c = core(limits=Limits(3, 5.0, 30.0, 2))
     c.window.extend([(1.0, event(1)), (2.0, event(2)), (3.0, event(3))])
     assert [item for _, item in c.window] == [event(2), event(3)]
+    off = core(limits=Limits(3, 5.0, 30.0, 0))  # INGESTION_REPLAY_MAX_MESSAGES=0: no window
+    off.window.append(1.0, event(1))
+    assert len(off.window) == 0
 
 
 # ---------------------------------------------------------------------- renewals (Rule 7)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections import deque
-
-from ingestion.replay import Pending, Stamped, evict, plan_replay
+from ingestion.replay import Pending, Stamped, plan_replay
 
 INF = float("inf")
 
@@ -62,15 +60,6 @@ def test_another_value_at_the_same_time_is_another_message() -> None:
     first, second = msg("trades", 1), ("trades", "BTCUSDT", msg("trades", 2)[2], msg("trades", 1)[3], None)
     again, _ = plan_replay([(1.0, first), (2.0, second)], [], {"trades"}, INF)
     assert again == [first, second]
-
-
-def test_evict_drops_only_what_is_older_than_the_horizon_from_the_front() -> None:
-    window: deque[Stamped] = deque([(1.0, msg("t", 1)), (2.0, msg("t", 2)), (3.0, msg("t", 3))])
-    assert evict(window, 2.0) == 1
-    assert [s for s, _ in window] == [2.0, 3.0]
-    assert evict(window, 0.0) == 0
-    assert evict(window, 10.0) == 2
-    assert not window
 
 
 def test_two_dead_letters_of_the_same_bytes_at_the_same_millisecond_are_two_messages() -> None:

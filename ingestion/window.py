@@ -1,0 +1,123 @@
+"""The replay window (delivery Rule 5), kept compact: what ingestion handed to Kafka lately.
+
+A message is ``(topic, key, value, timestamp ms, headers)`` stamped with the monotonic second it
+was sent. Kept as tuples, one costs ~230 bytes besides its value (a tuple of five, a tuple of two,
+a float, an int, the bytes object's header); at 15,000 events/s the window holds 100,000 of them.
+
+Rules:
+  1. Messages are kept in columns, in chunks of CHUNK messages: the values' bytes back to back in
+     one ``bytearray``, their ends, stamps and timestamps in typed arrays, and their (topic, key)
+     as a 2-byte index into the window's table of routes. About 22 bytes besides the value.
+  2. A message with headers (a dead letter) is kept whole beside its chunk; it is rare.
+  3. Order is the order of ``append``; iteration yields ``(stamp, message)`` pairs rebuilt as the
+     tuples they were, equal to what was appended.
+  4. ``maxlen`` bounds the count: appending past it drops the oldest. ``evict(horizon)`` drops,
+     from the front, the messages stamped before ``horizon``. A chunk is freed once all its
+     messages are dropped.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import deque
+from collections.abc import Iterable, Iterator
+
+from ingestion.replay import Pending, Stamped
+
+CHUNK = 4096  # Rule 1
+
+
+class _Chunk:
+    __slots__ = ("data", "ends", "extras", "routes", "stamps", "start", "top", "ts")
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.ends = array("I")
+        self.stamps = array("d")
+        self.ts = array("q")
+        self.routes = array("H")
+        self.extras: dict[int, Pending] = {}  # Rule 2: index -> the message with its headers
+        self.start = 0  # messages before it are dropped
+        self.top = float("-inf")  # the latest stamp in the chunk
+
+
+class ReplayWindow:
+    def __init__(self, maxlen: int) -> None:
+        self.maxlen = maxlen
+        self._chunks: deque[_Chunk] = deque()
+        self._route_of: dict[tuple[str, str | None], int] = {}
+        self._routes: list[tuple[str, str | None]] = []
+        self._len = 0
+
+    def __len__(self) -> int:
+        return self._len
+
+    def append(self, stamp: float, item: Pending) -> None:
+        """Rule 1 (Rule 4 past ``maxlen``)."""
+        if not self.maxlen:
+            return
+        chunks = self._chunks
+        if not chunks or len(chunks[-1].ends) >= CHUNK:
+            chunks.append(_Chunk())
+        chunk = chunks[-1]
+        topic, key, value, ts, headers = item
+        route = self._route_of.get((topic, key))
+        if route is None:
+            route = self._route_of[(topic, key)] = len(self._routes)
+            self._routes.append((topic, key))
+        if headers is not None:
+            chunk.extras[len(chunk.ends)] = item
+        chunk.data += value
+        chunk.ends.append(len(chunk.data))
+        chunk.stamps.append(stamp)
+        chunk.top = max(chunk.top, stamp)
+        chunk.ts.append(ts)
+        chunk.routes.append(route)
+        self._len += 1
+        if self._len > self.maxlen:
+            self._drop_first()
+
+    def extend(self, stamped: Iterable[Stamped]) -> None:
+        for stamp, item in stamped:
+            self.append(stamp, item)
+
+    def clear(self) -> None:
+        self._chunks.clear()
+        self._len = 0
+
+    def __iter__(self) -> Iterator[Stamped]:
+        """Rule 3."""
+        routes = self._routes
+        for chunk in list(self._chunks):
+            data, ends, extras = chunk.data, chunk.ends, chunk.extras
+            for i in range(chunk.start, len(ends)):
+                item = extras.get(i)
+                if item is None:
+                    topic, key = routes[chunk.routes[i]]
+                    begin = ends[i - 1] if i else 0
+                    item = (topic, key, bytes(data[begin : ends[i]]), chunk.ts[i], None)
+                yield chunk.stamps[i], item
+
+    def evict(self, horizon: float) -> int:
+        """Rule 4; returns how many left."""
+        dropped = 0
+        while self._chunks:
+            chunk = self._chunks[0]
+            if chunk.top < horizon and len(chunk.ends) == CHUNK:  # all of it, at once
+                dropped += CHUNK - chunk.start
+                self._len -= CHUNK - chunk.start
+                self._chunks.popleft()
+                continue
+            if chunk.stamps[chunk.start] >= horizon:
+                break
+            self._drop_first()
+            dropped += 1
+        return dropped
+
+    def _drop_first(self) -> None:
+        chunk = self._chunks[0]
+        chunk.extras.pop(chunk.start, None)
+        chunk.start += 1
+        self._len -= 1
+        if chunk.start == len(chunk.ends):
+            self._chunks.popleft()
