@@ -24,8 +24,9 @@ from binance_pipeline.common.settings import (
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY_POINTS: dict[str, type[EnvSettings]] = {
-    "ingestion.ws_consumer": IngestionSettings, "consumer.worker": WorkerSettings, "db.migrate": DatabaseSettings,
-    "db.query": QuerySettings, "db.api": QueryApiSettings, "binance_launcher": Settings,
+    "ingestion.ws_consumer": IngestionSettings, "consumer.worker": WorkerSettings,
+    "db.migrate": DatabaseSettings, "db.query": QuerySettings, "db.api": QueryApiSettings,
+    "binance_launcher": Settings,
 }
 BAD_SETTINGS = [("INGESTION_HEALTH_HOST", "0.0.0.0; rm -rf /"), ("KAFKA_BOOTSTRAP_SERVERS", ""),
                 ("SYMBOLS", "btc usdt"), ("QUERY_API_KEY", ""),
