@@ -19,7 +19,7 @@ START, END = "<!-- settings:start -->", "<!-- settings:end -->"
 
 
 def rewritten(text: str) -> str:
-    """``text`` (README) with the table between the markers (or the SETTINGS_TABLE placeholder) regenerated."""
+    """``text`` (README) with the table between the markers (or at SETTINGS_TABLE) regenerated."""
     block = f"{START}\n{settings_table()}\n{END}"
     if START in text:
         return re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     new = rewritten(text)
     if args == ["--check"]:
         if new != text:
-            sys.stderr.write("README.md's settings table is out of date: run python -m scripts.settings_table\n")
+            sys.stderr.write("README.md's settings table is out of date: python -m scripts.settings_table\n")
             return 1
         return 0
     if args:

@@ -55,17 +55,21 @@ S = TypeVar("S", bound=BaseSettings)
 
 
 class EnvSettings(BaseSettings):
-    """The base of every group: how the environment is read (Rule 4), and the log level."""
+    """The base of every group: how the environment is read (Rule 4)."""
 
     model_config = SettingsConfigDict(
         env_prefix="", case_sensitive=False, extra="ignore", env_file=SERVICES_ENV_FILE,
         env_file_encoding="utf-8",
     )
 
-    log_level: LogLevel = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR")
-
 
 # --- field groups ------------------------------------------------------------------------------
+
+
+class LogSettings(EnvSettings):
+    """How much a process that logs says."""
+
+    log_level: LogLevel = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR")
 
 
 class KafkaSettings(EnvSettings):
@@ -202,7 +206,7 @@ class RetentionSettings(DatabaseSettings):
 # --- stages: what each process validates (Rule 5) ------------------------------------------------
 
 
-class IngestionSettings(KafkaTopicSettings, RestSettings, ProducerSettings):
+class IngestionSettings(KafkaTopicSettings, RestSettings, ProducerSettings, LogSettings):
     """``python -m ingestion.ws_consumer``."""
 
     binance_ws_url: WebSocketUrl = Field(
@@ -281,7 +285,8 @@ class IngestionSettings(KafkaTopicSettings, RestSettings, ProducerSettings):
     ingestion_health_port: BindPort = Field(8081, description="Ingestion health port")
 
 
-class HistorySettings(KafkaTopicSettings, DatabaseSettings, RestSettings, ProducerSettings, AuditSettings):
+class HistorySettings(KafkaTopicSettings, DatabaseSettings, RestSettings, ProducerSettings, AuditSettings,
+                      LogSettings):
     """``python -m ingestion.history``: archive days and the REST tail into Kafka, then the audit."""
 
     binance_archive_url: HttpUrl = Field(
@@ -297,7 +302,7 @@ class HistorySettings(KafkaTopicSettings, DatabaseSettings, RestSettings, Produc
     )
 
 
-class WorkerSettings(KafkaTopicSettings, RetentionSettings):
+class WorkerSettings(KafkaTopicSettings, RetentionSettings, LogSettings):
     """``python -m consumer.worker``."""
 
     consumer_group: TopicName = Field(  # a group id follows the topic-name rule
@@ -384,7 +389,7 @@ class QuerySettings(DatabaseSettings, AuditSettings):
     )
 
 
-class QueryApiSettings(QuerySettings):
+class QueryApiSettings(QuerySettings, LogSettings):
     """``python -m db.api``: the query CLI's settings, plus where and how to serve."""
 
     query_pool_size: int = Field(
@@ -399,7 +404,16 @@ class QueryApiSettings(QuerySettings):
     )
 
 
-class Settings(IngestionSettings, HistorySettings, WorkerSettings, QueryApiSettings):
+class MigrateSettings(DatabaseSettings, LogSettings):
+    """``python -m db.migrate``."""
+
+
+class MaintenanceSettings(RetentionSettings, LogSettings):
+    """``python -m db.maintenance``: retention applied once."""
+
+
+class Settings(IngestionSettings, HistorySettings, WorkerSettings, QueryApiSettings, MigrateSettings,
+               MaintenanceSettings):
     """Every setting (Rule 6): the launcher's and the dashboard's, and what ``audit --repair`` reads
     (it drives ingestion's publisher and backfiller beside the query CLI)."""
 
@@ -427,13 +441,13 @@ class Settings(IngestionSettings, HistorySettings, WorkerSettings, QueryApiSetti
 # The stage class each process loads; "launcher" and "dashboard" validate everything.
 STAGES: dict[str, type[EnvSettings]] = {
     "ingestion": IngestionSettings, "history": HistorySettings, "worker": WorkerSettings,
-    "query": QuerySettings, "query API": QueryApiSettings, "migrate": DatabaseSettings,
-    "maintenance": RetentionSettings,
+    "query": QuerySettings, "query API": QueryApiSettings, "migrate": MigrateSettings,
+    "maintenance": MaintenanceSettings,
 }
 GROUP_ORDER: tuple[type[EnvSettings], ...] = (
     KafkaSettings, TopicSettings, DatabaseSettings, RestSettings, ProducerSettings, IngestionSettings,
     HistorySettings, WorkerSettings, RetentionSettings, QuerySettings, AuditSettings, QueryApiSettings,
-    Settings, EnvSettings,
+    Settings, LogSettings,
 )  # the README table's order
 Widened = Literal["ingestion", "history"]  # stages whose modules still annotate Settings (load_or_exit)
 
@@ -547,8 +561,8 @@ def settings_epilog(names: tuple[str, ...] | None = None, stage: type[EnvSetting
     else all)."""
     fields = (stage or Settings).model_fields
     lines = ["environment variables (see README for details):"]
-    for name, field in fields.items():
-        if names is None or name in names:
-            lines.append(f"  {name.upper():32s} {field.description}")
+    for name in declared_in_order():  # the README table's order
+        if name in fields and (names is None or name in names):
+            lines.append(f"  {name.upper():32s} {fields[name].description}")
     lines.append(f"a variable not set is read from {SERVICES_ENV_FILE} if present (scripts/services.sh up)")
     return "\n".join(lines)

@@ -37,10 +37,9 @@ from db.service.spec import Limits, QuerySpec, Request
 from db.service.specs import SPECS
 
 PROG = "python -m db.query"
-SETTINGS_USED = ("database_url", "query_statement_timeout_ms", "query_max_rows", "audit_statement_timeout_ms",
-                 "audit_repair_wait_s")
-REPAIR_NOTE = ("audit --repair also reads ingestion's Kafka settings (KAFKA_*, TOPIC_*) and REST settings "
-               "(BINANCE_REST_URL, BINANCE_API_KEY, REST_*): it publishes through Kafka like ingestion")
+REPAIR_NOTE = ("audit --repair validates every setting and also reads ingestion's Kafka settings (KAFKA_*, "
+               "TOPIC_*) and REST settings (BINANCE_REST_URL, BINANCE_API_KEY, REST_*): it publishes through "
+               "Kafka like ingestion")
 REPAIR_HELP = ("fetch every hole from the exchange's REST API through Kafka and the worker (recorded as gaps "
                "with reason audit), wait for the rows (AUDIT_REPAIR_WAIT_S), then audit again")
 Execute = Callable[[Request, QuerySettings, str], tuple[int, str, str]]
@@ -66,7 +65,7 @@ def build_parser(
     """The top-level parser and each command's own parser (for usage errors)."""
     parser = argparse.ArgumentParser(
         prog=PROG, description="Query the captured Binance tape in TimescaleDB.",
-        epilog=settings_epilog(SETTINGS_USED) + ("\n" + REPAIR_NOTE if repair else ""),
+        epilog=settings_epilog(stage=QuerySettings) + ("\n" + REPAIR_NOTE if repair else ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")

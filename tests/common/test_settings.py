@@ -11,9 +11,9 @@ import pytest
 from pydantic import ValidationError
 
 from binance_pipeline.common.settings import (
-    DatabaseSettings,
     EnvSettings,
     IngestionSettings,
+    MigrateSettings,
     QueryApiSettings,
     QuerySettings,
     Settings,
@@ -25,7 +25,7 @@ from binance_pipeline.common.settings import (
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY_POINTS: dict[str, type[EnvSettings]] = {
     "ingestion.ws_consumer": IngestionSettings, "consumer.worker": WorkerSettings,
-    "db.migrate": DatabaseSettings, "db.query": QuerySettings, "db.api": QueryApiSettings,
+    "db.query": QuerySettings, "db.migrate": MigrateSettings, "db.api": QueryApiSettings,
     "binance_launcher": Settings,
 }
 BAD_SETTINGS = [("INGESTION_HEALTH_HOST", "0.0.0.0; rm -rf /"), ("KAFKA_BOOTSTRAP_SERVERS", ""),
