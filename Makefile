@@ -12,7 +12,8 @@ SERVICES := scripts/services.sh
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install services-up services-down services-status migrate lint typecheck test test-fast \
-        run demo bench compose-check clean kafka-ui kafka-tail dashboard browser alerts-tools screenshot mutation chaos
+        run demo bench compose-check clean kafka-ui kafka-tail dashboard browser alerts-tools screenshot mutation chaos \
+        settings-table
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -69,6 +70,9 @@ test-fast: dashboard services-up  ## the test suite without slow tests
 SEEDS ?= 20
 chaos: dashboard services-up  ## the chaos test: SEEDS=20 runs seeds 1-20 (or SEEDS=5-9, SEEDS=4,9); seeded faults vs ground truth
 	set -a; eval "$$(bash $(SERVICES) env)"; set +a; CHAOS_SEEDS='$(SEEDS)' $(PY) -m pytest -q -ra -s tests/e2e/test_chaos.py
+
+settings-table: install  ## regenerate README's settings table from binance_pipeline/common/settings.py
+	$(PY) -m scripts.settings_table
 
 mutation: install  ## mutation testing of the pure core against its fast tests; per-module table (minutes, no services)
 	$(PY) scripts/mutation_report.py $(MUTATION_ARGS)

@@ -76,7 +76,7 @@ from consumer.errors import DecodeError, OffsetOrderError
 from consumer.readiness import broker_reason, loop_reason
 
 if TYPE_CHECKING:
-    from binance_pipeline.common.settings import Settings
+    from binance_pipeline.common.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_S = 5.0
@@ -103,7 +103,9 @@ class Config:
     can_renew: bool = True
 
     @classmethod
-    def from_settings(cls, s: Settings, kafka_errors: Mapping[int, ErrorKind], can_renew: bool) -> Config:
+    def from_settings(
+        cls, s: WorkerSettings, kafka_errors: Mapping[int, ErrorKind], can_renew: bool
+    ) -> Config:
         return cls(
             tables={s.topic_trades: TRADES, s.topic_book_ticker: BOOK_TICKER, s.topic_gaps: GAPS},
             kafka_errors=kafka_errors, batch_max_rows=s.batch_max_rows,

@@ -1,4 +1,4 @@
-"""Kafka clients of the worker, configured from Settings, topic creation at start, and the
+"""Kafka clients of the worker, configured from the worker's settings, topic creation at start, and the
 Kafka side of the checkpoint's seams (``consumer.ports.DeadLetterOut`` and ``OffsetStore``).
 
 Rules:
@@ -41,7 +41,7 @@ from binance_pipeline.common.events import (
     HDR_STAGE,
     HDR_TOPIC,
 )
-from binance_pipeline.common.settings import Settings
+from binance_pipeline.common.settings import WorkerSettings
 from binance_pipeline.kafka.config import client_config, durable_producer_config, explain
 from binance_pipeline.kafka.topics import create_missing, pipeline_specs
 from consumer.batcher import DeadLetter
@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 SOCKET_TIMEOUT_MS = 10_000
 
 
-def consumer_config(settings: Settings) -> dict[str, object]:
+def consumer_config(settings: WorkerSettings) -> dict[str, object]:
     return {
         **client_config(settings),
         "group.id": settings.consumer_group,
@@ -85,7 +85,7 @@ def consumer_config(settings: Settings) -> dict[str, object]:
     }
 
 
-def producer_config(settings: Settings) -> dict[str, object]:
+def producer_config(settings: WorkerSettings) -> dict[str, object]:
     return {
         **durable_producer_config(settings),
         "client.id": "consumer.worker.dead-letter",
@@ -96,17 +96,17 @@ def producer_config(settings: Settings) -> dict[str, object]:
 OnCommit = Callable[[KafkaError | None, list[TopicPartition]], None]
 
 
-def make_consumer(settings: Settings, on_commit: OnCommit) -> Consumer:
+def make_consumer(settings: WorkerSettings, on_commit: OnCommit) -> Consumer:
     return Consumer({**consumer_config(settings), "error_cb": _error_logger(settings, "consumer"),
                      "on_commit": on_commit})
 
 
-def make_producer(settings: Settings) -> Producer:
+def make_producer(settings: WorkerSettings) -> Producer:
     on_error = _error_logger(settings, "dead-letter producer")
     return Producer({**producer_config(settings), "error_cb": on_error})
 
 
-def _error_logger(settings: Settings, client: str) -> Callable[[KafkaError], None]:
+def _error_logger(settings: WorkerSettings, client: str) -> Callable[[KafkaError], None]:
     """librdkafka's client-level errors, with security failures said plainly (never a secret)."""
     def on_error(err: KafkaError) -> None:
         why = explain(err, settings)
@@ -117,7 +117,7 @@ def _error_logger(settings: Settings, client: str) -> Callable[[KafkaError], Non
     return on_error
 
 
-def ensure_topics(settings: Settings, stop: threading.Event) -> bool:
+def ensure_topics(settings: WorkerSettings, stop: threading.Event) -> bool:
     """Create the pipeline's missing topics, retrying until done or ``stop``; True when done."""
     backoff = Backoff(0.5, 10.0)
     while not stop.is_set():

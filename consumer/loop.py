@@ -69,7 +69,7 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from binance_pipeline.common.clock import now_us
 from binance_pipeline.common.health import ReadinessCheck
-from binance_pipeline.common.settings import Settings
+from binance_pipeline.common.settings import WorkerSettings
 from binance_pipeline.kafka.codes import FATAL as FATAL_KAFKA
 from binance_pipeline.kafka.codes import MISSING_TOPIC
 from binance_pipeline.kafka.topic_ids import TopicIds
@@ -90,7 +90,7 @@ KAFKA_ERRORS = {**dict.fromkeys(MISSING_TOPIC, ErrorKind.MISSING_TOPIC),
 class Worker:
     """The poll loop (Rules 1-11); ``run`` blocks until stopped and returns the exit status."""
 
-    def __init__(self, settings: Settings, consumer: Consumer, checkpointer: Checkpointer,
+    def __init__(self, settings: WorkerSettings, consumer: Consumer, checkpointer: Checkpointer,
                  metrics: WorkerMetrics, stop: threading.Event,
                  renew: Callable[[], Consumer] | None = None, topic_ids: TopicIds | None = None) -> None:
         self._consumer, self._cp, self._metrics, self.stop_event = consumer, checkpointer, metrics, stop

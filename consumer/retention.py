@@ -13,14 +13,14 @@ import logging
 
 import psycopg2
 
-from binance_pipeline.common.settings import Settings
+from binance_pipeline.common.settings import WorkerSettings
 from consumer.errors import describe
 from db.store.retention import apply_retention
 
 log = logging.getLogger(__name__)
 
 
-async def retention_schedule(settings: Settings) -> None:
+async def retention_schedule(settings: WorkerSettings) -> None:
     """Apply RETENTION_DAYS at start, then every RETENTION_INTERVAL_S while it is > 0."""
     dsn = settings.database_url.get_secret_value()
     while True:

@@ -5,8 +5,8 @@ migrations, then the poll loop (consumer/loop.py) next to the retention schedule
 (consumer/retention.py). It holds no logic of its own; see those modules for their rules.
 
 Rules:
-  1. Settings are loaded once here (a bad one exits 2 naming it) and passed into constructors;
-     constructors make no network calls.
+  1. Settings are loaded once here (the worker's own, ``WorkerSettings``: a bad one exits 2 naming
+     it) and passed into constructors; constructors make no network calls.
   2. SIGTERM/SIGINT go to ``Worker.stop`` (loop.py Rule 4), during the start too: a stop while
      waiting for the broker or the database exits 0, nothing having been consumed.
   3. The exit status is the loop's: 0 clean, 1 with messages left uncommitted or a fatal error.
@@ -25,7 +25,7 @@ from confluent_kafka import Consumer
 from binance_pipeline.common.backoff import Backoff
 from binance_pipeline.common.health import HealthServer
 from binance_pipeline.common.logs import configure
-from binance_pipeline.common.settings import Settings, load_or_exit, settings_epilog
+from binance_pipeline.common.settings import WorkerSettings, load_stage, settings_epilog
 from binance_pipeline.kafka.topic_ids import TopicIds
 from consumer.checkpoint import Checkpointer
 from consumer.errors import FatalDatabaseError
@@ -45,7 +45,7 @@ from consumer.sink import TimescaleSink
 log = logging.getLogger(__name__)
 
 
-def build(settings: Settings, metrics: WorkerMetrics, stop: threading.Event) -> Worker:
+def build(settings: WorkerSettings, metrics: WorkerMetrics, stop: threading.Event) -> Worker:
     """The worker and its collaborators, wired from ``settings`` (no network call yet)."""
     offsets = KafkaOffsets(metrics)
     consumer = offsets.rebind(make_consumer(settings, offsets.on_commit))
@@ -64,7 +64,7 @@ def build(settings: Settings, metrics: WorkerMetrics, stop: threading.Event) -> 
                   topic_ids=TopicIds(settings, topics))
 
 
-async def serve(settings: Settings) -> int:
+async def serve(settings: WorkerSettings) -> int:
     """Run the worker with its health server and signal handlers; return the exit status."""
     stop, metrics = threading.Event(), WorkerMetrics()
     worker = build(settings, metrics, stop)
@@ -81,7 +81,7 @@ async def serve(settings: Settings) -> int:
         await server.stop()
 
 
-async def _prepare(settings: Settings, stop: threading.Event) -> bool:
+async def _prepare(settings: WorkerSettings, stop: threading.Event) -> bool:
     """Topics, then migrations; False if stopped meanwhile (Rule 2)."""
     if not await asyncio.to_thread(ensure_topics, settings, stop):
         return False
@@ -90,7 +90,7 @@ async def _prepare(settings: Settings, stop: threading.Event) -> bool:
     return await asyncio.to_thread(migrate_when_reachable, settings.database_url.get_secret_value(), stop)
 
 
-async def _run(settings: Settings, worker: Worker, stop: threading.Event) -> int:
+async def _run(settings: WorkerSettings, worker: Worker, stop: threading.Event) -> int:
     try:
         if not await _prepare(settings, stop):
             return 0
@@ -110,11 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m consumer.worker",
         description="Consume the pipeline topics and write every event exactly once into TimescaleDB "
         "(at-least-once delivery, idempotent writes, offsets committed after the rows are durable).",
-        epilog=settings_epilog(),
+        epilog=settings_epilog(stage=WorkerSettings),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.parse_args(argv)
-    settings = load_or_exit("consumer.worker")
+    settings = load_stage("consumer.worker", WorkerSettings)
     configure(settings.log_level)
     return asyncio.run(serve(settings))
 

@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 def load_settings(argv: Sequence[str] | None) -> Settings:
     args = vars(build_parser().parse_args(argv))
     overrides = {SETTING_OF.get(k, k): v for k, v in args.items() if v is not None}
-    return load_or_exit(PROG, **overrides)
+    return load_or_exit(PROG, "ingestion", **overrides)  # validates ingestion's settings only
 
 
 async def ensure_topics(publisher: Publisher, settings: Settings, stop: asyncio.Event) -> bool:

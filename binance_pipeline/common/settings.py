@@ -1,4 +1,4 @@
-"""Every setting of binance-pipeline, in one place.
+"""Every setting of binance-pipeline: field groups, composed into one settings class per stage.
 
 Rules:
   1. Settings are read once, in an entry point's ``main``, and passed into constructors.
@@ -8,87 +8,74 @@ Rules:
   4. One configuration for every command: a variable set in the environment wins; a variable
      not set is read from ``.local/services.env`` in the current directory when that file exists
      (``scripts/services.sh up`` writes the endpoints it provisioned there); else the default.
+  5. Each process validates only the settings it reads: its stage class (``STAGES``), composed of
+     field groups. A bad value that only another stage reads does not stop it. Every setting is
+     declared once, in one group; its value rule is a type of ``setting_types``. A rule across
+     settings lives on the group that holds them.
+  6. ``Settings`` is the union of every stage, for the launcher (it starts them all), the dashboard
+     and callers that need everything; every stage class is a base of it, so a ``Settings`` fits
+     wherever a stage's (or a group's) settings are asked for.
 The README's settings table is generated from the field descriptions here (``settings_table``).
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Any, Literal, Self, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from binance_pipeline.common.events import STREAM_TYPES as STREAM_TYPES  # the contract's, re-exported
 from binance_pipeline.common.events import SYMBOL_RE as SYMBOL_RE
+from binance_pipeline.common.setting_types import SYMBOL_PATTERN_RE as SYMBOL_PATTERN_RE
+from binance_pipeline.common.setting_types import (
+    ApiKey,
+    BindPort,
+    BootstrapServers,
+    Host,
+    HttpUrl,
+    LogLevel,
+    OptionalKafkaName,
+    Port,
+    PostgresUrl,
+    SqlIdentifier,
+    StreamTypeList,
+    SymbolList,
+    TopicName,
+    WebSocketUrl,
+)
+from binance_pipeline.common.setting_types import check_host as check_host  # re-exported
 
 SERVICES_ENV_FILE = ".local/services.env"  # relative to the current directory (Rule 4)
-SYMBOL_PATTERN_RE = re.compile(r"^(?:ALL|[A-Z0-9]*\*[A-Z0-9*]*)$")  # ALL, or with * wildcards
-_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+TOPIC_FIELDS = ("topic_trades", "topic_book_ticker", "topic_gaps", "topic_dead_letter", "topic_frontier",
+                "topic_history_progress")  # each topic has one use (TopicSettings)
+S = TypeVar("S", bound=BaseSettings)
 
 
-def check_host(host: str) -> str:
-    """``host`` if it is an IP address (IPv6 optionally in brackets) or a DNS name; else ValueError.
-
-    A syntax check only (no lookup: settings are validated without I/O), so a value such as
-    ``0.0.0.0; rm -rf /`` stops the program at start instead of failing later in getaddrinfo.
-    """
-    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    try:
-        ipaddress.ip_address(bare)
-    except ValueError:
-        pass
-    else:
-        return host
-    labels = host.removesuffix(".").split(".")
-    if len(host) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
-        raise ValueError(f"{host!r} is not a host name or IP address")
-    return host
-
-
-def _check_hostport(part: str) -> str:
-    host, sep, port = part.rpartition(":")
-    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ValueError(f"{part!r}: expected host:port with a port in 1-65535")
-    return f"{check_host(host)}:{port}"
-
-
-def _check_url_host(url: str) -> None:
-    """Each host of a URL (libpq allows ``h1:5432,h2:5433``) must pass ``check_host``."""
-    netloc = urlsplit(url).netloc.rpartition("@")[2]  # never look at (or echo) the password
-    for part in filter(None, netloc.split(",")):
-        probe = urlsplit("//" + part)
-        try:
-            port = probe.port
-        except ValueError:
-            port = 0
-        if port == 0:
-            raise ValueError(f"{part!r}: the port must be a number in 1-65535")
-        if probe.hostname:
-            check_host(probe.hostname)
-
-
-def _split_csv(value: Any) -> Any:
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(","))
-    return value
-
-
-class Settings(BaseSettings):
-    """Environment variables (names are the upper-cased field names)."""
+class EnvSettings(BaseSettings):
+    """The base of every group: how the environment is read (Rule 4)."""
 
     model_config = SettingsConfigDict(
         env_prefix="", case_sensitive=False, extra="ignore", env_file=SERVICES_ENV_FILE,
         env_file_encoding="utf-8",
     )
 
-    # --- endpoints
-    kafka_bootstrap_servers: str = Field(
+
+# --- field groups ------------------------------------------------------------------------------
+
+
+class LogSettings(EnvSettings):
+    """How much a process that logs says."""
+
+    log_level: LogLevel = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR")
+
+
+class KafkaSettings(EnvSettings):
+    """Where the brokers are and how to reach them (every stage that talks to Kafka)."""
+
+    kafka_bootstrap_servers: BootstrapServers = Field(
         "127.0.0.1:19092", description="Kafka bootstrap servers, host:port[,host:port...]"
     )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
@@ -108,25 +95,124 @@ class Settings(BaseSettings):
     kafka_ssl_key_location: str | None = Field(
         None, description="Client private key (PEM) for mutual TLS; needs KAFKA_SSL_CERTIFICATE_LOCATION"
     )
-    database_url: SecretStr = Field(
+
+    @model_validator(mode="after")
+    def _check_kafka_security(self) -> Self:
+        """Inconsistent Kafka security settings stop the program, naming the settings (Rule 2)."""
+        problem = kafka_security_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class TopicSettings(EnvSettings):
+    """The pipeline's four topics (ingestion writes them, the worker reads them) and how they are made."""
+
+    topic_trades: TopicName = Field("binance.trades", description="Topic for trade and aggTrade events")
+    topic_book_ticker: TopicName = Field("binance.book_ticker", description="Topic for bookTicker events")
+    topic_gaps: TopicName = Field("binance.gaps", description="Topic for gap records")
+    topic_dead_letter: TopicName = Field("binance.dead_letter", description="Dead-letter topic")
+    topic_partitions: int = Field(6, ge=1, le=1000, description="Partitions of topics created at start")
+    topic_replication_factor: int = Field(
+        -1, ge=-1, le=16,
+        description="Replication factor of topics created at start (-1: the broker's default)",
+    )
+    topic_retention_ms: int = Field(
+        7 * 24 * 3600 * 1000, ge=60_000, description="retention.ms of topics created at start"
+    )
+
+    @model_validator(mode="after")
+    def _check_distinct_topics(self) -> Self:
+        """Every topic has one use: a dead-letter topic that is also an input would loop a poison
+        message forever; two streams on one topic would be read as each other's. Checked over the
+        topics of the class at hand (a stage adds its own: TOPIC_FRONTIER, TOPIC_HISTORY_PROGRESS)."""
+        seen: dict[str, str] = {}
+        for name in (n for n in TOPIC_FIELDS if n in type(self).model_fields):
+            value = getattr(self, name)
+            if value in seen:
+                raise ValueError(f"{name.upper()} and {seen[value].upper()} are both {value!r}: "
+                                 "every topic must have its own name")
+            seen[value] = name
+        return self
+
+
+class KafkaTopicSettings(KafkaSettings, TopicSettings):
+    """The brokers and the pipeline's topics: what creating the topics needs."""
+
+
+class DatabaseSettings(EnvSettings):
+    """Where TimescaleDB is."""
+
+    database_url: PostgresUrl = Field(
         SecretStr("postgresql://postgres@127.0.0.1:55432/pipeline"),
         description="PostgreSQL/TimescaleDB connection URL (libpq form)",
     )
-    binance_ws_url: str = Field(
-        "wss://stream.binance.com:9443", description="Binance WebSocket base URL"
-    )
-    binance_rest_url: str = Field(
+
+
+class RestSettings(EnvSettings):
+    """Binance's REST API (ingestion's backfill and symbol patterns, the history import's tail)."""
+
+    binance_rest_url: HttpUrl = Field(
         "https://api.binance.com", description="Binance REST base URL (gap backfill)"
-    )
-    binance_archive_url: str = Field(
-        "https://data.binance.vision",
-        description="Binance's daily archive base URL (history import: /data/spot/daily/...)",
     )
     binance_api_key: SecretStr | None = Field(
         None, description="Optional Binance API key, sent as X-MBX-APIKEY on REST calls"
     )
-    # --- what to capture
-    symbols: Annotated[tuple[str, ...], NoDecode] = Field(
+    rest_weight_budget_per_min: int = Field(
+        3000, ge=1, le=6000, description="REST request weight ingestion may spend per minute"
+    )
+    rest_timeout_s: float = Field(10.0, gt=0, le=300, description="Timeout of one REST backfill request")
+    backoff_initial_s: float = Field(1.0, gt=0, le=60, description="First reconnect delay")
+    backoff_max_s: float = Field(60.0, gt=0, le=3600, description="Reconnect delay cap")
+
+
+class ProducerSettings(EnvSettings):
+    """The event producer (ingestion's, the history import's)."""
+
+    producer_linger_ms: int = Field(5, ge=0, le=10_000, description="Producer linger.ms")
+    producer_batch_bytes: int = Field(
+        262_144, ge=1024, le=16_777_216, description="Producer batch.size in bytes"
+    )
+    producer_buffer_max_messages: int = Field(
+        200_000, ge=100, le=10_000_000,
+        description="Events buffered while the broker is unreachable; past it they are dropped "
+        "and recorded as a gap",
+    )
+    ws_max_frame_bytes: int = Field(
+        4_194_304, ge=65_536, le=67_108_864,
+        description="Largest WebSocket frame accepted (bigger ones close the connection); frames "
+        "over 64 KiB are dead-lettered",
+    )
+
+
+class AuditSettings(EnvSettings):
+    """The audit's scans (query CLI/API, the history import's closing audit)."""
+
+    audit_statement_timeout_ms: int = Field(
+        300_000, ge=1000, le=3_600_000,
+        description="Query CLI/API and the history import's closing audit: statement timeout of the "
+        "audit's scans (a day of a busy symbol is millions of rows)",
+    )
+
+
+class RetentionSettings(DatabaseSettings):
+    """How long rows are kept (the worker's schedule, ``python -m db.maintenance``)."""
+
+    retention_days: int = Field(
+        0, ge=0, description="Drop data older than N days (0 keeps everything)"
+    )
+
+
+# --- stages: what each process validates (Rule 5) ------------------------------------------------
+
+
+class IngestionSettings(KafkaTopicSettings, RestSettings, ProducerSettings, LogSettings):
+    """``python -m ingestion.ws_consumer``."""
+
+    binance_ws_url: WebSocketUrl = Field(
+        "wss://stream.binance.com:9443", description="Binance WebSocket base URL"
+    )
+    symbols: SymbolList = Field(
         ("BTCUSDT", "ETHUSDT", "BNBUSDT"),
         description="Symbols to capture, comma-separated; also patterns resolved against exchangeInfo "
         "(status TRADING) and refreshed while running: '*USDT', 'BTC*', 'ALL'",
@@ -136,40 +222,13 @@ class Settings(BaseSettings):
         description="With SYMBOLS patterns: seconds between exchangeInfo refreshes (new listings "
         "subscribed, delistings unsubscribed on the open connections)",
     )
-    stream_types: Annotated[tuple[str, ...], NoDecode] = Field(
+    stream_types: StreamTypeList = Field(
         STREAM_TYPES, description="Stream types per symbol: trade, aggTrade, bookTicker"
     )
-    # --- topics
-    topic_trades: str = Field("binance.trades", description="Topic for trade and aggTrade events")
-    topic_book_ticker: str = Field("binance.book_ticker", description="Topic for bookTicker events")
-    topic_gaps: str = Field("binance.gaps", description="Topic for gap records")
-    topic_dead_letter: str = Field("binance.dead_letter", description="Dead-letter topic")
-    topic_frontier: str = Field(
+    topic_frontier: TopicName = Field(
         "binance.ingestion_frontier",
         description="Compacted topic holding ingestion's frontier: the last id Kafka acknowledged "
         "per symbol and stream, and the gaps still open (read back at start to resume)",
-    )
-    topic_history_progress: str = Field(
-        "binance.history_progress",
-        description="Compacted topic where the history import records finished days (resume)",
-    )
-    topic_partitions: int = Field(6, ge=1, le=1000, description="Partitions of topics created at start")
-    topic_replication_factor: int = Field(
-        -1, ge=-1, le=16,
-        description="Replication factor of topics created at start (-1: the broker's default)",
-    )
-    topic_retention_ms: int = Field(
-        7 * 24 * 3600 * 1000, ge=60_000, description="retention.ms of topics created at start"
-    )
-    # --- ingestion
-    producer_linger_ms: int = Field(5, ge=0, le=10_000, description="Producer linger.ms")
-    producer_batch_bytes: int = Field(
-        262_144, ge=1024, le=16_777_216, description="Producer batch.size in bytes"
-    )
-    producer_buffer_max_messages: int = Field(
-        200_000, ge=100, le=10_000_000,
-        description="Events buffered while the broker is unreachable; past it they are dropped "
-        "and recorded as a gap",
     )
     producer_flush_timeout_s: float = Field(
         10.0, gt=0, le=600, description="Bound on the producer flush at shutdown"
@@ -183,11 +242,6 @@ class Settings(BaseSettings):
     ws_max_streams_per_connection: int = Field(
         1024, ge=1, le=1024, description="Streams per WebSocket connection"
     )
-    backoff_initial_s: float = Field(1.0, gt=0, le=60, description="First reconnect delay")
-    backoff_max_s: float = Field(60.0, gt=0, le=3600, description="Reconnect delay cap")
-    rest_weight_budget_per_min: int = Field(
-        3000, ge=1, le=6000, description="REST request weight ingestion may spend per minute"
-    )
     ws_stable_after_s: float = Field(
         30.0, gt=0, le=3600, description="A connection streaming this long resets the reconnect backoff"
     )
@@ -195,16 +249,10 @@ class Settings(BaseSettings):
         10.0, gt=0, le=300,
         description="Longest overlap of old and new connection in a rollover before the old is closed",
     )
-    ws_max_frame_bytes: int = Field(
-        4_194_304, ge=65_536, le=67_108_864,
-        description="Largest WebSocket frame accepted (bigger ones close the connection); frames "
-        "over 64 KiB are dead-lettered",
-    )
     producer_ack_stall_s: float = Field(
         5.0, gt=0, le=600,
         description="Readiness turns off when queued events get no Kafka acknowledgement for this long",
     )
-    rest_timeout_s: float = Field(10.0, gt=0, le=300, description="Timeout of one REST backfill request")
     frontier_write_interval_ms: int = Field(
         500, ge=10, le=60_000,
         description="Ingestion writes each changed frontier entry at most this often (and at shutdown)",
@@ -233,12 +281,34 @@ class Settings(BaseSettings):
         100_000, ge=0, le=10_000_000,
         description="Bound of that replay window in messages (memory: ~400 bytes each); 0 turns it off",
     )
+    ingestion_health_host: Host = Field("127.0.0.1", description="Ingestion health/metrics host")
+    ingestion_health_port: BindPort = Field(8081, description="Ingestion health port")
+
+
+class HistorySettings(KafkaTopicSettings, DatabaseSettings, RestSettings, ProducerSettings, AuditSettings,
+                      LogSettings):
+    """``python -m ingestion.history``: archive days and the REST tail into Kafka, then the audit."""
+
+    binance_archive_url: HttpUrl = Field(
+        "https://data.binance.vision",
+        description="Binance's daily archive base URL (history import: /data/spot/daily/...)",
+    )
+    topic_history_progress: TopicName = Field(
+        "binance.history_progress",
+        description="Compacted topic where the history import records finished days (resume)",
+    )
     history_archive_attempts: int = Field(
         3, ge=1, le=20, description="History import: tries of one archive file before reporting it bad"
     )
-    # --- worker
-    consumer_group: str = Field("binance-pipeline-worker", description="Worker consumer group id")
-    worker_name: str = Field(
+
+
+class WorkerSettings(KafkaTopicSettings, RetentionSettings, LogSettings):
+    """``python -m consumer.worker``."""
+
+    consumer_group: TopicName = Field(  # a group id follows the topic-name rule
+        "binance-pipeline-worker", description="Worker consumer group id"
+    )
+    worker_name: OptionalKafkaName = Field(
         "", description="Stable name of this worker, its Kafka group.instance.id (static membership: "
         "restarted within KAFKA_SESSION_TIMEOUT_MS it gets its partitions back without a rebalance). "
         "Empty: dynamic membership. Never give two running workers the same name",
@@ -251,9 +321,6 @@ class Settings(BaseSettings):
         10_000, ge=1000, le=300_000, description="Consumer session.timeout.ms"
     )
     apply_migrations: bool = Field(True, description="Worker applies DB migrations at start")
-    retention_days: int = Field(
-        0, ge=0, description="Drop data older than N days (0 keeps everything)"
-    )
     retention_interval_s: float = Field(
         3600.0, ge=1, le=86_400,
         description="How often the worker runs the drop_chunks retention fallback (Apache edition)",
@@ -301,10 +368,13 @@ class Settings(BaseSettings):
         description="Keep the 1-minute rollups in each write transaction. false only to measure their "
         "cost: range/candles/stats then miss rows written meanwhile (repair: SELECT rollup_rebuild())",
     )
-    # --- query
-    query_pool_size: int = Field(
-        4, ge=1, le=64, description="Query API: database connections (and worker threads) in its pool"
-    )
+    worker_health_host: Host = Field("127.0.0.1", description="Worker health/metrics host")
+    worker_health_port: BindPort = Field(8082, description="Worker health port")
+
+
+class QuerySettings(DatabaseSettings, AuditSettings):
+    """``python -m db.query`` (the CLI, with ``export``; ``audit --repair`` loads ``Settings``)."""
+
     query_statement_timeout_ms: int = Field(
         15_000, ge=100, le=3_600_000,
         description="Query CLI/API: a query running longer is cancelled (CLI exit 1, HTTP 504)",
@@ -313,26 +383,50 @@ class Settings(BaseSettings):
         10_000, ge=10, le=1_000_000,
         description="Query CLI/API: most rows one answer may hold (candles, SMA points, whales, days)",
     )
-    # --- dashboard
-    dashboard_host: str = Field("127.0.0.1", description="Dashboard (python -m dashboard) host")
-    dashboard_port: int = Field(8501, ge=1, le=65535, description="Dashboard port")
+    audit_repair_wait_s: float = Field(
+        120.0, gt=0, le=3600,
+        description="audit --repair: how long to wait for the repaired rows to land before auditing again",
+    )
+
+
+class QueryApiSettings(QuerySettings, LogSettings):
+    """``python -m db.api``: the query CLI's settings, plus where and how to serve."""
+
+    query_pool_size: int = Field(
+        4, ge=1, le=64, description="Query API: database connections (and worker threads) in its pool"
+    )
+    query_api_host: Host = Field("127.0.0.1", description="Query API host")
+    query_api_port: BindPort = Field(8083, description="Query API port")
+    query_api_key: ApiKey = Field(
+        None,
+        description="When set, the query API requires it in the X-API-Key header; unset, the API "
+        "is open (said at start); set but empty is refused",
+    )
+
+
+class MigrateSettings(DatabaseSettings, LogSettings):
+    """``python -m db.migrate``."""
+
+
+class MaintenanceSettings(RetentionSettings, LogSettings):
+    """``python -m db.maintenance``: retention applied once."""
+
+
+class Settings(IngestionSettings, HistorySettings, WorkerSettings, QueryApiSettings, MigrateSettings,
+               MaintenanceSettings):
+    """Every setting (Rule 6): the launcher's and the dashboard's, and what ``audit --repair`` reads
+    (it drives ingestion's publisher and backfiller beside the query CLI)."""
+
+    dashboard_host: Host = Field("127.0.0.1", description="Dashboard (python -m dashboard) host")
+    dashboard_port: Port = Field(8501, description="Dashboard port")
     dashboard_refresh_s: float = Field(
         3.0, ge=0.5, le=3600,
         description="Dashboard: seconds between refreshes of the figures (selections are kept)",
     )
-    replay_schema: str = Field(
+    replay_schema: SqlIdentifier = Field(
         "replay",
         description="Schema that `launcher demo --replay` writes to, so replayed rows never mix with "
         "a live or synthetic session's",
-    )
-    audit_statement_timeout_ms: int = Field(
-        300_000, ge=1000, le=3_600_000,
-        description="Query CLI/API and the history import's closing audit: statement timeout of the "
-        "audit's scans (a day of a busy symbol is millions of rows)",
-    )
-    audit_repair_wait_s: float = Field(
-        120.0, gt=0, le=3600,
-        description="audit --repair: how long to wait for the repaired rows to land before auditing again",
     )
     self_audit_interval_s: float = Field(
         60.0, ge=0, le=86_400,
@@ -342,152 +436,20 @@ class Settings(BaseSettings):
         900.0, gt=0, le=7 * 86_400,
         description="Launcher: the self-audit checks [now - N s - 30 s, now - 30 s) of every symbol",
     )
-    # --- HTTP servers
-    ingestion_health_host: str = Field("127.0.0.1", description="Ingestion health/metrics host")
-    ingestion_health_port: int = Field(8081, ge=0, le=65535, description="Ingestion health port")
-    worker_health_host: str = Field("127.0.0.1", description="Worker health/metrics host")
-    worker_health_port: int = Field(8082, ge=0, le=65535, description="Worker health port")
-    query_api_host: str = Field("127.0.0.1", description="Query API host")
-    query_api_port: int = Field(8083, ge=0, le=65535, description="Query API port")
-    query_api_key: SecretStr | None = Field(
-        None,
-        description="When set, the query API requires it in the X-API-Key header; unset, the API "
-        "is open (said at start); set but empty is refused",
-    )
-    log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR")
 
-    @field_validator("kafka_bootstrap_servers")
-    @classmethod
-    def _check_bootstrap(cls, value: str) -> str:
-        parts = [p.strip() for p in value.split(",")]
-        if not value.strip():
-            raise ValueError("expected host:port[,host:port...]")
-        return ",".join(_check_hostport(p) for p in parts)
 
-    @model_validator(mode="after")
-    def _check_kafka_security(self) -> Settings:
-        """Inconsistent Kafka security settings stop the program, naming the settings (Rule 2)."""
-        problem = kafka_security_problem(self)
-        if problem:
-            raise ValueError(problem)
-        return self
-
-    @field_validator("database_url")
-    @classmethod
-    def _check_dsn(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().startswith(("postgresql://", "postgres://")):
-            raise ValueError("expected a postgresql:// URL")
-        try:
-            _check_url_host(value.get_secret_value())
-        except ValueError as exc:  # the message names the host, never the password
-            raise ValueError(f"bad host in the URL: {exc}") from None
-        return value
-
-    @field_validator("binance_ws_url")
-    @classmethod
-    def _check_ws_url(cls, value: str) -> str:
-        if not re.match(r"^wss?://[^/\s]+$", value.rstrip("/")):
-            raise ValueError("expected ws[s]://host[:port]")
-        _check_url_host(value)
-        return value.rstrip("/")
-
-    @field_validator("binance_rest_url", "binance_archive_url")
-    @classmethod
-    def _check_rest_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+$", value.rstrip("/")):
-            raise ValueError("expected http[s]://host[:port]")
-        _check_url_host(value)
-        return value.rstrip("/")
-
-    @field_validator("ingestion_health_host", "worker_health_host", "query_api_host")
-    @classmethod
-    def _check_bind_host(cls, value: str) -> str:
-        return check_host(value.strip())
-
-    @field_validator("query_api_key")
-    @classmethod
-    def _check_api_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().strip():
-            raise ValueError(
-                "is empty: set a key, or unset the variable to run the API without one"
-            )
-        return value
-
-    @field_validator("symbols", mode="before")
-    @classmethod
-    def _split_symbols(cls, value: Any) -> Any:
-        return _split_csv(value)
-
-    @field_validator("symbols")
-    @classmethod
-    def _check_symbols(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        upper = tuple(s.upper() for s in value)
-        bad = [s for s in upper if not (SYMBOL_RE.match(s) or SYMBOL_PATTERN_RE.match(s))]
-        if bad or not upper:
-            raise ValueError(
-                f"invalid symbol(s) {bad or ['<empty>']}: expected e.g. BTCUSDT,ETHUSDT or *USDT or ALL")
-        if len(set(upper)) != len(upper):
-            raise ValueError("duplicate symbols")
-        return upper
-
-    @field_validator("stream_types", mode="before")
-    @classmethod
-    def _split_streams(cls, value: Any) -> Any:
-        return _split_csv(value)
-
-    @field_validator("stream_types")
-    @classmethod
-    def _check_streams(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [s for s in value if s not in STREAM_TYPES]
-        if bad or not value:
-            raise ValueError(f"unknown stream type(s) {bad}: choose from {', '.join(STREAM_TYPES)}")
-        return tuple(dict.fromkeys(value))
-
-    @field_validator(
-        "topic_trades", "topic_book_ticker", "topic_gaps", "topic_dead_letter", "topic_frontier",
-        "consumer_group", "topic_history_progress",
-    )
-    @classmethod
-    def _check_topic(cls, value: str) -> str:
-        if not re.match(r"^[A-Za-z0-9._\-]{1,249}$", value):
-            raise ValueError("expected 1-249 characters of [A-Za-z0-9._-]")
-        return value
-
-    @model_validator(mode="after")
-    def _check_distinct_topics(self) -> Settings:
-        """Every topic has one use: a dead-letter topic that is also an input would loop a poison
-        message forever; two streams on one topic would be read as each other's."""
-        names = ("topic_trades", "topic_book_ticker", "topic_gaps", "topic_dead_letter", "topic_frontier",
-                 "topic_history_progress")
-        seen: dict[str, str] = {}
-        for name in names:
-            value = getattr(self, name)
-            if value in seen:
-                raise ValueError(f"{name.upper()} and {seen[value].upper()} are both {value!r}: "
-                                 "every topic must have its own name")
-            seen[value] = name
-        return self
-
-    @field_validator("replay_schema")
-    @classmethod
-    def _check_schema(cls, value: str) -> str:
-        if not re.match(r"^[a-z_][a-z0-9_]{0,62}$", value):
-            raise ValueError("expected a lower-case SQL identifier (a-z, 0-9, _)")
-        return value
-
-    @field_validator("worker_name")
-    @classmethod
-    def _check_worker_name(cls, value: str) -> str:
-        if value and not re.match(r"^[A-Za-z0-9._\-]{1,249}$", value):
-            raise ValueError("expected empty, or 1-249 characters of [A-Za-z0-9._-]")
-        return value
-
-    @field_validator("log_level")
-    @classmethod
-    def _check_level(cls, value: str) -> str:
-        if value.upper() not in _LOG_LEVELS:
-            raise ValueError(f"expected one of {', '.join(_LOG_LEVELS)}")
-        return value.upper()
+# The stage class each process loads; "launcher" and "dashboard" validate everything.
+STAGES: dict[str, type[EnvSettings]] = {
+    "ingestion": IngestionSettings, "history": HistorySettings, "worker": WorkerSettings,
+    "query": QuerySettings, "query API": QueryApiSettings, "migrate": MigrateSettings,
+    "maintenance": MaintenanceSettings,
+}
+GROUP_ORDER: tuple[type[EnvSettings], ...] = (
+    KafkaSettings, TopicSettings, DatabaseSettings, RestSettings, ProducerSettings, IngestionSettings,
+    HistorySettings, WorkerSettings, RetentionSettings, QuerySettings, AuditSettings, QueryApiSettings,
+    Settings, LogSettings,
+)  # the README table's order
+Widened = Literal["ingestion", "history"]  # stages whose modules still annotate Settings (load_or_exit)
 
 
 def dsn_endpoint(dsn: str) -> str:
@@ -502,7 +464,7 @@ def dsn_endpoint(dsn: str) -> str:
     return f"{host}:{port}/{p.get('dbname') or p.get('user') or ''}"
 
 
-def kafka_security_problem(s: Settings) -> str | None:
+def kafka_security_problem(s: KafkaSettings) -> str | None:
     """What is inconsistent in the Kafka security settings, naming them; None when they fit."""
     sasl, tls = s.kafka_security_protocol.startswith("SASL_"), s.kafka_security_protocol.endswith("SSL")
     given = {"KAFKA_SASL_MECHANISM": s.kafka_sasl_mechanism, "KAFKA_SASL_USERNAME": s.kafka_sasl_username,
@@ -547,34 +509,60 @@ def format_error(exc: ValidationError) -> str:
     return f"invalid setting {str(err['loc'][0]).upper()}: {msg}"
 
 
-def load_or_exit(prog: str, **overrides: Any) -> Settings:
-    """Load settings from the environment (plus explicit overrides); exit 2 on a bad value."""
+def load_stage(prog: str, stage: type[S], **overrides: Any) -> S:
+    """Load ``stage``'s settings from the environment (plus explicit overrides); exit 2 on a bad value."""
     try:
-        return Settings(**overrides)
+        return stage(**overrides)
     except ValidationError as exc:
         sys.stderr.write(f"{prog}: {format_error(exc)}\n")
         raise SystemExit(2) from None
 
 
+def load_or_exit(prog: str, only: Widened | None = None, **overrides: Any) -> Settings:
+    """Every setting, as ``load_stage(prog, Settings)``; with ``only``, that stage's settings alone.
+
+    ``only`` serves the stages whose modules annotate ``Settings`` (ingestion, the history import):
+    their stage's settings are validated and read, and every other setting is left at its default,
+    unread (tests/common/test_settings_stages.py checks that those modules read no other).
+    """
+    if only is None:
+        return load_stage(prog, Settings, **overrides)
+    stage = load_stage(prog, STAGES[only], **overrides)
+    return Settings.model_construct(_fields_set=stage.model_fields_set, **dict(stage))
+
+
+def stages_of(name: str) -> list[str]:
+    """The processes that validate setting ``name``: its stages, else the launcher and dashboard."""
+    return [stage for stage, cls in STAGES.items() if name in cls.model_fields] or ["launcher", "dashboard"]
+
+
+def declared_in_order() -> list[str]:
+    """Every setting, group by group (``GROUP_ORDER``), each group's in the order it declares them."""
+    return [name for cls in GROUP_ORDER for name in cls.__annotations__ if name in cls.model_fields]
+
+
 def settings_table() -> str:
     """The README's settings table, in Markdown."""
-    rows = ["| variable | default | meaning |", "|---|---|---|"]
-    for name, field in Settings.model_fields.items():
+    rows = ["| variable | default | validated by | meaning |", "|---|---|---|---|"]
+    for name in declared_in_order():
+        field = Settings.model_fields[name]
         default = field.default
         if isinstance(default, SecretStr):
             default = default.get_secret_value()
         if isinstance(default, tuple):
             default = ",".join(default)
         shown = "" if default is None else f"`{default}`"
-        rows.append(f"| `{name.upper()}` | {shown} | {field.description} |")
+        rows.append(f"| `{name.upper()}` | {shown} | {', '.join(stages_of(name))} | {field.description} |")
     return "\n".join(rows)
 
 
-def settings_epilog(names: tuple[str, ...] | None = None) -> str:
-    """Text for an entry point's --help: the environment variables it reads (``names``, else all)."""
+def settings_epilog(names: tuple[str, ...] | None = None, stage: type[EnvSettings] | None = None) -> str:
+    """Text for an entry point's --help: the environment variables it reads (``names``, else ``stage``'s,
+    else all)."""
+    fields = (stage or Settings).model_fields
     lines = ["environment variables (see README for details):"]
-    for name, field in Settings.model_fields.items():
-        if names is None or name in names:
-            lines.append(f"  {name.upper():32s} {field.description}")
+    for name in declared_in_order():  # the README table's order
+        if name in fields and (names is None or name in names):
+            lines.append(f"  {name.upper():32s} {fields[name].description}")
     lines.append(f"a variable not set is read from {SERVICES_ENV_FILE} if present (scripts/services.sh up)")
     return "\n".join(lines)

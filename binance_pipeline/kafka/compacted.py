@@ -27,7 +27,7 @@ from typing import TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from binance_pipeline.common.settings import Settings
+from binance_pipeline.common.settings import KafkaSettings
 from binance_pipeline.kafka.codes import not_ready
 from binance_pipeline.kafka.config import client_config
 from binance_pipeline.kafka.errors import CompactedReadError
@@ -38,7 +38,7 @@ READER_GROUP = "binance-pipeline.compacted-reader"  # never joined nor committed
 RETRY_S = 0.2
 
 
-def read_compacted(settings: Settings, topic: str, decode: Callable[[bytes, bytes], T],
+def read_compacted(settings: KafkaSettings, topic: str, decode: Callable[[bytes, bytes], T],
                    timeout: float = 30.0) -> dict[bytes, T]:
     """{key: decoded latest value} of ``topic`` (Rules 1-4); blocking, run it in a thread."""
     consumer = Consumer({**client_config(settings), "group.id": READER_GROUP,

@@ -19,10 +19,10 @@ from typing import Any
 
 from confluent_kafka import KafkaError
 
-from binance_pipeline.common.settings import Settings, load_or_exit
+from binance_pipeline.common.settings import KafkaSettings, load_stage
 
 
-def client_config(s: Settings) -> dict[str, Any]:
+def client_config(s: KafkaSettings) -> dict[str, Any]:
     """librdkafka options for reaching the brokers as configured (PLAINTEXT, SSL, SASL_*)."""
     cfg: dict[str, Any] = {"bootstrap.servers": s.kafka_bootstrap_servers,
                            "security.protocol": s.kafka_security_protocol}
@@ -35,18 +35,18 @@ def client_config(s: Settings) -> dict[str, Any]:
     return cfg | {k: v for k, v in optional.items() if v}
 
 
-def durable_producer_config(s: Settings) -> dict[str, Any]:
+def durable_producer_config(s: KafkaSettings) -> dict[str, Any]:
     """Rule 3: a producer that loses nothing it was told was acknowledged, and writes once."""
     return {**client_config(s), "acks": "all", "enable.idempotence": True, "compression.type": "lz4"}
 
 
-def endpoint(s: Settings) -> str:
+def endpoint(s: KafkaSettings) -> str:
     """The listener, for messages: protocol, servers and (SASL) mechanism and user; never a secret."""
     who = f" ({s.kafka_sasl_mechanism} as {s.kafka_sasl_username})" if s.kafka_sasl_mechanism else ""
     return f"{s.kafka_security_protocol} {s.kafka_bootstrap_servers}{who}"
 
 
-def explain(err: KafkaError, s: Settings) -> str | None:
+def explain(err: KafkaError, s: KafkaSettings) -> str | None:
     """A plain sentence for the security failures a user must act on; None for other errors."""
     code = err.code()
     if code == KafkaError._AUTHENTICATION:
@@ -56,7 +56,7 @@ def explain(err: KafkaError, s: Settings) -> str | None:
     return None
 
 
-def kaskade_ini(s: Settings) -> str:
+def kaskade_ini(s: KafkaSettings) -> str:
     """kaskade's --config-file text: the same [kafka] options as every other client."""
     lines = ["[kafka]"] + [f"{k} = {v}" for k, v in client_config(s).items()]
     return "\n".join(lines) + "\n"
@@ -67,7 +67,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] != "kaskade-ini":
         sys.stderr.write("usage: python -m binance_pipeline.kafka.config kaskade-ini FILE\n")
         return 2
-    settings = load_or_exit("binance_pipeline.kafka.config")
+    settings = load_stage("binance_pipeline.kafka.config", KafkaSettings)
     path = Path(argv[1])
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

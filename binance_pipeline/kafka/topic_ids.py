@@ -22,7 +22,7 @@ from typing import Any
 from confluent_kafka import KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient
 
-from binance_pipeline.common.settings import Settings
+from binance_pipeline.common.settings import KafkaSettings
 from binance_pipeline.kafka.codes import TABLE, Kind, error_of, kind_of
 from binance_pipeline.kafka.config import client_config
 
@@ -35,7 +35,7 @@ class TopicIds:
     previous one; it returns None while nothing new is known.
     """
 
-    def __init__(self, settings: Settings, topics: list[str], every_s: float = 2.0,
+    def __init__(self, settings: KafkaSettings, topics: list[str], every_s: float = 2.0,
                  timeout_s: float = 5.0) -> None:
         self._admin = AdminClient({**client_config(settings), "client.id": "binance-pipeline.topic-ids"})
         self._topics, self._every, self._timeout = sorted(topics), every_s, timeout_s

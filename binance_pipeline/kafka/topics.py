@@ -30,7 +30,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from binance_pipeline.common.settings import Settings
+from binance_pipeline.common.settings import KafkaTopicSettings, TopicSettings
 from binance_pipeline.kafka.codes import Kind, kind_of
 from binance_pipeline.kafka.config import client_config, explain
 from binance_pipeline.kafka.errors import TopicsNotCreated
@@ -52,31 +52,33 @@ class TopicSpec:
                         config=dict(self.config))
 
 
-def pipeline_topics(settings: Settings) -> list[str]:
+def pipeline_topics(settings: TopicSettings) -> list[str]:
     return [settings.topic_trades, settings.topic_book_ticker, settings.topic_gaps,
             settings.topic_dead_letter]
 
 
-def pipeline_specs(settings: Settings) -> list[TopicSpec]:
+def pipeline_specs(settings: TopicSettings) -> list[TopicSpec]:
     """The four pipeline topics: TOPIC_PARTITIONS, TOPIC_REPLICATION_FACTOR, TOPIC_RETENTION_MS."""
     retention = {"retention.ms": str(settings.topic_retention_ms)}
     return [TopicSpec(name, settings.topic_partitions, settings.topic_replication_factor, retention)
             for name in pipeline_topics(settings)]
 
 
-def compacted_spec(name: str, settings: Settings, **config: str) -> TopicSpec:
+def compacted_spec(name: str, settings: TopicSettings, **config: str) -> TopicSpec:
     """A one-partition compacted topic (latest record per key), plus the owner's own ``config``."""
     return TopicSpec(name, 1, settings.topic_replication_factor, {"cleanup.policy": "compact", **config})
 
 
-def create_missing(settings: Settings, specs: Sequence[TopicSpec], timeout: float = 15.0) -> dict[str, str]:
+def create_missing(
+    settings: KafkaTopicSettings, specs: Sequence[TopicSpec], timeout: float = 15.0
+) -> dict[str, str]:
     """Create the topics of ``specs`` that do not exist and wait until the broker lists them
     (Rule 4); {topic: reason} for those that failed."""
     creation = TopicCreation(settings, timeout, specs)
     return creation.failures(wait=timeout + 5) or creation.unlisted(time.monotonic() + timeout)
 
 
-def ensure_topics(settings: Settings, specs: Sequence[TopicSpec], timeout: float = 15.0) -> None:
+def ensure_topics(settings: KafkaTopicSettings, specs: Sequence[TopicSpec], timeout: float = 15.0) -> None:
     """Create the topics of ``specs`` that do not exist; ``TopicsNotCreated`` when some could not be."""
     failed = create_missing(settings, specs, timeout)
     if failed:
@@ -91,7 +93,7 @@ class TopicCreation:
     returns {topic: reason} for the topics not created.
     """
 
-    def __init__(self, settings: Settings, timeout: float = 15.0,
+    def __init__(self, settings: KafkaTopicSettings, timeout: float = 15.0,
                  specs: Sequence[TopicSpec] | None = None) -> None:
         self._servers = settings.kafka_bootstrap_servers
         self._security: list[str] = []  # authentication/TLS failures, said plainly instead of a time-out

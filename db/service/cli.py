@@ -21,7 +21,14 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from binance_pipeline.common.settings import Settings, dsn_endpoint, load_or_exit, settings_epilog
+from binance_pipeline.common.settings import (
+    QuerySettings,
+    Settings,
+    dsn_endpoint,
+    load_or_exit,
+    load_stage,
+    settings_epilog,
+)
 from db.service import queries
 from db.service.errors import DatabaseError, DatabaseUnavailable, InvalidArgument
 from db.service.params import Doc
@@ -30,13 +37,12 @@ from db.service.spec import Limits, QuerySpec, Request
 from db.service.specs import SPECS
 
 PROG = "python -m db.query"
-SETTINGS_USED = ("database_url", "query_statement_timeout_ms", "query_max_rows", "audit_statement_timeout_ms",
-                 "audit_repair_wait_s")
-REPAIR_NOTE = ("audit --repair also reads ingestion's Kafka settings (KAFKA_*, TOPIC_*) and REST settings "
-               "(BINANCE_REST_URL, BINANCE_API_KEY, REST_*): it publishes through Kafka like ingestion")
+REPAIR_NOTE = ("audit --repair validates every setting and also reads ingestion's Kafka settings (KAFKA_*, "
+               "TOPIC_*) and REST settings (BINANCE_REST_URL, BINANCE_API_KEY, REST_*): it publishes through "
+               "Kafka like ingestion")
 REPAIR_HELP = ("fetch every hole from the exchange's REST API through Kafka and the worker (recorded as gaps "
                "with reason audit), wait for the rows (AUDIT_REPAIR_WAIT_S), then audit again")
-Execute = Callable[[Request, Settings, str], tuple[int, str, str]]
+Execute = Callable[[Request, QuerySettings, str], tuple[int, str, str]]
 Repair = Callable[[Request, Settings, str, Execute], int]
 
 
@@ -59,7 +65,7 @@ def build_parser(
     """The top-level parser and each command's own parser (for usage errors)."""
     parser = argparse.ArgumentParser(
         prog=PROG, description="Query the captured Binance tape in TimescaleDB.",
-        epilog=settings_epilog(SETTINGS_USED) + ("\n" + REPAIR_NOTE if repair else ""),
+        epilog=settings_epilog(stage=QuerySettings) + ("\n" + REPAIR_NOTE if repair else ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
@@ -95,7 +101,7 @@ def cli_name(spec: QuerySpec[Any], param: str) -> str:
     return param if param in spec.params.positional else f"--{param}"
 
 
-def execute(request: Request, settings: Settings, fmt: str) -> tuple[int, str, str]:
+def execute(request: Request, settings: QuerySettings, fmt: str) -> tuple[int, str, str]:
     """Run one request; (exit status, text for stdout, text for stderr)."""
     dsn = settings.database_url.get_secret_value()
     try:
@@ -121,7 +127,7 @@ def main(argv: Sequence[str] | None = None, repair: Repair | None = None,
     by_name = {spec.name: spec for spec in specs}
     parser, subs = build_parser(by_name.values(), repair is not None)
     args = parser.parse_args(argv)
-    settings = load_or_exit("db.query")
+    settings = load_stage("db.query", QuerySettings)
     spec = by_name[args.command]
     try:
         params = spec.parse(raw_params(args, spec), datetime.now(UTC), settings.query_max_rows)
@@ -132,7 +138,7 @@ def main(argv: Sequence[str] | None = None, repair: Repair | None = None,
     fmt = "json" if args.json else "csv" if args.csv else "text"
     request = Request(spec, params)
     if repair is not None and getattr(args, "repair", False):
-        return repair(request, settings, fmt, execute)
+        return repair(request, load_or_exit("db.query"), fmt, execute)  # it drives ingestion's code
     status, out, err = execute(request, settings, fmt)
     sys.stdout.write(out)
     sys.stderr.write(err)

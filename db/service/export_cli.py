@@ -15,7 +15,7 @@ import sys
 import time
 from typing import IO
 
-from binance_pipeline.common.settings import Settings
+from binance_pipeline.common.settings import QuerySettings
 from db.service import queries
 from db.service.errors import DatabaseError
 from db.service.export import ExportParams, ExportRequest, write_csv, write_parquet
@@ -52,7 +52,7 @@ class _Progress:
 
 
 def run(
-    args: argparse.Namespace, settings: Settings, params: ExportParams, cmd: argparse.ArgumentParser
+    args: argparse.Namespace, settings: QuerySettings, params: ExportParams, cmd: argparse.ArgumentParser
 ) -> int:
     """Rules 1-2, for parameters the CLI has validated."""
     req = params.request()
@@ -66,7 +66,7 @@ def run(
     return 0
 
 
-def export(req: ExportRequest, settings: Settings, out_path: str | None) -> int:
+def export(req: ExportRequest, settings: QuerySettings, out_path: str | None) -> int:
     conn = queries.connect(settings.database_url.get_secret_value(), 0)
     progress = _Progress(sys.stderr)
     try:

@@ -43,7 +43,7 @@ from psycopg2.pool import ThreadedConnectionPool
 
 from binance_pipeline.common.jsonhttp import serve
 from binance_pipeline.common.logs import configure
-from binance_pipeline.common.settings import Settings, load_or_exit, settings_epilog
+from binance_pipeline.common.settings import QueryApiSettings, load_stage, settings_epilog
 from db.service import queries
 from db.service.errors import DatabaseError, DatabaseUnavailable, InvalidArgument, QueryTimeout, SchemaMissing
 from db.service.openapi import OPS_PATHS, build_openapi
@@ -233,7 +233,7 @@ def make_app(service: QueryService, api_key: str | None = None,
     return app
 
 
-def build(settings: Settings) -> web.Application:
+def build(settings: QueryApiSettings) -> web.Application:
     service = QueryService(
         settings.database_url.get_secret_value(), settings.query_pool_size,
         settings.query_statement_timeout_ms, settings.query_max_rows,
@@ -247,9 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(
         prog="python -m db.api",
         description="Serve the tape queries as JSON over HTTP (OpenAPI document at /openapi.json).",
-        epilog=settings_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=settings_epilog(stage=QueryApiSettings), formatter_class=argparse.RawDescriptionHelpFormatter,
     ).parse_args(argv)
-    settings = load_or_exit("db.api")
+    settings = load_stage("db.api", QueryApiSettings)
     configure(settings.log_level)
     log.info("query API on %s:%d (%s)", settings.query_api_host, settings.query_api_port,
              "X-API-Key required" if settings.query_api_key

@@ -30,7 +30,7 @@ from typing import Any, Generic, TypeVar
 
 from aiohttp import web
 
-from binance_pipeline.common.settings import Settings
+from binance_pipeline.common.settings import QuerySettings
 from db.service import queries
 from db.service.params import Params
 from db.service.render import Answer, Section, jsonable, record
@@ -53,7 +53,7 @@ class Download:
     HTTP route streams it (given the pool's connect parameters), and the media types it answers."""
 
     cli_arguments: Callable[[argparse.ArgumentParser], None]
-    cli_run: Callable[[argparse.Namespace, Settings, Any, argparse.ArgumentParser], int]
+    cli_run: Callable[[argparse.Namespace, QuerySettings, Any, argparse.ArgumentParser], int]
     http_handler: Callable[[dict[str, Any]], HttpHandler]
     media_types: tuple[str, ...]
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import psycopg2
 
 from binance_pipeline.common.logs import configure
-from binance_pipeline.common.settings import dsn_endpoint, load_or_exit, settings_epilog
+from binance_pipeline.common.settings import MigrateSettings, dsn_endpoint, load_stage, settings_epilog
 from db.store.errors import MigrationError
 
 log = logging.getLogger(__name__)
@@ -117,11 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m db.migrate",
         description="Apply the database migrations (idempotent).",
-        epilog=settings_epilog(),
+        epilog=settings_epilog(stage=MigrateSettings),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.parse_args(argv)
-    settings = load_or_exit("db.migrate")
+    settings = load_stage("db.migrate", MigrateSettings)
     configure(settings.log_level)
     dsn = settings.database_url.get_secret_value()
     try:

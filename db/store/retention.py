@@ -25,7 +25,7 @@ import psycopg2
 import psycopg2.extensions
 
 from binance_pipeline.common.logs import configure
-from binance_pipeline.common.settings import load_or_exit, settings_epilog
+from binance_pipeline.common.settings import MaintenanceSettings, load_stage, settings_epilog
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m db.maintenance",
         description="Apply RETENTION_DAYS: a retention policy (Timescale license) or drop_chunks now "
         "(Apache license).",
-        epilog=settings_epilog(),
+        epilog=settings_epilog(stage=MaintenanceSettings),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.parse_args(argv)
-    settings = load_or_exit("db.maintenance")
+    settings = load_stage("db.maintenance", MaintenanceSettings)
     configure(settings.log_level)
     apply_retention(settings.database_url.get_secret_value(), settings.retention_days)
     return 0

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 import aiohttp
 
 from binance_pipeline.common.logs import configure
-from binance_pipeline.common.settings import Settings, load_or_exit, settings_epilog
+from binance_pipeline.common.settings import HistorySettings, Settings, load_or_exit, settings_epilog
 from binance_pipeline.common.utc import day_start_us
 from binance_pipeline.kafka.errors import TopicsNotCreated
 from binance_pipeline.kafka.topics import ensure_topics, pipeline_specs
@@ -37,7 +37,8 @@ _SYMBOLS = re.compile(r"^[A-Z0-9]{2,20}(,[A-Z0-9]{2,20})*$")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog=PROG, epilog=settings_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=PROG, epilog=settings_epilog(stage=HistorySettings),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Import trades/aggTrades of whole UTC days from Binance's daily archives "
         "(BINANCE_ARCHIVE_URL, checksums verified) and the part not archived yet from REST, through "
         "Kafka to the worker; resumable; ends with an id-continuity audit of the range.",
@@ -117,7 +118,7 @@ def report(outcome: Outcome, verdicts: list[StreamVerdict] | None, elapsed: floa
 
 def main(argv: Sequence[str] | None = None) -> int:
     request, args = parse_request(argv, datetime.now(UTC))
-    settings = load_or_exit("ingestion.history")
+    settings = load_or_exit("ingestion.history", "history")  # its own settings only
     configure(settings.log_level)
     started = time.monotonic()
     try:

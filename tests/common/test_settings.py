@@ -10,22 +10,41 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from binance_pipeline.common.settings import Settings, format_error, settings_table
+from binance_pipeline.common.settings import (
+    EnvSettings,
+    IngestionSettings,
+    MigrateSettings,
+    QueryApiSettings,
+    QuerySettings,
+    Settings,
+    WorkerSettings,
+    format_error,
+    settings_table,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-ENTRY_POINTS = ["ingestion.ws_consumer", "consumer.worker", "db.migrate", "db.query", "db.api",
-                "binance_launcher"]
-BAD_SETTINGS = [("KAFKA_BOOTSTRAP_SERVERS", ""), ("SYMBOLS", "btc usdt"),
-                ("INGESTION_HEALTH_HOST", "0.0.0.0; rm -rf /"), ("QUERY_API_KEY", "")]
+ENTRY_POINTS: dict[str, type[EnvSettings]] = {
+    "ingestion.ws_consumer": IngestionSettings, "consumer.worker": WorkerSettings,
+    "db.query": QuerySettings, "db.migrate": MigrateSettings, "db.api": QueryApiSettings,
+    "binance_launcher": Settings,
+}
+BAD_SETTINGS = [("INGESTION_HEALTH_HOST", "0.0.0.0; rm -rf /"), ("KAFKA_BOOTSTRAP_SERVERS", ""),
+                ("SYMBOLS", "btc usdt"), ("QUERY_API_KEY", ""),
+                ("DATABASE_URL", "mysql://x"), ("LOG_LEVEL", "LOUD")]
 
 
 def entry_point_cases() -> list[object]:
-    """Every entry point with every bad setting. One process start each (~0.4 s): the fast suite
-    keeps one bad setting per entry point, every setting at least once; the rest are marked slow."""
+    """Every entry point with every bad setting it reads (tests/common/test_settings_stages.py: the
+    others). One process start each (~0.4 s): the fast suite keeps one bad setting per entry point,
+    every setting at least once; the rest are marked slow."""
     cases: list[object] = []
-    for i, module in enumerate(ENTRY_POINTS):
-        for j, (var, value) in enumerate(BAD_SETTINGS):
-            marks = () if j == i % len(BAD_SETTINGS) else (pytest.mark.slow,)
+    fast: set[str] = set()
+    for module, stage in ENTRY_POINTS.items():
+        read = [(var, value) for var, value in BAD_SETTINGS if var.lower() in stage.model_fields]
+        pick = next((var for var, _ in read if var not in fast), read[0][0])
+        fast.add(pick)
+        for var, value in read:
+            marks = () if var == pick else (pytest.mark.slow,)
             cases.append(pytest.param(module, var, value, marks=marks, id=f"{var}-{module}"))
     return cases
 
