@@ -11,8 +11,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import AdminClient
 
+from binance_pipeline.common.settings import Settings
+from binance_pipeline.kafka.topics import TopicSpec, ensure_topics
 from binance_pipeline.testing.brokers import PrivateKafka, kafka_local
 from binance_pipeline.testing.helpers import Topics
 from binance_pipeline.testing.services import SERVICES_USED, describe_kafka, kafka_endpoint
@@ -54,13 +56,13 @@ def kafka_bootstrap() -> Iterator[str]:
 def topic_factory(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
     """Create uniquely named topics (``partitions`` each); deleted when the test ends."""
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
     made: list[str] = []
 
     def make(prefix: str = "t", partitions: int = 3, create: bool = True) -> str:
         name = f"{prefix}.{uuid.uuid4().hex[:12]}"
-        if create:
-            futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=-1)])
-            futures[name].result(timeout=30)
+        if create:  # the one place that creates topics (binance_pipeline.kafka.topics, its Rule 1)
+            ensure_topics(settings, [TopicSpec(name, partitions, replication=-1)], timeout=30)
         made.append(name)
         return name
 
