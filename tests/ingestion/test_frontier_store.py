@@ -7,12 +7,12 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from binance_pipeline.kafka.topics import ensure_topics
+from binance_pipeline.testing.helpers import Topics
 from ingestion.frontier import FrontierBook, FrontierEntry, encode_entry, record_key
 from ingestion.frontier_store import FrontierWriter, frontier_topic, load_frontier
 from ingestion.metrics import IngestionMetrics
 from ingestion.publisher import Publisher
 from ingestion.records import id_gap, resolve
-from tests.conftest import Topics
 from tests.ingestion.test_publisher_backfill import BOOK, TRADE, make_settings
 
 

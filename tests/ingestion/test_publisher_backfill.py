@@ -10,13 +10,12 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 
 from binance_pipeline.common.events import HDR_REASON, HDR_STAGE, BookTickerMessage, TradeMessage
 from binance_pipeline.common.settings import Settings
+from binance_pipeline.testing.helpers import Topics, read_all, wait_for
 from exchange_sim.testing import SimProcess
 from ingestion.backfill import Backfiller
 from ingestion.metrics import IngestionMetrics
 from ingestion.publisher import LATENCY_SAMPLE_EVERY, Publisher
 from ingestion.records import id_gap
-from tests.conftest import Topics
-from tests.utils import read_all, wait_for
 
 TRADE: TradeMessage = {
     "v": 1, "type": "trade", "symbol": "BTCUSDT", "id": 1, "price": "1.00000000", "qty": "2",
