@@ -28,7 +28,7 @@ def main() -> int:
     for script in scripts:
         print(f"\n=== {script.name}", flush=True)
         started = time.monotonic()
-        module = f"bench.{script.stem}"  # run as a module of the checkout: no sys.path edits anywhere
+        module = f"bench.{script.stem}"  # a module of the checkout, so imports need no path edits
         rc = subprocess.run([sys.executable, "-m", module], cwd=HERE.parent, check=False).returncode
         print(f"=== {script.name}: exit {rc} in {time.monotonic() - started:.1f} s", flush=True)
         if rc != 0:
