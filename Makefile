@@ -88,7 +88,7 @@ screenshot: dashboard browser services-up  ## regenerate docs/dashboard.png with
 	  $(PY) -m pytest -q tests/dashboard/test_browser.py
 
 bench: install services-up  ## run every benchmark in bench/; figures to bench/results/ (JSON + Markdown)
-	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) bench/run_all.py
+	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m bench.run_all
 
 kafka-ui: install services-up  ## browse topics, partitions, consumer groups and lag (kaskade admin mode)
 	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m binance_pipeline.kafka.config kaskade-ini .local/kaskade.ini \

@@ -1,4 +1,4 @@
-"""Benchmark of ``db.query audit`` on one day of one busy symbol: ``python bench/bench_audit.py``.
+"""Benchmark of ``db.query audit`` on one day of one busy symbol: ``python -m bench.bench_audit``.
 
 Fills a schema of its own (dropped at the end) with 3.4 M trades and the 1.7 M aggTrades over
 them (5.1 M rows, ~39 trades/s for 24 h, two trades per aggTrade at the same time), generated
@@ -14,23 +14,19 @@ and a baseline: count(*) of the day's trades. Writes bench/results/audit.json.
 from __future__ import annotations
 
 import json
-import os
-import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import psycopg2
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from bench.common import DSN
+from binance_pipeline.testing.helpers import url_with_schema
 from db.service import queries
 from db.store.migrate import apply
 
-DSN = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:55432/pipeline")
 TRADES = 3_400_000
 START = datetime(2024, 6, 1, tzinfo=UTC)
 STEP_MS = 86_400_000 / TRADES
@@ -61,11 +57,6 @@ SELECT %(start)s::timestamptz + ((j - 1) * 2 * %(step)s) * interval '1 milliseco
          + ((2 * j * 7919) %% 100000 + 1)::numeric / 100000,
        false, %(start)s::timestamptz
 FROM generate_series(1::bigint, %(n)s / 2) j"""
-
-
-def schema_url(name: str) -> str:
-    sep = "&" if "?" in DSN else "?"
-    return f"{DSN}{sep}options={quote(f'-csearch_path={name},public')}"
 
 
 def run(url: str, *statements: str) -> None:
@@ -125,7 +116,7 @@ def main() -> int:
     with admin.cursor() as cur:
         cur.execute(f"CREATE SCHEMA {name}")
     try:
-        url = schema_url(name)
+        url = url_with_schema(DSN, name)
         apply(url)
         load_s = fill(url)
         rows = TRADES + TRADES // 2 - (HOLE[1] - HOLE[0] + 1)

@@ -1,4 +1,4 @@
-"""Disk use of the tape: bytes per stored row, indexes included: ``python bench/bench_capacity.py``.
+"""Disk use of the tape: bytes per stored row, indexes included: ``python -m bench.bench_capacity``.
 
 Loads real Binance data (../shared/data: BTCUSDT trades and bookTicker of 2024-08-08 recorded by
 hftbacktest, BTCUSDT aggTrades of 2026-01-01 from data.binance.vision), repeated with shifted ids
@@ -18,24 +18,17 @@ import csv
 import gzip
 import io
 import json
-import os
-import sys
 import time
-import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import orjson
 import psycopg2
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import drop_schemas_of, fresh_schema
 
-from db.store.migrate import apply
-
-DSN = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:55432/pipeline")
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 if not DATA.is_dir():  # a worktree beside the main checkout
     DATA = Path("/work/shared/data")
@@ -191,25 +184,16 @@ def main() -> int:
     if not RECORDING.exists() or not AGG_CSV.exists():
         print(f"skipped: the recordings in {DATA} are absent")
         return 0
-    schema = f"bench_cap_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(DSN)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in DSN else "?"
-    url = f"{DSN}{sep}options={quote(f'-csearch_path={schema},public')}"
+    url = fresh_schema("cap")
     started = time.monotonic()
     try:
-        apply(url)
         conn = psycopg2.connect(url)
         conn.autocommit = True
         with conn.cursor() as cur:
             figures = report(measure(cur))
         conn.close()
     finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        admin.close()
+        drop_schemas_of([url])
     print(f"({time.monotonic() - started:.1f} s)")
     RESULTS.mkdir(exist_ok=True)
     result = {"name": "capacity", "figures": figures, "goal": "measured (no goal)", "met": True}

@@ -1,4 +1,4 @@
-"""Benchmark: whole-market capture, ``python bench/bench_capture.py [--symbols N] [--rate R]``.
+"""Benchmark: whole-market capture, ``python -m bench.bench_capture [--symbols N] [--rate R]``.
 
 The simulator lists N symbols (default 500, all ``*USDT``) and generates R events/s in total
 (default 20,000, spread evenly over the symbols and their three streams). Ingestion runs with
@@ -13,35 +13,20 @@ Writes bench/results/capture.json. Goal: CPU < 50% of one core, peak RSS < 100 M
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from confluent_kafka.admin import AdminClient
 
-from confluent_kafka.admin import AdminClient  # noqa: E402
-
-from exchange_sim.testing import start_simulator  # noqa: E402
-from tests.ingestion.helpers import start_ingestion, wait_for  # noqa: E402
+from bench.common import cpu_seconds, vm_hwm_mb, write_result
+from binance_pipeline.testing.helpers import wait_for
+from binance_pipeline.testing.stages import start_ingestion
+from exchange_sim.testing import start_simulator
 
 GOAL = "N symbols x 3 streams at R events/s: ingestion CPU < 50% of one core, peak RSS < 100 MB, 0 gaps"
-
-
-def vm_hwm_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def sent(stats: dict[str, Any]) -> int:
@@ -102,10 +87,7 @@ def main() -> int:
           f"{figures['events_per_s']:,}/s acknowledged by Kafka")
     print(f"ingestion CPU {figures['ingestion_cpu_share']:.1%} of one core (goal < 50%); peak RSS "
           f"{peak:.1f} MB (goal < 100); gaps {gaps:g} (goal 0); met: {met}")
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    result = {"name": "capture", "figures": figures, "goal": GOAL, "met": met}
-    (out / "capture.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_result("capture.json", {"name": "capture", "figures": figures, "goal": GOAL, "met": met})
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Benchmark: ``python bench/bench_history.py`` — history import end to end, and export to CSV.
+"""Benchmark: ``python -m bench.bench_history`` — history import end to end, and export to CSV.
 
 In one run, on the local services (KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL):
   import   the simulator serves one archived day of N aggTrades (``--archive-days 1``); the
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,22 +25,13 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.bench_worker import drop_schemas, fresh_schema, metric  # noqa: E402
-from db.service import queries  # noqa: E402
-from db.service.export import ExportRequest, write_csv  # noqa: E402
-from exchange_sim.testing import start_simulator  # noqa: E402
+from bench.common import BOOTSTRAP, ROOT, drop_schemas_of, fresh_schema, metric
+from binance_pipeline.testing.helpers import free_port
+from db.service import queries
+from db.service.export import ExportRequest, write_csv
+from exchange_sim.testing import start_simulator
 
 N = int(os.environ.get("BENCH_AGGS", "1000000"))
-BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def worker_env(url: str, topics: dict[str, str], port: int) -> dict[str, str]:
@@ -115,7 +105,7 @@ def main() -> int:
         worker.terminate()
         worker.wait(60)
         sim.stop()
-        drop_schemas(urls)
+        drop_schemas_of(urls)
         admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
         names = [v for k, v in topics.items() if k != "TOPIC_PARTITIONS"]
         for f in admin.delete_topics(names, operation_timeout=10).values():

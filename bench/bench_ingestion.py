@@ -1,6 +1,6 @@
 """Benchmark: exchange simulator -> ingestion -> acknowledged Kafka records, vs a raw produce loop.
 
-Run: ``python bench/bench_ingestion.py [--trades N] [--rate R]``. Uses the local broker
+Run: ``python -m bench.bench_ingestion [--trades N] [--rate R]``. Uses the local broker
 (KAFKA_BOOTSTRAP_SERVERS, default 127.0.0.1:19092) with topics of its own, deleted at the end.
 
 1. Starts the simulator (synthetic, high --rate, exactly --trades trades per symbol) and
@@ -18,40 +18,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+from websockets.asyncio.client import connect
 
-from confluent_kafka import Producer  # noqa: E402
-from confluent_kafka.admin import AdminClient  # noqa: E402
-from websockets.asyncio.client import connect  # noqa: E402
-
-from binance_pipeline.common.settings import Settings  # noqa: E402
-from binance_pipeline.kafka.topics import TopicSpec, ensure_topics  # noqa: E402
-from exchange_sim.testing import start_simulator  # noqa: E402
-from ingestion.producer_slot import producer_config  # noqa: E402
-from tests.ingestion.helpers import Ingestion, read_all, start_ingestion  # noqa: E402
+from bench.common import cpu_seconds, vm_hwm_mb, write_result
+from binance_pipeline.common.settings import Settings
+from binance_pipeline.kafka.topics import TopicSpec, ensure_topics
+from binance_pipeline.testing.helpers import read_all
+from binance_pipeline.testing.stages import Ingestion, start_ingestion
+from exchange_sim.testing import start_simulator
+from ingestion.producer_slot import producer_config
 
 GOAL = "ingestion >= 0.5 x raw produce loop; ingestion peak RSS <= 100 MB"
-
-
-def vm_hwm_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def published(ing: Ingestion) -> float:
@@ -187,10 +172,7 @@ def main() -> int:
           f"(ingestion reaches {rate / drain:.0%} of it)")
     print(f"ratio: {rate / baseline:.3f} (goal >= 0.5); ingestion peak RSS (VmHWM): {peak:.1f} MB "
           f"(goal <= 100); replay window: {Settings().ingestion_replay_max_messages:,} messages at most")
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    result = {"name": "ingestion", "figures": figures, "goal": GOAL, "met": met}
-    (out / "ingestion.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_result("ingestion.json", {"name": "ingestion", "figures": figures, "goal": GOAL, "met": met})
     return 0
 
 

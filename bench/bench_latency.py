@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -21,12 +20,10 @@ from pathlib import Path
 
 import psycopg2
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from exchange_sim.testing import start_simulator  # noqa: E402
-from tests.conftest import url_with_schema  # noqa: E402
-from tests.e2e.pipeline import Pipeline, free_port, wait_for  # noqa: E402
+from bench.common import ROOT
+from binance_pipeline.testing.helpers import free_port, url_with_schema, wait_for
+from binance_pipeline.testing.stages import Pipeline
+from exchange_sim.testing import start_simulator
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT")
 WARMUP_S, MEASURE_S = 5.0, 30.0

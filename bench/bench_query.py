@@ -1,4 +1,4 @@
-"""Benchmark of the tape queries at two sizes: ``python bench/bench_query.py``.
+"""Benchmark of the tape queries at two sizes: ``python -m bench.bench_query``.
 
 For each size (BENCH_QUERY_SIZES, default ``10000000,50000000`` rows) a schema of its own
 (dropped at the end) is filled inside the database with generate_series: 3 symbols, trades
@@ -18,23 +18,20 @@ import json
 import os
 import random
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import psycopg2
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from bench.common import DSN
+from binance_pipeline.testing.helpers import url_with_schema
 from db.service import queries, sqltext
 from db.store.migrate import apply
 
-DSN = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:55432/pipeline")
 SIZES = [int(s) for s in os.environ.get("BENCH_QUERY_SIZES", "10000000,50000000").split(",")]
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT")
 DAYS = 32
@@ -59,11 +56,6 @@ SELECT %(symbol)s || '-' || g, %(symbol)s, lower(%(symbol)s) || '@trade', 'ids',
        t + interval '9 seconds'
 FROM generate_series(1, %(n)s) g,
      LATERAL (SELECT %(start)s::timestamptz + g * (%(span_s)s / %(n)s) * interval '1 second') AS s(t)"""
-
-
-def schema_url(name: str) -> str:
-    sep = "&" if "?" in DSN else "?"
-    return f"{DSN}{sep}options={quote(f'-csearch_path={name},public')}"
 
 
 def execute(url: str, statement: str, args: dict[str, object] | None = None) -> None:
@@ -155,7 +147,7 @@ def run_size(rows: int) -> dict[str, float]:
     with admin.cursor() as cur:
         cur.execute(f"CREATE SCHEMA {name}")
     try:
-        url = schema_url(name)
+        url = url_with_schema(DSN, name)
         apply(url)
         fill_s, rollup_s = fill(url, rows)
         print(f"{rows:,} trades ({len(SYMBOLS)} symbols, {DAYS} days): filled in {fill_s:.0f} s, "

@@ -11,13 +11,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import sys
 import time
 from pathlib import Path
 
 import orjson
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from exchange_sim.testing import start_simulator
 

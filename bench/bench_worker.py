@@ -1,4 +1,4 @@
-"""Benchmark: ``python bench/bench_worker.py`` — worker rows/s vs. a COPY ceiling and the usual design.
+"""Benchmark: ``python -m bench.bench_worker`` — worker rows/s vs. a COPY ceiling and the usual design.
 
 In one run, on the local services (KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL, default local):
   worker   ``python -m consumer.worker`` (subprocess) draining a pre-filled topic of N trade
@@ -23,11 +23,8 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import orjson
 import psycopg2
@@ -35,61 +32,20 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from psycopg2.extras import execute_values
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from consumer.decode import TRADE_COLUMNS, decode_trade, to_datetime  # noqa: E402
-from db.store.migrate import apply  # noqa: E402
+from bench.common import BOOTSTRAP, ROOT, drop_schemas_of, fresh_schema, metric, vm
+from binance_pipeline.testing import events
+from consumer.decode import TRADE_COLUMNS, decode_trade, to_datetime
 
 N = int(os.environ.get("BENCH_ROWS", "300000"))
 BATCH = int(os.environ.get("BENCH_BATCH_ROWS", "5000"))
 PARTITIONS = 6
 PAIRS = 3
-BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
-DSN = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:55432/pipeline")
-T0_US = 1_700_000_000_000_000
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT")
 
 
 def message(i: int) -> dict[str, Any]:
-    return {
-        "v": 1,
-        "type": "trade",
-        "symbol": SYMBOLS[i % len(SYMBOLS)],
-        "id": i,
-        "price": f"{60000 + i % 5000}.{i % 100:02d}000000",
-        "qty": f"0.{i % 1000:03d}00000",
-        "first_id": None,
-        "last_id": None,
-        "trade_time": T0_US + i * 1000,
-        "event_time": T0_US + i * 1000 + 9,
-        "buyer_maker": bool(i & 1),
-        "best_match": True,
-        "received_at": T0_US + i * 1000 + 800,
-        "source": "stream",
-    }
-
-
-def fresh_schema(tag: str) -> str:
-    name = f"bench_{tag}_{uuid.uuid4().hex[:8]}"
-    conn = psycopg2.connect(DSN)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE SCHEMA {name}")
-    conn.close()
-    sep = "&" if "?" in DSN else "?"
-    url = f"{DSN}{sep}options={quote(f'-csearch_path={name},public')}"
-    apply(url)
-    return url
-
-
-def drop_schemas(urls: list[str]) -> None:
-    conn = psycopg2.connect(DSN)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        for url in urls:
-            cur.execute(f"DROP SCHEMA IF EXISTS {url.split('search_path%3D')[1].split('%2C')[0]} CASCADE")
-    conn.close()
+    """The kit's trade ``i``, spread over six symbols (six partitions) with varied quantities."""
+    return events.trade(i, SYMBOLS[i % len(SYMBOLS)], qty=f"0.{i % 1000:03d}00000")
 
 
 def prefill(topic: str, values: list[bytes]) -> None:
@@ -111,26 +67,6 @@ def prefill(topic: str, values: list[bytes]) -> None:
             except BufferError:
                 p.poll(0.05)
     assert p.flush(120) == 0
-
-
-def metric(port: int, name: str) -> float:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
-            text = r.read().decode()
-    except OSError:
-        return -1.0
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name + "{") or line.startswith(name + " ")
-    )
-
-
-def vm(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
 
 
 def run_worker(
@@ -259,7 +195,7 @@ def main() -> int:
         pair_ratio = statistics.median(on / off for on, off in zip(runs[True], runs[False], strict=True))
         print(f"rollups on / off (median of {PAIRS} pairs): {pair_ratio:.3f} (goal >= 0.85)")
     finally:
-        drop_schemas(urls)
+        drop_schemas_of(urls)
         for f in admin.delete_topics(names, operation_timeout=10).values():
             try:
                 f.result(30)

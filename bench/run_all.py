@@ -1,6 +1,6 @@
 """Run every benchmark in bench/ and gather their figures into bench/results/.
 
-Each ``bench/bench_*.py`` writes ``bench/results/<name>.json`` as
+Each ``bench/bench_*.py`` (run as ``python -m bench.bench_<name>``) writes ``bench/results/<name>.json`` as
 ``{"name": ..., "figures": {...}, "goal": "...", "met": bool}``; this script runs them one at a
 time (they would disturb each other's figures on a 2-core machine) and writes
 ``bench/results/summary.json`` and ``bench/results/summary.md``.
@@ -28,7 +28,8 @@ def main() -> int:
     for script in scripts:
         print(f"\n=== {script.name}", flush=True)
         started = time.monotonic()
-        rc = subprocess.run([sys.executable, str(script)], cwd=HERE.parent, check=False).returncode
+        module = f"bench.{script.stem}"  # a module of the checkout, so imports need no path edits
+        rc = subprocess.run([sys.executable, "-m", module], cwd=HERE.parent, check=False).returncode
         print(f"=== {script.name}: exit {rc} in {time.monotonic() - started:.1f} s", flush=True)
         if rc != 0:
             failed.append(script.name)

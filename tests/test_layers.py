@@ -54,6 +54,7 @@ def test_the_layers_hold() -> None:
     ("ingestion/records.py", "import consumer.decode", "an import never runs back up"),
     ("db/store/rollups.py", "import db.service.queries", "an import never runs back up"),
     ("consumer/batcher.py", "import exchange_sim", "no product package imports it"),
+    ("ingestion/records.py", "import binance_pipeline.testing.events", "no product package or the simulator"),
 ])
 def test_an_import_that_runs_back_up_fails(tree: Path, module: str, line: str, contract: str) -> None:
     """A forbidden import, injected into a copy of the tree, breaks its contract and fails the run."""

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from binance_pipeline.common.events import GAP_FIELDS, gap_problem
-
-
-def gap(**changes: Any) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "v": 1, "type": "gap", "gap_id": "BTCUSDT/trade/ids/5", "symbol": "BTCUSDT", "stream": "trade",
-        "kind": "ids", "first_id": 5, "last_id": 9, "start_time": None, "end_time": None, "missing": 5,
-        "reason": "id gap", "status": "open", "repaired_at": None, "detected_at": 1_723_100_000_000_000,
-    }
-    record.update(changes)
-    return record
+from binance_pipeline.testing.events import gap
 
 
 def test_a_record_of_the_contract_has_no_problem() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 
 from binance_pipeline.common.settings import Settings
+from binance_pipeline.testing.events import T0_US, book, gap, trade
 from consumer.actions import (
     Abandon,
     Action,
@@ -42,7 +43,6 @@ from consumer.core import METADATA_REFRESH_S, TOPICS_RETRY_S, Config, WorkerCore
 from consumer.decode import BOOK_TICKER, GAPS, TRADES
 from consumer.metrics import WorkerMetrics
 from consumer.readiness import LOOP_STALL_S
-from tests.consumer.helpers import T0_US, book, gap, trade
 
 TRADES_T, BOOK_T, GAPS_T = "t.trades", "t.book", "t.gaps"
 UNKNOWN_TOPIC, FENCED, OTHER = 3, 82, -195

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import Producer
 
+from binance_pipeline.testing.helpers import free_port
 from consumer.batcher import DeadLetter
 from consumer.errors import DeadLetterError
 from consumer.kafka import KafkaDeadLetters
-from tests.utils import free_port
 
 
 def letter(value: bytes) -> DeadLetter:

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from binance_pipeline.testing.events import book, gap, trade
 from consumer.decode import BOOK_TICKER, GAPS, TRADES, decode, timestamp_text
 from consumer.errors import DecodeError
-from tests.consumer.helpers import book, gap, trade
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(max_size=30),

@@ -8,10 +8,11 @@ import sys
 from collections.abc import Callable
 from datetime import timedelta
 
+from binance_pipeline.testing.events import T0_US, gap, trade
+from binance_pipeline.testing.helpers import ROOT, Topics, produce, producer, query, wait_for
+from binance_pipeline.testing.stages import WorkerProcess
 from consumer.decode import to_datetime
 from db.service import queries
-from tests.conftest import Topics
-from tests.consumer.helpers import ROOT, T0_US, WorkerProcess, gap, produce, producer, query, trade, wait_for
 
 HOURS_LATER = T0_US + 3 * 3600 * 1_000_000
 

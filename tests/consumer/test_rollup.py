@@ -10,6 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
+from binance_pipeline.testing.events import book
+from binance_pipeline.testing.helpers import query
 from consumer.decode import BOOK_TICKER, TRADES, decode
 from consumer.sink import Sink
 from db.service import queries, sqltext
@@ -17,7 +19,6 @@ from db.service.results import rollup_split
 from db.store.migrate import apply
 from db.store.retention import apply_retention
 from db.store.rollups import TRADE_MINUTES
-from tests.consumer.helpers import book, query
 
 D = Decimal
 T0 = datetime(2024, 5, 1, tzinfo=UTC)  # a whole minute

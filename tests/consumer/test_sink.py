@@ -7,11 +7,12 @@ import psycopg2
 import pytest
 from psycopg2 import errorcodes
 
+from binance_pipeline.testing.events import book, gap, trade
+from binance_pipeline.testing.helpers import query
 from consumer.decode import BOOK_TICKER, GAPS, TRADES, decode
 from consumer.errors import Disposition, TransientDatabaseError, classify, classify_sqlstate
 from consumer.sink import Sink
 from db.store.migrate import apply
-from tests.consumer.helpers import book, gap, query, trade
 
 
 def rows(table: str, msgs: list[dict[str, object]]) -> list[object]:

@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from tests.brokers import PrivateKafka
-from tests.conftest import Topics
-from tests.consumer.helpers import WorkerProcess, worker_env
-from tests.utils import wait_for
+from binance_pipeline.testing.brokers import PrivateKafka
+from binance_pipeline.testing.helpers import Topics, wait_for
+from binance_pipeline.testing.stages import WorkerProcess, worker_env
 
 TRIALS = 3  # the race hit 2 of 4 fresh brokers before the fix: 3 trials miss it ~1 time in 8
 WITHIN_S = 5.0

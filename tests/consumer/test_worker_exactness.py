@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tests.conftest import Topics
-from tests.consumer.helpers import WorkerProcess, book, committed_total, gap, produce, producer, trade
-from tests.utils import count, query, wait_for
+from binance_pipeline.testing.events import book, gap, trade
+from binance_pipeline.testing.helpers import (
+    Topics,
+    committed_total,
+    count,
+    produce,
+    producer,
+    query,
+    wait_for,
+)
+from binance_pipeline.testing.stages import WorkerProcess
 
 
 def test_n_distinct_events_give_n_rows_and_a_replay_adds_none(

@@ -11,18 +11,18 @@ import orjson
 import pytest
 
 from binance_pipeline.common.events import HDR_OFFSET, HDR_PARTITION, HDR_REASON, HDR_STAGE, HDR_TOPIC
-from tests.conftest import Topics
-from tests.consumer.helpers import (
-    PacedProducer,
-    WorkerProcess,
-    assert_exactly,
-    book,
+from binance_pipeline.testing.events import book, trade
+from binance_pipeline.testing.helpers import (
+    Topics,
     committed_total,
+    count,
     produce,
     producer,
-    trade,
+    read_all,
+    wait_for,
 )
-from tests.utils import count, read_all, wait_for
+from binance_pipeline.testing.stages import WorkerProcess
+from tests.consumer.helpers import PacedProducer, assert_exactly
 
 
 @pytest.mark.slow

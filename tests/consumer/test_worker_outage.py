@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.conftest import Topics
-from tests.consumer.helpers import PacedProducer, WorkerProcess
-from tests.databases import PrivatePostgres
-from tests.utils import count, query, wait_for
+from binance_pipeline.testing.databases import PrivatePostgres
+from binance_pipeline.testing.helpers import Topics, count, query, wait_for
+from binance_pipeline.testing.stages import WorkerProcess
+from tests.consumer.helpers import PacedProducer
 
 
 @pytest.mark.slow

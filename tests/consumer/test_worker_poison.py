@@ -11,14 +11,23 @@ import pytest
 from confluent_kafka import Producer
 
 from binance_pipeline.common.events import CUT_MARKER, HDR_REASON, HDR_STAGE, HDR_TOPIC, GapMessage
+from binance_pipeline.testing.events import T0_US, book, gap, trade
+from binance_pipeline.testing.helpers import (
+    Topics,
+    count,
+    free_port,
+    produce,
+    producer,
+    query,
+    read_all,
+    wait_for,
+)
+from binance_pipeline.testing.stages import WorkerProcess
 from consumer.checkpoint import DEAD_LETTER_MAX_VALUE
 from ingestion.frontier import FrontierEntry, first_contact
 from ingestion.records import id_gap, resolve, time_gap
 from ingestion.unfinished import close_at_stop, close_time_gap
-from tests.conftest import Topics
-from tests.consumer.helpers import T0_US, WorkerProcess, book, gap, produce, producer, trade
 from tests.ingestion.test_publisher_backfill import make_settings, run_backfill
-from tests.utils import count, free_port, query, read_all, wait_for
 
 POISON = b"not a gap record"
 LONG_REASON = gap("BTCUSDT/trade/ids/1-2", "unrepairable", reason="x" * 500)

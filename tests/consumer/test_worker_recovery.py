@@ -10,18 +10,11 @@ from collections.abc import Callable
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from tests.brokers import PrivateKafka
-from tests.conftest import Topics
-from tests.consumer.helpers import (
-    PacedProducer,
-    WorkerProcess,
-    assert_exactly,
-    committed_total,
-    produce,
-    producer,
-    trade,
-)
-from tests.utils import count, wait_for
+from binance_pipeline.testing.brokers import PrivateKafka
+from binance_pipeline.testing.events import trade
+from binance_pipeline.testing.helpers import Topics, committed_total, count, produce, producer, wait_for
+from binance_pipeline.testing.stages import WorkerProcess
+from tests.consumer.helpers import PacedProducer, assert_exactly
 
 
 @pytest.mark.slow

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tests.conftest import Topics
-from tests.consumer.helpers import WorkerProcess, produce, producer, trade
-from tests.utils import count, wait_for
+from binance_pipeline.testing.events import trade
+from binance_pipeline.testing.helpers import Topics, count, produce, producer, wait_for
+from binance_pipeline.testing.stages import WorkerProcess
 
 OTHER_STAGES_BAD = {  # each would stop ingestion, the query API or the launcher at start
     "BINANCE_WS_URL": "garbage", "STREAM_TYPES": "bogus", "SYMBOLS": "btc usdt",

@@ -9,9 +9,6 @@ import psycopg2
 import pytest
 
 from db.store.migrate import apply
-from tests.e2e.conftest import pipeline  # the e2e pipeline fixture, for the browser test
-
-__all__ = ["pipeline"]
 
 LAST_PRICE = "67012.34000000"
 WHALE = ("67005.10000000", "2.50000000")  # notional 167,512.75

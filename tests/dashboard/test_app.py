@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from binance_pipeline.testing.helpers import free_port
 from db.store.migrate import apply
 from tests.dashboard.conftest import LAST_PRICE, WHALE
-from tests.e2e.pipeline import free_port
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 

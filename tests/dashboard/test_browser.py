@@ -25,10 +25,11 @@ from typing import Any
 
 import pytest
 
+from binance_pipeline.testing.helpers import ROOT, free_port, wait_for
+from binance_pipeline.testing.stages import Pipeline
 from db.service import queries
 from db.service.errors import SchemaMissing
 from exchange_sim.testing import SimProcess
-from tests.e2e.pipeline import ROOT, Pipeline, free_port, wait_for
 
 pytestmark = pytest.mark.slow
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
+from binance_pipeline.testing.helpers import free_port
 from db.service.specs import SPECS
 from tests.db.tape_data import G1, G2, G5, tape_schema
-from tests.utils import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "k3y-for-tests"

@@ -15,10 +15,10 @@ import psycopg2
 import pytest
 
 from binance_pipeline.common.events import TradeMessage
+from binance_pipeline.testing.helpers import Topics
+from binance_pipeline.testing.stages import WorkerProcess, worker_env
 from consumer.decode import to_datetime
 from ingestion.parse import parse_rest_rows
-from tests.conftest import Topics
-from tests.consumer.helpers import WorkerProcess, worker_env
 from tests.db.audit_tape import Row, Tape
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,8 +14,9 @@ import psycopg2
 import psycopg2.errors
 import pytest
 
-from tests.conftest import Topics
-from tests.consumer.helpers import WorkerProcess, count, produce, producer, trade, wait_for, worker_env
+from binance_pipeline.testing.events import trade
+from binance_pipeline.testing.helpers import Topics, count, produce, producer, wait_for
+from binance_pipeline.testing.stages import WorkerProcess, worker_env
 
 ROOT = Path(__file__).resolve().parents[2]
 

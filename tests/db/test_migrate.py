@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import psycopg2
 import pytest
 
+from binance_pipeline.testing.helpers import query
 from db.store.migrate import apply, discover
 from db.store.retention import ADD_POLICY, DROP_CHUNKS, REMOVE_POLICY, apply_retention, plan
-from tests.utils import query
 
 
 def test_apply_is_idempotent_and_recorded(db_url: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.utils import free_port, stop_process
+from binance_pipeline.testing.helpers import free_port, stop_process
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 ALERTS = RULES_DIR / "alerts.yml"

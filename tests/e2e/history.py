@@ -12,7 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.pipeline import ROOT, Pipeline
+from binance_pipeline.testing.helpers import ROOT
+from binance_pipeline.testing.stages import Pipeline
 
 KINDS = {"trade": "trades", "aggTrade": "aggTrades"}
 

@@ -7,18 +7,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import psycopg2
 import pytest
 
+from binance_pipeline.testing.helpers import wait_for
+from binance_pipeline.testing.stages import Pipeline
 from tests.deploy.prometheus import ALERTS, Prometheus, short_rules, tool, up_targets
-from tests.e2e.pipeline import Pipeline
-from tests.utils import wait_for
 
 
 @pytest.fixture
 def prometheus(tmp_path: Path) -> Iterator[Callable[[dict[str, str], str], Prometheus]]:
+    """Start Prometheus servers (Debian's, or skip before any pipeline starts); stopped at the end."""
+    tool("prometheus")
     started: list[Prometheus] = []
 
     def start(targets: dict[str, str], rules: str) -> Prometheus:
@@ -32,16 +33,12 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[[dict[str, str], str], Prome
 
 @pytest.mark.slow
 def test_worker_not_writing_alert_fires_on_a_real_prometheus(
-    sim: Callable[..., Any], pipeline: Callable[[Any], Pipeline],
-    prometheus: Callable[[dict[str, str], str], Prometheus], figure: Callable[[str, float, str], None],
+    prometheus: Callable[[dict[str, str], str], Prometheus], running_pipeline: Pipeline,
+    figure: Callable[[str, float, str], None],
 ) -> None:  # fmt: skip
     """Both stages scraped every second; the worker's tables locked (its inserts hang, a real wedged
     database): WorkerNotWriting fires (rules with 20 s windows and 5 s `for:`), and not before."""
-    tool("prometheus")
-    exchange = sim("--symbols", "BTCUSDT,ETHUSDT", "--rate", "100", "--start-delay", "1")
-    pipe = pipeline(exchange)
-    pipe.start_worker()
-    pipe.start_ingestion()
+    pipe = running_pipeline  # two symbols at 100 events/s, rows already written
     wait_for(lambda: pipe.count("trades") > 100, 90, f"the first rows\n{pipe.logs()}")
     prom = prometheus({"worker": f"127.0.0.1:{pipe.env['WORKER_HEALTH_PORT']}",
                        "ingestion": f"127.0.0.1:{pipe.env['INGESTION_HEALTH_PORT']}"},

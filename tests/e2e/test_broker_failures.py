@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from tests.brokers import PrivateKafka
-from tests.e2e.pipeline import ROOT, Pipeline, sim_stats
+from binance_pipeline.testing.brokers import PrivateKafka
+from binance_pipeline.testing.helpers import ROOT, read_all, wait_for
+from binance_pipeline.testing.stages import Pipeline, sim_stats
 from tests.e2e.test_pipeline import assert_unbroken, expected_rows, wait_complete
-from tests.utils import read_all, wait_for
 
 SYMBOLS = "BTCUSDT,ETHUSDT,BNBUSDT"
 pytestmark = pytest.mark.slow

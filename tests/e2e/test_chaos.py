@@ -33,13 +33,12 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from tests.brokers import PrivateKafka
-from tests.conftest import Topics
-from tests.databases import PrivatePostgres
+from binance_pipeline.testing.brokers import PrivateKafka
+from binance_pipeline.testing.databases import PrivatePostgres
+from binance_pipeline.testing.helpers import ROOT, Topics, wait_for
+from binance_pipeline.testing.stages import Pipeline, Proc, pipeline_env, sim_stats
 from tests.e2e.chaos import Fault, schedule, seeds
-from tests.e2e.pipeline import ROOT, Pipeline, Proc, pipeline_env, sim_stats
 from tests.e2e.test_pipeline import expected_rows
-from tests.utils import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.private_broker]
 SYMBOLS = "BTCUSDT,ETHUSDT"

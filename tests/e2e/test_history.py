@@ -19,6 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from binance_pipeline.common.settings import Settings
+from binance_pipeline.testing.helpers import ROOT, free_port, wait_for
+from binance_pipeline.testing.stages import Pipeline, sim_stats
 from ingestion.history.kafka_io import load_progress
 from tests.e2e.history import (
     archive_csv,
@@ -31,7 +33,6 @@ from tests.e2e.history import (
     today,
     zip_url,
 )
-from tests.e2e.pipeline import ROOT, Pipeline, free_port, sim_stats, wait_for
 
 pytestmark = pytest.mark.slow
 SYMBOLS = ("BTCUSDT", "ETHUSDT")

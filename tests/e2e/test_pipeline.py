@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from binance_pipeline.testing.helpers import ROOT, wait_for
+from binance_pipeline.testing.stages import Pipeline, control, sim_stats
 from tests.e2e.conftest import SHARED_DATA
-from tests.e2e.pipeline import ROOT, Pipeline, control, sim_stats
-from tests.utils import wait_for
 
 SYMBOLS = "BTCUSDT,ETHUSDT,BNBUSDT"
 pytestmark = pytest.mark.slow

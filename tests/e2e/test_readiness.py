@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from tests.brokers import PrivateKafka
-from tests.e2e.pipeline import Pipeline
-from tests.utils import wait_for
+from binance_pipeline.testing.brokers import PrivateKafka
+from binance_pipeline.testing.helpers import wait_for
+from binance_pipeline.testing.stages import Pipeline
 
 SYMBOLS = "BTCUSDT,ETHUSDT"
 PAUSE_S = 30.0

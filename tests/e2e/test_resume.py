@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.pipeline import Pipeline, control, sim_stats, wait_for
+from binance_pipeline.testing.helpers import metric_sum, wait_for
+from binance_pipeline.testing.stages import Pipeline, control, sim_stats
 from tests.e2e.test_pipeline import assert_unbroken, wait_complete
-from tests.utils import metric_sum
 
 pytestmark = pytest.mark.slow
 SYMBOLS = "BTCUSDT,ETHUSDT,BNBUSDT"

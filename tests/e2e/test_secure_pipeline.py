@@ -21,8 +21,9 @@ import pytest
 
 from binance_pipeline.common.settings import Settings
 from binance_pipeline.kafka.topics import create_missing, pipeline_specs
-from tests.brokers import ROOT, _free, _free_port_block, kafka_local
-from tests.e2e.pipeline import Pipeline, free_port, pipeline_env, wait_for
+from binance_pipeline.testing.brokers import free_port_block, kafka_local, port_is_free
+from binance_pipeline.testing.helpers import ROOT, free_port, wait_for
+from binance_pipeline.testing.stages import Pipeline, pipeline_env
 from tests.e2e.test_pipeline import assert_unbroken, expected_rows, wait_complete
 
 pytestmark = pytest.mark.slow
@@ -34,12 +35,12 @@ def secure() -> Iterator[dict[str, str]]:
     """Private PostgreSQL + Apache Kafka with secure listeners; yields `services.sh env` as a dict."""
     local = Path(tempfile.mkdtemp(prefix="bp-secure-"))
     local.chmod(0o755)  # the private PostgreSQL runs as `postgres` and must reach its directory
-    cached = ROOT / ".local" / "kafka" / kafka_local.lib_dir(Path(".")).name
+    cached = ROOT / ".local" / "kafka" / kafka_local().lib_dir(Path(".")).name
     if cached.exists():
         shutil.copytree(cached, local / "kafka" / cached.name)
-    kafka_port = _free_port_block(1)
-    while not _free(kafka_port + 50):
-        kafka_port = _free_port_block(1)
+    kafka_port = free_port_block(1)
+    while not port_is_free(kafka_port + 50):
+        kafka_port = free_port_block(1)
     pg_port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
     env.update(LOCAL_DIR=str(local), LOCAL_SECURE="1", LOCAL_PG_PORT=str(pg_port),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from binance_pipeline.common.events import TradeMessage
+from binance_pipeline.testing import events
 from ingestion.checks import misplaced_in, out_of_window
 from ingestion.links import Link
 from ingestion.models import ControlReply
@@ -15,13 +16,9 @@ WINDOW = 60_000_000  # 60 s
 
 
 def trade(**changes: Any) -> TradeMessage:
-    msg: dict[str, Any] = {
-        "v": 1, "type": "trade", "symbol": "BTCUSDT", "id": 1, "price": "1.0", "qty": "1.0",
-        "first_id": None, "last_id": None, "trade_time": AT, "event_time": AT, "buyer_maker": False,
-        "best_match": True, "received_at": AT, "source": "ws",
-    }
-    msg.update(changes)
-    return msg  # type: ignore[return-value]
+    """The kit's trade 1 of BTCUSDT, traded and received at AT."""
+    times = {"trade_time": AT, "event_time": AT, "received_at": AT}
+    return cast(TradeMessage, events.trade(1, "BTCUSDT", **{**times, **changes}))
 
 
 def link(combined: bool = True) -> Link:

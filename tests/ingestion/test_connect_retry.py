@@ -9,11 +9,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from binance_pipeline.testing.helpers import wait_for
+from binance_pipeline.testing.stages import Ingestion
 from exchange_sim.testing import SimProcess
 from ingestion.connection import is_retryable
 from ingestion.errors import BackfillError, ConnectError, RateLimited
 from ingestion.rest import is_retryable as backfill_retryable
-from tests.ingestion.helpers import Ingestion, wait_for
 
 
 class Refuser(BaseHTTPRequestHandler):

@@ -9,13 +9,13 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from binance_pipeline.common.settings import Settings
+from binance_pipeline.testing.brokers import PrivateKafka
+from binance_pipeline.testing.helpers import Topics, read_all, wait_for
+from binance_pipeline.testing.stages import start_ingestion
 from exchange_sim.testing import SimProcess
 from ingestion.errors import FrontierError
 from ingestion.frontier_store import load_frontier
-from tests.brokers import PrivateKafka
-from tests.conftest import Topics
-from tests.ingestion.helpers import events_by_type, start_ingestion
-from tests.utils import read_all, wait_for
+from tests.ingestion.helpers import events_by_type
 
 pytestmark = [pytest.mark.slow, pytest.mark.private_broker]
 

@@ -7,6 +7,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from binance_pipeline.kafka.topics import ensure_topics
+from binance_pipeline.testing.helpers import Topics
 from ingestion.backfill import Backfiller
 from ingestion.effects import Effects
 from ingestion.frontier import FrontierBook, FrontierEntry, encode_entry, record_key
@@ -14,7 +15,6 @@ from ingestion.frontier_store import FrontierWriter, frontier_topic, load_fronti
 from ingestion.metrics import IngestionMetrics
 from ingestion.publisher import Publisher
 from ingestion.records import id_gap, resolve
-from tests.conftest import Topics
 from tests.ingestion.test_publisher_backfill import BOOK, TRADE, make_settings
 
 

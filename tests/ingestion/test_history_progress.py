@@ -7,8 +7,8 @@ from confluent_kafka import Producer
 
 from binance_pipeline.common.settings import Settings
 from binance_pipeline.kafka.topics import ensure_topics
+from binance_pipeline.testing.helpers import Topics
 from ingestion.history.kafka_io import load_progress, progress_topic
-from tests.conftest import Topics
 
 
 def test_poison_progress_records_are_skipped_and_the_rest_read(

@@ -14,8 +14,9 @@ import pytest
 from aiohttp import web
 
 from binance_pipeline.common.events import HDR_REASON
-from tests.conftest import Topics
-from tests.ingestion.helpers import read_all, start_ingestion, wait_for
+from binance_pipeline.testing.events import combined, trade_frame
+from binance_pipeline.testing.helpers import Topics, read_all, wait_for
+from binance_pipeline.testing.stages import start_ingestion
 
 VALID = 20
 # The script's clock, set when the test starts (not at import: inside the whole suite the module is
@@ -23,18 +24,13 @@ VALID = 20
 CLOCK = {"now_us": time.time_ns() // 1000}
 
 
-def trade(ident: int, **change: Any) -> dict[str, Any]:
-    at = CLOCK["now_us"] + ident
-    return {"e": "trade", "E": at, "s": "BTCUSDT", "t": ident, "p": f"{67000 + ident}.50", "q": "0.010",
-            "T": at, "m": ident % 2 == 0, **change}  # fmt: skip
-
-
-def wrap(stream: str, data: dict[str, Any]) -> bytes:
-    return orjson.dumps({"stream": stream, "data": data})
+def live_trade(ident: int, **change: Any) -> dict[str, Any]:
+    """The kit's trade frame, on the script's clock."""
+    return trade_frame(ident, at=CLOCK["now_us"] + ident, **change)
 
 
 def rest_row(ident: int) -> dict[str, Any]:
-    t = trade(ident)
+    t = live_trade(ident)
     return {"id": ident, "price": t["p"], "qty": t["q"], "quoteQty": "1", "time": t["T"],
             "isBuyerMaker": t["m"], "isBestMatch": True}  # fmt: skip
 
@@ -42,28 +38,28 @@ def rest_row(ident: int) -> dict[str, Any]:
 def hostile() -> list[tuple[bytes, bool, str]]:
     """(frame, binary, reason the dead letter must carry), on the script's clock."""
     return [
-        (b'{"stream":"btcusdt@trade","data":' + orjson.dumps(trade(8))[:-1] + b',"t":500008}}', False,
+        (b'{"stream":"btcusdt@trade","data":' + orjson.dumps(live_trade(8))[:-1] + b',"t":500008}}', False,
          "duplicate key 't'"),
-        (wrap("xrpusdt@trade", trade(9, s="XRPUSDT")), False, "'xrpusdt@trade' was not subscribed"),
-        (wrap("btcusdt@trade", trade(9, p="0")), False, "p: Value error, must be positive"),
-        (wrap("btcusdt@trade", trade(9, q="0.00000000")), False, "q: Value error, must be positive"),
-        (wrap("btcusdt@trade", trade(9, T=1_000, E=1_000)), False, "trade time 1000000 us"),
-        (wrap("btcusdt@trade", trade(9, T=9_999_999_999_000_000)), False, "from the receipt time"),
-        (wrap("btcusdt@trade", trade(9)), True, "binary frame"),
-        (orjson.dumps(trade(9)), False, "bare payload without the combined-stream envelope"),
-        (wrap("btcusdt@trade", trade(9, p="1" * 80)), False, "p: String should match pattern"),
+        (combined(live_trade(9, s="XRPUSDT")), False, "'xrpusdt@trade' was not subscribed"),
+        (combined(live_trade(9, p="0")), False, "p: Value error, must be positive"),
+        (combined(live_trade(9, q="0.00000000")), False, "q: Value error, must be positive"),
+        (combined(live_trade(9, T=1_000, E=1_000)), False, "trade time 1000000 us"),
+        (combined(live_trade(9, T=9_999_999_999_000_000)), False, "from the receipt time"),
+        (combined(live_trade(9)), True, "binary frame"),
+        (orjson.dumps(live_trade(9)), False, "bare payload without the combined-stream envelope"),
+        (combined(live_trade(9, p="1" * 80)), False, "p: String should match pattern"),
         (b'{"id":1,"result":null}', False, "matches no pending request"),
         (b'{"id":1,"error":{"code":2,"msg":"Invalid request"}}', False, "matches no pending request"),
-        (orjson.dumps({**trade(9), "id": 1, "result": None}), False, "matches no pending request"),
-        (wrap("btcusdt@trade", trade(500_010)), False, "implausible id jump to 500010 not confirmed"),
+        (orjson.dumps({**live_trade(9), "id": 1, "result": None}), False, "matches no pending request"),
+        (combined(live_trade(500_010)), False, "implausible id jump to 500010 not confirmed"),
     ]  # fmt: skip
 
 
 def script() -> list[tuple[bytes, bool]]:
     """Valid trades 1..VALID with the hostile frames between trades 7 and 8."""
-    frames = [(wrap("btcusdt@trade", trade(i)), False) for i in range(1, 8)]
+    frames = [(combined(live_trade(i)), False) for i in range(1, 8)]
     frames += [(raw, binary) for raw, binary, _ in hostile()]
-    return frames + [(wrap("btcusdt@trade", trade(i)), False) for i in range(8, VALID + 1)]
+    return frames + [(combined(live_trade(i)), False) for i in range(8, VALID + 1)]
 
 
 async def ws_handler(request: web.Request) -> web.StreamResponse:

@@ -10,6 +10,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 
 from binance_pipeline.common.events import HDR_REASON, HDR_STAGE, BookTickerMessage, TradeMessage
 from binance_pipeline.common.settings import Settings
+from binance_pipeline.testing.helpers import Topics, read_all, wait_for
 from exchange_sim.testing import SimProcess
 from ingestion.acks import LATENCY_SAMPLE_EVERY
 from ingestion.backfill import Backfiller
@@ -18,8 +19,6 @@ from ingestion.effects import Effects
 from ingestion.metrics import IngestionMetrics
 from ingestion.publisher import Publisher
 from ingestion.records import id_gap
-from tests.conftest import Topics
-from tests.utils import read_all, wait_for
 
 TRADE: TradeMessage = {
     "v": 1, "type": "trade", "symbol": "BTCUSDT", "id": 1, "price": "1.00000000", "qty": "2",

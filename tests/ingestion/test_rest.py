@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from binance_pipeline.common.settings import Settings
+from binance_pipeline.testing.helpers import wait_for
 from exchange_sim.testing import SimProcess
 from ingestion.errors import BackfillError, ParseError, RateLimited
 from ingestion.limits import WindowBudget
@@ -29,7 +30,6 @@ from ingestion.rest import (
     rate_limited,
     retry_after_s,
 )
-from tests.utils import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("binance_pipeline", "binance_launcher", "dashboard", "db", "ingestion", "consumer")

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from binance_pipeline.testing.helpers import Topics, read_all, wait_for
+from binance_pipeline.testing.stages import Ingestion
 from exchange_sim.testing import SimProcess
-from tests.conftest import Topics
-from tests.ingestion.helpers import Ingestion, assert_complete, events_by_type, id_of, read_all, wait_for
+from tests.ingestion.helpers import assert_complete, events_by_type, id_of
 
 ALL = ("trade", "aggTrade", "bookTicker")
 REFRESH_S = 1.0

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from binance_pipeline.common.events import HDR_REASON, HDR_RECEIVED_AT, HDR_STAGE
+from binance_pipeline.testing.brokers import PrivateKafka
+from binance_pipeline.testing.helpers import Record, Topics, read_all, wait_for
+from binance_pipeline.testing.stages import Ingestion
 from exchange_sim.testing import SimProcess
 from ingestion.ws_consumer import load_settings
-from tests.brokers import PrivateKafka
-from tests.conftest import Topics
-from tests.ingestion.helpers import Ingestion, assert_complete
-from tests.utils import Record, read_all, wait_for
+from tests.ingestion.helpers import assert_complete
 
 ALL = ("trade", "aggTrade", "bookTicker")
 TRADES = ("trade", "aggTrade")

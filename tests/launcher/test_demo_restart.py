@@ -12,8 +12,7 @@ from datetime import UTC, datetime
 import psycopg2
 import pytest
 
-from tests.conftest import Topics
-from tests.e2e.pipeline import ROOT
+from binance_pipeline.testing.helpers import ROOT, Topics
 from tests.launcher.test_launcher import launcher_env, processes_with
 
 pytestmark = pytest.mark.slow

@@ -15,9 +15,7 @@ import psycopg2
 import pytest
 
 from binance_launcher.__main__ import SHARED_DATA
-from tests.conftest import Topics
-from tests.e2e.pipeline import ROOT, wait_for
-from tests.utils import free_port
+from binance_pipeline.testing.helpers import ROOT, Topics, free_port, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from binance_pipeline.common.settings import Settings
 from binance_pipeline.kafka.topics import create_missing, pipeline_specs, pipeline_topics
-from tests.brokers import ROOT, PrivateKafka, _free_port_block, kafka_local
+from binance_pipeline.testing.brokers import PrivateKafka, free_port_block, kafka_local
+from binance_pipeline.testing.helpers import ROOT
 
 pytestmark = pytest.mark.slow
 SERVICES = ROOT / "scripts" / "services.sh"
@@ -46,14 +47,14 @@ def test_services_up_twice_changes_nothing_and_down_leaves_no_java_process(tmp_p
     """`services.sh up` twice starts one broker; `down` leaves no Java process of ours."""
     local = tmp_path / "local"
     (local / "kafka").mkdir(parents=True)
-    cached = ROOT / ".local" / "kafka" / kafka_local.lib_dir(Path(".")).name
+    cached = ROOT / ".local" / "kafka" / kafka_local().lib_dir(Path(".")).name
     if cached.exists():  # reuse the jars the session's services already fetched
         shutil.copytree(cached, local / "kafka" / cached.name)
-    port = _free_port_block(1)
+    port = free_port_block(1)
     try:
         first = _services(local, port, "up")
         assert first.returncode == 0, first.stderr
-        assert f"Apache Kafka {kafka_local.KAFKA_VERSION}" in first.stderr
+        assert f"Apache Kafka {kafka_local().KAFKA_VERSION}" in first.stderr
         pids = _java_pids_under(local)
         assert len(pids) == 1
         second = _services(local, port, "up")

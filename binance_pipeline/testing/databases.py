@@ -1,4 +1,4 @@
-"""A private PostgreSQL + TimescaleDB cluster of one test's own, which the test may stop and start.
+"""A private PostgreSQL 15 + TimescaleDB cluster of one test's own, which the test may stop and start.
 
 The shared database must never be stopped by a test; a test that takes the database away uses
 this one, on a free loopback port, removed at the end.
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import psycopg2
 
-from tests.utils import free_port
+from binance_pipeline.testing.helpers import free_port
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))  # initdb, pg_ctl
 
 
 class PrivatePostgres:

@@ -4,6 +4,7 @@
 2. testcontainers, when a Docker engine answers (Apache Kafka in KRaft mode, timescale/timescaledb);
 3. the project's own local services (``scripts/services.sh up``: Apache Kafka from Maven Central
    and a private PostgreSQL 15 + TimescaleDB cluster), which is what CI and Docker-less machines use.
+   Only a source checkout has them; elsewhere step 3 raises ``FileNotFoundError`` naming the variables.
 """
 
 from __future__ import annotations
@@ -12,29 +13,31 @@ import contextlib
 import os
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg2
 
-from tests.brokers import kafka_local
+from binance_pipeline.testing.brokers import kafka_local
+from binance_pipeline.testing.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ROOT / "scripts" / "services.sh"
+SERVICES_USED: dict[str, str] = {}  # "broker"/"database" -> what the session fixtures connected to
 
 
 def docker_answers() -> bool:
     """True when a Docker engine responds (not merely when the client is installed)."""
     try:
-        import docker  # type: ignore[import-untyped]
+        import docker
 
         docker.from_env(timeout=3).ping()
-    except Exception:
+    except Exception:  # noqa: BLE001 - no client, no engine, no permission: all mean "no Docker"
         return False
     return True
 
 
 def local_services_env() -> dict[str, str]:
     """Start the local services (idempotent) and return their endpoints."""
+    if not SERVICES.is_file():
+        raise FileNotFoundError(f"{SERVICES} is absent: set KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL")
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
     subprocess.run(["bash", str(SERVICES), "up"], check=True, env=env)
     out = subprocess.run(
@@ -55,7 +58,7 @@ def kafka_endpoint() -> Iterator[tuple[str, str]]:
             yield kafka.get_bootstrap_server(), "Apache Kafka (testcontainers)"
     else:
         broker = "Tansu (LOCAL_BROKER=tansu)" if os.environ.get("LOCAL_BROKER") == "tansu" else \
-            f"Apache Kafka {kafka_local.KAFKA_VERSION}"
+            f"Apache Kafka {kafka_local().KAFKA_VERSION}"
         yield local_services_env()["KAFKA_BOOTSTRAP_SERVERS"], f"{broker} (local services)"
 
 
@@ -100,7 +103,10 @@ def timescale_versions(url: str) -> str:
             cur.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
             cur.execute("SELECT extversion, current_setting('timescaledb.license'),"
                         " current_setting('server_version') FROM pg_extension WHERE extname = 'timescaledb'")
-            ts, lic, pg = cur.fetchone()
+            row = cur.fetchone()
     finally:
         conn.close()
+    if row is None:
+        return "TimescaleDB absent"
+    ts, lic, pg = row
     return f"TimescaleDB {ts} ({lic} license), PostgreSQL {pg}"

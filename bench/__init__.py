@@ -1,0 +1,1 @@
+"""The benchmarks: ``python -m bench.bench_<name>`` from the checkout, or ``make bench`` for all."""
