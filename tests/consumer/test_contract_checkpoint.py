@@ -377,8 +377,13 @@ def test_a_new_batch_is_not_abandoned_because_the_previous_one_was() -> None:
     """submit() clears the abandonment of the batch before: the next one's refusal is retried."""
     world = World()
     world.writes.extend([SinkBackpressureError("busy"), SinkBackpressureError("busy again")])
-    cp, _ = make(world, delay=0.001)
+    # the first batch waits a minute before its retry (so only the abandonment can end it, however
+    # late the abandonment comes); the second retries at once
+    backoffs = iter([FixedBackoff(60.0), FixedBackoff(0.001)])
+    sink, dead, offsets = Sink(world), DeadLetters(world), Offsets(world)
+    cp = Checkpointer(sink, dead, offsets, WorkerMetrics(), lambda: next(backoffs))
     cp.submit(batch((P0, range(0, 2))))
+    world.wait_until("refused")
     cp.abandon()
     first = cp.finish(timeout=None)
     cp.submit(batch((P0, range(0, 2))))
