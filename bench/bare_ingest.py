@@ -1,0 +1,71 @@
+"""The bare ingestion baseline: websockets receive + orjson parse + confluent-kafka produce, nothing
+else (no validation, no sequencing, no replay window, no receipt stamp).
+
+Run by ``bench.bench_ingestion`` as its own process, so its CPU time is measured the way
+ingestion's is: ``python -m bench.bare_ingest URL TOPIC EVENTS``. It receives ``EVENTS`` frames,
+produces each event (the combined stream's ``data``, encoded again, keyed by symbol) with
+ingestion's producer settings, waits for every acknowledgement, and prints one JSON line: events,
+seconds from the first frame to the last acknowledgement, CPU seconds over that span.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import sys
+import time
+
+import orjson
+from confluent_kafka import Producer
+from websockets.asyncio.client import connect
+
+from binance_pipeline.common.settings import Settings
+from ingestion.producer_slot import producer_config
+
+QUIET_S = 5.0
+
+
+def cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def run(url: str, topic: str, events: int, bootstrap: str) -> dict[str, float]:
+    producer = Producer(producer_config(Settings(kafka_bootstrap_servers=bootstrap)))
+    acked = [0]
+
+    def done(err: object, _msg: object) -> None:
+        if err is None:
+            acked[0] += 1
+
+    async with connect(url, compression=None, max_size=1 << 20, max_queue=1024) as ws:
+        first = await ws.recv(decode=False)
+        start, cpu0 = time.perf_counter(), cpu()
+        raw: bytes | str = first
+        for n in range(events):
+            if n:
+                try:
+                    raw = await asyncio.wait_for(ws.recv(decode=False), QUIET_S)
+                except TimeoutError:  # the simulator sent fewer: measured on what came
+                    break
+            data = orjson.loads(raw)["data"]
+            while True:
+                try:
+                    producer.produce(topic, orjson.dumps(data), data["s"], on_delivery=done)
+                    break
+                except BufferError:
+                    producer.poll(0.01)
+            if not n & 255:
+                producer.poll(0)
+    left = producer.flush(120)
+    return {"events": acked[0], "left": left, "seconds": time.perf_counter() - start, "cpu_s": cpu() - cpu0}
+
+
+def main() -> int:
+    url, topic, events, bootstrap = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    print(orjson.dumps(asyncio.run(run(url, topic, events, bootstrap))).decode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
