@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ast
+import logging
 import typing
 from pathlib import Path
 
 import orjson
+import pytest
 
 from binance_pipeline.common.settings import Settings
 from binance_pipeline.testing.events import T0_US, book, gap, trade
@@ -51,6 +53,7 @@ VALUE = {TRADES_T: lambda i: orjson.dumps(trade(i, received_at=T0_US + i)),
          BOOK_T: lambda i: orjson.dumps(book(i)), GAPS_T: lambda i: orjson.dumps(gap(f"g/{i}", "open"))}
 ROOT = Path(__file__).resolve().parents[2]
 A = typing.TypeVar("A")
+LOG = "consumer.core"
 
 
 def make(buffer_max: int = 100, can_renew: bool = True) -> WorkerCore:
@@ -66,6 +69,10 @@ def rec(topic: str, offset: int, partition: int = 0, value: bytes | None = None)
 
 def of(kind: type[A], actions: list[Action]) -> list[A]:
     return [a for a in actions if isinstance(a, kind)]
+
+
+def messages(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
+    return [(r.levelno, r.getMessage()) for r in caplog.records if r.name == LOG]
 
 
 def submitted(core: WorkerCore, now: float) -> list[Submit]:
@@ -382,6 +389,130 @@ def test_uncommitted_writes_do_not_make_a_shutdown_unclean() -> None:
     core.flushed(flush, False)
     core.shutdown(3.0)
     assert core.exit_status() == 0
+
+
+# -- the log lines an operator reads ------------------------------------------------------------
+def test_rebalances_name_their_partitions_or_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, LOG)
+    core = make()
+    core.assigned([(TRADES_T, 0), (BOOK_T, 1)])
+    core.revoked([], 1.0)
+    core.lost([(TRADES_T, 0)], 2.0)
+    assert messages(caplog) == [
+        (logging.INFO, "assigned t.trades[0], t.book[1]"),
+        (logging.INFO, "revoked nothing"),
+        (logging.WARNING, "lost t.trades[0]; their buffers are written without a commit"),
+    ]
+
+
+def test_an_undecodable_message_is_logged_with_its_place_and_reason(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, LOG)
+    make().received([rec(TRADES_T, 6, value=b"nope")], 1.0, 0)
+    assert messages(caplog) == [(logging.WARNING, "t.trades[0]@6 undecodable: not JSON: invalid literal, "
+                                                  "expected 'null': line 1 column 1 (char 0)")]  # fmt: skip
+
+
+def test_kafka_errors_are_logged_and_the_first_missing_topic_says_what_follows(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, LOG)
+    core = make()
+    core.received([Fault(UNKNOWN_TOPIC, False, "unknown topic"), Fault(UNKNOWN_TOPIC, False, "unknown topic"),
+                   Fault(OTHER, False, "broker down")], 1.0, 0)  # fmt: skip
+    assert messages(caplog) == [
+        (logging.WARNING, "kafka: unknown topic; creating the missing topics (Rule 6)"),
+        (logging.WARNING, "kafka: unknown topic"),
+        (logging.WARNING, "kafka: broker down"),
+    ]
+
+
+def test_a_failed_creation_is_logged_with_its_retry_delay(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, LOG)
+    make().topics_created({TRADES_T: "timed out"}, 1.0)
+    assert messages(caplog) == [
+        (logging.WARNING, "missing topics not created yet ({'t.trades': 'timed out'}); retrying in 2 s")
+    ]
+
+
+def test_pause_and_resume_are_logged_with_the_partitions_and_the_database_state(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, LOG)
+    core = make(buffer_max=2)
+    core.assigned([(TRADES_T, 0), (BOOK_T, 1)])
+    caplog.clear()
+    core.received([rec(TRADES_T, 0), rec(TRADES_T, 1)], 1.0, 0)
+    core.before_poll(1.0, State.DOWN)
+    core.tick(2.0, State.READY)
+    core.before_poll(2.0, State.READY)
+    assert messages(caplog) == [
+        (logging.WARNING, "paused 2 partition(s): 2 messages buffered, database down"),
+        (logging.INFO, "resumed 2 partition(s)"),
+    ]
+
+
+def test_a_recreated_partition_and_a_renewed_topic_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, LOG)
+    core = make()
+    core.assigned([(TRADES_T, 0), (BOOK_T, 0)])
+    core.received([rec(TRADES_T, 5), rec(TRADES_T, 0)], 1.0, 0)
+    core.ids_seen({TRADES_T: "A", BOOK_T: "B"}, 1.0)
+    core.ids_seen({TRADES_T: "A2", BOOK_T: "B2"}, 2.0)
+    assert messages(caplog) == [
+        (logging.WARNING, "t.trades[0]: offset 0 after 5; the partition was recreated (empty broker?): its "
+                          "buffer is written without a commit, no offset of the old log will be committed"),
+        (logging.WARNING, "topic(s) t.book, t.trades have a new id: the broker lost their log (restarted "
+                          "empty?); replacing the consumer to read the new log from its start (Rule 8)"),
+    ]  # fmt: skip
+
+
+def test_flushes_say_what_was_left_or_written_uncommitted_and_a_commit_says_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, LOG)
+    core = make()
+    core.assigned([(TRADES_T, 0), (BOOK_T, 0)])
+    core.received([rec(TRADES_T, 0), rec(TRADES_T, 1), rec(BOOK_T, 0)], 1.0, 0)
+    caplog.clear()
+    (committing,) = of(Flush, core.revoked([(BOOK_T, 0)], 2.0))
+    core.flushed(committing, True)
+    (uncommitted,) = of(Flush, core.lost([(TRADES_T, 0)], 2.0))
+    core.flushed(uncommitted, True)
+    core.flushed(uncommitted, False)
+    assert messages(caplog) == [
+        (logging.WARNING, "lost t.trades[0]; their buffers are written without a commit"),
+        (logging.WARNING, "lost: 2 message(s) of trades written uncommitted"),
+        (logging.WARNING, "lost: 2 message(s) of trades left uncommitted"),
+    ]
+
+
+@pytest.mark.parametrize(("written", "line"), [(True, "worker stopped cleanly"),
+                                               (False, "worker stopped with uncommitted messages")])
+def test_the_exit_is_logged_clean_or_not(caplog: pytest.LogCaptureFixture, written: bool, line: str) -> None:
+    caplog.set_level(logging.INFO, LOG)
+    core = make()
+    core.received([rec(TRADES_T, 0)], 1.0, 0)
+    (flush,) = of(Flush, core.shutdown(2.0))
+    core.flushed(flush, written)
+    caplog.clear()
+    core.exit_status()
+    assert messages(caplog) == [(logging.INFO, line)]
+
+
+def test_a_rebalance_or_renewal_unpauses_without_a_resume() -> None:
+    """The new assignment (or consumer) is not paused: drained buffers need no Resume, the gauge says 0."""
+    core = make(buffer_max=2)
+    core.assigned([(TRADES_T, 0)])
+    core.received([rec(TRADES_T, 0), rec(TRADES_T, 1)], 1.0, 0)
+    assert of(Pause, core.before_poll(1.0, State.DOWN)) == [Pause()]
+    core.assigned([(BOOK_T, 0)])
+    submitted(core, 5.0)
+    assert core.before_poll(5.0, State.READY)[0] == Gauge("paused", 0)
+    core.received([rec(TRADES_T, 2), rec(TRADES_T, 3)], 6.0, 0)
+    assert of(Pause, core.before_poll(6.0, State.DOWN)) == [Pause()]
+    core.ids_seen({TRADES_T: "A"}, 6.0)
+    core.ids_seen({TRADES_T: "A2"}, 7.0)
+    assert core.before_poll(7.0, State.READY)[0] == Gauge("paused", 0)
 
 
 # -- the seams ----------------------------------------------------------------------------------
