@@ -17,7 +17,8 @@ import time
 
 import orjson
 from confluent_kafka import Producer
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from binance_pipeline.common.settings import Settings
 from ingestion.producer_slot import producer_config
@@ -38,25 +39,38 @@ async def run(url: str, topic: str, events: int, bootstrap: str) -> dict[str, fl
         if err is None:
             acked[0] += 1
 
+    got = [0]
+
+    async def watchdog(ws: ClientConnection) -> None:
+        """Close the socket once no frame came for QUIET_S (the simulator sent fewer than asked)."""
+        seen = -1
+        while seen != got[0]:
+            seen = got[0]
+            await asyncio.sleep(QUIET_S)
+        await ws.close()
+
     async with connect(url, compression=None, max_size=1 << 20, max_queue=1024) as ws:
-        first = await ws.recv(decode=False)
+        raw: bytes | str = await ws.recv(decode=False)
         start, cpu0 = time.perf_counter(), cpu()
-        raw: bytes | str = first
-        for n in range(events):
-            if n:
-                try:
-                    raw = await asyncio.wait_for(ws.recv(decode=False), QUIET_S)
-                except TimeoutError:  # the simulator sent fewer: measured on what came
-                    break
-            data = orjson.loads(raw)["data"]
+        guard = asyncio.create_task(watchdog(ws))
+        try:
             while True:
-                try:
-                    producer.produce(topic, orjson.dumps(data), data["s"], on_delivery=done)
+                data = orjson.loads(raw)["data"]
+                while True:
+                    try:
+                        producer.produce(topic, orjson.dumps(data), data["s"], on_delivery=done)
+                        break
+                    except BufferError:
+                        producer.poll(0.01)
+                got[0] += 1
+                if not got[0] & 255:
+                    producer.poll(0)
+                if got[0] == events:
                     break
-                except BufferError:
-                    producer.poll(0.01)
-            if not n & 255:
-                producer.poll(0)
+                raw = await ws.recv(decode=False)
+        except ConnectionClosed:
+            pass
+        guard.cancel()
     left = producer.flush(120)
     return {"events": acked[0], "left": left, "seconds": time.perf_counter() - start, "cpu_s": cpu() - cpu0}
 
