@@ -523,7 +523,7 @@ def load_or_exit(prog: str, only: Widened | None = None, **overrides: Any) -> Se
 
     ``only`` serves the stages whose modules annotate ``Settings`` (ingestion, the history import):
     their stage's settings are validated and read, and every other setting is left at its default,
-    unread (tests/common/test_settings_stages.py checks that those modules read no other).
+    unread (tests/binance_pipeline/common/test_settings_stages.py checks that those modules read no other).
     """
     if only is None:
         return load_stage(prog, Settings, **overrides)

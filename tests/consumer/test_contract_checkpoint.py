@@ -32,7 +32,7 @@ LOG = "consumer.checkpoint"
 
 
 class FixedBackoff(Backoff):
-    """Every delay is ``delay`` (the real Backoff's jitter is tested in tests/common)."""
+    """Every delay is ``delay`` (the real Backoff's jitter is tested in tests/binance_pipeline/common)."""
 
     def __init__(self, delay: float) -> None:
         super().__init__(delay, delay)

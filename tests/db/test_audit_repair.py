@@ -19,7 +19,7 @@ from binance_pipeline.testing.helpers import Topics
 from binance_pipeline.testing.stages import WorkerProcess, worker_env
 from consumer.decode import to_datetime
 from ingestion.parse import parse_rest_rows
-from tests.db.audit_tape import Row, Tape
+from tests.db.store.audit_tape import Row, Tape
 
 ROOT = Path(__file__).resolve().parents[2]
 TRADES = 300

@@ -2,7 +2,7 @@
 
 Grafana is not needed: its macros ($__timeFilter, $__timeFrom/To, $__interval(_ms)) and the
 dashboard's variables are expanded here as Grafana's PostgreSQL data source expands them,
-then each statement runs on the hand-built tape of tests/db/tape_data.py.
+then each statement runs on the hand-built tape of tests/db/service/tape_data.py.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from prometheus_client import generate_latest
 from consumer.metrics import WorkerMetrics
 from db.service.ops import ApiMetrics
 from ingestion.metrics import IngestionMetrics
-from tests.db.tape_data import T0, tape_schema
+from tests.db.service.tape_data import T0, tape_schema
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy/grafana/dashboards/binance-pipeline.json"
 FROM, TO = T0 - timedelta(hours=1), T0 + timedelta(days=2)

@@ -286,7 +286,7 @@ def test_cli_help_and_bad_settings(
     """--help documents the options and settings; a bad setting or option exits 2 naming it.
 
     The parser and the settings check run in-process (the same code as the command); the process's
-    own exit 2 is tests/common/test_settings.py's."""
+    own exit 2 is tests/binance_pipeline/common/test_settings.py's."""
     with pytest.raises(SystemExit) as info:
         load_settings(["--help"])
     assert info.value.code == 0

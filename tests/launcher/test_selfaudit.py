@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from binance_launcher.selfaudit import SETTLE, SelfAudit
 from binance_launcher.status import Snapshot, render
-from tests.db.audit_tape import T0, Tape, synthetic
+from tests.db.store.audit_tape import T0, Tape, synthetic
 
 
 def test_self_audit_shows_complete_and_incomplete_symbols(db_url: str) -> None:

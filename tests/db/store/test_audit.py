@@ -20,9 +20,9 @@ from db.service import queries
 from db.service.openapi import build_openapi
 from db.store import audit as au
 from db.store import audit_scan
-from tests.db.audit_tape import T0, Tape, synthetic
+from tests.db.store.audit_tape import T0, Tape, synthetic
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 END = T0 + timedelta(minutes=10)
 BOTH = ("trade", "aggTrade")
 

@@ -14,7 +14,7 @@ from db.service.errors import InvalidArgument
 from db.service.export import parquet_schema, parse_export
 from ingestion.history.__main__ import main as history_main
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 GOOD = {"symbol": "btcusdt", "stream": "aggTrade", "from": "2026-01-01", "to": "2026-01-02"}
 
 

@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.db.tape_data import tape_schema
-from tests.db.test_api import API_KEY, Api, free_port, start_api
+from tests.db.service.tape_data import tape_schema
+from tests.db.service.test_api import API_KEY, Api, free_port, start_api
 
 
 def raw(api: Api, path: str) -> tuple[int, str, str]:

@@ -20,7 +20,7 @@ from binance_pipeline.common.settings import (
     load_or_exit,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BAD = {  # one bad value per rule (setting_types), for settings of every stage
     "KAFKA_BOOTSTRAP_SERVERS": "", "TOPIC_TRADES": "two words", "TOPIC_FRONTIER": "a/b",
     "TOPIC_HISTORY_PROGRESS": "", "CONSUMER_GROUP": "a b", "WORKER_NAME": "a b",

@@ -12,7 +12,7 @@ from db.store import audit as au
 from ingestion.history.errors import AuditError
 from ingestion.history.run import Series
 from ingestion.history.verdict import StreamVerdict, audit_import, verdicts
-from tests.db.audit_tape import T0, Tape, synthetic
+from tests.db.store.audit_tape import T0, Tape, synthetic
 
 SPAN = (int(T0.timestamp() * 1_000_000), int((T0 + timedelta(minutes=10)).timestamp() * 1_000_000))
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.db.tape_data import tape_schema
+from tests.db.service.tape_data import tape_schema
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BLOCK = re.compile(r"```console\n\$ python -m db\.query (?P<args>[^\n]*)\n(?P<out>.*?)```", re.S)
 
 def tape_section(readme: str) -> str:
@@ -42,7 +42,7 @@ def test_readme_has_the_latest_and_gaps_examples() -> None:
 
 @pytest.mark.parametrize(("args", "expected"), EXAMPLES, ids=[a.split()[0] for a, _ in EXAMPLES])
 def test_readme_example_matches_the_command(tape: str, args: str, expected: str) -> None:
-    """Each README console block is the command's real output on tests/db/tape_data.py, line for line."""
+    """Each README console block is the command's real output on the tape of tape_data.py, line for line."""
     proc = subprocess.run([sys.executable, "-m", "db.query", *shlex.split(args)], cwd=ROOT,
                           env={**os.environ, "DATABASE_URL": tape}, capture_output=True, text=True,
                           timeout=60, check=False)

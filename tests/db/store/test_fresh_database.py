@@ -18,7 +18,7 @@ from binance_pipeline.testing.events import trade
 from binance_pipeline.testing.helpers import Topics, count, produce, producer, wait_for
 from binance_pipeline.testing.stages import WorkerProcess, worker_env
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def admin(database_url: str, sql: str) -> None:

@@ -16,7 +16,7 @@ from db.service.http import QueryService, make_app
 from db.service.params import Params
 from db.service.spec import QuerySpec, registry
 from db.service.specs import SPECS
-from tests.db.tape_data import tape_schema
+from tests.db.service.tape_data import tape_schema
 
 
 @dataclass(frozen=True)

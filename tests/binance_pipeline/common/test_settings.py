@@ -22,7 +22,7 @@ from binance_pipeline.common.settings import (
     settings_table,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ENTRY_POINTS: dict[str, type[EnvSettings]] = {
     "ingestion.ws_consumer": IngestionSettings, "consumer.worker": WorkerSettings,
     "db.query": QuerySettings, "db.migrate": MigrateSettings, "db.api": QueryApiSettings,
@@ -34,8 +34,8 @@ BAD_SETTINGS = [("INGESTION_HEALTH_HOST", "0.0.0.0; rm -rf /"), ("KAFKA_BOOTSTRA
 
 
 def entry_point_cases() -> list[object]:
-    """Every entry point with every bad setting it reads (tests/common/test_settings_stages.py: the
-    others). One process start each (~0.4 s): the fast suite keeps one bad setting per entry point,
+    """Every entry point with every bad setting it reads (test_settings_stages.py beside this file:
+    the others). One process start each (~0.4 s): the fast suite keeps one bad setting per entry point,
     every setting at least once; the rest are marked slow."""
     cases: list[object] = []
     fast: set[str] = set()

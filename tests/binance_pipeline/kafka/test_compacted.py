@@ -11,7 +11,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from binance_pipeline.common.settings import Settings
 from binance_pipeline.kafka.compacted import read_compacted
 from binance_pipeline.kafka.errors import CompactedReadError
-from tests.kafka.helpers import dead_broker
+from tests.binance_pipeline.kafka.helpers import dead_broker
 
 Record = tuple[int, bytes, bytes | None]  # partition, key, value (None: a tombstone)
 

@@ -18,9 +18,9 @@ import pytest
 
 from binance_pipeline.testing.helpers import free_port
 from db.service.specs import SPECS
-from tests.db.tape_data import G1, G2, G5, tape_schema
+from tests.db.service.tape_data import G1, G2, G5, tape_schema
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 API_KEY = "k3y-for-tests"
 
 

@@ -18,7 +18,7 @@ from binance_pipeline.kafka.topics import (
     ensure_topics,
     pipeline_specs,
 )
-from tests.kafka.helpers import dead_broker
+from tests.binance_pipeline.kafka.helpers import dead_broker
 
 
 def described(bootstrap: str, topic: str) -> tuple[int, dict[str, str]]:

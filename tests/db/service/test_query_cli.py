@@ -20,9 +20,9 @@ from binance_pipeline.common.settings import dsn_endpoint
 from db.service.errors import InvalidArgument
 from db.service.params import parse_time
 from db.service.specs import SPECS, parse_request
-from tests.db.tape_data import G1, G2, G5, tape_schema
+from tests.db.service.tape_data import G1, G2, G5, tape_schema
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

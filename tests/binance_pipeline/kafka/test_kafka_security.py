@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from binance_pipeline.common.settings import Settings, format_error
 from binance_pipeline.kafka.config import client_config, endpoint, explain, kaskade_ini
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SASL = {"kafka_security_protocol": "SASL_SSL", "kafka_sasl_mechanism": "SCRAM-SHA-256",
         "kafka_sasl_username": "bp", "kafka_sasl_password": "s3cr3t-pw"}
 

@@ -1,4 +1,4 @@
-"""db.service.queries against the real TimescaleDB, on the hand-built tape of tests/db/tape_data.py."""
+"""db.service.queries against the real TimescaleDB, on the hand-built tape of tape_data.py (beside this)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from db.service import queries, sqltext
 from db.service.errors import DatabaseUnavailable, QueryTimeout, SchemaMissing, classify
 from db.service.queries import Connection
 from db.service.results import exact_ratio, moving_average
-from tests.db.tape_data import G1, G2, G5, T0, at, tape_schema
+from tests.db.service.tape_data import G1, G2, G5, T0, at, tape_schema
 
 D = Decimal
 MIN = timedelta(minutes=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PACKAGES = ("binance_pipeline", "binance_launcher", "ingestion", "consumer", "db", "dashboard", "bench",
             "scripts", "tests", "exchange_sim")
 DEFINITION = re.compile(r"^(?:def (now_us|mono_us)\(|_?(EPOCH) *=)", re.MULTILINE)
