@@ -124,7 +124,7 @@ def main() -> int:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
     tag = uuid.uuid4().hex[:8]
     names = {k: f"bench-{k.lower()}-{tag}" for k in ("TOPIC_TRADES", "TOPIC_BOOK_TICKER", "TOPIC_GAPS",
-                                                   "TOPIC_DEAD_LETTER")}  # fmt: skip
+                                                   "TOPIC_DEAD_LETTER", "TOPIC_FRONTIER")}  # fmt: skip
     baseline_topic, bare_topic = f"bench-raw-{tag}", f"bench-bare-{tag}"
     sim_args = ["--max-trades", str(args.trades), "--rate", str(args.rate), "--start-delay", "2",
                 "--max-send-buffer", str(1 << 30)]  # fmt: skip
