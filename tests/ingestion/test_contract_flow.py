@@ -400,7 +400,7 @@ def test_a_shutdown_notice_is_remembered_per_connection_and_logged(caplog: pytes
 def resumed(last_id: int, first: bytes, last_time: int = T0 - 2_000_000) -> Flow:
     flow = Flow(Tallies(defaultdict(int), defaultdict(int)), WINDOW_US)
     entry = FrontierEntry("trade", "BTCUSDT", last_id, last_time, written_at=T0 - 1_000_000)
-    flow.resume = Resumer({TRADE: entry}, HOUR_US)
+    flow.arm(Resumer({TRADE: entry}, HOUR_US))
     flow.attach("c1", STREAMS)
     flow.receive("c1", first, T0)
     return flow

@@ -26,7 +26,7 @@ def resumed(last_id: int, first_id: int, written_at: int = T0 - 1_000_000) -> tu
     """A flow armed with a frontier entry (last id ``last_id``) receives id ``first_id``."""
     flow = Flow(Tallies(defaultdict(int), defaultdict(int)), 600_000_000)
     entry = FrontierEntry("trade", "BTCUSDT", last_id, T0 - 2_000_000, written_at=written_at)
-    flow.resume = Resumer({KEY: entry}, HOUR_US)
+    flow.arm(Resumer({KEY: entry}, HOUR_US))
     flow.attach("c1", ["btcusdt@trade"])
     flow.receive("c1", frame(first_id), T0)
     return flow, flow.take_actions()
