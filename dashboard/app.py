@@ -23,7 +23,7 @@ import streamlit as st
 
 from binance_launcher.selfaudit import summary
 from binance_launcher.status import Snapshot
-from binance_pipeline.common.settings import Settings
+from binance_pipeline.common.settings import DashboardSettings
 from dashboard import charts, health
 from dashboard.data import AUDIT_MAX_SPAN, INTERVALS, WINDOWS, PageData, Selection, load
 from db.service import results as r
@@ -31,12 +31,12 @@ from db.service import results as r
 SNAPSHOTS_KEPT = 3  # health rates over the last ~2 refreshes: the worker flushes in bursts
 
 
-def settings() -> Settings:
+def settings() -> DashboardSettings:
     """Read on every run (cheap): `python -m dashboard` already rejected bad values at start."""
-    return Settings()
+    return DashboardSettings()
 
 
-def sidebar(cfg: Settings) -> Selection:
+def sidebar(cfg: DashboardSettings) -> Selection:
     """The user's selection; every widget has a key, so its value survives refreshes (Rule 2)."""
     bar = st.sidebar
     bar.header("binance-pipeline")
@@ -102,7 +102,7 @@ def audit_line(page: PageData) -> str:
     return f"Audit verdict (trade and aggTrade ids, until {until} UTC): {summary(page.audit)}"
 
 
-def pipeline_health(cfg: Settings) -> None:
+def pipeline_health(cfg: DashboardSettings) -> None:
     st.subheader("Pipeline health")
     snap, states = health.scrape(health.stages(cfg), time.monotonic())
     kept: list[Snapshot] = st.session_state.setdefault("health_snapshots", [])
@@ -118,7 +118,7 @@ def pipeline_health(cfg: Settings) -> None:
     st.table([{"stage": s.name, "readiness": s.readiness, "endpoint": s.url} for s in figures.stages])
 
 
-def live(cfg: Settings, sel: Selection) -> None:
+def live(cfg: DashboardSettings, sel: Selection) -> None:
     """One refresh of everything below the sidebar (Rule 3 on problems)."""
     refused = sel.too_fine()
     if refused:

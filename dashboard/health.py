@@ -24,7 +24,7 @@ from binance_launcher.status import (
     rate,
     total,
 )
-from binance_pipeline.common.settings import Settings
+from binance_pipeline.common.settings import DashboardSettings
 
 DEAD_LETTERS = "worker_dead_letters_total"
 INGESTION_DEAD_LETTERS = "ingestion_events_rejected_total"
@@ -53,7 +53,7 @@ class Health:
     rejected_events: float
 
 
-def stages(settings: Settings) -> list[Stage]:
+def stages(settings: DashboardSettings) -> list[Stage]:
     """The stages whose health endpoints the dashboard reads, from the settings."""
     return [
         Stage("ingestion", f"http://{settings.ingestion_health_host}:{settings.ingestion_health_port}"),

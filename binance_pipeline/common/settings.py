@@ -203,19 +203,39 @@ class RetentionSettings(DatabaseSettings):
     )
 
 
-# --- stages: what each process validates (Rule 5) ------------------------------------------------
+class SymbolSettings(EnvSettings):
+    """What ingestion captures (and the dashboard offers)."""
 
-
-class IngestionSettings(KafkaTopicSettings, RestSettings, ProducerSettings, LogSettings):
-    """``python -m ingestion.ws_consumer``."""
-
-    binance_ws_url: WebSocketUrl = Field(
-        "wss://stream.binance.com:9443", description="Binance WebSocket base URL"
-    )
     symbols: SymbolList = Field(
         ("BTCUSDT", "ETHUSDT", "BNBUSDT"),
         description="Symbols to capture, comma-separated; also patterns resolved against exchangeInfo "
         "(status TRADING) and refreshed while running: '*USDT', 'BTC*', 'ALL'",
+    )
+
+
+class IngestionHealthSettings(EnvSettings):
+    """Where ingestion serves /healthz, /readyz and /metrics (and the dashboard reads them)."""
+
+    ingestion_health_host: Host = Field("127.0.0.1", description="Ingestion health/metrics host")
+    ingestion_health_port: BindPort = Field(8081, description="Ingestion health port")
+
+
+class WorkerHealthSettings(EnvSettings):
+    """Where the worker serves /healthz, /readyz and /metrics (and the dashboard reads them)."""
+
+    worker_health_host: Host = Field("127.0.0.1", description="Worker health/metrics host")
+    worker_health_port: BindPort = Field(8082, description="Worker health port")
+
+
+# --- stages: what each process validates (Rule 5) ------------------------------------------------
+
+
+class IngestionSettings(KafkaTopicSettings, RestSettings, ProducerSettings, SymbolSettings,
+                        IngestionHealthSettings, LogSettings):
+    """``python -m ingestion.ws_consumer``."""
+
+    binance_ws_url: WebSocketUrl = Field(
+        "wss://stream.binance.com:9443", description="Binance WebSocket base URL"
     )
     symbols_refresh_s: float = Field(
         60.0, gt=0, le=86_400,
@@ -281,8 +301,6 @@ class IngestionSettings(KafkaTopicSettings, RestSettings, ProducerSettings, LogS
         100_000, ge=0, le=10_000_000,
         description="Bound of that replay window in messages (memory: ~400 bytes each); 0 turns it off",
     )
-    ingestion_health_host: Host = Field("127.0.0.1", description="Ingestion health/metrics host")
-    ingestion_health_port: BindPort = Field(8081, description="Ingestion health port")
 
 
 class HistorySettings(KafkaTopicSettings, DatabaseSettings, RestSettings, ProducerSettings, AuditSettings,
@@ -302,7 +320,7 @@ class HistorySettings(KafkaTopicSettings, DatabaseSettings, RestSettings, Produc
     )
 
 
-class WorkerSettings(KafkaTopicSettings, RetentionSettings, LogSettings):
+class WorkerSettings(KafkaTopicSettings, RetentionSettings, WorkerHealthSettings, LogSettings):
     """``python -m consumer.worker``."""
 
     consumer_group: TopicName = Field(  # a group id follows the topic-name rule
@@ -368,8 +386,6 @@ class WorkerSettings(KafkaTopicSettings, RetentionSettings, LogSettings):
         description="Keep the 1-minute rollups in each write transaction. false only to measure their "
         "cost: range/candles/stats then miss rows written meanwhile (repair: SELECT rollup_rebuild())",
     )
-    worker_health_host: Host = Field("127.0.0.1", description="Worker health/metrics host")
-    worker_health_port: BindPort = Field(8082, description="Worker health port")
 
 
 class QuerySettings(DatabaseSettings, AuditSettings):
@@ -404,6 +420,18 @@ class QueryApiSettings(QuerySettings, LogSettings):
     )
 
 
+class DashboardSettings(QuerySettings, SymbolSettings, IngestionHealthSettings, WorkerHealthSettings):
+    """``python -m dashboard``: the data it queries, the symbols it offers, the stages' health it
+    shows, and where it serves."""
+
+    dashboard_host: Host = Field("127.0.0.1", description="Dashboard (python -m dashboard) host")
+    dashboard_port: Port = Field(8501, description="Dashboard port")
+    dashboard_refresh_s: float = Field(
+        3.0, ge=0.5, le=3600,
+        description="Dashboard: seconds between refreshes of the figures (selections are kept)",
+    )
+
+
 class MigrateSettings(DatabaseSettings, LogSettings):
     """``python -m db.migrate``."""
 
@@ -412,17 +440,11 @@ class MaintenanceSettings(RetentionSettings, LogSettings):
     """``python -m db.maintenance``: retention applied once."""
 
 
-class Settings(IngestionSettings, HistorySettings, WorkerSettings, QueryApiSettings, MigrateSettings,
-               MaintenanceSettings):
-    """Every setting (Rule 6): the launcher's and the dashboard's, and what ``audit --repair`` reads
-    (it drives ingestion's publisher and backfiller beside the query CLI)."""
+class Settings(IngestionSettings, HistorySettings, WorkerSettings, QueryApiSettings, DashboardSettings,
+               MigrateSettings, MaintenanceSettings):
+    """Every setting (Rule 6): the launcher's, and what ``audit --repair`` reads (it drives
+    ingestion's publisher and backfiller beside the query CLI)."""
 
-    dashboard_host: Host = Field("127.0.0.1", description="Dashboard (python -m dashboard) host")
-    dashboard_port: Port = Field(8501, description="Dashboard port")
-    dashboard_refresh_s: float = Field(
-        3.0, ge=0.5, le=3600,
-        description="Dashboard: seconds between refreshes of the figures (selections are kept)",
-    )
     replay_schema: SqlIdentifier = Field(
         "replay",
         description="Schema that `launcher demo --replay` writes to, so replayed rows never mix with "
@@ -438,16 +460,17 @@ class Settings(IngestionSettings, HistorySettings, WorkerSettings, QueryApiSetti
     )
 
 
-# The stage class each process loads; "launcher" and "dashboard" validate everything.
+# The stage class each process loads; the launcher validates everything (it starts every stage).
 STAGES: dict[str, type[EnvSettings]] = {
     "ingestion": IngestionSettings, "history": HistorySettings, "worker": WorkerSettings,
-    "query": QuerySettings, "query API": QueryApiSettings, "migrate": MigrateSettings,
-    "maintenance": MaintenanceSettings,
+    "query": QuerySettings, "query API": QueryApiSettings, "dashboard": DashboardSettings,
+    "migrate": MigrateSettings, "maintenance": MaintenanceSettings,
 }
 GROUP_ORDER: tuple[type[EnvSettings], ...] = (
-    KafkaSettings, TopicSettings, DatabaseSettings, RestSettings, ProducerSettings, IngestionSettings,
-    HistorySettings, WorkerSettings, RetentionSettings, QuerySettings, AuditSettings, QueryApiSettings,
-    Settings, LogSettings,
+    KafkaSettings, TopicSettings, DatabaseSettings, RestSettings, ProducerSettings, SymbolSettings,
+    IngestionSettings, IngestionHealthSettings, HistorySettings, WorkerSettings, WorkerHealthSettings,
+    RetentionSettings, QuerySettings, AuditSettings, QueryApiSettings, DashboardSettings, Settings,
+    LogSettings,
 )  # the README table's order
 Widened = Literal["ingestion", "history"]  # stages whose modules still annotate Settings (load_or_exit)
 
@@ -533,7 +556,7 @@ def load_or_exit(prog: str, only: Widened | None = None, **overrides: Any) -> Se
 
 def stages_of(name: str) -> list[str]:
     """The processes that validate setting ``name``: its stages, else the launcher and dashboard."""
-    return [stage for stage, cls in STAGES.items() if name in cls.model_fields] or ["launcher", "dashboard"]
+    return [stage for stage, cls in STAGES.items() if name in cls.model_fields] or ["launcher"]
 
 
 def declared_in_order() -> list[str]:
