@@ -6,6 +6,8 @@ import asyncio
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingestion.limits import (
     CONNECT_ATTEMPTS,
@@ -129,3 +131,26 @@ def test_acquire_counts_a_pause_extended_while_it_sleeps() -> None:
         return await waiter
 
     assert asyncio.run(run()) >= 0.5
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 50), st.lists(st.tuples(st.floats(0, 5), st.integers(1, 60)), max_size=60))
+def test_window_budget_never_exceeds_capacity(capacity: int, requests: list[tuple[float, int]]) -> None:
+    """Waiting ``delay`` before spending keeps every window at or below capacity."""
+    budget, now, spent = WindowBudget(capacity, 10.0), 0.0, []
+    for gap, cost in requests:
+        now += gap
+        while (delay := budget.delay(cost, now)) > 0:  # what limits.acquire does
+            now += delay
+        budget.spend(cost, now)
+        spent.append((now, min(cost, capacity)))
+        assert budget.used(now) <= capacity
+    for t, _ in spent:
+        assert sum(c for at, c in spent if t < at + 10.0 and at <= t) <= capacity
+
+
+def test_window_budget_block_until() -> None:
+    """A server-imposed pause (429/418) delays every request until it ends."""
+    budget = WindowBudget(100, 60.0)
+    budget.block_until(30.0)
+    assert budget.delay(1, 10.0) == 20.0 and budget.delay(1, 31.0) == 0.0

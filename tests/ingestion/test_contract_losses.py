@@ -82,3 +82,23 @@ def test_an_empty_tracker_is_false() -> None:
     assert not tracker
     tracker.lost("BTCUSDT", "bookTicker", None, 1, "delivery_failed", now=0)
     assert tracker
+
+
+def test_loss_tracker_folds_consecutive_ids_and_times() -> None:
+    """Consecutive lost ids form one range; a jump starts another; quiet ranges drain once."""
+    t2 = LossTracker()
+    for i in (5, 6, 7, 10):
+        t2.lost("BTCUSDT", "trade", i, 1000 + i, "producer_overflow", now=0)
+    closed = t2.drain(now=10, quiet=100)
+    assert [(r.first_id, r.last_id, r.count) for r in closed] == [(5, 7, 3)]
+    later = t2.drain(now=200, quiet=100)
+    assert [(r.first_id, r.last_id) for r in later] == [(10, 10)] and not t2
+
+
+def test_loss_tracker_book_windows() -> None:
+    """bookTicker losses (no ids) become one time window from first to last receipt."""
+    t = LossTracker()
+    for at in (50, 40, 70):
+        t.lost("BTCUSDT", "bookTicker", None, at, "delivery_failed", now=0)
+    [r] = t.drain(now=500, quiet=100)
+    assert (r.start_time, r.end_time, r.count, r.first_id) == (40, 70, 3, None)

@@ -80,3 +80,15 @@ def test_the_worker_decodes_every_record_kind_into_its_row() -> None:
     }  # fmt: skip
     row, _ = decode(GAPS, encode(window))
     assert row[6:8] == (datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC), None) and row[10] == "open"
+
+
+def test_gap_records_share_their_id() -> None:
+    """Opening and resolving records share the stable gap_id; unrepairable says why."""
+    rec = id_gap("BTCUSDT", "trade", 1001, 1050, "stream", now=7)
+    assert rec["gap_id"] == "BTCUSDT/trade/ids/1001-1050" and rec["missing"] == 50 and rec["status"] == "open"
+    fixed = resolve(rec, "repaired", 9)
+    assert (fixed["gap_id"], fixed["status"], fixed["repaired_at"]) == (rec["gap_id"], "repaired", 9)
+    lost = resolve(rec, "unrepairable", 9, 20, "REST no longer has ids 1001-1020")
+    assert lost["missing"] == 20 and lost["reason"] == "stream: REST no longer has ids 1001-1020"
+    window = time_gap("BTCUSDT", "bookTicker", 100, None, "reconnect", "open", 5)
+    assert window["gap_id"] == "BTCUSDT/bookTicker/time/100" and window["kind"] == "time"
