@@ -73,18 +73,19 @@ async def fetch(settings: Settings, records: list[GapMessage]) -> Lost:
     publisher = Publisher(settings, metrics)
     await asyncio.to_thread(publisher.ensure_topics)
     publisher.start()
-    backfiller = Backfiller(settings, publisher, metrics)
+    backfiller = Backfiller(settings, metrics)
     async with asyncio.TaskGroup() as tasks:
         serving = tasks.create_task(publisher.run())
         filling = tasks.create_task(backfiller.run())
+        feeding = tasks.create_task(publisher.feed(backfiller.rows, backfiller.reserve))
         for record in records:
             publisher.publish_gap(record)
             backfiller.submit(record)
         while backfiller.pending() or not backfiller.answers.empty():
             _settle(publisher, backfiller, lost)
             await asyncio.sleep(0.1)
-        filling.cancel()
-        serving.cancel()
+        for task in (filling, feeding, serving):
+            task.cancel()
     left = await asyncio.to_thread(publisher.flush, settings.producer_flush_timeout_s)
     _settle(publisher, backfiller, lost)
     lost.count += left

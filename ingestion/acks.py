@@ -24,6 +24,7 @@ from confluent_kafka import KafkaError, Message
 from binance_pipeline.common.settings import Settings
 from binance_pipeline.kafka.codes import kind_of
 from binance_pipeline.kafka.config import explain
+from ingestion.actions import OnAck
 from ingestion.delivery import DeliveryCore, Verdict
 from ingestion.metrics import IngestionMetrics
 from ingestion.producer_slot import pending_of
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 LATENCY_SAMPLE_EVERY = 16  # a power of two (Rule 1)
 LOG_EVERY_S = 5.0
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
-OnAck = Callable[[bool], None]  # called once per message: True when Kafka acknowledged it
 
 
 class DeliveryReports:

@@ -11,6 +11,7 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,6 +20,8 @@ from ingestion.models import ControlReply
 
 Event = TradeMessage | BookTickerMessage
 Key = tuple[str, str]  # (type, symbol)
+OnAck = Callable[[bool], None]  # told once per message: True when Kafka acknowledged it
+Row = tuple[TradeMessage, OnAck]  # a backfill row (REST) and what its acknowledgement is told
 
 
 @dataclass(frozen=True, slots=True)

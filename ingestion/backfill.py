@@ -11,8 +11,10 @@ Rules:
      within ``REST_WEIGHT_BUDGET_PER_MIN``, and a 429 or 418 (ban) pauses every request for
      ``Retry-After`` (rest.py Rules 2-3).
   2. Only ids inside the gap are published, each at most once per job.
-  3. Rows are only offered to the producer while it has ``ROOM_RESERVE`` free slots (at most a
-     quarter of the buffer), so a backfill never takes the space the live streams need.
+  3. Rows go to ``rows`` (bounded: the fetch waits while it is full), each with the note its
+     acknowledgement is told to (Rule 7); the publisher takes them only while its producer has
+     ``reserve`` free slots (``ROOM_RESERVE``, at most a quarter of the buffer), so a backfill
+     never takes the space the live streams need (``Publisher.feed``, wired by the shell).
   4. Retry policy is data: ``rest.is_retryable`` and a jittered backoff; at most
      ``rest.ATTEMPTS`` per page (rest.py Rules 4-5).
   5. The budget follows the exchange's ``X-MBX-USED-WEIGHT-1M``, so a history import running
@@ -47,16 +49,16 @@ import aiohttp
 from binance_pipeline.common.clock import now_us
 from binance_pipeline.common.events import GapMessage, GapStatus, TradeMessage
 from binance_pipeline.common.settings import Settings
-from ingestion.actions import AskLatest, VerifyJump
+from ingestion.actions import AskLatest, Row, VerifyJump
 from ingestion.errors import BackfillError, ParseError
 from ingestion.metrics import IngestionMetrics
-from ingestion.publisher import Publisher
 from ingestion.records import resolve
 from ingestion.rest import PAGE_LIMIT, RestClient, from_id
 
 log = logging.getLogger(__name__)
 
 ROOM_RESERVE = 1000  # producer slots a backfill leaves to the live streams (at most 1/4)
+ROWS_QUEUED = 1000  # Rule 3: rows fetched and not yet handed to the producer, at most
 PROGRESS_EVERY_S = 5.0
 
 
@@ -122,15 +124,16 @@ def span(record: GapMessage) -> int:
 class Backfiller:
     """Runs jobs one after another; ``submit`` never blocks."""
 
-    def __init__(self, settings: Settings, publisher: Publisher, metrics: IngestionMetrics) -> None:
-        self._s, self._publisher, self._metrics = settings, publisher, metrics
+    def __init__(self, settings: Settings, metrics: IngestionMetrics) -> None:
+        self._s, self._metrics = settings, metrics
         self._rest = RestClient(settings, self._count_answer)
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         self.active = 0
         self._queued_ids = 0
         self._left = 0  # ids of the running job not fetched yet
         self._last_progress = 0.0
-        self._reserve = min(ROOM_RESERVE, settings.producer_buffer_max_messages // 4)
+        self.reserve = min(ROOM_RESERVE, settings.producer_buffer_max_messages // 4)  # Rule 3
+        self.rows: asyncio.Queue[Row] = asyncio.Queue(ROWS_QUEUED)
         self._checks: asyncio.Queue[VerifyJump] = asyncio.Queue()
         self._asks: asyncio.Queue[AskLatest] = asyncio.Queue()
         self.answers: asyncio.Queue[Answer] = asyncio.Queue()  # Rule 11
@@ -265,11 +268,9 @@ class Backfiller:
                      self._queued_ids, self._queue.qsize())  # fmt: skip
 
     async def _publish(self, rows: list[TradeMessage], out: Outcome) -> None:
+        """Rule 3: each row to ``rows``, waiting while it is full."""
         for row in rows:
-            while True:
-                if self._publisher.room() >= self._reserve and self._publisher.offer(row, out.note):
-                    break
-                await asyncio.sleep(0.1)  # the broker is behind: let the live streams go first
+            await self.rows.put((row, out.note))
             self._metrics.backfilled.labels(row["type"]).inc()
 
     async def latest(self, symbol: str, stream: str) -> TradeMessage | None:

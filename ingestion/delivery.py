@@ -207,6 +207,10 @@ class DeliveryCore:
         self.pending.append(item)
         return True
 
+    def overflowed(self) -> None:
+        """The producer's buffer refused an event (reported lost by the executor, Rule 1)."""
+        self.refusal = "producer_overflow"
+
     def refused(self, kind: Kind, topic: str, why: str) -> bool:
         """A produce the client refused outright; False when the refusal is not ours to judge."""
         if kind is Kind.FATAL:

@@ -16,8 +16,11 @@ Rules:
   2. Metrics of what was done (rejected frames, gaps detected and resolved) are counted here,
      where it is done.
   3. The publisher's reports are routed in the same step as the call that produced them (after
-     a serve, a flush, or the actions' run), before anything else can run on the loop: a loss
-     is in the frontier book before any later acknowledgement is folded into it.
+     a serve, a flush, or the actions' run), before anything else can run on the loop, and the
+     acknowledgements are folded into the frontier book after them: a loss is in the book before
+     any later acknowledgement.
+  4. Backfill rows reach the publisher through the backfiller's ``rows`` queue, which the shell
+     hands to ``Publisher.feed``.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from ingestion.connection import Connection
 from ingestion.delivery import GapAcked, GapQueued, Lost
 from ingestion.flow import Flow, Tallies
 from ingestion.frontier import FrontierBook, Resumer
+from ingestion.frontier_store import fold_acks
 from ingestion.metrics import IngestionMetrics
 from ingestion.publisher import SERVE_INTERVAL_S, Publisher
 
@@ -140,7 +144,7 @@ class Effects:
     def flush(self, timeout: float) -> int:
         """Deliver what the publisher holds; returns what is left (Rule 3)."""
         left = self._publisher.flush(timeout)
-        self.route()
+        self.run()
         return left
 
     # ----------------------------------------------------------------- executors' outputs
@@ -148,6 +152,7 @@ class Effects:
         """Serve the producer and keep its topics until cancelled, routing its reports (Rule 3)."""
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._publisher.keep_topics(), name="keep-topics")
+            tg.create_task(self._publisher.feed(self._backfiller.rows, self._backfiller.reserve), name="feed")
             while True:
                 self._publisher.serve()
                 self.run()
@@ -184,11 +189,13 @@ class Effects:
     # ----------------------------------------------------------------- execution
     def run(self) -> None:
         """Execute every queued action, in order (Rule 1), and route what the publisher reported
-        meanwhile (Rule 3), until neither is left."""
+        meanwhile (Rule 3), until neither is left; then fold the acknowledgements into the book."""
         self._execute()
         while self._publisher.core.reports:
             self.route()
             self._execute()
+        if self.book is not None and self._publisher.acked_events:
+            fold_acks(self.book, self._publisher.acked_events)
 
     def _execute(self) -> None:
         for action in self.flow.take_actions():

@@ -11,11 +11,13 @@ Rules:
      every partition up to the end it had when the read began, the last entry per key, a
      tombstone deletes its key); it raises ``FrontierError`` rather than return a partial read.
      An undecodable record is logged and skipped (it cannot name its key's ids).
-  3. ``FrontierWriter`` derives the frontier from acknowledgements only (the last event Kafka
-     acknowledged per key, decoded at write time, not per event), and writes what
+  3. The frontier comes from acknowledgements only: the last event Kafka acknowledged per key,
+     folded into the book by the shell (``fold_acks``, decoded then, not per event) right after
+     the losses of the same serve; ``FrontierWriter`` writes what
      ``FrontierBook.due`` returns every FRONTIER_WRITE_INTERVAL_MS; a refused or failed write
      is written again at the next turn. ``final`` writes every entry (shutdown).
-  4. Frontier records go through the same idempotent producer as the events (acks=all).
+  4. Frontier records go through the same idempotent producer as the events (acks=all): the
+     writer holds the ``ProducerSlot``, so a replaced producer is the one it writes with.
   5. A frontier topic the broker no longer knows (a broker restarted empty, a new cluster) is
      created again by ``run()`` (retried every turn until it works), and then every entry is
      written again, since the lost log held them all; entries refused meanwhile stay dirty.
@@ -45,7 +47,7 @@ from binance_pipeline.kafka.topic_ids import TopicIds, changed_ids
 from binance_pipeline.kafka.topics import TopicSpec, compacted_spec, ensure_topics
 from ingestion.errors import FrontierError
 from ingestion.frontier import FrontierBook, FrontierEntry, Key, decode_entry, encode_entry, record_key
-from ingestion.publisher import Publisher
+from ingestion.producer_slot import ProducerSlot
 
 log = logging.getLogger(__name__)
 
@@ -71,39 +73,37 @@ def _decode(_key: bytes, value: bytes) -> FrontierEntry:
     return decode_entry(value)  # the entry names its own key; ValueError is skipped (Rule 2)
 
 
+def fold_acks(book: FrontierBook, acked: dict[Key, Message]) -> None:
+    """Rule 3: the last acknowledged event of each key into the book (``acked`` is emptied)."""
+    for key, msg in list(acked.items()):
+        event = orjson.loads(msg.value() or b"{}")
+        if key[0] == "bookTicker":
+            book.acked(key, None, event.get("received_at"))
+        else:
+            book.acked(key, event.get("id"), event.get("trade_time"))
+    acked.clear()
+
+
 class FrontierWriter:
     """Turns acknowledgements into frontier records (Rules 3, 4)."""
 
-    def __init__(self, settings: Settings, book: FrontierBook, publisher: Publisher) -> None:
+    def __init__(self, settings: Settings, book: FrontierBook, slot: ProducerSlot) -> None:
         self.settings = self._s = settings
-        self.book, self._publisher = book, publisher
+        self.book, self._slot = book, slot
         self._keys: dict[bytes, Key] = {}
         self.written = 0
         self._topic_lost = False  # Rule 5
         self._known_id: dict[str, str] = {}  # Rule 6: the topic's id, once seen
 
-    def drain_acks(self) -> None:
-        """Fold the last acknowledged event of each key into the book."""
-        acked = self._publisher.acked_events
-        for key, msg in list(acked.items()):
-            event = orjson.loads(msg.value() or b"{}")
-            if key[0] == "bookTicker":
-                self.book.acked(key, None, event.get("received_at"))
-            else:
-                self.book.acked(key, event.get("id"), event.get("trade_time"))
-        acked.clear()
-
     def step(self) -> None:
-        self.drain_acks()
         self._write(self.book.due(now_us(), mono_us()))
 
     def final(self) -> None:
-        """Write every entry (after the producer flushed, so every acknowledgement is in)."""
-        self.drain_acks()
+        """Write every entry (after the producer flushed and its acknowledgements were folded in)."""
         self._write(self.book.everything(now_us(), mono_us()))
 
     def _write(self, entries: list[FrontierEntry]) -> None:
-        producer = self._publisher.producer
+        producer = self._slot.producer
         for i, entry in enumerate(entries):
             key = record_key(entry.key)
             self._keys[key] = entry.key
@@ -119,7 +119,7 @@ class FrontierWriter:
                     self.book.mark_dirty(rest.key)
                 if topic_missing(exc):
                     self._lose_topic(str(exc))
-                return  # a fatal producer is replaced by the publisher (its Rule 9); written next turn
+                return  # a fatal producer is replaced (delivery Rule 7); written next turn
 
     def _delivered(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
@@ -161,7 +161,6 @@ class FrontierWriter:
             self._write_everything()
 
     def _write_everything(self) -> int:
-        self.drain_acks()
         entries = self.book.everything(now_us(), mono_us())
         self._write(entries)
         return len(entries)
@@ -181,4 +180,4 @@ class FrontierWriter:
     def _create_topic(self) -> None:
         """Blocking: the topic, then fresh metadata so the producer stops caching "unknown"."""
         ensure_topics(self._s, [frontier_topic(self._s)])
-        self._publisher.producer.list_topics(self._s.topic_frontier, timeout=5)
+        self._slot.producer.list_topics(self._s.topic_frontier, timeout=5)

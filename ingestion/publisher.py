@@ -5,9 +5,9 @@ The decisions (what a failed delivery means, what to hold, replay or report lost
 reports (an event lost, a gap record queued or acknowledged) to whoever asks (``take_reports``).
 
 Rules:
-  1. Value = ``binance_pipeline.common.events.encode(message)``, key = symbol, Kafka timestamp = receipt time
-     (ms); trade and aggTrade go to TOPIC_TRADES, bookTicker to TOPIC_BOOK_TICKER, gap
-     records to TOPIC_GAPS, bad frames (raw bytes, reason headers) to TOPIC_DEAD_LETTER.
+  1. Value = ``events.encode(message)``, key = symbol, Kafka timestamp = receipt time (ms); trade
+     and aggTrade go to TOPIC_TRADES, bookTicker to TOPIC_BOOK_TICKER, gap records to TOPIC_GAPS,
+     bad frames (raw bytes, reason headers) to TOPIC_DEAD_LETTER; backfill rows come by ``feed``.
   2. The hot path is one produce per event, with the acknowledgement callback of its (type,
      symbol) (``ingestion.acks``); Kafka's answers go to the core from there.
   3. Delivery callbacks run inside ``serve()`` (or ``flush()``) on the event loop's thread.
@@ -27,7 +27,8 @@ from binance_pipeline.common import events as ev
 from binance_pipeline.common.events import encode
 from binance_pipeline.common.settings import Settings
 from binance_pipeline.kafka.codes import is_fatal, kind_of
-from ingestion.acks import DeliveryCallback, DeliveryReports, OnAck, chain
+from ingestion.acks import DeliveryCallback, DeliveryReports, chain
+from ingestion.actions import OnAck, Row
 from ingestion.delivery import DeliveryCore, Limits, Lost, Report, Role
 from ingestion.metrics import IngestionMetrics
 from ingestion.producer_slot import ProducerSlot, producer_config
@@ -37,6 +38,7 @@ from ingestion.topic_keeper import TopicKeeper
 log = logging.getLogger(__name__)
 
 SERVE_INTERVAL_S = 0.02
+FEED_WAIT_S = 0.1  # how long a backfill row waits before it is offered again
 
 
 class Publisher:
@@ -84,6 +86,11 @@ class Publisher:
     def producer(self) -> Producer:
         return self._slot.producer
 
+    @property
+    def slot(self) -> ProducerSlot:
+        """The producer holder, shared with the frontier writer (it writes with the same producer)."""
+        return self._slot
+
     def take_reports(self) -> list[Report]:
         """What the core reported since the last call, in order (delivery Rule 1)."""
         return self.core.take_reports()
@@ -110,7 +117,7 @@ class Publisher:
                     raise
                 self.producer.produce(route[0], value, key[1], timestamp=ts, on_delivery=callback)
         except BufferError:
-            core.refusal = "producer_overflow"
+            core.overflowed()
             return False
         except KafkaException as exc:
             self._refused(route[0], exc)
@@ -207,6 +214,13 @@ class Publisher:
             while True:
                 self.serve()
                 await asyncio.sleep(SERVE_INTERVAL_S)
+
+    async def feed(self, rows: asyncio.Queue[Row], reserve: int) -> None:
+        """Offer backfill rows in order while ``reserve`` slots stay free (live streams first)."""
+        while True:
+            row, then = await rows.get()
+            while not (self.room() >= reserve and self.offer(row, then)):  # noqa: ASYNC110 - no event
+                await asyncio.sleep(FEED_WAIT_S)  # the broker is behind, or the topics are missing
 
     async def keep_topics(self) -> None:
         """Create lost topics again until cancelled (``ingestion.topic_keeper``)."""

@@ -76,7 +76,7 @@ def pick_up(
     _finish(plan, effects, backfiller)
     for key, since in plan.windows:
         effects.interrupt([key], since, "restart")
-    return FrontierWriter(settings, book, publisher)
+    return FrontierWriter(settings, book, publisher.slot)
 
 
 def _finish(plan: Pickup, effects: Effects, backfiller: Backfiller) -> None:

@@ -109,7 +109,7 @@ async def run(settings: Settings) -> int:
         return 0
     metrics = IngestionMetrics()
     publisher = Publisher(resolved, metrics)
-    backfiller = Backfiller(resolved, publisher, metrics)
+    backfiller = Backfiller(resolved, metrics)
     effects = Effects(resolved, metrics, publisher, backfiller)
     supervisor = Supervisor(resolved, effects, metrics)
     metrics.read_live(Live(publisher, supervisor, backfiller, effects))

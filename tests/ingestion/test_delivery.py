@@ -399,6 +399,8 @@ def test_held_events_past_the_bound_before_the_topics_exist_are_refused_as_topic
         assert c.hold(event(i))
     assert c.refusal == "producer_overflow"
     assert not c.hold(event(3)) and c.refusal == "topic_missing"
+    c.overflowed()
+    assert c.refusal == "producer_overflow"
 
 
 def test_a_message_of_another_topic_is_judged_as_a_dead_letter() -> None:

@@ -33,9 +33,9 @@ def test_frontier_round_trip_through_kafka(kafka_bootstrap: str, topics: Topics)
     pub.ensure_topics()
     pub.start()
     book = FrontierBook()
-    effects = Effects(s, metrics, pub, Backfiller(s, pub, metrics))
+    effects = Effects(s, metrics, pub, Backfiller(s, metrics))
     effects.keep_frontier(book, None)  # the book sees the gap records, as in ws_consumer
-    writer = FrontierWriter(s, book, pub)
+    writer = FrontierWriter(s, book, pub.slot)
     for i in range(1, 51):
         pub.publish_event({**TRADE, "id": i, "trade_time": TRADE["trade_time"] + i})
     pub.publish_event(BOOK)
@@ -61,7 +61,7 @@ def test_latest_entry_per_key_wins_and_garbage_is_skipped(kafka_bootstrap: str, 
     pub = Publisher(s, IngestionMetrics())
     pub.start()
     book = FrontierBook(interval_us=0)
-    writer = FrontierWriter(s, book, pub)
+    writer = FrontierWriter(s, book, pub.slot)
     for last in (10, 20):
         book.acked(("trade", "BTCUSDT"), last, last)
         writer.final()

@@ -97,7 +97,7 @@ def run_backfill(settings: Settings, records: list[Any]) -> IngestionMetrics:
         pub = Publisher(settings, metrics)
         pub.ensure_topics()
         pub.start()
-        backfiller = Backfiller(settings, pub, metrics)
+        backfiller = Backfiller(settings, metrics)
         effects = Effects(settings, metrics, pub, backfiller)
         for record in records:
             backfiller.submit(record)
