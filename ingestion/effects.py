@@ -144,7 +144,7 @@ class Effects:
     def flush(self, timeout: float) -> int:
         """Deliver what the publisher holds; returns what is left (Rule 3)."""
         left = self._publisher.flush(timeout)
-        self.run()
+        self._served()
         return left
 
     # ----------------------------------------------------------------- executors' outputs
@@ -155,7 +155,7 @@ class Effects:
             tg.create_task(self._publisher.feed(self._backfiller.rows, self._backfiller.reserve), name="feed")
             while True:
                 self._publisher.serve()
-                self.run()
+                self._served()
                 await asyncio.sleep(SERVE_INTERVAL_S)
 
     async def hear(self) -> None:
@@ -189,11 +189,16 @@ class Effects:
     # ----------------------------------------------------------------- execution
     def run(self) -> None:
         """Execute every queued action, in order (Rule 1), and route what the publisher reported
-        meanwhile (Rule 3), until neither is left; then fold the acknowledgements into the book."""
+        meanwhile (Rule 3), until neither is left."""
         self._execute()
         while self._publisher.core.reports:
             self.route()
             self._execute()
+
+    def _served(self) -> None:
+        """After the producer served its callbacks: their reports routed, then their
+        acknowledgements folded into the book (Rule 3; acknowledgements arrive only then)."""
+        self.run()
         if self.book is not None and self._publisher.acked_events:
             fold_acks(self.book, self._publisher.acked_events)
 
