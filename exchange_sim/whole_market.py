@@ -58,7 +58,7 @@ def activity(rank: int) -> float:
     """The share of ``--rate`` of the symbol of ``rank`` (1 = busiest), Rule 2."""
     if rank < 1:
         raise ValueError(f"rank starts at 1, got {rank}")
-    return max(1.0 / rank**ZIPF_EXPONENT, QUIET_FLOOR)
+    return max(1.0 / float(rank) ** ZIPF_EXPONENT, QUIET_FLOOR)
 
 
 def spec_of(symbol: str, rng: random.Random) -> SymbolSpec:
