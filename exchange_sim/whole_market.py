@@ -19,6 +19,7 @@ Rule 4: prices and sizes are integers of 1e-8 units on a grid of four significan
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
@@ -58,7 +59,7 @@ def activity(rank: int) -> float:
     """The share of ``--rate`` of the symbol of ``rank`` (1 = busiest), Rule 2."""
     if rank < 1:
         raise ValueError(f"rank starts at 1, got {rank}")
-    return max(1.0 / float(rank) ** ZIPF_EXPONENT, QUIET_FLOOR)
+    return max(1.0 / math.pow(rank, ZIPF_EXPONENT), QUIET_FLOOR)
 
 
 def spec_of(symbol: str, rng: random.Random) -> SymbolSpec:
