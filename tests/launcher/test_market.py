@@ -6,14 +6,14 @@ import json
 import signal
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import IO
 
 import pytest
 
 from binance_pipeline.testing.helpers import Topics, wait_for
-from binance_pipeline.testing.stages import control, http_get
+from binance_pipeline.testing.stages import captured_symbols as captured
+from binance_pipeline.testing.stages import control, trading_symbols
 from tests.launcher.test_launcher import launch, launcher_env, processes_with
 
 pytestmark = pytest.mark.slow
@@ -48,21 +48,6 @@ def ready_line(log: Path) -> dict[str, str]:
     return {}
 
 
-def trading_usdt(rest_url: str) -> set[str]:
-    with urllib.request.urlopen(f"{rest_url}/api/v3/exchangeInfo", timeout=5) as answer:
-        info = json.loads(answer.read())
-    return {s["symbol"] for s in info["symbols"] if s["status"] == "TRADING" and s["quoteAsset"] == "USDT"}
-
-
-def captured(port: int) -> set[str]:
-    try:
-        text = http_get(port, "/metrics", timeout=2)[1].decode()
-    except OSError:
-        return set()
-    return {line.split('symbol="')[1].split('"')[0] for line in text.splitlines()
-            if line.startswith("ingestion_symbol_captured{")}  # fmt: skip
-
-
 def test_usdt_pattern_demo_captures_the_market_shows_the_busiest_and_audits_them_all(
     kafka_bootstrap: str, db_url: str, topics: Topics, consumer_group: str, tmp_path: Path
 ) -> None:
@@ -76,7 +61,7 @@ def test_usdt_pattern_demo_captures_the_market_shows_the_busiest_and_audits_them
     try:
         wait_for(lambda: ready_line(tmp_path / "exchange-sim.log"), 30, "the simulator's ready line")
         sim = ready_line(tmp_path / "exchange-sim.log")
-        wanted = trading_usdt(sim["rest_url"])
+        wanted = trading_symbols(sim["rest_url"], "USDT")
         assert len(wanted) >= 300 and all(s.endswith("USDT") for s in wanted)
         wait_for(lambda: captured(port) == wanted, 40, "every TRADING USDT symbol captured")
         control(sim["control_url"], "list", symbol="NEWUSDT")
