@@ -2,9 +2,10 @@
 else (no validation, no sequencing, no replay window, no receipt stamp).
 
 Run by ``bench.bench_ingestion`` as its own process, so its CPU time is measured the way
-ingestion's is: ``python -m bench.bare_ingest URL TOPIC EVENTS``. It receives ``EVENTS`` frames,
-produces each event (the combined stream's ``data``, encoded again, keyed by symbol) with
-ingestion's producer settings, waits for every acknowledgement, and prints one JSON line: events,
+ingestion's is: ``python -m bench.bare_ingest URL TRADES_TOPIC,BOOK_TOPIC EVENTS BOOTSTRAP``.
+It receives ``EVENTS`` frames, produces each event (the combined stream's ``data``, encoded
+again, keyed by symbol; a bookTicker to the second topic, the rest to the first, as ingestion
+does) with ingestion's producer settings, waits for every acknowledgement, and prints one JSON line: events,
 seconds from the first frame to the last acknowledgement, CPU seconds over that span.
 """
 
@@ -31,7 +32,8 @@ def cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def run(url: str, topic: str, events: int, bootstrap: str) -> dict[str, float]:
+async def run(url: str, topics: str, events: int, bootstrap: str) -> dict[str, float]:
+    trades, book = topics.split(",")
     producer = Producer(producer_config(Settings(kafka_bootstrap_servers=bootstrap)))
     acked = [0]
 
@@ -58,6 +60,7 @@ async def run(url: str, topic: str, events: int, bootstrap: str) -> dict[str, fl
                 data = orjson.loads(raw)["data"]
                 while True:
                     try:
+                        topic = book if "u" in data else trades
                         producer.produce(topic, orjson.dumps(data), data["s"], on_delivery=done)
                         break
                     except BufferError:

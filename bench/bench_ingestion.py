@@ -98,17 +98,19 @@ def raw_produce(bootstrap: str, payloads: list[tuple[str | None, bytes, int]], t
     return len(payloads) / elapsed
 
 
-def bare_ingest(sim_args: list[str], events: int, bootstrap: str, topic: str) -> dict[str, float]:
-    """The bare baseline's figures (events, seconds, cpu_s) on a fresh simulator run with ``sim_args``."""
+def bare_ingest(sim_args: list[str], events: int, bootstrap: str, topics: list[str]) -> dict[str, float]:
+    """The bare baseline's figures (events, seconds, cpu_s) on a fresh simulator run with ``sim_args``;
+    ``topics``: where trades and bookTickers go (two topics, as ingestion's)."""
     defaults = Settings(kafka_bootstrap_servers=bootstrap)
     names = [f"{s.lower()}@{k}" for s in defaults.symbols for k in defaults.stream_types]
-    ensure_topics(defaults, [TopicSpec(topic, defaults.topic_partitions, defaults.topic_replication_factor)],
-                  timeout=30)  # fmt: skip
+    partitions, replicas = defaults.topic_partitions, defaults.topic_replication_factor
+    specs = [TopicSpec(topic, partitions, replicas) for topic in topics]
+    ensure_topics(defaults, specs, timeout=30)
     sim = start_simulator(*sim_args)
     try:
         url = f"{sim.ws_url}/stream?streams={'/'.join(names)}&timeUnit=MICROSECOND"
         out = subprocess.run(
-            [sys.executable, "-m", "bench.bare_ingest", url, topic, str(events), bootstrap],
+            [sys.executable, "-m", "bench.bare_ingest", url, ",".join(topics), str(events), bootstrap],
             capture_output=True, text=True, timeout=600, check=True,
         )  # fmt: skip
     finally:
@@ -126,7 +128,7 @@ def main() -> int:
     tag = uuid.uuid4().hex[:8]
     names = {k: f"bench-{k.lower()}-{tag}" for k in ("TOPIC_TRADES", "TOPIC_BOOK_TICKER", "TOPIC_GAPS",
                                                    "TOPIC_DEAD_LETTER", "TOPIC_FRONTIER")}  # fmt: skip
-    baseline_topic, bare_topic = f"bench-raw-{tag}", f"bench-bare-{tag}"
+    baseline_topic, bare_topics = f"bench-raw-{tag}", [f"bench-bare-trades-{tag}", f"bench-bare-book-{tag}"]
     sim_args = ["--max-trades", str(args.trades), "--rate", str(args.rate), "--start-delay", "2",
                 "--max-send-buffer", str(1 << 30)]  # fmt: skip
     sim = start_simulator(*sim_args)
@@ -158,9 +160,9 @@ def main() -> int:
         sim.stop()
         AdminClient({"bootstrap.servers": bootstrap}).delete_topics([*names.values(), baseline_topic])
     try:
-        bare = bare_ingest(sim_args, int(events), bootstrap, bare_topic)
+        bare = bare_ingest(sim_args, int(events), bootstrap, bare_topics)
     finally:
-        AdminClient({"bootstrap.servers": bootstrap}).delete_topics([bare_topic])
+        AdminClient({"bootstrap.servers": bootstrap}).delete_topics(bare_topics)
     bare_us = bare["cpu_s"] / bare["events"] * 1e6
     ours_us = cpu / events * 1e6
     rate = events / seconds
