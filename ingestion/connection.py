@@ -53,6 +53,7 @@ _ids = itertools.count(1)
 
 
 RETRY_STATUSES = frozenset({418, 429})
+_TEXT, _BINARY = Opcode.TEXT, Opcode.BINARY
 
 
 def is_retryable(exc: ConnectError) -> bool:
@@ -88,10 +89,14 @@ class _TypedConnection(ClientConnection):
         super().__init__(*args, **kwargs)
         self.binary: collections.deque[bool] = collections.deque()
 
-    def process_event(self, event: Any) -> None:
-        if isinstance(event, Frame) and event.opcode in (Opcode.TEXT, Opcode.BINARY):
-            self.binary.append(event.opcode is Opcode.BINARY)
-        super().process_event(event)
+    def process_event(self, event: Any) -> None:  # per frame: no super(), no tuple
+        if type(event) is Frame:
+            opcode = event.opcode
+            if opcode is _TEXT:
+                self.binary.append(False)
+            elif opcode is _BINARY:
+                self.binary.append(True)
+        ClientConnection.process_event(self, event)
 
 
 class Connection:
