@@ -54,15 +54,23 @@ def settings() -> DashboardSettings:
 
 def show_charts() -> None:
     """Rule 4: the picker's callback (runs before the rerun, so the view widget takes the value)."""
-    st.session_state["view"] = CHARTS
+    if st.session_state.get("symbol") is not None:
+        st.session_state["view"] = CHARTS
+
+
+def show_overview() -> None:
+    """Back on the overview the picker is empty again, so picking any symbol, even the last one, is a
+    change that shows its charts (Rule 4)."""
+    if st.session_state.get("view") == OVERVIEW:
+        st.session_state["symbol"] = None
 
 
 def symbol_options(cfg: DashboardSettings) -> list[str]:
     """The symbols in the database; the configured SYMBOLS while it holds none (or does not answer)."""
     found = symbol_choices(cfg.database_url.get_secret_value(), cfg.query_statement_timeout_ms)
     options = found or list(cfg.symbols)
-    if st.session_state.get("symbol") not in options:
-        st.session_state.pop("symbol", None)  # a symbol no longer listed: back to the first
+    if st.session_state.get("symbol") not in (None, *options):
+        st.session_state["symbol"] = None  # a symbol no longer listed: none picked
     return options
 
 
@@ -70,10 +78,11 @@ def sidebar(cfg: DashboardSettings) -> tuple[str, Selection]:
     """The user's view and selection; every widget has a key, so its value survives refreshes (Rule 2)."""
     bar = st.sidebar
     bar.header("binance-pipeline")
-    view = bar.radio("View", [OVERVIEW, CHARTS], key="view")
+    view = bar.radio("View", [OVERVIEW, CHARTS], key="view", on_change=show_overview)
     options = symbol_options(cfg)
-    symbol = bar.selectbox(f"Symbol ({len(options):,}; type to search)", options, key="symbol",
-                           on_change=show_charts)
+    picked = bar.selectbox(f"Symbol ({len(options):,})", options, index=None, key="symbol",
+                           placeholder="type to search", on_change=show_charts)
+    symbol = options[0] if picked is None else picked  # the charts of the first until one is picked
     interval = bar.selectbox("Candle interval", list(INTERVALS), index=2, key="interval")
     window = bar.selectbox("Window", list(WINDOWS), index=1, key="window")
     sma_window = bar.slider("SMA window (candles)", 2, 100, 20, key="sma_window")
