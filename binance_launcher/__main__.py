@@ -14,6 +14,10 @@ status, with the dashboard's URL and the verdict of a periodic self-audit of the
   5. A component not ready for a few seconds is shown with the last error line of its log.
   6. `demo --replay` writes to its own schema (setting REPLAY_SCHEMA), never into the tables of a
      synthetic or live session, and the status view says so.
+  7. SYMBOLS with patterns (`*USDT`, `ALL`): `demo` starts a simulated whole exchange
+     (`--market N` symbols, the exact names of SYMBOLS added to it), and the status view and the
+     self-audit follow the symbols ingestion actually captures (its `ingestion_symbol_captured`
+     series, refreshed with listings), not the list as given (binance_launcher.status Rule 4).
 """
 
 from __future__ import annotations
@@ -37,18 +41,26 @@ from pydantic import SecretStr
 from binance_launcher.procs import Component
 from binance_launcher.selfaudit import SelfAudit
 from binance_launcher.status import (
+    GAPS_OPEN_SYMBOLS,
     STUCK_AFTER_S,
     ComponentState,
     Latest,
+    Listings,
     Snapshot,
+    busiest,
+    captured,
     last_error_line,
+    market_lines,
     parse,
     render,
     stuck_notice,
+    symbol_rates,
+    total,
 )
 from binance_pipeline.common.settings import Settings, dsn_endpoint, load_or_exit, settings_epilog
 from db.store.errors import MigrationError
 from db.store.migrate import apply
+from ingestion.universe import is_pattern, needs_exchange_info
 
 ROOT = Path.cwd()  # the checkout: make and the console script run from it, like .local/services.env
 LOG_DIR = ROOT / ".local" / "logs"
@@ -75,17 +87,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sub = parser.add_subparsers(dest="mode", required=True)
     sub.add_parser("run", help="against BINANCE_WS_URL / BINANCE_REST_URL (real Binance by default)")
     demo = sub.add_parser("demo", help="against the local exchange simulator (no internet needed)")
-    demo.add_argument("--rate", type=float, default=50.0, help="synthetic events/s per symbol (default 50)")
+    demo.add_argument("--rate", type=float, default=50.0,
+                      help="synthetic events/s per symbol; with SYMBOLS patterns, of the busiest "
+                      "(default 50)")
+    demo.add_argument("--market", type=int, default=400,
+                      help="with SYMBOLS patterns: USDT pairs of the simulated exchange, a few busy and "
+                      "most quiet, plus some other quotes (default 400)")
     demo.add_argument("--replay", action="store_true", help="replay the recordings in --replay-dir")
     demo.add_argument("--replay-dir", type=Path, default=SHARED_DATA, help=f"default {SHARED_DATA}")
     parser.add_argument("--log-dir", type=Path, default=LOG_DIR, help=f"component logs (default {LOG_DIR})")
     parser.add_argument("--once", type=float, default=0.0, help=argparse.SUPPRESS)  # tests: run N s
+    parser.add_argument("--print-every", type=float, default=10.0, help=argparse.SUPPRESS)  # tests: no tty
     return parser.parse_args(argv)
 
 
 def start_simulator(settings: Settings, args: argparse.Namespace) -> tuple[Component, str, str]:
     """Start the simulator; return it with its WS and REST URLs (from its ready line)."""
-    sim_args = ["--ws-port", "0", "--rest-port", "0", "--symbols", ",".join(settings.symbols)]
+    sim_args = ["--ws-port", "0", "--rest-port", "0", *market_args(settings.symbols, args.market)]
     if args.replay:
         files = sorted(p for p in args.replay_dir.glob("*") if p.name != "README.md")
         if not files:
@@ -108,6 +126,14 @@ def start_simulator(settings: Settings, args: argparse.Namespace) -> tuple[Compo
         time.sleep(0.2)
     sim.stop()
     raise SystemExit(f"launcher: the exchange simulator did not start; its log:\n{sim.log_tail()}")
+
+
+def market_args(symbols: tuple[str, ...], market: int) -> list[str]:
+    """Rule 7: the simulator's symbols: a whole market when SYMBOLS holds patterns."""
+    exact = [s for s in symbols if not is_pattern(s)]
+    if len(exact) == len(symbols):
+        return ["--symbols", ",".join(symbols)]
+    return ["--market", str(market)] + (["--symbols", ",".join(exact)] if exact else [])
 
 
 def fetch(url: str, timeout: float = 0.8) -> tuple[int, str]:
@@ -213,16 +239,16 @@ def replay_settings(settings: Settings) -> Settings:
 
 
 class Screen:
-    """Redraws in place on a terminal; elsewhere prints a block every 10 s."""
+    """Redraws in place on a terminal; elsewhere prints a block every 10 s (``--print-every``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, every_s: float = 10.0) -> None:
         self.tty = sys.stdout.isatty()
-        self._last = 0.0
+        self._last, self._every_s = 0.0, every_s
 
     def show(self, lines: list[str]) -> None:
         if self.tty:
             sys.stdout.write("\x1b[H\x1b[2J" + "\n".join(lines) + "\n")
-        elif time.monotonic() - self._last >= 10:
+        elif time.monotonic() - self._last >= self._every_s:
             sys.stdout.write("\n".join(lines) + "\n\n")
             self._last = time.monotonic()
         sys.stdout.flush()
@@ -262,12 +288,15 @@ class StuckWatch:
 
 
 def supervise(
-    settings: Settings, comps: list[Component], ws_url: str, title: str, demo: bool, once: float
+    settings: Settings, comps: list[Component], ws_url: str, title: str, demo: bool, args: argparse.Namespace
 ) -> int:
-    screen, started, stuck = Screen(), time.monotonic(), StuckWatch()
+    once, screen, started, stuck = args.once, Screen(args.print_every), time.monotonic(), StuckWatch()
     history: deque[Snapshot] = deque(maxlen=RATE_WINDOW_S + 1)  # rates over ~5 s: flushes are bursty
     dsn = settings.database_url.get_secret_value()
     audit = SelfAudit(dsn, settings.symbols, settings.self_audit_interval_s, settings.self_audit_window_s)
+    market = Market(settings, dsn) if needs_exchange_info(settings.symbols) else None
+    if market is not None:
+        audit.follow([])  # until ingestion says what the patterns resolved to
     while True:
         for comp in comps:
             code = comp.exit_code()
@@ -285,16 +314,38 @@ def supervise(
                     setattr(cur, comp.name if comp.name == "worker" else "ingestion", parse(body))
         states = [component_state(c) for c in comps]
         ingestion = next(s for s in states if s.name == "ingestion")
+        prev = history[0] if history else None
+        symbol_lines = market.lines(prev, cur, audit) if market is not None else None
         audit.poll(time.monotonic())
         shown = notices(ws_url, ingestion, time.monotonic() - started, demo)
         shown += stuck.notices(comps, states, time.monotonic())
-        lines = render(title, history[0] if history else None, cur, states,
-                       latest_prices(dsn, settings.symbols), shown, audit.lines())
+        latest = latest_prices(dsn, settings.symbols) if market is None else {}
+        lines = render(title, prev, cur, states, latest, shown, audit.lines(), symbol_lines)
         screen.show([*lines, dashboard_line(settings)])
         history.append(cur)
         if once and time.monotonic() - started >= once:
             return 0
         time.sleep(1.0)
+
+
+class Market:
+    """Rule 7: the symbols section of the view when SYMBOLS holds patterns, from what ingestion captures."""
+
+    def __init__(self, settings: Settings, dsn: str) -> None:
+        self._entries, self._dsn, self._listings = settings.symbols, dsn, Listings()
+        self.symbols: list[str] = []
+
+    def lines(self, prev: Snapshot | None, cur: Snapshot, audit: SelfAudit) -> list[str]:
+        """The section's lines; the self-audit follows the captured symbols from here."""
+        if cur.ingestion:  # keep the last list while a scrape fails
+            self.symbols = captured(cur.ingestion)
+            audit.follow(self.symbols)
+        rates = symbol_rates(prev, cur)
+        top = busiest(rates, self.symbols)
+        latest = latest_prices(self._dsn, tuple(s for s, _ in top))
+        return market_lines(self._entries, self.symbols, total(cur.ingestion, GAPS_OPEN_SYMBOLS),
+                            self._listings.since_start(self.symbols), top,
+                            sum(rates.get(s, 0.0) for s in self.symbols), latest)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -329,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         title = f"{args.mode} · exchange {ws_url} · logs in {args.log_dir}"
         if args.mode == "demo" and args.replay:
             title += f" · replayed rows go to schema {settings.replay_schema!r}, apart from other sessions"
-        return supervise(settings, comps, ws_url, title, args.mode == "demo", args.once)
+        return supervise(settings, comps, ws_url, title, args.mode == "demo", args)
     except Stop:
         sys.stdout.write("\nlauncher: stopping...\n")
         return 0

@@ -30,6 +30,7 @@ from exchange_sim.ratelimit import WeightLimiter
 from exchange_sim.replay import read_file
 from exchange_sim.rest import RestApi
 from exchange_sim.synthetic import SyntheticSymbol
+from exchange_sim.whole_market import listings
 from exchange_sim.ws_server import WsServer, shutdown_all
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,18 @@ def prescan_symbols(cfg: SimConfig, market: Market) -> None:
                 break
             if cfg.symbols is None or record.event.symbol in cfg.symbols:
                 market.ensure(record.event.symbol)
+
+
+def build_market(cfg: SimConfig) -> Market:
+    """The market: a whole one first (``--market``), then the symbols named (``--symbols``)."""
+    market = Market([], cfg.history_cap)
+    if cfg.market and cfg.source == "synthetic":
+        for listing in listings(cfg.market, cfg.seed):
+            market.add(listing.spec, listing.activity, listing.trading)
+        log.info("market: %d symbols, %d TRADING", len(market.symbols), len(market.trading()))
+    for symbol in cfg.market_symbols():
+        market.ensure(symbol)
+    return market
 
 
 async def _start(app: web.Application, port: int) -> tuple[web.AppRunner, int]:
@@ -99,7 +112,7 @@ def _say_ready(ws_port: int, rest_port: int) -> None:
 
 async def serve(cfg: SimConfig) -> None:
     """Run the simulator until SIGTERM or SIGINT."""
-    market = Market(cfg.market_symbols(), cfg.history_cap)
+    market = build_market(cfg)
     prescan_symbols(cfg, market)
     faults, running, stop = Faults(), asyncio.Event(), asyncio.Event()
     running.set()

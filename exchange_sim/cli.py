@@ -108,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
         "replay: a filter, default all symbols in the files)",
     )
     g.add_argument(
+        "--market",
+        type=_ranged(int, 0, 5000),
+        default=D.market,
+        help="synthetic: a whole exchange of N USDT pairs (a few busy, most quiet: the busiest at "
+        "--rate, the rest after it in a Zipf-like spread), some of their bases in other quotes too, "
+        "and a few delisted (status BREAK); --symbols adds to it (0 = off)",
+    )
+    g.add_argument(
         "--source", choices=["synthetic", "replay"], default=D.source, help="where events come from"
     )
     g.add_argument(
@@ -247,6 +255,8 @@ def parse_config(argv: Sequence[str] | None = None) -> SimConfig:
         parser.error("argument --replay-file: required with --source replay")
     if ns.replay_file and ns.source != "replay":
         parser.error("argument --replay-file: only valid with --source replay")
+    if ns.market and ns.source != "synthetic":
+        parser.error("argument --market: only valid with --source synthetic")
     values = {k: v for k, v in vars(ns).items() if k not in ("replay_file", "fault")}
     return SimConfig(replay_files=tuple(ns.replay_file), faults=tuple(ns.fault), **values)
 

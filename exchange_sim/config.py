@@ -30,6 +30,7 @@ class SimConfig:
     ws_port: int = 0
     rest_port: int = 0
     symbols: tuple[str, ...] | None = None
+    market: int = 0  # synthetic: a whole market of N USDT pairs and some other quotes (whole_market.py)
     source: str = "synthetic"
     replay_files: tuple[Path, ...] = ()
     speed: float = 1.0
@@ -65,4 +66,4 @@ class SimConfig:
         """Symbols known before generation starts (replay may discover more)."""
         if self.symbols is not None:
             return list(self.symbols)
-        return list(DEFAULT_SYMBOLS) if self.source == "synthetic" else []
+        return list(DEFAULT_SYMBOLS) if self.source == "synthetic" and not self.market else []

@@ -11,6 +11,9 @@ Rule 3: unpaced work (replay at speed 0) yields to the event loop every ``BATCH`
 Rule 4: ``--start-delay`` set: nothing is generated before the first subscription plus delay.
 Rule 5: synthetic generation follows the market's TRADING symbols round by round: a symbol
         listed at run time starts generating at the next round, a delisted one stops.
+Rule 6: a symbol generates ``--rate`` x its ``activity`` events/s (market Rule 4). A round visits
+        every symbol, so rounds come less often as the market grows (``round_s``): the cost of
+        the loop stays bounded and each symbol's rate is unchanged (credit accrues by time).
 """
 
 from __future__ import annotations
@@ -29,8 +32,14 @@ from exchange_sim.replay import Recorded, read_file
 from exchange_sim.synthetic import SyntheticSymbol
 
 log = logging.getLogger(__name__)
-TICK = 0.005  # seconds between synthetic generation rounds
+TICK = 0.005  # seconds between synthetic generation rounds (at most ROUND_SYMBOLS symbols)
+ROUND_SYMBOLS = 20  # Rule 6: past this many symbols, a round's period grows with their number
 BATCH = 2000  # events between yields when unpaced
+
+
+def round_s(symbols: int) -> float:
+    """Seconds between two generation rounds over ``symbols`` symbols (Rule 6)."""
+    return TICK * max(1.0, symbols / ROUND_SYMBOLS)
 
 
 class Feed:
@@ -86,18 +95,20 @@ class Feed:
                 await self.running.wait()
                 last = loop.time()
             now = loop.time()
-            rate = cfg.rate * self._burst(now - start)
-            for symbol in self.market.trading():  # Rule 5
+            burst = cfg.rate * self._burst(now - start)
+            trading = self.market.trading()
+            for symbol in trading:  # Rule 5
+                state = self.market.symbols[symbol]
                 gen = gens.get(symbol)
                 if gen is None:
-                    gen = gens[symbol] = SyntheticSymbol(self.market.symbols[symbol].spec, cfg.seed,
-                                                         cfg.max_trades)
+                    gen = gens[symbol] = SyntheticSymbol(state.spec, cfg.seed, cfg.max_trades)
+                rate = burst * state.activity  # Rule 6
                 credit[symbol] = min(credit.get(symbol, 0.0) + rate * (now - last), max(rate * 0.25, 50.0))
                 self._generate(gen, symbol, credit)
                 if gen.exhausted:
-                    self.market.symbols[symbol].done = True
+                    state.done = True
             last = now
-            await asyncio.sleep(TICK)
+            await asyncio.sleep(round_s(len(trading)))
 
     def _generate(self, gen: SyntheticSymbol, symbol: str, credit: dict[str, float]) -> None:
         while credit[symbol] >= 1.0 and not gen.exhausted:

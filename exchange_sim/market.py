@@ -10,6 +10,8 @@ Rule 2: ``generated`` counts events recorded; ``sent`` counts events written to 
         connection; ``dropped`` counts events a drop fault withheld from every connection.
 Rule 3: a symbol's ``status`` is what exchangeInfo reports (TRADING, or BREAK once delisted);
         only TRADING symbols are generated. Listing and delisting happen at run time.
+Rule 4: a symbol's ``activity`` scales the generation rate (``--rate`` x activity events/s): 1.0
+        unless a whole market (``exchange_sim.whole_market``) gave it its share.
 """
 
 from __future__ import annotations
@@ -114,6 +116,7 @@ class SymbolState:
     book_tickers: BookRecord = field(default_factory=BookRecord)
     done: bool = False
     status: str = TRADING_STATUS
+    activity: float = 1.0  # Rule 4
 
 
 class Market:
@@ -133,6 +136,13 @@ class Market:
             state = SymbolState(spec_for(symbol), IdSeries(cap), IdSeries(cap))
             self.symbols[symbol] = state
         return state
+
+    def add(self, spec: SymbolSpec, activity: float, trading: bool) -> None:
+        """Register a symbol of a whole market with its own rules and share of activity (Rule 4)."""
+        cap = self.history_cap
+        state = SymbolState(spec, IdSeries(cap), IdSeries(cap), activity=activity)
+        state.status = TRADING_STATUS if trading else DELISTED_STATUS
+        self.symbols[spec.symbol] = state
 
     def list_symbol(self, symbol: str) -> None:
         """List ``symbol`` (again): TRADING from now on (Rule 3)."""

@@ -20,13 +20,14 @@ from decimal import Decimal
 from binance_pipeline.common.events import TradeMessage
 from ingestion.links import Link
 from ingestion.models import ControlReply
-from ingestion.parse import SHUTDOWN_STREAM, Framed
+from ingestion.parse import SHUTDOWN_STREAM, Parsed
 
 
-def misplaced_in(link: Link, framed: Framed, window: int) -> str | None:
-    """Why a well-formed frame does not belong on this connection now, or None (Rules 1-2)."""
-    stream, item = framed.stream, framed.item
-    if isinstance(item, ControlReply):
+def misplaced_in(link: Link, framed: tuple[str | None, Parsed], window: int) -> str | None:
+    """Why a well-formed frame (``parse.Framed``, or ``parse.decode``'s pair) does not belong on
+    this connection now, or None (Rules 1-2)."""
+    stream, item = framed
+    if type(item) is ControlReply:
         return None
     if stream is None:
         return "bare payload without the combined-stream envelope" if link.combined else None
@@ -39,12 +40,17 @@ def misplaced_in(link: Link, framed: Framed, window: int) -> str | None:
 
 def out_of_window(msg: TradeMessage, window: int) -> str | None:
     """Rule 2."""
-    at = msg["received_at"]
-    for name, value in (("trade time", msg["trade_time"]), ("event time", msg["event_time"])):
-        if value is not None and abs(value - at) > window:
-            return (f"{name} {value} us is {(value - at) / 1e6:+.0f} s from the receipt time "
-                    f"(window {window / 1e6:g} s)")  # fmt: skip
+    at, trade_time, event_time = msg["received_at"], msg["trade_time"], msg["event_time"]
+    if trade_time is not None and abs(trade_time - at) > window:
+        return _outside("trade time", trade_time, at, window)
+    if event_time is not None and abs(event_time - at) > window:
+        return _outside("event time", event_time, at, window)
     return None
+
+
+def _outside(name: str, value: int, at: int, window: int) -> str:
+    return (f"{name} {value} us is {(value - at) / 1e6:+.0f} s from the receipt time "
+            f"(window {window / 1e6:g} s)")  # fmt: skip
 
 
 def same_trade(found: TradeMessage | None, msg: TradeMessage) -> bool:

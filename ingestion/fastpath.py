@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, TypeGuard
+from typing import Any
 
 from binance_pipeline.common.bounds import DECIMAL_RE
 from binance_pipeline.common.events import CONTRACT_VERSION, BookTickerMessage, TradeMessage
@@ -38,69 +38,76 @@ _decimal = _whole(DECIMAL_RE)
 _symbol = _whole(SYMBOL_RE)
 
 
-def _time(v: Any) -> int | None:
-    """A ``TimeUs`` in microseconds, or None when the model would reject it."""
-    if type(v) is int and 0 < v < TIME_BELOW:
-        return v * 1000 if v < MS_BELOW else v
-    return None
+_SYMBOLS: set[str] = set()  # symbols the pattern accepted already (a memo; Rule 2 unchanged)
+SYMBOLS_MEMO = 4096  # the memo is emptied past this many (a hostile stream of new names stays bounded)
 
 
-def _ident(v: object) -> TypeGuard[int]:
-    return type(v) is int and 0 <= v <= MAX_ID
+def _symbol_ok(s: str) -> bool:
+    """``s`` (a str) matches the symbol pattern; remembered when it does."""
+    if s in _SYMBOLS:
+        return True
+    if _symbol(s) is None:
+        return False
+    if len(_SYMBOLS) >= SYMBOLS_MEMO:
+        _SYMBOLS.clear()
+    _SYMBOLS.add(s)
+    return True
 
 
-def _ref(v: object) -> TypeGuard[int]:
-    return type(v) is int and -1 <= v <= MAX_ID
+def _us(v: int) -> int:
+    """A valid ``TimeUs`` in microseconds (``models.to_us``)."""
+    return v * 1000 if v < MS_BELOW else v
 
 
-def _dec(v: object) -> TypeGuard[str]:
-    return type(v) is str and _decimal(v) is not None
-
-
-def _common(d: dict[str, Any]) -> tuple[int, int, Any, Any] | None:
-    """(E, T in us, M, s) when E, T, s, p, q, m and M are what the trade models accept."""
-    E, T, m, M, s = _time(d.get("E")), _time(d.get("T")), d.get("m"), d.get("M"), d.get("s")
-    if (E is None or T is None or type(m) is not bool or (M is not None and type(M) is not bool)
-            or type(s) is not str or _symbol(s) is None or not _dec(d.get("p")) or not _dec(d.get("q"))):
-        return None  # fmt: skip
-    return E, T, M, s
+# The checkers below are written out flat (one expression of type tests and comparisons each, no
+# helper calls on the accepting path): they run once per event.
 
 
 def trade(d: dict[str, Any], received_at: int) -> TradeMessage | None:
     """``TradePayload`` semantics (the caller has checked ``e == "trade"``)."""
-    common, t = _common(d), d.get("t")
-    if common is None or not _ident(t) or not is_positive(d["p"]) or not is_positive(d["q"]):
-        return None
-    E, T, M, s = common
+    get = d.get
+    E, T, s, t, p, q, m, M = get("E"), get("T"), get("s"), get("t"), get("p"), get("q"), get("m"), get("M")
+    if not (type(E) is int and 0 < E < TIME_BELOW and type(T) is int and 0 < T < TIME_BELOW
+            and type(t) is int and 0 <= t <= MAX_ID and type(m) is bool and (M is None or type(M) is bool)
+            and type(s) is str and _symbol_ok(s) and type(p) is str and _decimal(p) is not None
+            and type(q) is str and _decimal(q) is not None and is_positive(p) and is_positive(q)):
+        return None  # fmt: skip
     message: TradeMessage = {
-        "v": CONTRACT_VERSION, "type": "trade", "symbol": s, "id": t, "price": d["p"],
-        "qty": d["q"], "first_id": None, "last_id": None, "trade_time": T, "event_time": E,
-        "buyer_maker": d["m"], "best_match": M, "received_at": received_at, "source": "stream",
+        "v": CONTRACT_VERSION, "type": "trade", "symbol": s, "id": t, "price": p, "qty": q,
+        "first_id": None, "last_id": None, "trade_time": _us(T), "event_time": _us(E), "buyer_maker": m,
+        "best_match": M, "received_at": received_at, "source": "stream",
     }  # fmt: skip
     return message
 
 
 def agg_trade(d: dict[str, Any], received_at: int) -> TradeMessage | None:
     """``AggTradePayload`` semantics (the caller has checked ``e == "aggTrade"``)."""
-    common, a, f, last = _common(d), d.get("a"), d.get("f"), d.get("l")
-    if common is None or not _ident(a) or not _ref(f) or not _ref(last):
-        return None
-    if not anomaly_ok(d["p"], d["q"], f, last):  # models Rule 4: where the aggTrade anomaly applies
-        return None
-    E, T, M, s = common
+    get = d.get
+    E, T, s, a, p, q, m, M = get("E"), get("T"), get("s"), get("a"), get("p"), get("q"), get("m"), get("M")
+    f, last = get("f"), get("l")
+    if not (type(E) is int and 0 < E < TIME_BELOW and type(T) is int and 0 < T < TIME_BELOW
+            and type(a) is int and 0 <= a <= MAX_ID and type(f) is int and -1 <= f <= MAX_ID
+            and type(last) is int and -1 <= last <= MAX_ID
+            and type(m) is bool and (M is None or type(M) is bool)
+            and type(s) is str and _symbol_ok(s) and type(p) is str and _decimal(p) is not None
+            and type(q) is str and _decimal(q) is not None
+            and anomaly_ok(p, q, f, last)):  # models Rule 4: where the aggTrade anomaly applies
+        return None  # fmt: skip
     message: TradeMessage = {
-        "v": CONTRACT_VERSION, "type": "aggTrade", "symbol": s, "id": a, "price": d["p"],
-        "qty": d["q"], "first_id": f, "last_id": last, "trade_time": T, "event_time": E,
-        "buyer_maker": d["m"], "best_match": M, "received_at": received_at, "source": "stream",
+        "v": CONTRACT_VERSION, "type": "aggTrade", "symbol": s, "id": a, "price": p, "qty": q,
+        "first_id": f, "last_id": last, "trade_time": _us(T), "event_time": _us(E), "buyer_maker": m,
+        "best_match": M, "received_at": received_at, "source": "stream",
     }  # fmt: skip
     return message
 
 
 def book_ticker(d: dict[str, Any], received_at: int) -> BookTickerMessage | None:
     """``BookTickerPayload`` semantics (``e`` is missing, null or "bookTicker": checked by the caller)."""
-    u, s, b, bq, a, aq = d.get("u"), d.get("s"), d.get("b"), d.get("B"), d.get("a"), d.get("A")
-    if (not _ident(u) or type(s) is not str or _symbol(s) is None
-            or not _dec(b) or not _dec(bq) or not _dec(a) or not _dec(aq)):
+    get = d.get
+    u, s, b, bq, a, aq = get("u"), get("s"), get("b"), get("B"), get("a"), get("A")
+    if not (type(u) is int and 0 <= u <= MAX_ID and type(s) is str and _symbol_ok(s)
+            and type(b) is str and _decimal(b) is not None and type(bq) is str and _decimal(bq) is not None
+            and type(a) is str and _decimal(a) is not None and type(aq) is str and _decimal(aq) is not None):
         return None  # fmt: skip
     message: BookTickerMessage = {
         "v": CONTRACT_VERSION, "type": "bookTicker", "symbol": s, "update_id": u,

@@ -71,7 +71,7 @@ from ingestion.links import Link
 from ingestion.losses import LossTracker
 from ingestion.models import ControlReply
 from ingestion.pace import Pace
-from ingestion.parse import decode_frame
+from ingestion.parse import decode
 from ingestion.records import id_gap, resolve, time_gap
 from ingestion.sequencer import DUPLICATE, FILL, NEW, Gap, Sequencer
 
@@ -118,6 +118,7 @@ class Flow:
 
     def __init__(self, tallies: Tallies, time_window_us: int, quiet_us: int = QUIET_US) -> None:
         self._tallies, self._window, self._quiet_us = tallies, time_window_us, quiet_us
+        self._received = tallies.received
         self._quiet: dict[Key, int] = {}  # interrupted stream -> since when (us), Rule 8
         self._seqs: dict[Key, Sequencer] = {}
         self._paces: dict[Key, Pace] = {}
@@ -187,14 +188,14 @@ class Flow:
             self._reject(conn_id, raw, "binary frame: the exchange sends text frames", received_at, UNKNOWN)
             return
         try:
-            framed = decode_frame(raw, received_at)
+            framed = decode(raw, received_at)
         except ParseError as exc:
             self._reject(conn_id, raw, exc.reason, received_at, key_of_stream(exc.stream))
             return
-        item = framed.item
+        item = framed[1]
         misplaced = misplaced_in(link, framed, self._window)
         if misplaced is not None:
-            key = (item["type"], item["symbol"]) if isinstance(item, dict) else key_of_stream(framed.stream)
+            key = (item["type"], item["symbol"]) if isinstance(item, dict) else key_of_stream(framed[0])
             self._reject(conn_id, raw, misplaced, received_at, key)
         elif isinstance(item, dict):
             self._event(link, item, raw)
@@ -214,7 +215,7 @@ class Flow:
 
     def _event(self, link: Link, msg: Event, raw: bytes) -> None:
         key = (msg["type"], msg["symbol"])
-        self._tallies.received[key] += 1
+        self._received[key] += 1
         if link.handoff.buffering:
             link.handoff.hold(msg, raw, key, ident_of(msg))
         else:
@@ -225,10 +226,14 @@ class Flow:
         if self.resume is not None and key in self.resume.pending:
             trade = cast(TradeMessage, msg)
             self.resume_at(key, trade["id"], trade["trade_time"], trade["received_at"])
-        seq = self._sequencer(key)
-        if seq.contiguous and self._held(seq, key, cast(TradeMessage, msg), raw, conn_id):
-            return
-        self.accept(msg, key)
+        seq = self._seqs.get(key) or self._sequencer(key)
+        if seq.contiguous:  # an id at most one ahead is never held: checked here, before the call
+            last = seq.last
+            if (last is None or msg["id"] > last + 1) and self._held(  # type: ignore[typeddict-item]
+                seq, key, cast(TradeMessage, msg), raw, conn_id
+            ):
+                return
+        self.accept(msg, key, seq)
 
     def _held(self, seq: Sequencer, key: Key, msg: TradeMessage, raw: bytes, conn_id: str) -> bool:
         """Queue ``msg`` behind a pending check, or start one for it; False: sequence it now."""
@@ -251,10 +256,12 @@ class Flow:
             self._paces[key] = Pace()
         return seq
 
-    def accept(self, msg: Event, key: Key) -> None:
-        """Sequence one event and publish it unless it is a duplicate."""
-        seq = self._seqs.get(key) or self._sequencer(key)
-        verdict = seq.observe(ident_of(msg))
+    def accept(self, msg: Event, key: Key, seq: Sequencer | None = None) -> None:
+        """Sequence one event (``seq``: its sequencer, when the caller has it) and publish it
+        unless it is a duplicate."""
+        seq = seq or self._seqs.get(key) or self._sequencer(key)
+        ident = msg["update_id"] if key[0] == "bookTicker" else msg["id"]  # type: ignore[typeddict-item]
+        verdict = seq.observe(ident)
         if verdict is not NEW:
             if verdict == DUPLICATE:
                 self._tallies.duplicates[key] += 1
@@ -262,7 +269,7 @@ class Flow:
             if verdict != FILL:
                 self._on_gap(key, cast(Gap, verdict), msg["received_at"])
         if seq.contiguous and verdict != FILL:
-            self._paces[key].note(ident_of(msg), msg["received_at"])
+            self._paces[key].note(ident, msg["received_at"])
         if self._time_gaps and key[0] == "bookTicker" and key[1] in self._time_gaps:
             self._close_time_gap(key[1], msg["received_at"])
         self._out.append(PublishEvent(msg))

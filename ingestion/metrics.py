@@ -37,6 +37,8 @@ class Live(Protocol):
     def connection_ages(self) -> list[tuple[str, float]]: ...
     def backfill_remaining(self) -> int: ...
     def open_gaps_detected_us(self) -> list[int]: ...  # detected_at of each open gap
+    def open_gap_symbols(self) -> set[str]: ...  # the symbols with a gap open
+    def captured_symbols(self) -> list[str]: ...  # the symbols captured now (SYMBOLS resolved, owned)
 
 
 class Idle:
@@ -52,6 +54,12 @@ class Idle:
         return 0
 
     def open_gaps_detected_us(self) -> list[int]:
+        return []
+
+    def open_gap_symbols(self) -> set[str]:
+        return set()
+
+    def captured_symbols(self) -> list[str]:
         return []
 
 
@@ -89,6 +97,24 @@ class _LiveCollector(Collector):
         left.add_metric([], live.backfill_remaining())
         yield left
         yield from _open_gaps(live.open_gaps_detected_us(), time.time())
+        symbols = GaugeMetricFamily(
+            "ingestion_gaps_open_symbols", "Symbols with at least one gap open (not yet resolved)"
+        )
+        symbols.add_metric([], len(live.open_gap_symbols()))
+        yield symbols
+        yield _captured(live.captured_symbols())
+
+
+def _captured(symbols: list[str]) -> Metric:
+    """One series per captured symbol (value 1): what SYMBOLS resolved to, listings followed."""
+    family = GaugeMetricFamily(
+        "ingestion_symbol_captured",
+        "1 for each symbol this instance captures now (SYMBOLS resolved, its INGESTION_SHARD)",
+        labels=["symbol"],
+    )
+    for symbol in symbols:
+        family.add_metric([symbol], 1)
+    return family
 
 
 def _open_gaps(detected_us: list[int], now: float) -> Iterator[Metric]:

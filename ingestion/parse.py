@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -58,9 +58,9 @@ class Shutdown:
 Parsed = TradeMessage | BookTickerMessage | Shutdown | ControlReply
 
 
-@dataclass(frozen=True, slots=True)
-class Framed:
-    """A parsed frame and the stream its combined envelope named (None: no envelope)."""
+class Framed(NamedTuple):
+    """A parsed frame and the stream its combined envelope named (None: no envelope); ``decode``
+    returns the same pair as a plain tuple."""
 
     stream: str | None
     item: Parsed
@@ -82,19 +82,49 @@ def parse_frame(raw: bytes, received_at: int, fast: bool = True) -> Parsed:
 
 def decode_frame(raw: bytes, received_at: int, fast: bool = True) -> Framed:
     """``parse_frame``, with the envelope's stream name (Rule 7)."""
+    return Framed(*decode(raw, received_at, fast))
+
+
+def decode(raw: bytes, received_at: int, fast: bool = True) -> tuple[str | None, Parsed]:
+    """``decode_frame`` as a plain (stream, item) pair: the per-frame path."""
     if len(raw) > MAX_FRAME_BYTES:
         raise ParseError(f"oversized frame: {len(raw)} bytes > {MAX_FRAME_BYTES}")
     doc = _loads(raw)
     stream, data = _unwrap(doc)
     if stream is None and "id" in data and ("result" in data or "error" in data):
-        return Framed(None, _validate(ControlReply, data, "control reply", None))  # type: ignore[arg-type]
-    kind = _kind_of(stream, data)
+        return None, _validate(ControlReply, data, "control reply", None)  # type: ignore[return-value]
+    known = _STREAMS.get(stream) if stream is not None else None
+    if known is not None and _same_kind(data.get("e"), known[1], data):
+        kind = known[1]  # what _kind_of concluded for this stream before
+    else:
+        kind = _kind_of(stream, data)
     checker = CHECKERS.get(kind) if fast else None
     message = checker(data, received_at) if checker is not None else None
-    if message is not None:
+    if message is None:
+        return stream, _from_model(kind, data, stream, received_at)
+    if known is None or message["symbol"] != known[0]:
         _check_symbol(stream, message["symbol"])
-        return Framed(stream, message)
-    return Framed(stream, _from_model(kind, data, stream, received_at))
+        if stream is not None:
+            _remember(stream, message["symbol"], kind)
+    return stream, message
+
+
+# Stream names whose kind and symbol the checks accepted: (symbol, kind). A memo of what
+# ``_kind_of`` and ``_check_symbol`` concluded, so a stream's later frames skip the string work;
+# emptied past STREAMS_MEMO names, so a hostile run of new names stays bounded.
+_STREAMS: dict[str, tuple[str, str]] = {}
+STREAMS_MEMO = 8192
+
+
+def _same_kind(event: object, kind: str, data: dict[str, Any]) -> bool:
+    """``_kind_of`` would find ``kind`` in ``data`` (``e``, or a bookTicker's shape)."""
+    return event == kind or (event is None and kind == "bookTicker" and "u" in data)
+
+
+def _remember(stream: str, symbol: str, kind: str) -> None:
+    if len(_STREAMS) >= STREAMS_MEMO:
+        _STREAMS.clear()
+    _STREAMS[stream] = (symbol, kind)
 
 
 def _from_model(kind: str, data: dict[str, Any], stream: str | None, received_at: int) -> Parsed:
@@ -115,9 +145,14 @@ def _loads(raw: bytes) -> dict[str, Any]:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ParseError(f"invalid JSON: {exc}") from None
-    if not isinstance(doc, dict):
+    if type(doc) is not dict:
         raise ParseError(f"not a JSON object but {type(doc).__name__}")
-    if _key_ends(raw) != _count_keys(doc):
+    data = doc.get("data")
+    # Rule 6, first test: every member written has its colon, so the colons are at least the keys
+    # written, which are at least the keys decoded; equal to the top level's and ``data``'s keys,
+    # all three are equal and no key was written twice
+    least = len(doc) + (len(data) if type(data) is dict else 0)
+    if raw.count(b":") != least and _key_ends(raw) != _count_keys(doc):
         _reject_duplicate_keys(raw)
     return doc
 

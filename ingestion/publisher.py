@@ -58,7 +58,7 @@ class Publisher:
         limits = Limits(s.producer_buffer_max_messages, s.producer_ack_stall_s, s.ingestion_replay_window_s,
                         s.ingestion_replay_max_messages)  # fmt: skip
         self.core = DeliveryCore(roles, limits, time.monotonic())
-        self._routes: dict[tuple[str, str], tuple[str, DeliveryCallback]] = {}
+        self._routes: dict[tuple[str, str], tuple[str, DeliveryCallback, int]] = {}
         self._reports = DeliveryReports(settings, self.core, metrics)
         self.acked_events = self._reports.acked_events  # (type, symbol) -> last acked (Rule 2)
         config = {**producer_config(settings), **self._reports.config()}
@@ -101,32 +101,27 @@ class Publisher:
         ``then`` (backfill rows) is told whether Kafka acknowledged this very message; such a row
         is refused while the topics are missing (the backfill waits).
         """
-        key = (msg["type"], msg["symbol"])
-        route = self._routes.get(key) or self._route(key)
-        callback = route[1] if then is None else chain(route[1], then)
-        # an exact-size copy: orjson over-allocates its output, which the replay window would keep
-        value, ts = bytes(memoryview(encode(msg))), msg["received_at"] // 1000
-        core = self.core
+        symbol = msg["symbol"]
+        route = self._routes.get((msg["type"], symbol)) or self._route((msg["type"], symbol))
+        topic, callback = route[0], route[1] if then is None else chain(route[1], then)
+        value, ts, core = encode(msg), msg["received_at"] // 1000, self.core
         if not core.topics_ready:
-            return then is None and core.hold((route[0], key[1], value, ts, None))
+            return then is None and core.hold((topic, symbol, value, ts, None))
         try:
             try:
-                self.producer.produce(route[0], value, key[1], timestamp=ts, on_delivery=callback)
+                self._slot.producer.produce(topic, value, symbol, timestamp=ts, on_delivery=callback)
             except KafkaException as exc:
                 if not (is_fatal(exc) and self._slot.renew(str(exc))):
                     raise
-                self.producer.produce(route[0], value, key[1], timestamp=ts, on_delivery=callback)
+                self._slot.producer.produce(topic, value, symbol, timestamp=ts, on_delivery=callback)
         except BufferError:
             core.overflowed()
             return False
         except KafkaException as exc:
-            self._refused(route[0], exc)
-            return (
-                then is None
-                and core.refusal == "topic_missing"
-                and core.hold((route[0], key[1], value, ts, None))
-            )
-        core.window.append(core.now, (route[0], key[1], value, ts, None))
+            self._refused(topic, exc)
+            missing = then is None and core.refusal == "topic_missing"
+            return missing and core.hold((topic, symbol, value, ts, None))
+        core.window.push(core.now, route[2], value, ts)  # the window copies the value (orjson over-allocates)
         return True
 
     def _refused(self, topic: str, exc: KafkaException) -> None:
@@ -134,9 +129,11 @@ class Publisher:
             raise exc
         self._keeper.signal()
 
-    def _route(self, key: tuple[str, str]) -> tuple[str, DeliveryCallback]:
-        """The topic and the acknowledgement callback of one (type, symbol) (Rule 2)."""
-        route = self._routes[key] = (self._topic_of[key[0]], self._reports.event_callback(key))
+    def _route(self, key: tuple[str, str]) -> tuple[str, DeliveryCallback, int]:
+        """The topic, the acknowledgement callback and the window's route of one (type, symbol) (Rule 2)."""
+        topic = self._topic_of[key[0]]
+        callback, kept = self._reports.event_callback(key), self.core.window.route(topic, key[1])
+        route = self._routes[key] = (topic, callback, kept)
         return route
 
     def publish_event(self, msg: ev.TradeMessage | ev.BookTickerMessage) -> None:

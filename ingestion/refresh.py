@@ -8,6 +8,8 @@ Rules:
   3. A failed refresh leaves the universe as it is and is tried again at the next interval
      (one policy for every failure: transport error, HTTP status, malformed answer).
   4. exchangeInfo weighs 20; once a minute is 0.3% of the 6,000-per-minute budget.
+  5. With INGESTION_SHARD I/N, the resolved symbols (at start and at every refresh) are cut to
+     the ones this instance owns (ingestion.shard), exact names too: a listing reaches its owner.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import aiohttp
 from binance_pipeline.common.backoff import Backoff
 from binance_pipeline.common.settings import Settings
 from ingestion.errors import UniverseError
+from ingestion.shard import Shard
 from ingestion.supervisor import Supervisor
 from ingestion.universe import diff, needs_exchange_info, parse_exchange_info, place, resolve, stream_names
 
@@ -42,9 +45,11 @@ async def fetch_statuses(settings: Settings) -> dict[str, str]:
 
 
 async def resolve_settings(settings: Settings, stop: asyncio.Event) -> Settings | None:
-    """``settings`` with SYMBOLS resolved to exact symbols (Rule 1); None if stopped first."""
+    """``settings`` with SYMBOLS resolved to the exact symbols this instance owns (Rules 1, 5);
+    None if stopped first."""
+    shard = Shard.parse(settings.ingestion_shard)
     if not needs_exchange_info(settings.symbols):
-        return settings
+        return settings if shard.whole else _owned(settings, list(settings.symbols), shard)
     backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s)
     while not stop.is_set():
         try:
@@ -56,8 +61,16 @@ async def resolve_settings(settings: Settings, stop: asyncio.Event) -> Settings 
             await asyncio.sleep(delay)
             continue
         log.info("SYMBOLS %s: %d symbols TRADING", ",".join(settings.symbols), len(symbols))
-        return settings.model_copy(update={"symbols": tuple(symbols)})
+        return _owned(settings, symbols, shard)
     return None
+
+
+def _owned(settings: Settings, symbols: list[str], shard: Shard) -> Settings:
+    mine = shard.select(symbols)
+    if not shard.whole:
+        log.info("INGESTION_SHARD %s: this instance owns %d of the %d symbols", shard, len(mine),
+                 len(symbols))  # fmt: skip
+    return settings.model_copy(update={"symbols": tuple(mine)})
 
 
 class UniverseRefresher:
@@ -65,7 +78,8 @@ class UniverseRefresher:
 
     def __init__(self, settings: Settings, entries: Sequence[str], supervisor: Supervisor) -> None:
         self._s, self._entries, self._supervisor = settings, tuple(entries), supervisor
-        self.symbols = list(settings.symbols)
+        self._shard = Shard.parse(settings.ingestion_shard)
+        self.symbols = list(settings.symbols)  # what is captured now (read by the metrics)
 
     async def run(self) -> None:
         if not needs_exchange_info(self._entries):
@@ -77,7 +91,7 @@ class UniverseRefresher:
             except UniverseError as exc:
                 log.warning("symbol refresh failed (%s); next try in %g s", exc, self._s.symbols_refresh_s)
                 continue
-            await self.apply(resolve(self._entries, statuses))
+            await self.apply(self._shard.select(resolve(self._entries, statuses)))  # Rule 5
 
     async def apply(self, wanted: list[str]) -> None:
         """Move the supervisor's connections from the current symbols to ``wanted``."""

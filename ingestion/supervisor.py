@@ -96,6 +96,7 @@ class Supervisor:
             self._slots_group = tg
             for slot in self.slots:
                 tg.create_task(self._run_slot(slot), name=f"slot-{slot.index}")
+            await asyncio.Event().wait()  # open until cancelled: a listing may add the first slot
 
     async def _run_slot(self, slot: Slot) -> None:
         try:

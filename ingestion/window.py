@@ -38,13 +38,14 @@ class _Chunk:
         self.routes = array("H")
         self.extras: dict[int, Pending] = {}  # Rule 2: index -> the message with its headers
         self.start = 0  # messages before it are dropped
-        self.top = float("-inf")  # the latest stamp in the chunk
+        self.top = float("-inf")  # the latest stamp in the chunk, set when it is full
 
 
 class ReplayWindow:
     def __init__(self, maxlen: int) -> None:
         self.maxlen = maxlen
         self._chunks: deque[_Chunk] = deque()
+        self._open = self._chunk()  # the last chunk, where messages go
         self._route_of: dict[tuple[str, str | None], int] = {}
         self._routes: list[tuple[str, str | None]] = []
         self._len = 0
@@ -52,28 +53,45 @@ class ReplayWindow:
     def __len__(self) -> int:
         return self._len
 
-    def append(self, stamp: float, item: Pending) -> None:
-        """Rule 1 (Rule 4 past ``maxlen``)."""
-        if not self.maxlen:
-            return
-        chunks = self._chunks
-        if not chunks or len(chunks[-1].ends) >= CHUNK:
-            chunks.append(_Chunk())
-        chunk = chunks[-1]
-        topic, key, value, ts, headers = item
+    def _chunk(self) -> _Chunk:
+        chunk = _Chunk()
+        self._chunks.append(chunk)
+        return chunk
+
+    def route(self, topic: str, key: str | None) -> int:
+        """The index of (``topic``, ``key``) in the window's table of routes (Rule 1), for ``push``."""
         route = self._route_of.get((topic, key))
         if route is None:
             route = self._route_of[(topic, key)] = len(self._routes)
             self._routes.append((topic, key))
-        if headers is not None:
-            chunk.extras[len(chunk.ends)] = item
-        chunk.data += value
-        chunk.ends.append(len(chunk.data))
+        return route
+
+    def append(self, stamp: float, item: Pending) -> None:
+        """Rule 1 (Rule 4 past ``maxlen``)."""
+        topic, key, value, ts, headers = item
+        if headers is not None and self.maxlen:
+            if len(self._open.ends) == CHUNK:
+                self._open = self._chunk()
+            self._open.extras[len(self._open.ends)] = item
+        self.push(stamp, self.route(topic, key), value, ts)
+
+    def push(self, stamp: float, route: int, value: bytes, ts: int) -> None:
+        """``append`` of a message without headers, its route given (``route``): the hot path."""
+        if not self.maxlen:
+            return
+        chunk = self._open
+        if len(chunk.ends) == CHUNK:  # full: the next one starts
+            chunk = self._open = self._chunk()
+        data = chunk.data
+        data += value
+        ends = chunk.ends
+        ends.append(len(data))
         chunk.stamps.append(stamp)
-        chunk.top = max(chunk.top, stamp)
         chunk.ts.append(ts)
         chunk.routes.append(route)
         self._len += 1
+        if len(ends) == CHUNK:
+            chunk.top = max(chunk.stamps)
         if self._len > self.maxlen:
             self._drop_first()
 
@@ -83,6 +101,7 @@ class ReplayWindow:
 
     def clear(self) -> None:
         self._chunks.clear()
+        self._open = self._chunk()
         self._len = 0
 
     def __iter__(self) -> Iterator[Stamped]:
@@ -101,7 +120,7 @@ class ReplayWindow:
     def evict(self, horizon: float) -> int:
         """Rule 4; returns how many left."""
         dropped = 0
-        while self._chunks:
+        while self._len:
             chunk = self._chunks[0]
             if chunk.top < horizon and len(chunk.ends) == CHUNK:  # all of it, at once
                 dropped += CHUNK - chunk.start
@@ -116,8 +135,11 @@ class ReplayWindow:
 
     def _drop_first(self) -> None:
         chunk = self._chunks[0]
-        chunk.extras.pop(chunk.start, None)
+        if chunk.extras:
+            chunk.extras.pop(chunk.start, None)
         chunk.start += 1
         self._len -= 1
         if chunk.start == len(chunk.ends):
             self._chunks.popleft()
+            if chunk is self._open and len(chunk.ends) < CHUNK:  # it emptied before it filled
+                self._open = self._chunk()

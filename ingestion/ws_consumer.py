@@ -112,8 +112,8 @@ async def run(settings: Settings) -> int:
     backfiller = Backfiller(resolved, metrics)
     effects = Effects(resolved, metrics, publisher, backfiller)
     supervisor = Supervisor(resolved, effects, metrics)
-    metrics.read_live(Live(publisher, supervisor, backfiller, effects))
     refresher = UniverseRefresher(resolved, settings.symbols, supervisor)
+    metrics.read_live(Live(publisher, supervisor, backfiller, effects, refresher))
     health = HealthServer(
         resolved.ingestion_health_host, resolved.ingestion_health_port, metrics.registry,
         [supervisor.readiness, publisher.readiness],
@@ -176,10 +176,11 @@ class Live:
     """What the live gauges read at scrape time (``metrics`` Rule 2), from the parts that know."""
 
     def __init__(
-        self, publisher: Publisher, supervisor: Supervisor, backfiller: Backfiller, effects: Effects
+        self, publisher: Publisher, supervisor: Supervisor, backfiller: Backfiller, effects: Effects,
+        refresher: UniverseRefresher,
     ) -> None:
         self._publisher, self._supervisor = publisher, supervisor
-        self._backfiller, self._effects = backfiller, effects
+        self._backfiller, self._effects, self._refresher = backfiller, effects, refresher
 
     def queue_depth(self) -> int:
         return self._publisher.queue_depth()
@@ -193,6 +194,13 @@ class Live:
     def open_gaps_detected_us(self) -> list[int]:
         book = self._effects.book
         return [g["detected_at"] for g in book.open_gaps()] if book is not None else []
+
+    def open_gap_symbols(self) -> set[str]:
+        book = self._effects.book
+        return {g["symbol"] for g in book.open_gaps()} if book is not None else set()
+
+    def captured_symbols(self) -> list[str]:
+        return list(self._refresher.symbols)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,6 +27,7 @@ ALLOWED = {
     "random",  # backoff's jitter: no I/O, and the tests seed it or bound it
     "hashlib", "io", "zipfile",  # the history archive is hashed and unzipped from bytes in memory
     "csv",  # the query service renders CSV into an in-memory buffer
+    "zlib",  # crc32 of a symbol's bytes (ingestion/shard.py): a checksum of a value in memory
     # Project modules that import a client library only for its error classes and codes, to classify
     # an error: nothing is connected, opened or sent. Their own logic is mutated; the walk stops here.
     "consumer.errors", "db.service.errors",  # psycopg2 errors by SQLSTATE (STYLE.md practice 5)

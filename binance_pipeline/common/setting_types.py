@@ -143,6 +143,17 @@ def _symbols(value: tuple[str, ...]) -> tuple[str, ...]:
     return upper
 
 
+SHARD_RE = re.compile(r"^\s*(\d{1,4})\s*/\s*(\d{1,4})\s*$")
+
+
+def _shard(value: str) -> str:
+    match = SHARD_RE.match(value)
+    index, count = (int(match[1]), int(match[2])) if match else (0, 0)
+    if not 1 <= index <= count:
+        raise ValueError(f"expected I/N with 1 <= I <= N (this instance of N), e.g. 2/3; got {value!r}")
+    return f"{index}/{count}"
+
+
 def _stream_types(value: tuple[str, ...]) -> tuple[str, ...]:
     bad = [s for s in value if s not in STREAM_TYPES]
     if bad or not value:
@@ -176,6 +187,7 @@ ApiKey = Annotated[SecretStr | None, AfterValidator(_api_key)]  # unset, or a no
 SymbolList = Annotated[  # comma-separated in the environment
     tuple[str, ...], NoDecode, BeforeValidator(_split_csv), AfterValidator(_symbols)
 ]
+IngestionShard = Annotated[str, AfterValidator(_shard)]  # "I/N", normalised
 StreamTypeList = Annotated[
     tuple[str, ...], NoDecode, BeforeValidator(_split_csv), AfterValidator(_stream_types)
 ]

@@ -36,6 +36,7 @@ from binance_pipeline.common.setting_types import (
     BootstrapServers,
     Host,
     HttpUrl,
+    IngestionShard,
     LogLevel,
     Port,
     PostgresUrl,
@@ -241,6 +242,12 @@ class IngestionSettings(KafkaTopicSettings, RestSettings, ProducerSettings, Symb
         60.0, gt=0, le=86_400,
         description="With SYMBOLS patterns: seconds between exchangeInfo refreshes (new listings "
         "subscribed, delistings unsubscribed on the open connections)",
+    )
+    ingestion_shard: IngestionShard = Field(
+        "1/1",
+        description="I/N: this instance is shard I of N instances splitting SYMBOLS (patterns "
+        "resolved, then exact names) by crc32(symbol) mod N; each symbol, listings included, has "
+        "exactly one owner. 1/1: this instance captures every symbol",
     )
     stream_types: StreamTypeList = Field(
         STREAM_TYPES, description="Stream types per symbol: trade, aggTrade, bookTicker"

@@ -82,6 +82,24 @@ class Ingestion:
         return self.stopped_rc
 
 
+def captured_symbols(health_port: int) -> set[str]:
+    """The symbols an ingestion on ``health_port`` captures now (``ingestion_symbol_captured``);
+    empty while its port does not answer."""
+    try:
+        text = http_get(health_port, "/metrics", timeout=2)[1].decode()
+    except OSError:
+        return set()
+    return {line.split('symbol="')[1].split('"')[0] for line in text.splitlines()
+            if line.startswith("ingestion_symbol_captured{")}  # fmt: skip
+
+
+def trading_symbols(rest_url: str, quote: str) -> set[str]:
+    """The symbols of quote asset ``quote`` that the exchange at ``rest_url`` lists as TRADING."""
+    with urllib.request.urlopen(f"{rest_url}/api/v3/exchangeInfo", timeout=5) as answer:
+        info = json.loads(answer.read())
+    return {s["symbol"] for s in info["symbols"] if s["status"] == "TRADING" and s["quoteAsset"] == quote}
+
+
 def start_ingestion(env: dict[str, str], args: Iterable[str] = ()) -> Ingestion:
     """Start ingestion with ``env`` on top of FAST_ENV and wait until its health port answers."""
     port = free_port()

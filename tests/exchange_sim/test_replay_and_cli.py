@@ -112,6 +112,8 @@ def test_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None
         (["--symbols", "btc"], "--symbols"),
         (["--source", "replay"], "--replay-file"),
         (["--fault", "1:explode"], "--fault"),
+        (["--market", "-1"], "--market"),
+        (["--market", "10", "--source", "replay", "--replay-file", __file__], "--market"),
     ],
 )
 def test_bad_option_exits_2_naming_it(

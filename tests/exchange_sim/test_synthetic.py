@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from decimal import Decimal
 from itertools import pairwise
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -83,3 +85,26 @@ def test_frames_shared_and_microsecond_variant() -> None:
     assert event.frame(True, False) is event.frame(True, False)
     assert b'"E":1767225600' in event.payload(False)
     assert str(event.times_us["E"]).encode() in event.payload(True)
+
+
+def test_whole_market_lists_usdt_pairs_other_quotes_and_a_few_delisted() -> None:
+    """--market N: N USDT pairs (a few BREAK), some bases in other quotes, Zipf-like activity, seeded."""
+    from exchange_sim.whole_market import QUIET_FLOOR, activity, listings
+
+    market = listings(300, seed=7)
+    quotes = Counter(item.spec.base_quote[1] for item in market)
+    assert quotes["USDT"] == 300 and sum(quotes.values()) - 300 >= 30
+    assert 0 < sum(not item.trading for item in market) < 10
+    assert len({item.spec.symbol for item in market}) == len(market)
+    assert market[0].spec.symbol == "BTCUSDT" and market[0].activity == 1.0
+    usdt = [item.activity for item in market if item.spec.symbol.endswith("USDT")]
+    assert usdt == sorted(usdt, reverse=True) and usdt[-1] == QUIET_FLOOR
+    assert sum(a > 0.1 for a in usdt) <= 10  # a few busy, most quiet
+    assert listings(300, seed=7) == market and listings(300, seed=8) != market
+    for item in market:
+        spec = item.spec
+        assert spec.tick >= 1 and spec.lot >= 1 and spec.start_price % spec.tick == 0
+    with pytest.raises(ValueError, match="rank"):
+        activity(0)
+    with pytest.raises(ValueError, match="at least one"):
+        listings(0, seed=7)

@@ -33,3 +33,23 @@ def test_unrepairable_gap_series_exist_at_zero_from_the_start() -> None:
     for stream in STREAMS:
         labels = {"stream": stream, "status": "unrepairable"}
         assert m.registry.get_sample_value("ingestion_gaps_resolved_total", labels) == 0
+
+
+class Market(Idle):
+    def open_gap_symbols(self) -> set[str]:
+        return {"BTCUSDT", "X001USDT"}
+
+    def captured_symbols(self) -> list[str]:
+        return ["BTCUSDT", "ETHUSDT", "X001USDT"]
+
+
+def test_captured_symbols_and_symbols_with_open_gaps_are_exported() -> None:
+    """One ``ingestion_symbol_captured`` series per captured symbol; open-gap symbols are counted."""
+    m = IngestionMetrics()
+    assert m.registry.get_sample_value("ingestion_gaps_open_symbols") == 0
+    assert m.registry.get_sample_value("ingestion_symbol_captured", {"symbol": "BTCUSDT"}) is None
+    m.read_live(Market())
+    assert m.registry.get_sample_value("ingestion_gaps_open_symbols") == 2
+    for symbol in ("BTCUSDT", "ETHUSDT", "X001USDT"):
+        assert m.registry.get_sample_value("ingestion_symbol_captured", {"symbol": symbol}) == 1
+    assert m.registry.get_sample_value("ingestion_symbol_captured", {"symbol": "BNBUSDT"}) is None

@@ -34,3 +34,24 @@ def test_self_audit_is_off_at_interval_zero_and_says_when_the_database_is_down()
     audit.poll(0.0)
     assert audit.verdicts["BTCUSDT"].startswith("not checked:")
     assert datetime.now(UTC) > T0
+
+
+def test_self_audit_rotates_over_a_whole_market_and_follows_the_captured_symbols(db_url: str) -> None:
+    """Beyond 10 symbols, a round audits them in batches within half the interval; the view counts them."""
+    Tape(db_url, "BTCUSDT").insert(synthetic(100))
+    names = ["BTCUSDT"] + [f"X{n:03d}USDT" for n in range(23)]
+    audit = SelfAudit(db_url, (), interval_s=8, window_s=600)
+    audit.poll(0.0)
+    assert audit.lines()[0].endswith("first check pending")  # nothing captured yet: nothing audited
+    audit.follow(names)
+    polls = 0
+    while len(audit.verdicts) < len(names):
+        audit.poll(float(polls))
+        polls += 1
+    assert polls == 4  # 24 symbols, batches of ceil(24 / 4) = 6
+    audit.poll(5.0)  # the round is over and the next is not due: nothing more is audited
+    head = audit.lines()[0]
+    assert "24 of 24 captured symbols checked" in head, head
+    assert audit.verdicts["X000USDT"] == "no data"
+    audit.follow(names[1:])
+    assert "BTCUSDT" not in audit.verdicts and "23 of 23 captured symbols checked" in audit.lines()[0]

@@ -5,12 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from binance_launcher.status import (
+    GAPS_OPEN_SYMBOLS,
     ComponentState,
+    Listings,
     Snapshot,
+    busiest,
+    captured,
     last_error_line,
+    market_lines,
     parse,
     render,
     stuck_notice,
+    symbol_rates,
+    total,
 )
 
 INGESTION = """# TYPE ingestion_events_received counter
@@ -66,3 +73,44 @@ def test_stuck_notice_names_component_error_and_log() -> None:
     assert text == "ingestion not ready for 7 s; last error in its log: ConnectionRefusedError: x " \
                    "(log: /x/ingestion.log)"
     assert "no error line" in stuck_notice("worker", 6, "/l", None)
+
+
+MARKET = """# TYPE ingestion_events_received counter
+ingestion_events_received_total{symbol="BTCUSDT",type="trade"} %d
+ingestion_events_received_total{symbol="ETHUSDT",type="trade"} %d
+ingestion_events_received_total{symbol="X001USDT",type="bookTicker"} 5
+# TYPE ingestion_symbol_captured gauge
+ingestion_symbol_captured{symbol="BTCUSDT"} 1
+ingestion_symbol_captured{symbol="ETHUSDT"} 1
+ingestion_symbol_captured{symbol="X001USDT"} 1
+%s
+# TYPE ingestion_gaps_open_symbols gauge
+ingestion_gaps_open_symbols 1
+"""
+
+
+def test_market_view_shows_counts_listings_the_busiest_and_a_total() -> None:
+    """With patterns: captured count, open-gap symbols, listings since start, busiest by rate, total."""
+    listings = Listings()
+    prev = Snapshot(10.0, parse(MARKET % (100, 100, "")))
+    assert captured(prev.ingestion) == ["BTCUSDT", "ETHUSDT", "X001USDT"]
+    assert listings.since_start(captured(prev.ingestion)) == ([], [])
+    cur = Snapshot(12.0, parse(MARKET % (120, 160, 'ingestion_symbol_captured{symbol="NEWUSDT"} 1')))
+    symbols = captured(cur.ingestion)
+    rates = symbol_rates(prev, cur)
+    assert rates == {"BTCUSDT": 10.0, "ETHUSDT": 30.0, "X001USDT": 0.0}
+    top = busiest(rates, symbols, 2)
+    assert top == [("ETHUSDT", 30.0), ("BTCUSDT", 10.0)]
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    lines = market_lines(("*USDT",), symbols, total(cur.ingestion, GAPS_OPEN_SYMBOLS),
+                         listings.since_start(symbols), top, sum(rates.values()),
+                         {"ETHUSDT": ("3500.00000000", at, "trade"), "BTCUSDT": None})  # fmt: skip
+    assert lines[0] == "symbols: 4 captured (SYMBOLS *USDT), 1 with open gaps; since start: +1 NEWUSDT"
+    assert lines[1] == "busiest 2 of 4 by events/s, with the latest trade in the database:"
+    assert lines[2].split() == ["ETHUSDT", "30.0/s", "3500.00000000", "at", "2026-01-01T00:00:00.000000Z",
+                                "(trade)"]  # fmt: skip
+    assert lines[3].split()[:2] == ["BTCUSDT", "10.0/s"] and lines[3].endswith("no trades yet")
+    assert lines[4].split() == ["total", "40.0/s", "over", "4", "symbols"]
+    view = render("demo", prev, cur, [], {}, [], ["self-audit ..."], lines)
+    assert "latest trade in the database:" not in view and view[-1] == "self-audit ..."
+    assert symbol_rates(None, cur) == {}

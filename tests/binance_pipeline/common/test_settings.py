@@ -65,6 +65,13 @@ def test_symbols_are_parsed_from_comma_separated_env(monkeypatch: pytest.MonkeyP
     assert Settings().symbols == ("BTCUSDT", "ETHBTC")
 
 
+def test_ingestion_shard_defaults_to_one_of_one_and_is_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
+    """INGESTION_SHARD is 1/1 unless set; ' 2 / 3 ' is kept as 2/3."""
+    assert Settings(_env_file=None).ingestion_shard == "1/1"  # type: ignore[call-arg]
+    monkeypatch.setenv("INGESTION_SHARD", " 2 / 3 ")
+    assert Settings().ingestion_shard == "2/3"
+
+
 @pytest.mark.parametrize(
     ("var", "value"),
     [
@@ -88,6 +95,10 @@ def test_symbols_are_parsed_from_comma_separated_env(monkeypatch: pytest.MonkeyP
         ("BINANCE_REST_URL", "http://127.0.0.1:0"),
         ("QUERY_API_KEY", ""),
         ("QUERY_API_KEY", "   "),
+        ("INGESTION_SHARD", "0/3"),
+        ("INGESTION_SHARD", "4/3"),
+        ("INGESTION_SHARD", "2"),
+        ("INGESTION_SHARD", "a/b"),
     ],
 )
 def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:

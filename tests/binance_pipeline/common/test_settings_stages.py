@@ -30,6 +30,7 @@ BAD = {  # one bad value per rule (setting_types), for settings of every stage
     "DASHBOARD_HOST": "a b", "QUERY_API_KEY": "", "REPLAY_SCHEMA": "Bad", "BATCH_MAX_ROWS": "0",
     "QUERY_MAX_ROWS": "0", "DASHBOARD_PORT": "0", "WORKER_HEALTH_PORT": "70000", "PRODUCER_LINGER_MS": "-1",
     "RETENTION_DAYS": "-1", "AUDIT_STATEMENT_TIMEOUT_MS": "0", "HISTORY_ARCHIVE_ATTEMPTS": "0",
+    "INGESTION_SHARD": "4/3",
     "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",  # without KAFKA_SASL_*: the rule across settings
 }
 CLASSES: list[type[EnvSettings]] = [*STAGES.values(), Settings]
