@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## create .venv and install the project with its dev tools
 
 $(DASH_STAMP): $(STAMP)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,dashboard]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,dashboard,browser]'
 	touch $(DASH_STAMP)
 
 dashboard: $(DASH_STAMP)  ## install the dashboard extra (Streamlit, Plotly, Playwright); python -m dashboard serves it
@@ -83,8 +83,9 @@ run: dashboard services-up  ## the whole pipeline against BINANCE_WS_URL (real B
 demo: dashboard services-up  ## the whole pipeline against the local exchange simulator, live status
 	set -a; eval "$$(bash $(SERVICES) env)"; set +a; $(PY) -m binance_launcher demo $(DEMO_ARGS)
 
-screenshot: dashboard browser services-up  ## regenerate docs/dashboard.png with the browser test (~5 min)
+screenshot: dashboard browser services-up  ## regenerate docs/dashboard.png and docs/dashboard-overview.png with the browser test (~5 min)
 	set -a; eval "$$(bash $(SERVICES) env)"; set +a; DOCS_SCREENSHOT=docs/dashboard.png \
+	  DOCS_OVERVIEW_SCREENSHOT=docs/dashboard-overview.png \
 	  $(PY) -m pytest -q tests/dashboard/test_browser.py
 
 bench: install services-up  ## run every benchmark in bench/; figures to bench/results/ (JSON + Markdown)

@@ -10,6 +10,8 @@ Rules:
   2. SIGTERM/SIGINT go to ``Worker.stop`` (loop.py Rule 4), during the start too: a stop while
      waiting for the broker or the database exits 0, nothing having been consumed.
   3. The exit status is the loop's: 0 clean, 1 with messages left uncommitted or a fatal error.
+  4. WORKER_NAME's ``{hostname}`` becomes this host's name here, once, before anything uses the name
+     (``named``): each replica of a scaled compose service gets its container's name.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import socket
 import threading
 
 from confluent_kafka import Consumer
@@ -25,6 +28,7 @@ from confluent_kafka import Consumer
 from binance_pipeline.common.backoff import Backoff
 from binance_pipeline.common.health import HealthServer
 from binance_pipeline.common.logs import configure
+from binance_pipeline.common.setting_types import expand_worker_name
 from binance_pipeline.common.settings import WorkerSettings, load_stage, settings_epilog
 from binance_pipeline.kafka.topic_ids import TopicIds
 from consumer.checkpoint import Checkpointer
@@ -105,6 +109,11 @@ async def _run(settings: WorkerSettings, worker: Worker, stop: threading.Event) 
             retention.cancel()
 
 
+def named(settings: WorkerSettings, hostname: str) -> WorkerSettings:
+    """Rule 4: the settings with WORKER_NAME's ``{hostname}`` replaced by ``hostname``."""
+    return settings.model_copy(update={"worker_name": expand_worker_name(settings.worker_name, hostname)})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m consumer.worker",
@@ -114,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.parse_args(argv)
-    settings = load_stage("consumer.worker", WorkerSettings)
+    settings = named(load_stage("consumer.worker", WorkerSettings), socket.gethostname())
     configure(settings.log_level)
     return asyncio.run(serve(settings))
 

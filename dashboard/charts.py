@@ -14,6 +14,7 @@ from decimal import Decimal
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dashboard import display
 from db.service import results as r
 
 UP, DOWN, SMA, WHALE = "#26a69a", "#ef5350", "#f5a623", "#7e57c2"
@@ -47,7 +48,7 @@ def price_chart(candles: list[r.Candle], sma: list[r.SmaPoint], whales: list[r.W
         fig.add_trace(go.Scatter(
             x=[w.time for w in whales], y=_f(w.price for w in whales), mode="markers", name="whale trades",
             marker={"symbol": "star", "size": 14, "color": WHALE, "line": {"width": 1, "color": "#333"}},
-            text=[f"{w.qty} @ {w.price} = {w.notional:,.2f}" for w in whales],
+            text=[f"{w.qty} @ {w.price} = {display.notional_text(w.notional, w.price)}" for w in whales],
             hovertemplate="%{text}<extra>whale</extra>"), row=1, col=1)
     colours = [UP if (c.close or 0) >= (c.open or 0) else DOWN for c in candles]
     fig.add_trace(go.Bar(x=times, y=_f(c.volume for c in candles), name="volume", marker_color=colours,

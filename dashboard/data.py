@@ -14,10 +14,14 @@ Rules:
   4. The audit verdict (db.service.queries.audit, as the launcher's self-audit runs it) covers the
      window up to SETTLE before ``now`` (rows still in flight are not holes), and only windows
      up to AUDIT_MAX_SPAN: a longer one is left to ``python -m db.query audit``.
+  5. Each load reports the database statements it sent (``statements``, counted by the query
+     layer's session, db.service.queries Rule 7): the market overview is one statement for every
+     symbol, the page of one symbol a fixed handful, never one per symbol.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -77,6 +81,7 @@ class PageData:
     quotes: list[r.QuoteBucket] = field(default_factory=list)
     completeness: r.Completeness = field(default_factory=lambda: r.Completeness([], []))
     audit: au.Audit | None = None
+    statements: int = 0
 
     @property
     def empty(self) -> bool:
@@ -93,22 +98,58 @@ def load(dsn: str, sel: Selection, now: datetime, timeout_ms: int = 10_000) -> P
     """One refresh: every figure of the page from one read-only session (Rule 2 on failure)."""
     start, end = window_of(sel, now)
     page = PageData(sel, start, end)
+    page.problem, page.statements = _session(dsn, timeout_ms, lambda conn: _fill(conn, page, now))
+    return page
+
+
+@dataclass
+class Overview:
+    """The market overview of one refresh: every symbol (most trades in the window first)."""
+
+    start: datetime
+    end: datetime
+    problem: str | None = None
+    markets: list[r.Market] = field(default_factory=list)
+    statements: int = 0
+
+
+def load_overview(dsn: str, span: timedelta, now: datetime, timeout_ms: int = 10_000) -> Overview:
+    """One refresh of the overview: one statement for every symbol (Rules 2, 5), over [now - span, now)."""
+    view = Overview(now - span, now)
+
+    def fill(conn: queries.CountingConnection) -> None:
+        view.markets = queries.markets(conn, view.start, view.end)
+
+    view.problem, view.statements = _session(dsn, timeout_ms, fill)
+    return view
+
+
+def symbol_choices(dsn: str, timeout_ms: int = 10_000) -> list[str]:
+    """The symbols in the database for the picker; empty when there are none or no answer."""
+    found: list[str] = []
+    _session(dsn, timeout_ms, lambda conn: found.extend(queries.symbols(conn)))
+    return found
+
+
+def _session(dsn: str, timeout_ms: int, work: Callable[[queries.CountingConnection], None]
+             ) -> tuple[str | None, int]:
+    """Run ``work`` on one read-only session: (the problem as a sentence or None, statements sent)."""
     try:
         conn = queries.connect(dsn, timeout_ms)
     except DatabaseError as exc:
-        page.problem = f"the database cannot be reached: {_first_line(exc)}"
-        return page
+        return f"the database cannot be reached: {_first_line(exc)}", 0
     try:
-        _fill(conn, page, now)
+        work(conn)
     except SchemaMissing as exc:
-        page.problem = f"the database has no pipeline tables yet ({_first_line(exc)}); start the worker"
+        missing = f"the database has no pipeline tables yet ({_first_line(exc)}); start the worker"
+        return missing, conn.statements
     except DatabaseUnavailable as exc:
-        page.problem = f"the database cannot be reached: {_first_line(exc)}"
+        return f"the database cannot be reached: {_first_line(exc)}", conn.statements
     except DatabaseError as exc:
-        page.problem = f"the database refused a query: {_first_line(exc)}"
+        return f"the database refused a query: {_first_line(exc)}", conn.statements
     finally:
         conn.close()
-    return page
+    return None, conn.statements
 
 
 def _fill(conn: queries.Connection, page: PageData, now: datetime) -> None:

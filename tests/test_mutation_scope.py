@@ -16,7 +16,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("binance_pipeline", "ingestion", "consumer", "db")
+PACKAGES = ("binance_pipeline", "ingestion", "consumer", "db", "dashboard")
 SKIPPED = ("binance_pipeline/testing",)  # test helpers shipped with the library: containers, fakes
 # What a pure module may import from outside the project. Each is computation on values in memory.
 ALLOWED = {

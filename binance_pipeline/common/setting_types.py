@@ -85,6 +85,21 @@ def _optional_kafka_name(value: str) -> str:
     return value
 
 
+HOSTNAME_FIELD = "{hostname}"  # in WORKER_NAME: this host's name (a compose replica: its container id)
+
+
+def expand_worker_name(template: str, hostname: str) -> str:
+    """WORKER_NAME with every ``{hostname}`` replaced by ``hostname`` (the worker does it at start)."""
+    return template.replace(HOSTNAME_FIELD, hostname)
+
+
+def _worker_name(value: str) -> str:
+    """Rule 2, syntax only: the name must be a Kafka name once ``{hostname}`` is replaced."""
+    if value and not KAFKA_NAME_RE.match(expand_worker_name(value, "host")):
+        raise ValueError(f"expected empty, or {KAFKA_NAME_RULE}")
+    return value
+
+
 def _base_url(schemes: str, shown: str) -> Any:
     def check(value: str) -> str:
         if not re.match(rf"^{schemes}://[^/\s]+$", value.rstrip("/")):
@@ -164,6 +179,7 @@ Port = Annotated[int, Field(ge=1, le=65535)]  # a port to listen on, fixed
 BootstrapServers = Annotated[str, AfterValidator(_bootstrap)]  # host:port[,host:port...]
 TopicName = Annotated[str, AfterValidator(_kafka_name)]  # a Kafka topic (or group id)
 OptionalKafkaName = Annotated[str, AfterValidator(_optional_kafka_name)]  # "" or a Kafka name
+WorkerName = Annotated[str, AfterValidator(_worker_name)]  # "" or a Kafka name, {hostname} allowed
 WebSocketUrl = Annotated[str, AfterValidator(_base_url("wss?", "ws[s]"))]  # ws[s]://host[:port]
 HttpUrl = Annotated[str, AfterValidator(_base_url("https?", "http[s]"))]  # http[s]://host[:port]
 PostgresUrl = Annotated[SecretStr, AfterValidator(_postgres_url)]  # libpq URL, masked when printed

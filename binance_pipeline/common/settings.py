@@ -38,7 +38,6 @@ from binance_pipeline.common.setting_types import (
     HttpUrl,
     IngestionShard,
     LogLevel,
-    OptionalKafkaName,
     Port,
     PostgresUrl,
     SqlIdentifier,
@@ -46,6 +45,7 @@ from binance_pipeline.common.setting_types import (
     SymbolList,
     TopicName,
     WebSocketUrl,
+    WorkerName,
 )
 from binance_pipeline.common.setting_types import check_host as check_host  # re-exported
 
@@ -333,10 +333,12 @@ class WorkerSettings(KafkaTopicSettings, RetentionSettings, WorkerHealthSettings
     consumer_group: TopicName = Field(  # a group id follows the topic-name rule
         "binance-pipeline-worker", description="Worker consumer group id"
     )
-    worker_name: OptionalKafkaName = Field(
+    worker_name: WorkerName = Field(
         "", description="Stable name of this worker, its Kafka group.instance.id (static membership: "
         "restarted within KAFKA_SESSION_TIMEOUT_MS it gets its partitions back without a rebalance). "
-        "Empty: dynamic membership. Never give two running workers the same name",
+        "Empty: dynamic membership. Never give two running workers the same name. `{hostname}` in it "
+        "is replaced by the host's name at start: `worker-{hostname}` names each `docker compose "
+        "--scale` replica after its container",
     )
     batch_max_rows: int = Field(500, ge=1, le=100_000, description="Flush a table buffer at N rows")
     batch_max_seconds: float = Field(

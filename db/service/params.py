@@ -248,19 +248,18 @@ Last = Annotated[str | None, Doc(_DURATION),
                  Field(description="Interval [now - D, now), e.g. 5m, 1h, 2d; instead of from/to")]
 
 
-class Params(BaseModel):
+class QueryParams(BaseModel):
     """The parameters of one query: declared as fields (in the order they are checked and listed),
     validated from name -> text with the checks above; ``InvalidArgument`` names the first bad one.
 
     ``required``: the parameters that must be given (and non-empty); ``positional``: those the CLI
-    takes as positional arguments (the others are --flags).
+    takes as positional arguments (the others are --flags). A query of the whole market (``markets``)
+    has no symbol: it declares its parameters on this class; a query of one symbol on ``Params``.
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
-    required: ClassVar[tuple[str, ...]] = ("symbol",)
-    positional: ClassVar[tuple[str, ...]] = ("symbol",)
-
-    symbol: Symbol
+    required: ClassVar[tuple[str, ...]] = ()
+    positional: ClassVar[tuple[str, ...]] = ()
 
     last_fields: ClassVar[tuple[str, ...]] = ()  # listed after the subclasses' own (the range)
 
@@ -296,7 +295,16 @@ class Params(BaseModel):
         return None
 
 
-class RangeParams(Params):
+class Params(QueryParams):
+    """The parameters of a query about one symbol (the first, positional, parameter)."""
+
+    required: ClassVar[tuple[str, ...]] = ("symbol",)
+    positional: ClassVar[tuple[str, ...]] = ("symbol",)
+
+    symbol: Symbol
+
+
+class WindowParams(QueryParams):
     """A query over ``[from, to)`` (or ``last``; ``default_last`` when neither is given, Rule 3);
     ``rows_per`` bounds the answer's rows by QUERY_MAX_ROWS ("bucket", "day" or "" for none)."""
 
@@ -327,3 +335,7 @@ class RangeParams(Params):
     @property
     def end(self) -> datetime:
         return self._end
+
+
+class RangeParams(WindowParams, Params):
+    """A query of one symbol over ``[from, to)`` (WindowParams' rules)."""

@@ -14,6 +14,9 @@ Rules:
   6. ``range``, candles of whole-minute buckets, ``stats`` and the day counts of ``gaps`` read
      the 1-minute and 1-hour rollups (db.service.sqltext Rule 4), so their cost follows the answer's
      span in hours and minutes, not the rows under it; sub-minute candles read raw rows.
+  7. A session made by ``connect`` counts the statements sent on it (``CountingConnection.statements``,
+     through its cursors): the dashboard shows each refresh's count, so "one statement per refresh,
+     whatever the number of symbols" (``markets``) is a figure the product itself reports.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from db.service.sqltext import (
     HAS_ANY_SQL,
     HAS_QUOTES_SQL,
     LATEST_SQL,
+    MARKETS_SQL,
     MISSING_TABLES_SQL,
     PRICE_AT_SQL,
     QUOTE_BUCKETS_SQL,
@@ -47,6 +51,7 @@ from db.service.sqltext import (
     ROLLUP_RANGE_SQL,
     SPREAD_SQL,
     STATS_SQL,
+    SYMBOLS_SQL,
     WHALES_SQL,
 )
 from db.store import audit as au
@@ -60,12 +65,35 @@ def connect_params(dsn: str, statement_timeout_ms: int) -> dict[str, Any]:
     return scan.session_params(dsn, statement_timeout_ms)
 
 
-def connect(dsn: str, statement_timeout_ms: int = 15_000) -> Connection:
-    """A read-only autocommit session in UTC; raises ``DatabaseUnavailable`` when unreachable."""
+class CountingCursor(psycopg2.extensions.cursor):
+    """A cursor that counts each statement it sends on its connection (Rule 7)."""
+
+    def execute(self, query: str | bytes | sql.Composable, vars: Any = None) -> None:
+        connection = self.connection
+        if isinstance(connection, CountingConnection):
+            connection.statements += 1
+        super().execute(query, vars)
+
+
+class CountingConnection(psycopg2.extensions.connection):
+    """A connection whose cursors count the statements sent on it: ``statements`` (Rule 7)."""
+
+    def __init__(self, dsn: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(dsn, *args, **kwargs)
+        self.statements = 0
+        self.cursor_factory = CountingCursor
+
+
+def connect(dsn: str, statement_timeout_ms: int = 15_000) -> CountingConnection:
+    """A read-only autocommit session in UTC that counts its statements (Rule 7); raises
+    ``DatabaseUnavailable`` when unreachable."""
     try:
-        conn: Connection = psycopg2.connect(**connect_params(dsn, statement_timeout_ms))
+        params = connect_params(dsn, statement_timeout_ms)
+        conn = psycopg2.connect(connection_factory=CountingConnection, **params)
     except psycopg2.Error as exc:
         raise classify(exc) from exc
+    if not isinstance(conn, CountingConnection):
+        raise TypeError(f"psycopg2.connect made a {type(conn).__name__}, not a CountingConnection")
     conn.autocommit = True
     return conn
 
@@ -214,6 +242,19 @@ def completeness(conn: Connection, symbol: str, start: datetime, end: datetime) 
     ]
     days = [r.DayCount(d.astimezone(UTC), n, agg) for d, n, agg in _rows(conn, DAY_COUNTS_SQL, args)]
     return r.Completeness(gaps=gaps, days=days)
+
+
+def markets(conn: Connection, start: datetime, end: datetime) -> list[r.Market]:
+    """Every symbol in the database in one statement: trades in [start, end), gap records by
+    status, last trade; most trades first (db.service.sqltext.MARKETS_SQL)."""
+    rows = _rows(conn, MARKETS_SQL, {"start": start, "end": end, **r.rollup_split(start, end)})
+    return [r.Market(s, n, op, rep, unrep, r.completeness_of(op, rep, unrep), _utc(t), i, p)
+            for s, n, op, rep, unrep, t, i, p in rows]
+
+
+def symbols(conn: Connection) -> list[str]:
+    """The symbols in the database (rollups and gap records), in order, in one statement."""
+    return [row[0] for row in _rows(conn, SYMBOLS_SQL, {})]
 
 
 def has_any(conn: Connection, symbol: str) -> bool:

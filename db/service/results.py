@@ -185,6 +185,32 @@ class Completeness:
     days: list[DayCount]
 
 
+@dataclass(frozen=True)
+class Market:
+    """One symbol of the market overview: its trades in the window, its gap records by status and
+    their verdict (``completeness_of``), its last trade (None when it has only quotes or gaps)."""
+
+    symbol: str
+    trades: int
+    open_gaps: int
+    repaired_gaps: int
+    unrepairable_gaps: int
+    completeness: str
+    last_time: datetime | None
+    last_id: int | None
+    last_price: Decimal | None
+
+
+def completeness_of(open_gaps: int, repaired_gaps: int, unrepairable_gaps: int) -> str:
+    """One word for a symbol's gap records: "open gaps" first (data still missing, a repair may
+    come), then "unrepairable gaps" (data lost for good), then "repaired"; none at all: "complete"."""
+    if open_gaps:
+        return "open gaps"
+    if unrepairable_gaps:
+        return "unrepairable gaps"
+    return "repaired" if repaired_gaps else "complete"
+
+
 def exact_ratio(numerator: Decimal, denominator: Decimal, places: int = RATIO_PLACES) -> Decimal:
     """numerator / denominator, exact, then rounded half-to-even to ``places`` decimals (rule 2)."""
     scaled = Fraction(numerator) / Fraction(denominator) * 10**places

@@ -36,6 +36,7 @@ from db.service.params import (
     Threshold,
     TradeType,
     Window,
+    WindowParams,
 )
 from db.service.render import Answer, Section, iso, jsonable, record
 from db.service.spec import Connection, Limits, QuerySpec, registry
@@ -218,6 +219,22 @@ def audit(conn: Connection, req: AuditParams, limits: Limits) -> Answer:
     return answer
 
 
+# --- markets ----------------------------------------------------------------------------------
+MARKET_COLUMNS = ("symbol", "trades", "completeness", "open_gaps", "repaired_gaps", "unrepairable_gaps",
+                  "last_price", "last_time")
+
+
+class MarketsParams(WindowParams):
+    """The whole market: no symbol; ``from``/``to``/``last`` is the window its trades are counted in."""
+
+
+def markets(conn: Connection, req: MarketsParams, _: Limits) -> Answer:
+    rows = queries.markets(conn, req.start, req.end)
+    doc = {"from": jsonable(req.start), "to": jsonable(req.end), "markets": jsonable(rows)}
+    notes = [] if rows else ["no symbol in the database yet"]
+    return Answer(doc, [Section(MARKET_COLUMNS, [record(m, MARKET_COLUMNS) for m in rows])], notes)
+
+
 # --- the specs --------------------------------------------------------------------------------
 _RANGE_DOC = {k: v for k, v in get_type_hints(r.RangeSummary).items() if k not in ("start", "end")}
 
@@ -284,6 +301,14 @@ SPECS = registry([
         description="Is [from, to) complete? Id continuity per stream and trade/aggTrade consistency, "
         "checked in the database; every hole with its id range, time span and the gap record explaining "
         "it (or none). 200 either way: see 'complete'"),
+    QuerySpec(
+        name="markets", params=MarketsParams, answer=markets, sql=(q.MARKETS_SQL,),
+        document={"from": datetime, "to": datetime, "markets": list[r.Market]},
+        summary="every symbol in the database: its trades in the range, gap records by status, last price",
+        description="The market overview: every symbol in the database (trades, bookTicker or gap records), "
+        "most trades in [from, to) first (default: the last hour), with its gap records by status "
+        "(open / repaired / unrepairable, all of them) and its last trade. One statement whatever the "
+        "number of symbols"),
     QuerySpec(
         name="export", params=export.ExportParams, download=DOWNLOAD,
         sql=(export.CSV_SQL["trade"], export.CSV_SQL["aggTrade"]),

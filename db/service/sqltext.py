@@ -237,3 +237,68 @@ HAS_QUOTES_SQL = "SELECT EXISTS (SELECT 1 FROM book_ticker WHERE symbol = %(symb
 MISSING_TABLES_SQL = """
 SELECT name FROM unnest(%(names)s::text[]) AS name WHERE to_regclass(name) IS NULL ORDER BY name"""
 
+
+# The symbols in the database: those of the hourly rollups (trades, bookTicker) and of the gap
+# records, each read by a loose index scan (one index probe per symbol, on the tables' leading
+# symbol column), so the cost follows the number of symbols, not of rows.
+_SYMBOLS = """
+traded(symbol) AS (
+  (SELECT symbol FROM trades_1h ORDER BY symbol LIMIT 1)
+  UNION ALL
+  SELECT (SELECT t.symbol FROM trades_1h t WHERE t.symbol > traded.symbol ORDER BY t.symbol LIMIT 1)
+  FROM traded WHERE traded.symbol IS NOT NULL
+), quoted(symbol) AS (
+  (SELECT symbol FROM book_ticker_1h ORDER BY symbol LIMIT 1)
+  UNION ALL
+  SELECT (SELECT b.symbol FROM book_ticker_1h b WHERE b.symbol > quoted.symbol ORDER BY b.symbol LIMIT 1)
+  FROM quoted WHERE quoted.symbol IS NOT NULL
+), gapped(symbol) AS (
+  (SELECT symbol FROM gaps ORDER BY symbol LIMIT 1)
+  UNION ALL
+  SELECT (SELECT g.symbol FROM gaps g WHERE g.symbol > gapped.symbol ORDER BY g.symbol LIMIT 1)
+  FROM gapped WHERE gapped.symbol IS NOT NULL
+), symbols AS (
+  SELECT symbol FROM traded WHERE symbol IS NOT NULL
+  UNION SELECT symbol FROM quoted WHERE symbol IS NOT NULL
+  UNION SELECT symbol FROM gapped WHERE symbol IS NOT NULL
+)"""
+
+SYMBOLS_SQL = "WITH RECURSIVE" + _SYMBOLS + "\nSELECT symbol FROM symbols ORDER BY symbol"
+
+# The market overview, one statement for every symbol (Rule 4's pieces per symbol, through the
+# rollups' primary keys; the last trade and the gap counts through the symbol-leading indexes):
+# per symbol, its trades in [start, end), its gap records by status (all of them: the gaps table
+# is state, an open gap stays in view until it is repaired), and its last trade. Most trades first.
+_MARKETS_SELECT = """
+SELECT s.symbol, a.trades, g.open, g.repaired, g.unrepairable, l.time, l.id, l.price
+FROM symbols s
+CROSS JOIN LATERAL (
+  SELECT coalesce(sum(n), 0)::bigint AS trades FROM (
+    SELECT n FROM trades_1m
+    WHERE symbol = s.symbol AND type = 'trade' AND bucket >= %(m0)s AND bucket < %(h0)s
+    UNION ALL
+    SELECT n FROM trades_1h
+    WHERE symbol = s.symbol AND type = 'trade' AND bucket >= %(h0)s AND bucket < %(h1)s
+    UNION ALL
+    SELECT n FROM trades_1m
+    WHERE symbol = s.symbol AND type = 'trade' AND bucket >= %(h1)s AND bucket < %(m1)s
+    UNION ALL
+    SELECT count(*) FROM trades
+    WHERE symbol = s.symbol AND type = 'trade' AND time >= %(a0)s AND time < %(a1)s
+    UNION ALL
+    SELECT count(*) FROM trades
+    WHERE symbol = s.symbol AND type = 'trade' AND time >= %(b0)s AND time < %(b1)s
+  ) pieces
+) a
+CROSS JOIN LATERAL (
+  SELECT count(*) FILTER (WHERE status = 'open') AS open,
+         count(*) FILTER (WHERE status = 'repaired') AS repaired,
+         count(*) FILTER (WHERE status = 'unrepairable') AS unrepairable
+  FROM gaps WHERE symbol = s.symbol
+) g
+LEFT JOIN LATERAL (
+  SELECT time, id, price FROM trades WHERE symbol = s.symbol AND type = 'trade'
+  ORDER BY time DESC, id DESC LIMIT 1
+) l ON true
+ORDER BY a.trades DESC, s.symbol"""
+MARKETS_SQL = "WITH RECURSIVE" + _SYMBOLS + _MARKETS_SELECT

@@ -45,3 +45,33 @@ def recent_tape(schema_factory: Callable[[], str]) -> str:
     url = schema_factory()
     insert_recent_tape(url, datetime.now(UTC) - timedelta(seconds=1))
     return url
+
+
+MARKET_SIZE = 500
+
+
+def insert_market(url: str, now: datetime, size: int = MARKET_SIZE) -> None:
+    """Migrate, then ``size`` symbols S000USDT.. in one statement each for trades and gaps.
+
+    Symbol i has i % 7 + 1 trades in the minutes before ``now`` (its last price is 100.i, with the
+    exchange's 8 decimals); every 10th symbol has an open gap, every 25th an unrepairable one, every
+    50th a repaired one. Rollups rebuilt, as the worker would have kept them."""
+    apply(url)
+    conn = psycopg2.connect(url)
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO trades (time, symbol, type, id, price, qty, buyer_maker, received_at)"
+            " SELECT %(now)s - (k * 5 + 1) * interval '1 second', format('S%%sUSDT', lpad(i::text, 3, '0')),"
+            " 'trade', 100 - k, (100 + i / 1000.0)::numeric(20, 8), 1.00000000, false, %(now)s"
+            " FROM generate_series(0, %(size)s - 1) i, generate_series(0, i %% 7) k",
+            {"now": now, "size": size})
+        cur.execute(
+            "INSERT INTO gaps (gap_id, symbol, stream, kind, start_time, end_time, reason, status,"
+            " detected_at)"
+            " SELECT format('g%%s%%s', i, s), format('S%%sUSDT', lpad(i::text, 3, '0')), 'trade', 'time',"
+            " %(now)s - interval '1 minute', %(now)s, 'disconnected', s, %(now)s"
+            " FROM generate_series(0, %(size)s - 1) i, unnest(ARRAY['open', 'unrepairable', 'repaired']) s"
+            " WHERE (s = 'open' AND i %% 10 = 0) OR (s = 'unrepairable' AND i %% 25 = 0)"
+            " OR (s = 'repaired' AND i %% 50 = 0)", {"now": now, "size": size})
+        cur.execute("SELECT rollup_rebuild()")
+    conn.close()

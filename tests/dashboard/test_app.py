@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,17 +14,18 @@ from streamlit.testing.v1 import AppTest
 
 from binance_pipeline.testing.helpers import free_port
 from db.store.migrate import apply
-from tests.dashboard.conftest import LAST_PRICE, WHALE
+from tests.dashboard.conftest import LAST_PRICE, MARKET_SIZE, WHALE, insert_market
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 
 
-def page(monkeypatch: pytest.MonkeyPatch, db_url: str) -> AppTest:
-    """The page, run once against ``db_url``; stages' health ports point at nothing."""
+def page(monkeypatch: pytest.MonkeyPatch, db_url: str, view: str = "Symbol charts") -> AppTest:
+    """The page in ``view``, run once against ``db_url``; stages' health ports point at nothing."""
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setenv("INGESTION_HEALTH_PORT", str(free_port()))
     monkeypatch.setenv("WORKER_HEALTH_PORT", str(free_port()))
     at = AppTest.from_file(APP, default_timeout=30)
+    at.session_state["view"] = view
     at.run()
     assert not at.exception, at.exception
     return at
@@ -58,7 +60,9 @@ def test_page_shows_the_latest_price_charts_whales_and_gaps(
     assert "complete (" in verdict and "INCOMPLETE" not in verdict, verdict
     whales = at.dataframe[0].value
     assert list(whales["price"]) == [WHALE[0]]
-    assert [Decimal(n) for n in whales["notional"]] == [Decimal(WHALE[0]) * Decimal(WHALE[1])]
+    exact = Decimal(WHALE[0]) * Decimal(WHALE[1])
+    assert [Decimal(n.replace(",", "")) for n in whales["notional"]] == [exact]
+    assert list(whales["notional"]) == ["167,512.75000000"]  # at the quote's precision (the price's 8 places)
     health = at.table[-1].value
     assert set(health["readiness"]) == {"not answering"}
 
@@ -107,3 +111,39 @@ def test_too_fine_an_interval_is_refused_with_a_reason(
     at.selectbox(key="window").set_value("24 h")
     at.run()
     assert "86,400 candles" in at.warning[0].value and not at.get("plotly_chart")
+
+
+def statements(at: AppTest) -> int:
+    """The refresh's database statements, as the page reports them in its last caption."""
+    lines = [c.value for c in at.caption if "database statements in this refresh: " in c.value]
+    assert len(lines) == 1, [c.value for c in at.caption]
+    return int(lines[0].rsplit(": ", 1)[1])
+
+
+def test_the_overview_of_500_symbols_is_one_statement_and_the_picker_shows_charts(
+    monkeypatch: pytest.MonkeyPatch, schema_factory: Callable[[], str], recent_tape: str
+) -> None:
+    """500 symbols: the overview lists them all, busiest first, with completeness, in 1 statement
+    (as for 1 symbol); the picker offers them all; picking one shows its charts."""
+    at = page(monkeypatch, recent_tape, view="Market overview")
+    assert statements(at) == 1 and list(at.dataframe[0].value["symbol"]) == ["BTCUSDT"]
+    url = schema_factory()
+    insert_market(url, datetime.now(UTC) - timedelta(seconds=1))
+    at = page(monkeypatch, url, view="Market overview")
+    assert statements(at) == 1
+    table = at.dataframe[0].value
+    assert len(table) == MARKET_SIZE and at.metric[0].value == "500"
+    busiest = sorted((-(i % 7 + 1), f"S{i:03d}USDT") for i in range(MARKET_SIZE))
+    assert list(table["symbol"]) == [s for _, s in busiest]
+    rows = {row["symbol"]: row for row in table.to_dict("records")}
+    assert rows["S006USDT"]["trades"] == 7 and rows["S006USDT"]["last price"] == "100.00600000"
+    assert [rows[s]["completeness"] for s in ("S000USDT", "S025USDT", "S050USDT", "S001USDT")] == [
+        "open gaps", "unrepairable gaps", "open gaps", "complete"]
+    assert (rows["S050USDT"]["open gaps"], rows["S050USDT"]["unrepairable gaps"],
+            rows["S050USDT"]["repaired gaps"]) == (1, 1, 1)
+    picker = at.selectbox(key="symbol")
+    assert len(picker.options) == MARKET_SIZE
+    picker.set_value("S123USDT").run()
+    assert at.session_state["view"] == "Symbol charts" and at.title[0].value == "S123USDT live"
+    assert at.metric[0].value == "100.12300000" and len(figures(at)) == 3
+    assert 1 < statements(at) <= 16  # one symbol's page: a fixed handful, whatever the market's size

@@ -3,8 +3,9 @@
 The whole pipeline runs (simulator -> ingestion -> broker -> worker -> TimescaleDB) with the
 dashboard and the query API as real processes; Playwright drives Debian's chromium
 (``executable_path``: no browser download). Screenshots go to ARTIFACTS_DIR (default
-.local/artifacts); with DOCS_SCREENSHOT set, a palette-reduced copy of the dashboard's is
-written there too (``make screenshot`` regenerates README's picture that way).
+.local/artifacts); with DOCS_SCREENSHOT (the symbol's charts) and DOCS_OVERVIEW_SCREENSHOT (the
+market overview) set, palette-reduced copies are written there too (``make screenshot``
+regenerates README's pictures that way).
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ pytestmark = pytest.mark.slow
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR", ROOT / ".local" / "artifacts"))
 DOCS_SCREENSHOT = os.environ.get("DOCS_SCREENSHOT")
+DOCS_OVERVIEW_SCREENSHOT = os.environ.get("DOCS_OVERVIEW_SCREENSHOT")
+SYMBOLS = ("BTCUSDT", "ETHUSDT")
 # A quick run by default; for README's picture a longer one, so the chart has a history.
 RATE, RUN_S, INTERVAL = ("200", 240.0, "5s") if DOCS_SCREENSHOT else ("600", 10.0, "1s")
-playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dashboard]'")
+playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dashboard,browser]'")
 if not Path(CHROMIUM).exists():
     pytest.skip(f"no browser at {CHROMIUM}: run `make browser` (apt-get install chromium)",
                 allow_module_level=True)
@@ -122,21 +125,51 @@ def plotly_traces(page: Any) -> list[list[dict[str, Any]]]:
     return list(page.wait_for_function(DRAWN_TRACES, timeout=60_000, polling=100).json_value())
 
 
-def save(page: Any, name: str) -> Path:
+def save(page: Any, name: str, height: int | None = None) -> Path:
+    """A screenshot of the whole page, or of its top ``height`` pixels."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / name
-    page.screenshot(path=str(path), full_page=True)
+    if height is None:
+        page.screenshot(path=str(path), full_page=True)
+    else:
+        page.screenshot(path=str(path), clip={"x": 0, "y": 0, "width": 1280, "height": height})
     return path
 
 
-def docs_copy(shot: Path) -> None:
+def docs_copy(shot: Path, target: str | None = DOCS_SCREENSHOT) -> None:
     """README's picture: the test's screenshot with a 128-colour palette (a small PNG)."""
-    if not DOCS_SCREENSHOT:
+    if not target:
         return
     from PIL import Image  # streamlit depends on Pillow
 
     with Image.open(shot) as img:
-        img.convert("RGB").quantize(128).save(Path(ROOT, DOCS_SCREENSHOT), optimize=True)
+        img.convert("RGB").quantize(128).save(Path(ROOT, target), optimize=True)
+
+
+# The overview's table as Streamlit renders it (its accessible DOM table): header, then rows.
+OVERVIEW_ROWS = """() => [...document.querySelectorAll('[data-testid=stDataFrame] table tr')]
+    .map(r => [...r.querySelectorAll('th, td')].map(c => c.innerText.trim()))"""
+
+
+def overview_table(page: Any) -> dict[str, dict[str, str]]:
+    """Symbol -> its row (column -> text) of the market overview shown."""
+    header, *rows = page.evaluate(OVERVIEW_ROWS)
+    header = [h for h in header if h]  # the row-number column has no title
+    return {r[-len(header):][0]: dict(zip(header, r[-len(header):], strict=True)) for r in rows}
+
+
+def overview_lists(page: Any, symbols: tuple[str, ...]) -> bool:
+    try:
+        return set(symbols) <= set(overview_table(page))
+    except ValueError:  # mid-refresh: no table yet
+        return False
+
+
+def pick_symbol(page: Any, typed: str, symbol: str) -> None:
+    """Type ``typed`` into the sidebar's symbol picker (it filters), then pick ``symbol``."""
+    page.locator("[data-testid=stSelectbox]").filter(has_text="Symbol").click()
+    page.keyboard.type(typed)
+    page.get_by_role("option", name=symbol, exact=True).click()
 
 
 def choose(page: Any, label: str, option: str) -> None:
@@ -147,9 +180,9 @@ def choose(page: Any, label: str, option: str) -> None:
 
 def test_dashboard_and_api_docs_in_chromium(sim: Any, pipeline: Any, browser: Any) -> None:
     """The page shows candles, SMA, a whale, volume, spread, gaps and health; its price equals db.query."""
-    market: SimProcess = sim("--rate", RATE, "--symbols", "BTCUSDT")
+    market: SimProcess = sim("--rate", RATE, "--symbols", ",".join(SYMBOLS))
     pipe: Pipeline = pipeline(market)
-    pipe.env["SYMBOLS"] = "BTCUSDT"
+    pipe.env["SYMBOLS"] = ",".join(SYMBOLS)
     dash_port, api_port = free_port(), free_port()
     pipe.start_worker()
     pipe.start_ingestion()
@@ -165,6 +198,18 @@ def test_dashboard_and_api_docs_in_chromium(sim: Any, pipeline: Any, browser: An
 
     page = browser
     page.goto(f"http://127.0.0.1:{dash_port}/")
+    # the landing page: the market overview lists the captured symbols with their completeness
+    wait_for(lambda: overview_lists(page, SYMBOLS), 60, "the overview listing the symbols", interval=0.5)
+    table = overview_table(page)
+    btc = table["BTCUSDT"]
+    assert btc["last price"] == latest["price"], (btc, latest)
+    assert btc["completeness"] in ("open gaps", "repaired"), btc  # the dropped trades' gap
+    assert int(btc["open gaps"]) + int(btc["repaired gaps"]) >= 1, btc
+    assert int(table["ETHUSDT"]["trades"]) > 0 and table["ETHUSDT"]["completeness"], table["ETHUSDT"]
+    assert "database statements in this refresh: 1" in page.inner_text("body")
+    docs_copy(save(page, "dashboard-overview.png", height=760), DOCS_OVERVIEW_SCREENSHOT)
+    pick_symbol(page, "btc", "BTCUSDT")  # the searchable picker; picking shows the symbol's charts
+    page.get_by_text("BTCUSDT live").wait_for(timeout=30_000)
     page.wait_for_selector(".js-plotly-plot", state="attached", timeout=60_000)
     choose(page, "Window", "5 min")
     choose(page, "Candle interval", INTERVAL)

@@ -179,6 +179,16 @@ def test_gaps(api: Api) -> None:
     assert [(d["trades"], d["agg_trades"]) for d in doc["days"]] == [(7, 3), (1, 0)]
 
 
+def test_markets(api: Api) -> None:
+    """/v1/markets takes no symbol: every symbol with its trades, gaps by status and last trade."""
+    status, doc = api.get("/v1/markets?from=2024-03-01&to=2024-03-03")
+    assert status == 200 and doc["from"] == "2024-03-01T00:00:00.000000Z"
+    assert [(m["symbol"], m["trades"], m["open_gaps"], m["repaired_gaps"], m["unrepairable_gaps"],
+             m["last_price"]) for m in doc["markets"]] == [
+        ("BTCUSDT", 8, 1, 1, 2, "105.00000000"), ("ETHUSDT", 1, 1, 0, 0, "3000.10000000")]
+    assert api.get("/v1/markets?symbol=BTCUSDT")[0] == 400  # no symbol parameter
+
+
 def test_symbol_without_data_is_404(api: Api) -> None:
     """A well-formed symbol with no data is 404 no_data with a message naming it."""
     for path in ("latest", "price-at", "range", "stats", "spread", "gaps"):

@@ -229,7 +229,8 @@ def test_row_budget_for_series_and_day_lists() -> None:
         check_row_budget("day", t0, t0 + timedelta(days=9), timedelta(minutes=1), 10)
     check_row_budget("", t0, t0 + timedelta(days=900), timedelta(seconds=1), 1)
     assert {n: s.params.rows_per for n, s in SPECS.items() if hasattr(s.params, "rows_per")} == {
-        "range": "", "candles": "bucket", "sma": "bucket", "whales": "", "gaps": "day", "audit": ""}
+        "range": "", "candles": "bucket", "sma": "bucket", "whales": "", "gaps": "day", "audit": "",
+        "markets": ""}
 
 
 def test_a_request_takes_every_scalar_parameter() -> None:
@@ -286,6 +287,7 @@ def test_each_command_takes_its_parameters() -> None:
         "sma": ("symbol", "type", "bucket", "window", *rng),
         "whales": ("symbol", "type", "threshold", "limit", *rng), "gaps": ("symbol", *rng),
         "audit": ("symbol", "stream", *rng), "export": ("symbol", "stream", "from", "to", "format"),
+        "markets": rng,
     }  # fmt: skip
 
 

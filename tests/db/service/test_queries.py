@@ -436,3 +436,35 @@ def test_latest_and_price_at_are_index_lookups(
     touched = sum(int(n.get("Actual Rows", 0)) + int(n.get("Rows Removed by Filter", 0))  # type: ignore[call-overload]
                   for n in scans)
     assert touched <= 50, f"{touched} rows touched: not an index lookup"
+
+
+# --- markets (the overview: every symbol, one statement)
+
+
+def test_markets_lists_every_symbol_with_its_trades_gaps_and_last_price(conn: Connection) -> None:
+    """Most trades in the window first; gap records by status; the last trade exact; one statement."""
+    before = conn.statements
+    rows = queries.markets(conn, T0, T0 + timedelta(days=2))
+    assert conn.statements == before + 1
+    assert [(m.symbol, m.trades) for m in rows] == [("BTCUSDT", 8), ("ETHUSDT", 1)]
+    btc, eth = rows
+    assert (btc.open_gaps, btc.repaired_gaps, btc.unrepairable_gaps) == (1, 1, 2)
+    assert btc.completeness == eth.completeness == "open gaps"
+    assert (eth.open_gaps, eth.repaired_gaps, eth.unrepairable_gaps) == (1, 0, 0)
+    assert (btc.last_price, btc.last_id, btc.last_time) == (D("105.00000000"), 8, at(129600))
+    assert (eth.last_price, eth.last_id) == (D("3000.10000000"), 1)
+
+
+def test_markets_counts_trades_in_the_window_only(conn: Connection) -> None:
+    """[T0+30s, T0+3h): raw edges, minutes and an hour of the rollups add up to ids 3-7; ETH's is out."""
+    rows = queries.markets(conn, at(30), at(3 * 3600))
+    assert [(m.symbol, m.trades) for m in rows] == [("BTCUSDT", 5), ("ETHUSDT", 0)]
+    assert [(m.symbol, m.trades) for m in queries.markets(conn, at(239.999), at(240))] == [
+        ("BTCUSDT", 2), ("ETHUSDT", 0)]
+
+
+def test_symbols_are_those_of_trades_quotes_and_gaps(conn: Connection) -> None:
+    """The picker's list: every symbol with any trade, quote or gap record, in order (one statement)."""
+    before = conn.statements
+    assert queries.symbols(conn) == ["BTCUSDT", "ETHUSDT"]
+    assert conn.statements == before + 1

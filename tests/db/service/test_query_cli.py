@@ -206,7 +206,10 @@ def test_parse_request_accepts_or_names_the_bad_parameter(command: str, raw: dic
     except InvalidArgument as exc:
         assert exc.param in raw or exc.param in ("symbol", "at", "from")
     else:
-        assert req.symbol.isupper() or req.symbol.isdigit()
+        if command == "markets":  # the whole market: the one query without a symbol
+            assert "symbol" not in type(req).model_fields
+        else:
+            assert req.symbol.isupper() or req.symbol.isdigit()
         if req.start is not None and req.end is not None:
             assert req.start <= req.end
 
@@ -247,3 +250,14 @@ def test_database_without_tables_is_named(database_url: str) -> None:
     proc = run(url + ("&" if "?" in url else "?") + "options=-csearch_path%3Dnone_such", "latest", "BTCUSDT")
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert dsn_endpoint(database_url) in proc.stderr and "hunter2" not in proc.stderr
+
+
+def test_markets_lists_the_whole_market(tape: str) -> None:
+    """`markets` takes no symbol: every symbol of the tape, most trades first, exact last prices."""
+    doc = ok_json(tape, "markets", "--from", "2024-03-01", "--to", "2024-03-03")
+    assert [(m["symbol"], m["trades"], m["completeness"], m["last_price"])  # type: ignore[index,union-attr]
+            for m in doc["markets"]] == [("BTCUSDT", 8, "open gaps", "105.00000000"),
+                                         ("ETHUSDT", 1, "open gaps", "3000.10000000")]
+    proc = run(tape, "markets", "--last", "1h")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[:3] == ["symbol", "trades", "completeness"], proc.stdout

@@ -9,6 +9,7 @@ from db.service.results import (
     BUCKET_ORIGIN_MINUTE,
     RATIO_PLACES,
     bucket_start,
+    completeness_of,
     exact_ratio,
     moving_average,
     rollup_split,
@@ -150,3 +151,11 @@ def test_rollup_split_with_no_whole_hour_inside_keeps_the_hour_cut() -> None:
         T,
         T + timedelta(minutes=1),
     )
+
+
+def test_completeness_of_puts_open_gaps_first() -> None:
+    """Open gaps outrank unrepairable ones, which outrank repaired ones; no gap record: complete."""
+    assert completeness_of(1, 5, 5) == "open gaps"
+    assert completeness_of(0, 5, 1) == "unrepairable gaps"
+    assert completeness_of(0, 1, 0) == "repaired"
+    assert completeness_of(0, 0, 0) == "complete"
