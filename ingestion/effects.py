@@ -154,9 +154,13 @@ class Effects:
             tg.create_task(self._publisher.keep_topics(), name="keep-topics")
             tg.create_task(self._publisher.feed(self._backfiller.rows, self._backfiller.reserve), name="feed")
             while True:
-                self._publisher.serve()
-                self._served()
+                self.serve()
                 await asyncio.sleep(SERVE_INTERVAL_S)
+
+    def serve(self) -> None:
+        """Serve the producer once (its callbacks run), then route what it reported (Rule 3)."""
+        self._publisher.serve()
+        self._served()
 
     async def hear(self) -> None:
         """Take the backfiller's answers as they come, until cancelled."""
