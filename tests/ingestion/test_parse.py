@@ -167,3 +167,44 @@ def test_rest_rows_become_rest_events() -> None:
     assert (agg["id"], agg["first_id"], agg["last_id"], agg["type"]) == (7, 100, 105, "aggTrade")
     with pytest.raises(ParseError):
         parse_rest_rows("trade", "BTCUSDT", b'[{"id": "5"}]', 9)
+
+
+def _compact(stream: str, data: Any) -> bytes:
+    return orjson.dumps({"stream": stream, "data": data})
+
+
+def test_a_compact_frame_passes_the_duplicate_key_test_on_its_colons(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rule 6's first tier: a compact frame whose colons equal its top level's and data's keys needs
+    no walk of its objects; one with a colon inside a value (more colons than keys) goes on to the
+    second tier, and still parses."""
+    walked: list[object] = []
+    real = __import__("ingestion.parse", fromlist=["_count_keys"])._count_keys
+
+    def counting(value: object) -> int:
+        walked.append(value)
+        return int(real(value))
+
+    monkeypatch.setattr("ingestion.parse._count_keys", counting)
+    assert isinstance(parse_frame(_compact("btcusdt@trade", TRADE), 1), dict)
+    assert walked == []
+    assert isinstance(parse_frame(_compact("btcusdt@trade", {**TRADE, "x": "a:b"}), 1), dict)
+    assert walked  # the second tier walked its objects
+
+
+def test_the_stream_memo_changes_no_answer() -> None:
+    """Rule 8: after a stream's frames were accepted, a frame on it with another symbol or another
+    kind is still refused, with the same reason as on a first sight."""
+    good = _compact("btcusdt@trade", TRADE)
+    for _ in range(2):
+        assert isinstance(parse_frame(good, 1), dict)
+    with pytest.raises(ParseError, match="symbol 'ETHUSDT' does not match stream 'btcusdt@trade'"):
+        parse_frame(_compact("btcusdt@trade", {**TRADE, "s": "ETHUSDT"}), 1)
+    with pytest.raises(ParseError, match="stream 'btcusdt@trade' carries a 'aggTrade' event"):
+        parse_frame(_compact("btcusdt@trade", AGG), 1)
+    with pytest.raises(ParseError, match="stream 'btcusdt@trade' carries a 'bookTicker' event"):
+        parse_frame(_compact("btcusdt@trade", {**BOOK, "s": "BTCUSDT"}), 1)
+    book = _compact("bnbusdt@bookTicker", BOOK)
+    for _ in range(2):
+        assert isinstance(parse_frame(book, 1), dict)
+    with pytest.raises(ParseError, match="unknown event type 'None'"):
+        parse_frame(_compact("bnbusdt@bookTicker", {k: v for k, v in BOOK.items() if k != "u"}), 1)
