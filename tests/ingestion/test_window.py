@@ -104,6 +104,46 @@ def test_it_behaves_as_a_bounded_deque_with_front_eviction(ops: list[object], ma
         w.CHUNK = 4096
 
 
+pushed = st.tuples(
+    st.just("push"), st.floats(0, 100, allow_nan=False),
+    st.tuples(st.sampled_from(["t", "b"]), st.sampled_from(["A", "B", None]), st.binary(max_size=20),
+              st.integers(0, 2**40), st.none()),
+)
+
+
+@given(st.lists(st.one_of(pushed, stamped, st.floats(0, 100, allow_nan=False), st.just("look")), max_size=80),
+       st.integers(0, 8), st.sampled_from([1, 2, 5]))  # fmt: skip
+def test_pushed_messages_wait_then_join_the_columns(ops: list[object], maxlen: int, settle: int) -> None:
+    """Rule 5: pushes (the hot path) mixed with appends and evictions give what a ``deque(maxlen)``
+    gives, whenever the window is looked at, however many pushes wait."""
+    w.CHUNK, w.SETTLE = 3, settle
+    try:
+        win, model = ReplayWindow(maxlen), deque[Stamped](maxlen=maxlen)
+        for op in ops:
+            if op == "look":
+                assert list(win) == list(model) and len(win) == len(model)
+            elif isinstance(op, float):
+                dropped = 0
+                while model and model[0][0] < op:
+                    model.popleft()
+                    dropped += 1
+                assert win.evict(op) == dropped
+            elif isinstance(op, tuple) and op[0] == "push":
+                _, stamp, item = op
+                topic, key, value, ts, _ = item
+                win.push(stamp, win.route(topic, key), value, ts)
+                if maxlen:
+                    model.append((stamp, item))
+            else:
+                stamp, item = op  # type: ignore[misc]
+                win.append(stamp, item)
+                if maxlen:
+                    model.append((stamp, item))
+        assert list(win) == list(model) and len(win) == len(model)
+    finally:
+        w.CHUNK, w.SETTLE = 4096, 128
+
+
 def test_evict_drops_whole_chunks_then_the_front_of_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(w, "CHUNK", 4)
     win = ReplayWindow(100)
