@@ -19,9 +19,7 @@ import time
 import uuid
 from typing import Any
 
-from confluent_kafka.admin import AdminClient
-
-from bench.common import cpu_seconds, vm_hwm_mb, write_result
+from bench.common import cpu_seconds, delete_topics, vm_hwm_mb, write_result
 from binance_pipeline.testing.helpers import wait_for
 from binance_pipeline.testing.stages import start_ingestion
 from exchange_sim.testing import start_simulator
@@ -46,7 +44,7 @@ def main() -> int:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
     tag = uuid.uuid4().hex[:8]
     topics = {k: f"bench-cap-{k.lower()}-{tag}" for k in ("TOPIC_TRADES", "TOPIC_BOOK_TICKER", "TOPIC_GAPS",
-                                                         "TOPIC_DEAD_LETTER")}  # fmt: skip
+                                                         "TOPIC_DEAD_LETTER", "TOPIC_FRONTIER")}  # fmt: skip
     sim = start_simulator("--symbols", ",".join(symbol_names(args.symbols)), "--rate",
                           str(args.rate / args.symbols), "--max-send-buffer", str(1 << 30))
     ing = start_ingestion({
@@ -71,7 +69,7 @@ def main() -> int:
     finally:
         ing.stop()
         sim.stop()
-        AdminClient({"bootstrap.servers": bootstrap}).delete_topics(list(topics.values()))
+        delete_topics(bootstrap, list(topics.values()))
     wall = t1 - t0
     figures = {
         "symbols": args.symbols, "streams": streams, "connections": connections,

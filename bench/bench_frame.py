@@ -36,9 +36,8 @@ from typing import Any
 
 import orjson
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
 
-from bench.common import write_result
+from bench.common import delete_topics, write_result
 from binance_pipeline.common.settings import Settings
 from ingestion.backfill import Backfiller
 from ingestion.connection import Connection
@@ -106,7 +105,7 @@ def main() -> int:
         effects.flush(60)
         bare.flush(60)
     finally:
-        AdminClient({"bootstrap.servers": bootstrap}).delete_topics(list(names.values()))
+        delete_topics(bootstrap, list(names.values()))
     us = {step: seconds / n * 1e6 for step, seconds in best.items()}
     load = os.getloadavg()[0]
     print(f"per frame, main thread CPU, least of {args.rounds} rounds of {n:,} frames (load {load:.2f}):")

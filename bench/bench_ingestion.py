@@ -28,9 +28,8 @@ import uuid
 from collections.abc import Callable
 
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
 
-from bench.common import cpu_seconds, vm_hwm_mb, write_result
+from bench.common import cpu_seconds, delete_topics, vm_hwm_mb, write_result
 from binance_pipeline.common.settings import Settings
 from binance_pipeline.kafka.topics import TopicSpec, ensure_topics
 from binance_pipeline.testing.helpers import read_all
@@ -158,11 +157,11 @@ def main() -> int:
     finally:
         ing.stop()
         sim.stop()
-        AdminClient({"bootstrap.servers": bootstrap}).delete_topics([*names.values(), baseline_topic])
+        delete_topics(bootstrap, [*names.values(), baseline_topic])
     try:
         bare = bare_ingest(sim_args, int(events), bootstrap, bare_topics)
     finally:
-        AdminClient({"bootstrap.servers": bootstrap}).delete_topics(bare_topics)
+        delete_topics(bootstrap, bare_topics)
     bare_us = bare["cpu_s"] / bare["events"] * 1e6
     ours_us = cpu / events * 1e6
     rate = events / seconds

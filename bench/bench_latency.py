@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psycopg2
 
-from bench.common import ROOT
+from bench.common import ROOT, delete_topics
 from binance_pipeline.testing.helpers import free_port, url_with_schema, wait_for
 from binance_pipeline.testing.stages import Pipeline
 from exchange_sim.testing import start_simulator
@@ -57,7 +57,8 @@ def run_at(total_rate: float) -> dict[str, float]:
         "KAFKA_BOOTSTRAP_SERVERS": KAFKA, "DATABASE_URL": db_url,
         "TOPIC_TRADES": f"bench.trades.{tag}", "TOPIC_BOOK_TICKER": f"bench.book.{tag}",
         "TOPIC_GAPS": f"bench.gaps.{tag}", "TOPIC_DEAD_LETTER": f"bench.dlq.{tag}",
-        "CONSUMER_GROUP": f"bench-{tag}", "BINANCE_WS_URL": sim.ws_url, "BINANCE_REST_URL": sim.rest_url,
+        "TOPIC_FRONTIER": f"bench.frontier.{tag}", "CONSUMER_GROUP": f"bench-{tag}",
+        "BINANCE_WS_URL": sim.ws_url, "BINANCE_REST_URL": sim.rest_url,
         "INGESTION_HEALTH_PORT": str(free_port()), "WORKER_HEALTH_PORT": str(free_port()),
         "KAFKA_SESSION_TIMEOUT_MS": "6000", "LOG_LEVEL": "WARNING",
         "BATCH_MAX_SECONDS": str(FLUSH_S),
@@ -84,6 +85,7 @@ def run_at(total_rate: float) -> dict[str, float]:
         pipe.close()
         sim.stop()
         sql(DB, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        delete_topics(KAFKA, [v for k, v in env.items() if k.startswith("TOPIC_")])
     latencies = [float(r[0]) for r in rows if r[0] is not None]
     if len(latencies) < 100:
         raise SystemExit(f"too few rows measured ({len(latencies)}); logs:\n{pipe.logs()}")

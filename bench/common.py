@@ -9,6 +9,8 @@ import os
 import urllib.request
 from pathlib import Path
 
+from confluent_kafka.admin import AdminClient
+
 from binance_pipeline.testing.helpers import create_schema, drop_schemas, metric_sum
 from db.store.migrate import apply
 
@@ -65,3 +67,14 @@ def fresh_schema(tag: str) -> str:
 def drop_schemas_of(urls: list[str]) -> None:
     """Drop the schemas ``fresh_schema`` made (named in each URL's search_path)."""
     drop_schemas(DSN, [url.split("search_path%3D")[1].split("%2C")[0] for url in urls])
+
+
+def delete_topics(bootstrap: str, names: list[str]) -> None:
+    """Delete a run's topics and wait for the broker's answer (a request not waited for may never
+    leave the process); a failure is printed, not raised (the figures are already taken)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for name, future in admin.delete_topics(names, operation_timeout=10).items():
+        try:
+            future.result(30)
+        except Exception as exc:
+            print(f"(topic {name} not deleted: {exc})")
