@@ -12,6 +12,10 @@ Rule 3: a taker buy consumes asks from the lowest price up, a taker sell consume
 Rule 4: ``diff(before, after)`` lists exactly the levels whose quantity differs, each with its
         quantity in ``after`` (zero for a removed level), so applying it to ``before`` gives
         ``after`` (the property tests check this).
+Rule 5: a :class:`Touched` from ``watch()`` collects every level whose quantity changed since it
+        was last cleared, even when it changed back: ``changes(touched)`` is what Binance sends
+        for an interval, so applying it to the book as of ANY moment inside the interval (a
+        snapshot taken mid-interval) gives the book at its end. A plain state diff could not.
 """
 
 from __future__ import annotations
@@ -22,10 +26,22 @@ from typing import Final, Literal
 from exchange_sim.units import fmt8, parse8
 
 Side = Literal["bid", "ask"]
-BID: Final = "bid"
-ASK: Final = "ask"
+BID: Final[Side] = "bid"
+ASK: Final[Side] = "ask"
 Levels = list[tuple[int, int]]  # (price units, quantity units), in the side's order (Rule 2)
 WireLevels = list[list[str]]  # Binance's [["price", "qty"], ...]
+
+
+@dataclass
+class Touched:
+    """The prices of each side whose quantity changed since the last ``clear`` (Rule 5)."""
+
+    bids: set[int] = field(default_factory=set)
+    asks: set[int] = field(default_factory=set)
+
+    def clear(self) -> None:
+        self.bids.clear()
+        self.asks.clear()
 
 
 @dataclass
@@ -35,6 +51,20 @@ class OrderBook:
     bids: dict[int, int] = field(default_factory=dict)
     asks: dict[int, int] = field(default_factory=dict)
     update_id: int = 0
+    watchers: list[Touched] = field(default_factory=list, compare=False, repr=False)
+
+    def watch(self) -> Touched:
+        """A new collector of the levels changed from now on (Rule 5)."""
+        touched = Touched()
+        self.watchers.append(touched)
+        return touched
+
+    def changes(self, touched: Touched) -> tuple[Levels, Levels]:
+        """The touched levels with their current quantity (zero when gone), in side order."""
+        return (
+            sorted(((p, self.bids.get(p, 0)) for p in touched.bids), reverse=True),
+            sorted((p, self.asks.get(p, 0)) for p in touched.asks),
+        )
 
     def side(self, side: Side) -> dict[int, int]:
         """The levels of ``side``."""
@@ -45,10 +75,14 @@ class OrderBook:
         if qty < 0 or price <= 0:
             raise ValueError(f"bad level {price} x {qty}")
         levels = self.side(side)
+        if levels.get(price, 0) == qty:
+            return
         if qty == 0:
-            levels.pop(price, None)
+            del levels[price]
         else:
             levels[price] = qty
+        for touched in self.watchers:
+            (touched.bids if side == BID else touched.asks).add(price)
 
     def add(self, side: Side, price: int, qty: int) -> None:
         """New resting liquidity at ``price``."""
@@ -87,7 +121,7 @@ class OrderBook:
         return items if limit is None else items[:limit]
 
     def copy(self) -> OrderBook:
-        """An independent copy (same levels, same update id)."""
+        """An independent copy (same levels, same update id, nobody watching it)."""
         return OrderBook(dict(self.bids), dict(self.asks), self.update_id)
 
     def apply(self, bids: WireLevels, asks: WireLevels, update_id: int) -> None:

@@ -39,6 +39,40 @@ def test_diffs_applied_to_a_snapshot_rebuild_the_book(first: list, second: list)
     assert all(before.asks.get(p, 0) != q for p, q in asks)
 
 
+@given(OPS, OPS, OPS)
+@settings(max_examples=200, deadline=None)
+def test_touched_changes_rebuild_the_book_from_any_moment_inside_the_interval(
+    first: list, second: list, third: list  # type: ignore[type-arg]
+) -> None:
+    """The touched levels of an interval, applied to the book at its start or mid-way, give its end."""
+    book = OrderBook(update_id=1)
+    run_ops(book, first)
+    touched = book.watch()
+    start = book.copy()
+    run_ops(book, second)
+    middle = book.copy()  # a snapshot taken inside the interval
+    run_ops(book, third)
+    bids, asks = book.changes(touched)
+    for base in (start, middle):
+        local = from_snapshot(base.update_id, wire(base.levels(BID)), wire(base.levels(ASK)))
+        local.apply(wire(bids), wire(asks), 9)
+        assert (local.bids, local.asks) == (book.bids, book.asks)
+    touched.clear()
+    assert book.changes(touched) == ([], [])
+
+
+def test_a_level_changed_and_restored_is_still_sent() -> None:
+    """A level that changes and changes back within an interval is listed (a mid snapshot saw it)."""
+    book = OrderBook()
+    book.set(ASK, 101, 5)
+    touched = book.watch()
+    book.set(ASK, 101, 2)
+    book.set(ASK, 101, 5)
+    book.set(BID, 100, 0)  # no change: not touched
+    assert book.changes(touched) == ([], [(101, 5)])
+    assert diff(book, book) == ([], [])
+
+
 @given(OPS)
 @settings(max_examples=100, deadline=None)
 def test_levels_stay_positive_and_ordered(ops: list) -> None:  # type: ignore[type-arg]
