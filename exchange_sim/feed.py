@@ -14,6 +14,8 @@ Rule 5: synthetic generation follows the market's TRADING symbols round by round
 Rule 6: a symbol generates ``--rate`` x its ``activity`` events/s (market Rule 4). A round visits
         every symbol, so rounds come less often as the market grows (``round_s``): the cost of
         the loop stays bounded and each symbol's rate is unchanged (credit accrues by time).
+Rule 7: after each symbol's steps of a round, its due depthUpdate events follow (100 ms and 1000 ms
+        boundaries, exchange_sim.depth); a symbol that stops generating flushes its last changes.
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ class Feed:
     async def _synthetic(self) -> None:
         cfg, loop = self.cfg, asyncio.get_running_loop()
         gens: dict[str, SyntheticSymbol] = dict(self.generators)  # seeded by --archive-days
+        for symbol, seeded in gens.items():
+            self.market.attach_book(symbol, seeded.book)
         credit: dict[str, float] = {}
         start = last = loop.time()
         while not gens or any(not g.exhausted for g in gens.values()):
@@ -102,6 +106,7 @@ class Feed:
                 gen = gens.get(symbol)
                 if gen is None:
                     gen = gens[symbol] = SyntheticSymbol(state.spec, cfg.seed, cfg.max_trades)
+                    self.market.attach_book(symbol, gen.book)
                 rate = burst * state.activity  # Rule 6
                 credit[symbol] = min(credit.get(symbol, 0.0) + rate * (now - last), max(rate * 0.25, 50.0))
                 self._generate(gen, symbol, credit)
@@ -116,6 +121,8 @@ class Feed:
             credit[symbol] -= len(events)
             for event in events:
                 self.emit(event)
+        for event in gen.depth_due(time.time_ns() // 1000, force=gen.exhausted):  # Rule 7
+            self.emit(event)
 
     async def _replay(self) -> None:
         cfg = self.cfg
