@@ -14,12 +14,17 @@ Rule 2: an event lists every level whose quantity changed since the previous eve
 Rule 3: the ground truth is the book the record started from (the generator's first book, or a
         recording's inline snapshot) and every 100 ms event made since, whether it was sent or
         not; the book as of id N is that start plus the events with ``u <= N``.
+Rule 3a: 100 ms events made before the start (a recording lists the snapshot after the events
+        received while it was fetched) are kept, the last ``EARLY_CAP`` of them; those with
+        ``u`` past the start's id join the record when the start is set, as the local-book
+        procedure's buffer would.
 Rule 4: the record keeps at most ``DEPTH_RECORD_CAP`` events per symbol; past it ``complete``
         turns false and later moments are answered with the last book kept.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -30,6 +35,7 @@ DEPTH_100MS: Final = "depth@100ms"
 DEPTH_1S: Final = "depth"
 DEPTH_KINDS: Final = (DEPTH_100MS, DEPTH_1S)
 PERIOD_US: Final = {DEPTH_100MS: 100_000, DEPTH_1S: 1_000_000}
+EARLY_CAP = 1000  # 100 ms events kept while no start is known (Rule 3a)
 DEPTH_RECORD_CAP = 500_000  # 100 ms events kept per symbol (Rule 4): about 14 hours of a busy symbol
 
 
@@ -90,11 +96,14 @@ class DepthTruth:
     diffs: list[tuple[int, int, int, Any, Any]] = field(default_factory=list)  # (E ms, U, u, b, a)
     stats: dict[str, DepthStats] = field(default_factory=lambda: {k: DepthStats() for k in DEPTH_KINDS})
     complete: bool = True
+    early: deque[tuple[int, int, int, Any, Any]] = field(default_factory=lambda: deque(maxlen=EARLY_CAP))
 
     def begin(self, book: OrderBook) -> None:
-        """Set the book the record starts from, once (later calls keep the first)."""
+        """Set the book the record starts from, once (later calls keep the first); Rule 3a."""
         if self.start is None:
             self.start = book.copy()
+            self.diffs = [d for d in self.early if d[2] > book.update_id]
+            self.early.clear()
 
     def record(self, event: Event) -> None:
         """Account for a made event; keep 100 ms events that follow the start (Rules 3, 4)."""
@@ -103,12 +112,18 @@ class DepthTruth:
         if stats.first_U is None:
             stats.first_U = body["U"]
         stats.last_u = body["u"]
-        if event.kind != DEPTH_100MS or self.start is None or body["u"] <= self.start.update_id:
+        row = (body["E"], body["U"], body["u"], body["b"], body["a"])
+        if event.kind != DEPTH_100MS:
+            return
+        if self.start is None:
+            self.early.append(row)  # Rule 3a
+            return
+        if body["u"] <= self.start.update_id:
             return
         if len(self.diffs) >= DEPTH_RECORD_CAP:
             self.complete = False
             return
-        self.diffs.append((body["E"], body["U"], body["u"], body["b"], body["a"]))
+        self.diffs.append(row)
 
     def mark_sent(self, event: Event) -> None:
         """The event reached at least one connection."""

@@ -16,6 +16,8 @@ Rule 6: a symbol generates ``--rate`` x its ``activity`` events/s (market Rule 4
         the loop stays bounded and each symbol's rate is unchanged (credit accrues by time).
 Rule 7: after each symbol's steps of a round, its due depthUpdate events follow (100 ms and 1000 ms
         boundaries, exchange_sim.depth); a symbol that stops generating flushes its last changes.
+Rule 8: replay plays recorded depthUpdate events like the others and hands each inline REST
+        snapshot to the market as it reaches it (/api/v3/depth serves the latest one).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from exchange_sim.config import SimConfig
 from exchange_sim.events import TRADE, Event
 from exchange_sim.hub import Hub
 from exchange_sim.market import Market
-from exchange_sim.replay import Recorded, read_file
+from exchange_sim.replay import Record, RecordedSnapshot, read_with_depth
 from exchange_sim.synthetic import SyntheticSymbol
 
 log = logging.getLogger(__name__)
@@ -131,16 +133,20 @@ class Feed:
         default_symbol = cfg.symbols[0] if cfg.symbols else None
         for path in cfg.replay_files:
             log.info("replaying %s", path)
-            await self._replay_file(read_file(path, default_symbol), wanted, trades)
+            await self._replay_file(read_with_depth(path, default_symbol), wanted, trades)
 
     async def _replay_file(
-        self, records: Iterator[Recorded], wanted: set[str] | None, trades: Counter[str]
+        self, records: Iterator[Record], wanted: set[str] | None, trades: Counter[str]
     ) -> None:
         cfg, loop = self.cfg, asyncio.get_running_loop()
         origin_clock: int | None = None
         origin_wall = loop.time()
         since_yield = 0
         for record in records:
+            if isinstance(record, RecordedSnapshot):  # REST serves it from now on (replay Rule 4)
+                if record.symbol is not None and (wanted is None or record.symbol in wanted):
+                    self.market.set_snapshot(record.symbol, record.book)
+                continue
             event = record.event
             if (wanted is not None and event.symbol not in wanted) or self._capped(event, trades):
                 continue
