@@ -50,7 +50,7 @@ def prescan_symbols(cfg: SimConfig, market: Market) -> None:
 
 def build_market(cfg: SimConfig) -> Market:
     """The market: a whole one first (``--market``), then the symbols named (``--symbols``)."""
-    market = Market([], cfg.history_cap)
+    market = Market([], cfg.history_cap, cfg.depth_record)
     if cfg.market and cfg.source == "synthetic":
         for listing in listings(cfg.market, cfg.seed):
             market.add(listing.spec, listing.activity, listing.trading)

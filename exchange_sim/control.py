@@ -230,7 +230,8 @@ class Controller:
         book = state.depth.book_at(value) if "u" in moment else state.depth.book_at(time_ms=value)
         if book is None:
             return _json({"error": "no book recorded at that moment"}, 404)
-        return _json({**book_json(book), "complete": state.depth.complete})
+        start = state.depth.start
+        return _json({**book_json(book), "recorded_from": None if start is None else start.update_id})
 
     async def _action_handler(self, request: web.Request) -> web.Response:
         raw = await request.read()

@@ -18,8 +18,9 @@ Rule 3a: 100 ms events made before the start (a recording lists the snapshot aft
         received while it was fetched) are kept, the last ``EARLY_CAP`` of them; those with
         ``u`` past the start's id join the record when the start is set, as the local-book
         procedure's buffer would.
-Rule 4: the record keeps at most ``DEPTH_RECORD_CAP`` events per symbol; past it ``complete``
-        turns false and later moments are answered with the last book kept.
+Rule 4: the record keeps the latest ``cap`` 100 ms events of a symbol (``--depth-record``): an
+        older one is folded into the start as it leaves, so memory stays bounded on long runs
+        and ``book_at`` answers any moment from the start (now later) on, exactly.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ DEPTH_1S: Final = "depth"
 DEPTH_KINDS: Final = (DEPTH_100MS, DEPTH_1S)
 PERIOD_US: Final = {DEPTH_100MS: 100_000, DEPTH_1S: 1_000_000}
 EARLY_CAP = 1000  # 100 ms events kept while no start is known (Rule 3a)
-DEPTH_RECORD_CAP = 500_000  # 100 ms events kept per symbol (Rule 4): about 14 hours of a busy symbol
+DEPTH_RECORD_CAP = 6000  # default of ``cap`` (Rule 4): 10 minutes of a symbol changing every 100 ms
 
 
 def depth_event(symbol: str, kind: str, event_us: int, first: int, last: int, bids: Any, asks: Any) -> Event:
@@ -93,16 +94,16 @@ class DepthTruth:
     """A symbol's depth ground truth (Rule 3) and accounting per speed."""
 
     start: OrderBook | None = None
-    diffs: list[tuple[int, int, int, Any, Any]] = field(default_factory=list)  # (E ms, U, u, b, a)
+    diffs: deque[tuple[int, int, int, Any, Any]] = field(default_factory=deque)  # (E ms, U, u, b, a)
     stats: dict[str, DepthStats] = field(default_factory=lambda: {k: DepthStats() for k in DEPTH_KINDS})
-    complete: bool = True
+    cap: int = DEPTH_RECORD_CAP
     early: deque[tuple[int, int, int, Any, Any]] = field(default_factory=lambda: deque(maxlen=EARLY_CAP))
 
     def begin(self, book: OrderBook) -> None:
         """Set the book the record starts from, once (later calls keep the first); Rule 3a."""
         if self.start is None:
             self.start = book.copy()
-            self.diffs = [d for d in self.early if d[2] > book.update_id]
+            self.diffs = deque(d for d in self.early if d[2] > book.update_id)
             self.early.clear()
 
     def record(self, event: Event) -> None:
@@ -120,10 +121,10 @@ class DepthTruth:
             return
         if body["u"] <= self.start.update_id:
             return
-        if len(self.diffs) >= DEPTH_RECORD_CAP:
-            self.complete = False
-            return
         self.diffs.append(row)
+        if len(self.diffs) > self.cap:  # Rule 4: fold the oldest into the start
+            _, _, last, bids, asks = self.diffs.popleft()
+            self.start.apply(bids, asks, last)
 
     def mark_sent(self, event: Event) -> None:
         """The event reached at least one connection."""

@@ -131,8 +131,9 @@ class SymbolState:
 class Market:
     """All symbols' history and accounting."""
 
-    def __init__(self, symbols: list[str], history_cap: int) -> None:
+    def __init__(self, symbols: list[str], history_cap: int, depth_record: int = 6000) -> None:
         self.history_cap = history_cap
+        self.depth_record = depth_record
         self.symbols: dict[str, SymbolState] = {}
         for symbol in symbols:
             self.ensure(symbol)
@@ -143,6 +144,7 @@ class Market:
         if state is None:
             cap = self.history_cap
             state = SymbolState(spec_for(symbol), IdSeries(cap), IdSeries(cap))
+            state.depth.cap = self.depth_record
             self.symbols[symbol] = state
         return state
 
@@ -150,6 +152,7 @@ class Market:
         """Register a symbol of a whole market with its own rules and share of activity (Rule 4)."""
         cap = self.history_cap
         state = SymbolState(spec, IdSeries(cap), IdSeries(cap), activity=activity)
+        state.depth.cap = self.depth_record
         state.status = TRADING_STATUS if trading else DELISTED_STATUS
         self.symbols[spec.symbol] = state
 

@@ -112,3 +112,20 @@ def test_the_truth_answers_the_book_at_an_id_or_a_time() -> None:
     assert truth.stats[DEPTH_100MS].generated == len(depth)
     assert truth.stats[DEPTH_100MS].first_U == start.update_id + 1
     assert truth.stats[DEPTH_100MS].last_u == depth[-1][0].body["u"]
+
+
+def test_the_truth_keeps_a_window_and_folds_older_events_into_its_start() -> None:
+    """With cap 5 the record holds 5 events; the latest book is still exact, older ids answer None."""
+    _, start, out = drive("BTCUSDT", 4, 300)
+    truth = DepthTruth(cap=5)
+    truth.begin(start)
+    depth = [(e, book) for e, book in out if e.kind == DEPTH_100MS]
+    for event, _ in depth:
+        truth.record(event)
+    assert len(truth.diffs) == 5 and len(depth) > 10
+    last_event, last_book = depth[-1]
+    at = truth.book_at(last_event.body["u"])
+    assert at is not None and (at.bids, at.asks) == (last_book.bids, last_book.asks)
+    assert truth.book_at(depth[-7][0].body["u"]) is None
+    oldest_kept = truth.book_at(depth[-6][0].body["u"])
+    assert oldest_kept is not None and oldest_kept.bids == depth[-6][1].bids
