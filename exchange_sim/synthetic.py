@@ -16,10 +16,11 @@ Rule 6: with ``max_trades`` set, exactly that many trades are generated, the agg
         the last ones is emitted, then one final bookTicker, then nothing (``exhausted``).
 Rule 8: each symbol keeps an order book (exchange_sim.book) whose top is always the quoted bid
         and ask (bookTicker shows it), with ``DEPTH_LEVELS`` levels a side from a second random
-        stream (so the quotes, trades and ids above stay what they were); each fill takes its
-        quantity from the opposite side up to its price; every change a step makes is stamped
-        with the step's bookTicker ``u``, so depth events (``depth_due``) and bookTicker share one
-        update-id sequence.
+        stream (so the quotes, trades and ids above stay what they were) on a fixed grid of about
+        0.5 bp (a tick-spaced band would be rebuilt on every step of a BTC-like mid, which moves
+        hundreds of ticks a step); each fill takes its quantity from the opposite side up to its
+        price; every change a step makes is stamped with the step's bookTicker ``u``, so depth
+        events (``depth_due``) and bookTicker share one update-id sequence.
 Rule 7: trade sizes are heavy-tailed: most fills are retail-sized, a few percent are drawn
         from a Pareto law on notional, so that on BTCUSDT at the demo's rate a fill worth over
         100,000 USDT comes every minute or two; such a fill moves the mid and stirs volatility.
@@ -45,7 +46,8 @@ TAIL_MAX_NOTIONAL = 3_000_000.0
 IMPACT_NOTIONAL = 50_000.0  # fills from this notional up move the mid (Rule 7)
 UNITS = 10**8
 MAX_EXTRA_SPREAD_TICKS = 80  # a fast market's spread stays within ~80 ticks of the calm one
-DEPTH_LEVELS = 10  # levels kept on each side of the book, one tick apart from the top (Rule 8)
+DEPTH_LEVELS = 10  # levels kept on each side of the book below the top (Rule 8)
+DEPTH_GRID = 20_000  # deep levels sit on multiples of about mid / DEPTH_GRID (at least one tick)
 
 
 class SyntheticSymbol:
@@ -69,6 +71,7 @@ class SyntheticSymbol:
         self._filled = 0  # quantity of the last _fills call, taken from the book (Rule 8)
         self.taken: list[tuple[int, int]] = []  # (price, qty) the last taker order took from the book
         self.depth_rng = random.Random(f"{seed}:{spec.symbol}:depth")  # noqa: S311 - Rule 8
+        self.spacing = spec.tick * max(1, spec.start_price // spec.tick // DEPTH_GRID)
         self.book = OrderBook(update_id=self.next_u)
         self._sync_book()
         self.depth_streams = [DepthStream(kind, self.book) for kind in DEPTH_KINDS]
@@ -220,25 +223,27 @@ class SyntheticSymbol:
         return self.spec.lot * (int(self.depth_rng.expovariate(1 / (4 * RETAIL_MEAN_LOTS))) + 1)
 
     def _sync_book(self) -> None:
-        """Make the book's top the quotes, keep DEPTH_LEVELS levels a side, churn one (Rule 8)."""
-        book, tick, depth = self.book, self.spec.tick, DEPTH_LEVELS * self.spec.tick
-        for price in [p for p in book.bids if p > self.bid or p <= self.bid - depth]:
+        """Make the book's top the quotes, keep DEPTH_LEVELS grid levels a side, churn one (Rule 8)."""
+        book, step = self.book, self.spacing
+        low, high = self.bid - DEPTH_LEVELS * step, self.ask + DEPTH_LEVELS * step
+        for price in [p for p in book.bids if p > self.bid or p <= low]:
             book.set(BID, price, 0)
-        for price in [p for p in book.asks if p < self.ask or p >= self.ask + depth]:
+        for price in [p for p in book.asks if p < self.ask or p >= high]:
             book.set(ASK, price, 0)
         book.set(BID, self.bid, self.bid_qty)
         book.set(ASK, self.ask, self.ask_qty)
+        bid_grid, ask_grid = self.bid // step * step, -(-self.ask // step) * step
         for k in range(1, DEPTH_LEVELS):
-            for side, price in ((BID, self.bid - k * tick), (ASK, self.ask + k * tick)):
+            for side, price in ((BID, bid_grid - k * step), (ASK, ask_grid + k * step)):
                 if price > 0 and price not in book.side(side):
                     book.set(side, price, self._depth_qty())
-        k, bid_side = self.depth_rng.randrange(1, DEPTH_LEVELS), self.depth_rng.random() < 0.5
-        price = self.bid - k * tick if bid_side else self.ask + k * tick
+        k, side = self.depth_rng.randrange(1, DEPTH_LEVELS), BID if self.depth_rng.random() < 0.5 else ASK
+        price = bid_grid - k * step if side == BID else ask_grid + k * step
         if price > 0 and self.depth_rng.random() < 0.5:
-            book.add(BID if bid_side else ASK, price, self._depth_qty())
+            book.add(side, price, self._depth_qty())
         elif price > 0:  # cancel half the level (rounded to lots), or all of a one-lot level
-            resting, lot = book.side(BID if bid_side else ASK).get(price, 0), self.spec.lot
-            book.cancel(BID if bid_side else ASK, price, resting // 2 // lot * lot or resting)
+            resting, lot = book.side(side).get(price, 0), self.spec.lot
+            book.cancel(side, price, resting // 2 // lot * lot or resting)
 
     def depth_due(self, now_us: int, force: bool = False) -> list[Event]:
         """The depthUpdate events due at ``now_us`` on each speed (exchange_sim.depth)."""
