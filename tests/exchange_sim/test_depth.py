@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exchange_sim.book import ASK, BID, OrderBook
-from exchange_sim.depth import DEPTH_1S, DEPTH_100MS, DepthTruth
+from exchange_sim.depth import DEPTH_1S, DEPTH_100MS, DepthTruth, depth_event
 from exchange_sim.events import BOOK_TICKER, TRADE, Event
+from exchange_sim.faults import DropRule, Faults
 from exchange_sim.market import spec_for
 from exchange_sim.synthetic import SyntheticSymbol
 from exchange_sim.units import fmt8, parse8
@@ -129,3 +130,14 @@ def test_the_truth_keeps_a_window_and_folds_older_events_into_its_start() -> Non
     assert truth.book_at(depth[-7][0].body["u"]) is None
     oldest_kept = truth.book_at(depth[-6][0].body["u"])
     assert oldest_kept is not None and oldest_kept.bids == depth[-6][1].bids
+
+
+def test_stream_drop_rules_never_see_depth_and_depth_drops_only_depth() -> None:
+    """A drop rule keeps its count past depth events; drop_depth withholds depth of its speed only."""
+    faults = Faults()
+    faults.drops["BTCUSDT"] = DropRule(1.0, 2)
+    faults.depth_drops[("BTCUSDT", DEPTH_100MS)] = 1
+    fast = depth_event("BTCUSDT", DEPTH_100MS, T0, 5, 9, [], [])
+    slow = depth_event("BTCUSDT", DEPTH_1S, T0, 5, 9, [], [])
+    assert [faults.copies(slow), faults.copies(fast), faults.copies(fast)] == [1, 0, 1]
+    assert faults.drops["BTCUSDT"].remaining == 2 and not faults.depth_drops
