@@ -92,7 +92,7 @@ def seed_archive(cfg: SimConfig, market: Market, archive: Archive) -> dict[str, 
     days = [today - timedelta(days=n) for n in range(cfg.archive_days, 0, -1)]
     gens = {}
     for symbol, state in market.symbols.items():
-        gens[symbol] = SyntheticSymbol(state.spec, cfg.seed, cfg.max_trades)
+        gens[symbol] = SyntheticSymbol(state.spec, cfg.seed, cfg.max_trades, cfg.depth)
         seed_days(archive, symbol, gens[symbol], days, cfg.archive_day_aggs)
     log.info("archive: %d days x %d symbols seeded", len(days), len(gens))
     return gens

@@ -159,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="trades and aggTrades kept per symbol for REST",
     )
     g.add_argument(
+        "--depth",
+        action="store_true",
+        default=D.depth,
+        help="keep an order book per symbol: depth streams, /api/v3/depth, /control/book (costs about half "
+        "the generator's speed; replay plays recorded depth without it)",
+    )
+    g.add_argument(
         "--depth-record",
         type=_ranged(int, 1),
         default=D.depth_record,

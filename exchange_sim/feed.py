@@ -92,7 +92,7 @@ class Feed:
     async def _synthetic(self) -> None:
         cfg, loop = self.cfg, asyncio.get_running_loop()
         gens: dict[str, SyntheticSymbol] = dict(self.generators)  # seeded by --archive-days
-        for symbol, seeded in gens.items():
+        for symbol, seeded in gens.items() if cfg.depth else ():
             self.market.attach_book(symbol, seeded.book)
         credit: dict[str, float] = {}
         start = last = loop.time()
@@ -107,8 +107,9 @@ class Feed:
                 state = self.market.symbols[symbol]
                 gen = gens.get(symbol)
                 if gen is None:
-                    gen = gens[symbol] = SyntheticSymbol(state.spec, cfg.seed, cfg.max_trades)
-                    self.market.attach_book(symbol, gen.book)
+                    gen = gens[symbol] = SyntheticSymbol(state.spec, cfg.seed, cfg.max_trades, cfg.depth)
+                    if cfg.depth:
+                        self.market.attach_book(symbol, gen.book)
                 rate = burst * state.activity  # Rule 6
                 credit[symbol] = min(credit.get(symbol, 0.0) + rate * (now - last), max(rate * 0.25, 50.0))
                 self._generate(gen, symbol, credit)

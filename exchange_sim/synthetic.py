@@ -14,7 +14,8 @@ Rule 4: trade times never decrease and never exceed the event time.
 Rule 5: the same seed and symbol give the same sequence of values (times aside).
 Rule 6: with ``max_trades`` set, exactly that many trades are generated, the aggTrade covering
         the last ones is emitted, then one final bookTicker, then nothing (``exhausted``).
-Rule 8: each symbol keeps an order book (exchange_sim.book) whose top is always the quoted bid
+Rule 8: with ``--depth`` (``book=True``; off by default, as it costs about half the generator's
+        speed), each symbol keeps an order book (exchange_sim.book) whose top is always the quoted bid
         and ask (bookTicker shows it), with ``DEPTH_LEVELS`` levels a side from a second random
         stream (so the quotes, trades and ids above stay what they were) on a fixed grid of about
         0.5 bp (a tick-spaced band would be rebuilt on every step of a BTC-like mid, which moves
@@ -53,8 +54,9 @@ DEPTH_GRID = 20_000  # deep levels sit on multiples of about mid / DEPTH_GRID (a
 class SyntheticSymbol:
     """Generator of one symbol's trade, aggTrade and bookTicker events."""
 
-    def __init__(self, spec: SymbolSpec, seed: int, max_trades: int | None) -> None:
+    def __init__(self, spec: SymbolSpec, seed: int, max_trades: int | None, book: bool = False) -> None:
         self.spec = spec
+        self.keeps_book = book  # Rule 8 (--depth): off, the book stays empty and no depth is made
         self.rng = random.Random(f"{seed}:{spec.symbol}")  # noqa: S311 - simulation, not security
         self.model = MidModel(self.rng, spec.start_price)
         self.bid = spec.start_price
@@ -73,7 +75,8 @@ class SyntheticSymbol:
         self.depth_rng = random.Random(f"{seed}:{spec.symbol}:depth")  # noqa: S311 - Rule 8
         self.spacing = spec.tick * max(1, spec.start_price // spec.tick // DEPTH_GRID)
         self.book = OrderBook(update_id=self.next_u)
-        self._sync_book()
+        if book:
+            self._sync_book()
         self.depth_streams = [DepthStream(kind, self.book) for kind in DEPTH_KINDS]
 
     def _qty(self) -> int:
@@ -119,10 +122,11 @@ class SyntheticSymbol:
                 fills = min(fills, self.trades_left)
                 self.trades_left -= fills
             if fills:
-                if not events:
+                if not events and self.keeps_book:
                     self._sync_book()  # the order meets the book as quoted now
                 events.extend(self._fills(price, fills, buy, now_us))
-                self.taken += self.book.take(buy, self._filled, price)
+                if self.keeps_book:
+                    self.taken += self.book.take(buy, self._filled, price)
             if self.trades_left == 0:
                 self.exhausted = True
                 break
@@ -247,13 +251,16 @@ class SyntheticSymbol:
 
     def depth_due(self, now_us: int, force: bool = False) -> list[Event]:
         """The depthUpdate events due at ``now_us`` on each speed (exchange_sim.depth)."""
+        if not self.keeps_book:
+            return []
         made = (stream.due(self.book, self.spec.symbol, now_us, force) for stream in self.depth_streams)
         return [event for event in made if event is not None]
 
     def _book(self) -> Event:
         self.next_u += self.rng.randrange(1, 24)
-        self._sync_book()
-        self.book.update_id = self.next_u
+        if self.keeps_book:
+            self._sync_book()
+            self.book.update_id = self.next_u
         body = {
             "u": self.next_u,
             "s": self.spec.symbol,

@@ -23,7 +23,7 @@ Pairs = list[tuple[Event, OrderBook]]
 
 def drive(symbol: str, seed: int, steps: int) -> tuple[SyntheticSymbol, OrderBook, Pairs]:
     """Run a generator as the feed does; return it, its first book and (event, book copy) pairs."""
-    gen = SyntheticSymbol(spec_for(symbol), seed, None)
+    gen = SyntheticSymbol(spec_for(symbol), seed, None, book=True)
     start = gen.book.copy()
     out: Pairs = []
     for i in range(steps):
@@ -68,7 +68,7 @@ def test_book_ticker_is_the_top_of_the_book_and_shares_the_id_sequence() -> None
 
 def test_trades_consume_the_opposite_side() -> None:
     """A taker order takes from the side it hits, within its prices, at most what it traded."""
-    gen = SyntheticSymbol(spec_for("BTCUSDT"), 11, None)
+    gen = SyntheticSymbol(spec_for("BTCUSDT"), 11, None, book=True)
     orders = 0
     for i in range(400):
         trades = [e.body for e in gen.step(T0 + i * 1000) if e.kind == TRADE]

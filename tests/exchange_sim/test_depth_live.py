@@ -20,7 +20,7 @@ DEPTH_KEYS = ["e", "E", "s", "U", "u", "b", "a"]
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimProcess]:
     """One synthetic BTCUSDT simulator; a day-long weight window so weight deltas are exact."""
-    with start_simulator("--symbols", "BTCUSDT", "--rate", "300", "--weight-limit", "1000000",
+    with start_simulator("--depth", "--symbols", "BTCUSDT", "--rate", "300", "--weight-limit", "1000000",
                          "--weight-window", "86400") as s:  # fmt: skip
         yield s
 
