@@ -50,7 +50,7 @@ def prescan_symbols(cfg: SimConfig, market: Market) -> None:
 
 def build_market(cfg: SimConfig) -> Market:
     """The market: a whole one first (``--market``), then the symbols named (``--symbols``)."""
-    market = Market([], cfg.history_cap)
+    market = Market([], cfg.history_cap, cfg.depth_record)
     if cfg.market and cfg.source == "synthetic":
         for listing in listings(cfg.market, cfg.seed):
             market.add(listing.spec, listing.activity, listing.trading)
@@ -92,7 +92,7 @@ def seed_archive(cfg: SimConfig, market: Market, archive: Archive) -> dict[str, 
     days = [today - timedelta(days=n) for n in range(cfg.archive_days, 0, -1)]
     gens = {}
     for symbol, state in market.symbols.items():
-        gens[symbol] = SyntheticSymbol(state.spec, cfg.seed, cfg.max_trades)
+        gens[symbol] = SyntheticSymbol(state.spec, cfg.seed, cfg.max_trades, cfg.depth)
         seed_days(archive, symbol, gens[symbol], days, cfg.archive_day_aggs)
     log.info("archive: %d days x %d symbols seeded", len(days), len(gens))
     return gens

@@ -159,6 +159,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="trades and aggTrades kept per symbol for REST",
     )
     g.add_argument(
+        "--depth",
+        action="store_true",
+        default=D.depth,
+        help="keep an order book per symbol: depth streams, /api/v3/depth, /control/book (costs about half "
+        "the generator's speed; replay plays recorded depth without it)",
+    )
+    g.add_argument(
+        "--depth-record",
+        type=_ranged(int, 1),
+        default=D.depth_record,
+        help="depth@100ms events kept per symbol as ground truth for /control/book (the latest N)",
+    )
+    g.add_argument(
         "--archive-days",
         type=_ranged(int, 0, 3660),
         default=D.archive_days,

@@ -54,6 +54,8 @@ class SimConfig:
     ban_after: int = 3
     ban_seconds: float = 120.0
     history_cap: int = 5_000_000
+    depth: bool = False  # keep an order book per symbol and make depth events (synthetic Rule 8)
+    depth_record: int = 6000  # 100 ms depth events kept per symbol as ground truth (10 min at 10/s)
     archive_days: int = 0
     archive_day_aggs: int = 1000
     max_send_buffer: int = 64 * 1024 * 1024

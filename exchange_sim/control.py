@@ -20,6 +20,7 @@ from aiohttp import web
 
 from exchange_sim.archive_routes import ArchiveApi
 from exchange_sim.config import SimConfig
+from exchange_sim.depth import DEPTH_100MS, DEPTH_KINDS, book_json
 from exchange_sim.errors import ConfigError
 from exchange_sim.events import server_shutdown_frame
 from exchange_sim.faults import MALFORMED_KINDS, DropRule, Faults, malformed_frame
@@ -29,7 +30,7 @@ from exchange_sim.ratelimit import WeightLimiter
 
 ACTIONS = (
     "disconnect", "drop", "stall", "malformed", "refuse", "duplicates", "pause", "resume", "shutdown",
-    "archive", "list", "delist", "rest_down",
+    "archive", "list", "delist", "rest_down", "drop_depth", "stale_snapshot",
 )
 _SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
 
@@ -41,6 +42,10 @@ def _number(
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise ConfigError(f"{key!r} must be a number in [{low}, {high}], got {value!r}")
     return float(value)
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
 def _body(raw: bytes) -> dict[str, Any]:
@@ -125,6 +130,21 @@ class Controller:
         self.faults.duplicates[self._symbol(body)] = int(_number(body, "count", None, 1))
         return {"ok": True}
 
+    def _do_drop_depth(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Withhold the next ``count`` depthUpdate events of one symbol's one speed."""
+        symbol, stream = self._symbol(body), body.get("stream", DEPTH_100MS)
+        if stream not in DEPTH_KINDS:
+            raise ConfigError(f"'stream' must be one of {list(DEPTH_KINDS)}, got {stream!r}")
+        self.faults.depth_drops[(symbol, stream)] = int(_number(body, "count", None, 1))
+        return {"ok": True}
+
+    def _do_stale_snapshot(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The next ``count`` /api/v3/depth answers of the symbol: its book ``behind`` 100 ms events ago."""
+        symbol = self._symbol(body)
+        count, behind = int(_number(body, "count", 1, 1)), int(_number(body, "behind", 50, 1))
+        self.faults.stale_snapshots[symbol] = (count, behind)
+        return {"ok": True}
+
     def _do_list(self, body: dict[str, Any]) -> dict[str, Any]:
         """List a symbol (new, or delisted before): TRADING in exchangeInfo, generated from now."""
         symbol = body.get("symbol")
@@ -177,12 +197,14 @@ class Controller:
             "control_messages": self.hub.control_messages,
             "peak_incoming_per_sec": self.hub.peak_incoming_per_sec,
             "rate_limit_closes": self.hub.rate_limit_closes,
+            "depth": self.market.depth_stats(),
         }
 
     def add_routes(self, app: web.Application) -> None:
         """Register GET /control/stats and POST /control/<action>."""
         app.router.add_get("/control/stats", self._stats_handler)
         app.router.add_get("/control/book_tickers", self._book_tickers_handler)
+        app.router.add_get("/control/book", self._book_handler)
         app.router.add_post("/control/{action}", self._action_handler)
 
     async def _stats_handler(self, request: web.Request) -> web.Response:
@@ -197,6 +219,19 @@ class Controller:
         record = state.book_tickers
         body = {"u": record.update_ids, "time_us": record.times_us, "complete": record.complete}
         return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+    async def _book_handler(self, request: web.Request) -> web.Response:
+        """The ground-truth book of ``?symbol=`` as of ``?u=`` (an update id) or ``?time_ms=``."""
+        state = self.market.symbols.get(request.query.get("symbol", ""))
+        moment = {k: request.query[k] for k in ("u", "time_ms") if k in request.query}
+        if state is None or len(moment) != 1 or not next(iter(moment.values())).isdigit():
+            return _json({"error": "give a known symbol and exactly one of u, time_ms (digits)"}, 400)
+        value = int(next(iter(moment.values())))
+        book = state.depth.book_at(value) if "u" in moment else state.depth.book_at(time_ms=value)
+        if book is None:
+            return _json({"error": "no book recorded at that moment"}, 404)
+        start = state.depth.start
+        return _json({**book_json(book), "recorded_from": None if start is None else start.update_id})
 
     async def _action_handler(self, request: web.Request) -> web.Response:
         raw = await request.read()

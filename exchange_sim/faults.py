@@ -7,6 +7,9 @@ Rule 1: a drop rule covers the next ``count`` events of its symbol (all stream t
         withholds ``share`` of them, spread evenly by an accumulator (share 0.5 drops every
         second event, 1.0 all of them): deterministic, so tests can count exactly.
 Rule 2: a duplicates rule sends each of the next ``count`` events of its symbol twice in a row.
+Rule 4: depth events are touched only by depth rules: a depth drop rule withholds the next
+        ``count`` depthUpdate events of one symbol's one speed; other rules never see them (so
+        their counts mean what they meant before depth existed).
 Rule 3: dropped and duplicated events are always in the REST history exactly once.
 """
 
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from exchange_sim.depth import DEPTH_KINDS
 from exchange_sim.events import Event, wrap_combined
 from exchange_sim.frames import text_frame
 
@@ -53,13 +57,17 @@ class Faults:
     def __init__(self) -> None:
         self.drops: dict[str, DropRule] = {}
         self.duplicates: dict[str, int] = {}
+        self.depth_drops: dict[tuple[str, str], int] = {}  # (symbol, speed kind) -> events left
+        self.stale_snapshots: dict[str, tuple[int, int]] = {}  # symbol -> (answers left, events behind)
         self.refuse_until = 0.0
         self.rest_down_until = 0.0
 
     def copies(self, event: Event) -> int:
         """How many times to send ``event``: 0 (dropped), 1, or 2 (duplicated)."""
-        if not self.drops and not self.duplicates:
+        if not self.drops and not self.duplicates and not self.depth_drops:
             return 1
+        if event.kind in DEPTH_KINDS:
+            return 0 if self._drop_depth(event) else 1  # Rule 4
         symbol = event.symbol
         rule = self.drops.get(symbol)
         if rule is not None:
@@ -76,6 +84,29 @@ class Faults:
                 self.duplicates[symbol] = left - 1
             return 2
         return 1
+
+    def _drop_depth(self, event: Event) -> bool:
+        key = (event.symbol, event.kind)
+        left = self.depth_drops.get(key)
+        if not left:
+            return False
+        if left == 1:
+            del self.depth_drops[key]
+        else:
+            self.depth_drops[key] = left - 1
+        return True
+
+    def stale_snapshot(self, symbol: str) -> int | None:
+        """How many 100 ms events behind the next snapshot of ``symbol`` must be, or None (fresh)."""
+        rule = self.stale_snapshots.get(symbol)
+        if rule is None:
+            return None
+        left, behind = rule
+        if left <= 1:
+            del self.stale_snapshots[symbol]
+        else:
+            self.stale_snapshots[symbol] = (left - 1, behind)
+        return behind
 
     def rest_down(self, now: float) -> bool:
         """True while REST requests are cut off without an answer (REST unreachable)."""

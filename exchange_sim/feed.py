@@ -14,6 +14,10 @@ Rule 5: synthetic generation follows the market's TRADING symbols round by round
 Rule 6: a symbol generates ``--rate`` x its ``activity`` events/s (market Rule 4). A round visits
         every symbol, so rounds come less often as the market grows (``round_s``): the cost of
         the loop stays bounded and each symbol's rate is unchanged (credit accrues by time).
+Rule 7: after each symbol's steps of a round, its due depthUpdate events follow (100 ms and 1000 ms
+        boundaries, exchange_sim.depth); a symbol that stops generating flushes its last changes.
+Rule 8: replay plays recorded depthUpdate events like the others and hands each inline REST
+        snapshot to the market as it reaches it (/api/v3/depth serves the latest one).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from exchange_sim.config import SimConfig
 from exchange_sim.events import TRADE, Event
 from exchange_sim.hub import Hub
 from exchange_sim.market import Market
-from exchange_sim.replay import Recorded, read_file
+from exchange_sim.replay import Record, RecordedSnapshot, read_with_depth
 from exchange_sim.synthetic import SyntheticSymbol
 
 log = logging.getLogger(__name__)
@@ -88,6 +92,8 @@ class Feed:
     async def _synthetic(self) -> None:
         cfg, loop = self.cfg, asyncio.get_running_loop()
         gens: dict[str, SyntheticSymbol] = dict(self.generators)  # seeded by --archive-days
+        for symbol, seeded in gens.items() if cfg.depth else ():
+            self.market.attach_book(symbol, seeded.book)
         credit: dict[str, float] = {}
         start = last = loop.time()
         while not gens or any(not g.exhausted for g in gens.values()):
@@ -101,7 +107,9 @@ class Feed:
                 state = self.market.symbols[symbol]
                 gen = gens.get(symbol)
                 if gen is None:
-                    gen = gens[symbol] = SyntheticSymbol(state.spec, cfg.seed, cfg.max_trades)
+                    gen = gens[symbol] = SyntheticSymbol(state.spec, cfg.seed, cfg.max_trades, cfg.depth)
+                    if cfg.depth:
+                        self.market.attach_book(symbol, gen.book)
                 rate = burst * state.activity  # Rule 6
                 credit[symbol] = min(credit.get(symbol, 0.0) + rate * (now - last), max(rate * 0.25, 50.0))
                 self._generate(gen, symbol, credit)
@@ -116,6 +124,8 @@ class Feed:
             credit[symbol] -= len(events)
             for event in events:
                 self.emit(event)
+        for event in gen.depth_due(time.time_ns() // 1000, force=gen.exhausted):  # Rule 7
+            self.emit(event)
 
     async def _replay(self) -> None:
         cfg = self.cfg
@@ -124,16 +134,20 @@ class Feed:
         default_symbol = cfg.symbols[0] if cfg.symbols else None
         for path in cfg.replay_files:
             log.info("replaying %s", path)
-            await self._replay_file(read_file(path, default_symbol), wanted, trades)
+            await self._replay_file(read_with_depth(path, default_symbol), wanted, trades)
 
     async def _replay_file(
-        self, records: Iterator[Recorded], wanted: set[str] | None, trades: Counter[str]
+        self, records: Iterator[Record], wanted: set[str] | None, trades: Counter[str]
     ) -> None:
         cfg, loop = self.cfg, asyncio.get_running_loop()
         origin_clock: int | None = None
         origin_wall = loop.time()
         since_yield = 0
         for record in records:
+            if isinstance(record, RecordedSnapshot):  # REST serves it from now on (replay Rule 4)
+                if record.symbol is not None and (wanted is None or record.symbol in wanted):
+                    self.market.set_snapshot(record.symbol, record.book)
+                continue
             event = record.event
             if (wanted is not None and event.symbol not in wanted) or self._capped(event, trades):
                 continue

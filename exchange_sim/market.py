@@ -10,6 +10,10 @@ Rule 2: ``generated`` counts events recorded; ``sent`` counts events written to 
         connection; ``dropped`` counts events a drop fault withheld from every connection.
 Rule 3: a symbol's ``status`` is what exchangeInfo reports (TRADING, or BREAK once delisted);
         only TRADING symbols are generated. Listing and delisting happen at run time.
+Rule 5: depth events (exchange_sim.depth) are accounted apart, in ``depth`` (their own stats key),
+        so ``stats()`` per symbol keeps exactly the trade, aggTrade and bookTicker streams. ``book``
+        is the live book ``/api/v3/depth`` serves (synthetic), ``snapshot`` a replayed recording's
+        latest inline snapshot (replay).
 Rule 4: a symbol's ``activity`` scales the generation rate (``--rate`` x activity events/s): 1.0
         unless a whole market (``exchange_sim.whole_market``) gave it its share.
 """
@@ -20,6 +24,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from exchange_sim.book import OrderBook
+from exchange_sim.depth import DEPTH_KINDS, DepthTruth
 from exchange_sim.events import AGG_TRADE, BOOK_TICKER, KINDS, TRADE, Event
 from exchange_sim.history import IdSeries
 from exchange_sim.units import fmt8
@@ -117,13 +123,17 @@ class SymbolState:
     done: bool = False
     status: str = TRADING_STATUS
     activity: float = 1.0  # Rule 4
+    depth: DepthTruth = field(default_factory=DepthTruth)  # Rule 5
+    book: OrderBook | None = None
+    snapshot: OrderBook | None = None
 
 
 class Market:
     """All symbols' history and accounting."""
 
-    def __init__(self, symbols: list[str], history_cap: int) -> None:
+    def __init__(self, symbols: list[str], history_cap: int, depth_record: int = 6000) -> None:
         self.history_cap = history_cap
+        self.depth_record = depth_record
         self.symbols: dict[str, SymbolState] = {}
         for symbol in symbols:
             self.ensure(symbol)
@@ -134,6 +144,7 @@ class Market:
         if state is None:
             cap = self.history_cap
             state = SymbolState(spec_for(symbol), IdSeries(cap), IdSeries(cap))
+            state.depth.cap = self.depth_record
             self.symbols[symbol] = state
         return state
 
@@ -141,6 +152,7 @@ class Market:
         """Register a symbol of a whole market with its own rules and share of activity (Rule 4)."""
         cap = self.history_cap
         state = SymbolState(spec, IdSeries(cap), IdSeries(cap), activity=activity)
+        state.depth.cap = self.depth_record
         state.status = TRADING_STATUS if trading else DELISTED_STATUS
         self.symbols[spec.symbol] = state
 
@@ -160,6 +172,9 @@ class Market:
     def record(self, event: Event) -> None:
         """Account for a generated event and keep it in the REST history."""
         state = self.ensure(event.symbol)
+        if event.kind in DEPTH_KINDS:
+            state.depth.record(event)  # Rule 5
+            return
         stats = state.stats[event.kind]
         stats.generated += 1
         if stats.first_id is None:
@@ -187,11 +202,21 @@ class Market:
 
     def mark_sent(self, event: Event) -> None:
         """The event reached at least one connection."""
-        self.symbols[event.symbol].stats[event.kind].sent += 1
+        state = self.symbols[event.symbol]
+        stats = state.stats.get(event.kind)
+        if stats is None:
+            state.depth.mark_sent(event)
+        else:
+            stats.sent += 1
 
     def mark_dropped(self, event: Event) -> None:
         """A drop fault withheld the event from every connection."""
-        self.symbols[event.symbol].stats[event.kind].dropped += 1
+        state = self.symbols[event.symbol]
+        stats = state.stats.get(event.kind)
+        if stats is None:
+            state.depth.mark_dropped(event)
+        else:
+            stats.dropped += 1
 
     def mark_duplicated(self, event: Event) -> None:
         """A duplicates fault sent the event twice."""
@@ -206,6 +231,27 @@ class Market:
         return {
             name: {kind: st.as_dict() for kind, st in state.stats.items()}
             for name, state in self.symbols.items()
+        }
+
+
+    def attach_book(self, symbol: str, book: OrderBook) -> None:
+        """Serve ``book`` as the symbol's live book; the depth record starts from it (Rule 5)."""
+        state = self.ensure(symbol)
+        state.book = book
+        state.depth.begin(book)
+
+    def set_snapshot(self, symbol: str, snapshot: OrderBook) -> None:
+        """A replayed recording's inline snapshot: served by REST; the first one starts the record."""
+        state = self.ensure(symbol)
+        state.snapshot = snapshot
+        state.depth.begin(snapshot)
+
+    def depth_stats(self) -> dict[str, Any]:
+        """Per symbol and speed depth accounting, for symbols that made depth events."""
+        return {
+            name: state.depth.as_dict()
+            for name, state in self.symbols.items()
+            if state.depth.stats[DEPTH_KINDS[0]].generated or state.depth.stats[DEPTH_KINDS[1]].generated
         }
 
 

@@ -19,6 +19,11 @@ Rule 2: every timestamp's unit is sniffed by :func:`epoch_to_us`, never assumed;
 Rule 3: lines that are not trade, aggTrade or bookTicker messages (depthUpdate, kline, REST
         snapshots without an envelope, header lines) are skipped; an unreadable line raises
         :class:`ReplayFormatError` naming the file and line.
+Rule 4: ``read_with_depth`` also yields depthUpdate events (kind from the combined stream name:
+        ``depth`` for ``<s>@depth``, else ``depth@100ms``; one lacking U, u, b or a is skipped) and
+        each bare REST snapshot line (``lastUpdateId``, ``bids``, ``asks``) as a
+        :class:`RecordedSnapshot` of the symbol of the depth events before it (else the default
+        symbol; with neither it is skipped).
 """
 
 from __future__ import annotations
@@ -35,12 +40,15 @@ from typing import Any
 
 import orjson
 
+from exchange_sim.book import OrderBook, from_snapshot
+from exchange_sim.depth import DEPTH_1S, DEPTH_100MS
 from exchange_sim.errors import ReplayFormatError
 from exchange_sim.events import Event, agg_event, book_event, trade_event
 from exchange_sim.units import epoch_to_us, float_seconds_to_us
 
 VISION_NAME = re.compile(r"^([A-Z0-9]+)-(trades|aggTrades)-")
 BOOK_KEYS = frozenset("usbBaA")
+DEPTH_KEYS = frozenset("EsUuba")
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,18 @@ class Recorded:
 
     clock_us: int
     event: Event
+
+
+@dataclass(frozen=True)
+class RecordedSnapshot:
+    """A recording's inline REST depth snapshot (Rule 4) and the recorded clock (us)."""
+
+    clock_us: int
+    symbol: str | None
+    book: OrderBook
+
+
+Record = Recorded | RecordedSnapshot
 
 
 def open_lines(path: Path) -> Iterator[str]:
@@ -84,7 +104,25 @@ def sniff(lines: list[str]) -> str:
 
 
 def read_file(path: Path, default_symbol: str | None = None) -> Iterator[Recorded]:
-    """Sniff ``path`` and yield its replayable events in file order."""
+    """Sniff ``path`` and yield its trade, aggTrade and bookTicker events in file order."""
+    for record in _read(path, default_symbol, False):
+        if isinstance(record, Recorded):
+            yield record
+
+
+def read_with_depth(path: Path, default_symbol: str | None = None) -> Iterator[Record]:
+    """Like :func:`read_file`, with depthUpdate events and inline snapshots too (Rule 4)."""
+    last_symbol = default_symbol
+    for record in _read(path, default_symbol, True):
+        if isinstance(record, Recorded):
+            if record.event.kind in (DEPTH_100MS, DEPTH_1S):
+                last_symbol = record.event.symbol
+            yield record
+        elif last_symbol is not None:
+            yield RecordedSnapshot(record.clock_us, last_symbol, record.book)
+
+
+def _read(path: Path, default_symbol: str | None, depth: bool) -> Iterator[Record]:
     lines = open_lines(path)
     head = [line for _, line in zip(range(20), lines, strict=False)]
     fmt = sniff([line for line in head if line.strip()])
@@ -98,37 +136,42 @@ def read_file(path: Path, default_symbol: str | None = None) -> Iterator[Recorde
     parse = {"cryptofeed": _parse_cryptofeed, "frames": _parse_frames, "jsonl": _parse_jsonl}[fmt]
     for number, line in enumerate(every, 1):
         try:
-            record = parse(line) if line.strip() else None
+            record = parse(line, depth) if line.strip() else None
         except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
             raise ReplayFormatError(f"{path}:{number}: unreadable line: {exc}") from exc
         if record is not None:
             yield record
 
 
-def _parse_frames(line: str) -> Recorded | None:
+def _parse_frames(line: str, depth: bool = False) -> Record | None:
     stamp, _, text = line.partition(" ")
-    return from_message(orjson.loads(text), epoch_to_us(int(stamp)))
+    return from_message(orjson.loads(text), epoch_to_us(int(stamp)), depth)
 
 
-def _parse_cryptofeed(line: str) -> Recorded | None:
+def _parse_cryptofeed(line: str, depth: bool = False) -> Record | None:
     if line.startswith(("wss://", "https://")):
         return None
     stamp, _, text = line.partition(": ")
-    return from_message(orjson.loads(text), float_seconds_to_us(stamp))
+    return from_message(orjson.loads(text), float_seconds_to_us(stamp), depth)
 
 
-def _parse_jsonl(line: str) -> Recorded | None:
-    return from_message(orjson.loads(line), None)
+def _parse_jsonl(line: str, depth: bool = False) -> Record | None:
+    return from_message(orjson.loads(line), None, depth)
 
 
-def from_message(message: Any, clock_us: int | None) -> Recorded | None:
+def from_message(message: Any, clock_us: int | None, depth: bool = False) -> Record | None:
     """Map one recorded raw or combined message to a replayable event, or None to skip."""
     if not isinstance(message, dict):
         return None
+    if depth and {"lastUpdateId", "bids", "asks"} <= message.keys():
+        book = from_snapshot(int(message["lastUpdateId"]), message["bids"], message["asks"])
+        return RecordedSnapshot(clock_us or 0, None, book)
     data = message.get("data", message) if "stream" in message else message
     if not isinstance(data, dict):
         return None
-    event = event_from_payload(data)
+    stream = message.get("stream")
+    event = depth_from_payload(data, stream) if depth else None
+    event = event or event_from_payload(data)
     if event is None:
         return None
     return Recorded(clock_us if clock_us is not None else event.time_us, event)
@@ -146,6 +189,17 @@ def event_from_payload(data: dict[str, Any]) -> Event | None:
     if kind is None and BOOK_KEYS <= data.keys():
         return book_event(str(data["s"]), dict(data))
     return None
+
+
+def depth_from_payload(data: dict[str, Any], stream: Any) -> Event | None:
+    """A recorded depthUpdate as an event of its speed (Rule 4), values kept as recorded."""
+    if data.get("e") != "depthUpdate" or not DEPTH_KEYS <= data.keys():
+        return None
+    kind = DEPTH_1S if isinstance(stream, str) and stream.endswith("@depth") else DEPTH_100MS
+    body = dict(data)
+    event_us = epoch_to_us(int(body["E"]))
+    body["E"] = event_us // 1000
+    return Event(kind, str(body["s"]), int(body["u"]), body, {"E": event_us})
 
 
 def _bool(text: str) -> bool:

@@ -7,6 +7,11 @@ Rule 1: the weight of a request is charged before its parameters are checked (as
         does), and every /api answer carries ``X-MBX-USED-WEIGHT-1M``.
 Rule 2: a request with an unknown, duplicated, empty or malformed parameter is answered 400
         with ``{"code": ..., "msg": ...}`` and never with partial data.
+Rule 4: ``/api/v3/depth`` weighs by its ``limit`` (1-100: 5, 101-500: 25, 501-1000: 50,
+        1001-5000: 250; default 100; an unreadable limit weighs as the default, one past 5000 as
+        5000) and is charged before its parameters are checked, like every endpoint (Rule 1).
+        It serves the live book with its ``lastUpdateId`` (synthetic), a replayed recording's
+        latest inline snapshot (replay), or, under the stale_snapshot fault, an older book.
 Rule 3: times in and out are milliseconds, or microseconds when the request carries
         ``X-MBX-TIME-UNIT: MICROSECOND``.
 """
@@ -22,6 +27,8 @@ import orjson
 from aiohttp import web
 from multidict import MultiMapping
 
+from exchange_sim.book import OrderBook
+from exchange_sim.depth import book_json
 from exchange_sim.errors import RateLimitedError, RequestError
 from exchange_sim.faults import Faults
 from exchange_sim.history import Row
@@ -39,7 +46,23 @@ ALLOWED = {
     "trades": {"symbol", "limit"},
     "historicalTrades": {"symbol", "limit", "fromId"},
     "aggTrades": {"symbol", "limit", "fromId", "startTime", "endTime"},
+    "depth": {"symbol", "limit"},
 }
+DEPTH_WEIGHTS = ((100, 5), (500, 25), (1000, 50), (5000, 250))  # (limit up to, weight), Rule 4
+DEPTH_MAX = 5000
+
+
+def depth_weight(limit: int) -> int:
+    """The request weight of ``/api/v3/depth`` for ``limit`` (Rule 4)."""
+    return next((weight for top, weight in DEPTH_WEIGHTS if limit <= top), DEPTH_WEIGHTS[-1][1])
+
+
+def request_weight(name: str, query: MultiMapping[str]) -> int:
+    """The weight charged for a request to ``name``, before its parameters are checked (Rule 1)."""
+    if name != "depth":
+        return WEIGHTS[name]
+    text = query.get("limit", "")
+    return depth_weight(int(text) if DIGITS_RE.match(text) else 100)
 
 
 class Params:
@@ -146,6 +169,7 @@ class RestApi:
             "trades": self._trades,
             "historicalTrades": self._historical,
             "aggTrades": self._aggs,
+            "depth": self._depth,
         }
         for name, fn in routes.items():
             app.router.add_get(f"/api/v3/{name}", self._endpoint(name, fn))
@@ -157,7 +181,7 @@ class RestApi:
                 return web.Response(status=503)
             now = time.time()
             try:
-                self.limiter.charge(WEIGHTS[name], now)
+                self.limiter.charge(request_weight(name, request.query), now)
                 micro = request.headers.get("X-MBX-TIME-UNIT", "").upper() == "MICROSECOND"
                 status, body, extra = 200, fn(Params(request.query, ALLOWED[name]), micro), {}
             except RateLimitedError as exc:
@@ -206,6 +230,22 @@ class RestApi:
                 limit,
             )
         return [agg_json(r, micro) for r in rows]
+
+    def _depth(self, params: Params, micro: bool) -> dict[str, Any]:
+        """An order book snapshot (Rule 4)."""
+        value = params.integer("limit")
+        limit = 100 if value is None else value
+        if not 1 <= limit <= DEPTH_MAX:
+            raise RequestError(
+                -1100, f"Illegal characters found in parameter 'limit'; legal range is '1-{DEPTH_MAX}'."
+            )
+        state = self.market.symbols[params.symbol(self.market)]
+        behind = self.faults.stale_snapshot(state.spec.symbol)
+        book = state.snapshot if state.snapshot is not None else state.book
+        if behind is not None and state.depth.diffs:
+            _, _, old_u, _, _ = state.depth.diffs[max(len(state.depth.diffs) - 1 - behind, 0)]
+            book = state.depth.book_at(old_u)
+        return book_json(book or OrderBook(), limit)
 
     def _exchange_info(self, params: Params, micro: bool) -> dict[str, Any]:
         names = list(self.market.symbols)

@@ -14,6 +14,14 @@ Rule 4: trade times never decrease and never exceed the event time.
 Rule 5: the same seed and symbol give the same sequence of values (times aside).
 Rule 6: with ``max_trades`` set, exactly that many trades are generated, the aggTrade covering
         the last ones is emitted, then one final bookTicker, then nothing (``exhausted``).
+Rule 8: with ``--depth`` (``book=True``; off by default, as it costs about half the generator's
+        speed), each symbol keeps an order book (exchange_sim.book) whose top is always the quoted bid
+        and ask (bookTicker shows it), with ``DEPTH_LEVELS`` levels a side from a second random
+        stream (so the quotes, trades and ids above stay what they were) on a fixed grid of about
+        0.5 bp (a tick-spaced band would be rebuilt on every step of a BTC-like mid, which moves
+        hundreds of ticks a step); each fill takes its quantity from the opposite side up to its
+        price; every change a step makes is stamped with the step's bookTicker ``u``, so depth
+        events (``depth_due``) and bookTicker share one update-id sequence.
 Rule 7: trade sizes are heavy-tailed: most fills are retail-sized, a few percent are drawn
         from a Pareto law on notional, so that on BTCUSDT at the demo's rate a fill worth over
         100,000 USDT comes every minute or two; such a fill moves the mid and stirs volatility.
@@ -23,6 +31,8 @@ from __future__ import annotations
 
 import random
 
+from exchange_sim.book import ASK, BID, OrderBook
+from exchange_sim.depth import DEPTH_KINDS, DepthStream
 from exchange_sim.dynamics import MidModel
 from exchange_sim.events import Event, agg_event, book_event, trade_event
 from exchange_sim.market import SymbolSpec
@@ -37,13 +47,16 @@ TAIL_MAX_NOTIONAL = 3_000_000.0
 IMPACT_NOTIONAL = 50_000.0  # fills from this notional up move the mid (Rule 7)
 UNITS = 10**8
 MAX_EXTRA_SPREAD_TICKS = 80  # a fast market's spread stays within ~80 ticks of the calm one
+DEPTH_LEVELS = 10  # levels kept on each side of the book below the top (Rule 8)
+DEPTH_GRID = 20_000  # deep levels sit on multiples of about mid / DEPTH_GRID (at least one tick)
 
 
 class SyntheticSymbol:
     """Generator of one symbol's trade, aggTrade and bookTicker events."""
 
-    def __init__(self, spec: SymbolSpec, seed: int, max_trades: int | None) -> None:
+    def __init__(self, spec: SymbolSpec, seed: int, max_trades: int | None, book: bool = False) -> None:
         self.spec = spec
+        self.keeps_book = book  # Rule 8 (--depth): off, the book stays empty and no depth is made
         self.rng = random.Random(f"{seed}:{spec.symbol}")  # noqa: S311 - simulation, not security
         self.model = MidModel(self.rng, spec.start_price)
         self.bid = spec.start_price
@@ -57,6 +70,14 @@ class SyntheticSymbol:
         self.trades_left = max_trades
         self.exhausted = max_trades == 0
         self._impact = 0.0  # strength of the largest fill of the current taker order
+        self._filled = 0  # quantity of the last _fills call, taken from the book (Rule 8)
+        self.taken: list[tuple[int, int]] = []  # (price, qty) the last taker order took from the book
+        self.depth_rng = random.Random(f"{seed}:{spec.symbol}:depth")  # noqa: S311 - Rule 8
+        self.spacing = spec.tick * max(1, spec.start_price // spec.tick // DEPTH_GRID)
+        self.book = OrderBook(update_id=self.next_u)
+        if book:
+            self._sync_book()
+        self.depth_streams = [DepthStream(kind, self.book) for kind in DEPTH_KINDS]
 
     def _qty(self) -> int:
         """A retail-sized quantity: a whole number of lots, roughly geometric."""
@@ -92,6 +113,7 @@ class SyntheticSymbol:
         levels = self._levels()
         events: list[Event] = []
         self._impact = 0.0
+        self.taken = []
         for level in range(levels):
             price = self.ask + level * self.spec.tick if buy else self.bid - level * self.spec.tick
             price = max(price, self.spec.tick)
@@ -100,7 +122,11 @@ class SyntheticSymbol:
                 fills = min(fills, self.trades_left)
                 self.trades_left -= fills
             if fills:
+                if not events and self.keeps_book:
+                    self._sync_book()  # the order meets the book as quoted now
                 events.extend(self._fills(price, fills, buy, now_us))
+                if self.keeps_book:
+                    self.taken += self.book.take(buy, self._filled, price)
             if self.trades_left == 0:
                 self.exhausted = True
                 break
@@ -145,6 +171,7 @@ class SyntheticSymbol:
             "M": True,
         }
         self.next_a += 1
+        self._filled = total
         events.append(agg_event(symbol, agg, now_us, trade_us))
         return events
 
@@ -195,8 +222,45 @@ class SyntheticSymbol:
         self.bid = max(mid_ticks - spread // 2, 1) * tick
         self.ask = self.bid + spread * tick
 
+    def _depth_qty(self) -> int:
+        """A resting quantity deeper in the book: a few times a retail fill."""
+        return self.spec.lot * (int(self.depth_rng.expovariate(1 / (4 * RETAIL_MEAN_LOTS))) + 1)
+
+    def _sync_book(self) -> None:
+        """Make the book's top the quotes, keep DEPTH_LEVELS grid levels a side, churn one (Rule 8)."""
+        book, step = self.book, self.spacing
+        low, high = self.bid - DEPTH_LEVELS * step, self.ask + DEPTH_LEVELS * step
+        for price in [p for p in book.bids if p > self.bid or p <= low]:
+            book.set(BID, price, 0)
+        for price in [p for p in book.asks if p < self.ask or p >= high]:
+            book.set(ASK, price, 0)
+        book.set(BID, self.bid, self.bid_qty)
+        book.set(ASK, self.ask, self.ask_qty)
+        bid_grid, ask_grid = self.bid // step * step, -(-self.ask // step) * step
+        for k in range(1, DEPTH_LEVELS):
+            for side, price in ((BID, bid_grid - k * step), (ASK, ask_grid + k * step)):
+                if price > 0 and price not in book.side(side):
+                    book.set(side, price, self._depth_qty())
+        k, side = self.depth_rng.randrange(1, DEPTH_LEVELS), BID if self.depth_rng.random() < 0.5 else ASK
+        price = bid_grid - k * step if side == BID else ask_grid + k * step
+        if price > 0 and self.depth_rng.random() < 0.5:
+            book.add(side, price, self._depth_qty())
+        elif price > 0:  # cancel half the level (rounded to lots), or all of a one-lot level
+            resting, lot = book.side(side).get(price, 0), self.spec.lot
+            book.cancel(side, price, resting // 2 // lot * lot or resting)
+
+    def depth_due(self, now_us: int, force: bool = False) -> list[Event]:
+        """The depthUpdate events due at ``now_us`` on each speed (exchange_sim.depth)."""
+        if not self.keeps_book:
+            return []
+        made = (stream.due(self.book, self.spec.symbol, now_us, force) for stream in self.depth_streams)
+        return [event for event in made if event is not None]
+
     def _book(self) -> Event:
         self.next_u += self.rng.randrange(1, 24)
+        if self.keeps_book:
+            self._sync_book()
+            self.book.update_id = self.next_u
         body = {
             "u": self.next_u,
             "s": self.spec.symbol,
