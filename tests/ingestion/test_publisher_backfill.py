@@ -158,7 +158,9 @@ def test_backfill_honours_429_retry_after(
     sim: Callable[..., SimProcess], kafka_bootstrap: str, topics: Topics
 ) -> None:
     """A 429 from REST pauses the backfill for Retry-After, then it completes."""
-    s = sim("--max-trades", "3000", "--rate", "20000", "--weight-limit", "60", "--weight-window", "2",
+    # weight 30 per 2 s window: any two of the three requests (25 each) in one window meet a 429, so one
+    # comes whatever the phase of the window the backfill starts in (with 60, three were needed in one)
+    s = sim("--max-trades", "3000", "--rate", "20000", "--weight-limit", "30", "--weight-window", "2",
             "--ban-after", "100")  # fmt: skip
     wait_for(lambda: s.stats()["done"], 30, "history")
     first = s.stats()["symbols"]["BNBUSDT"]["trade"]["first_id"]
