@@ -13,10 +13,11 @@ def test_the_first_update_starts_a_segment_that_wants_a_snapshot() -> None:
     assert not seq.wants and not seq.anchored
     assert seq.observe(157, 160) == NEW
     assert seq.wants and seq.start == 157 and seq.last == 160
+    assert seq.asked is False
     seq.ask()
-    assert not seq.wants  # one request out at a time (Rule 6)
+    assert not seq.wants and seq.asked is True  # one request out at a time (Rule 6)
     seq.failed()
-    assert seq.wants  # asked again
+    assert seq.wants and seq.asked is False  # asked again
 
 
 def test_contiguous_updates_continue_and_old_ones_are_duplicates() -> None:
@@ -36,7 +37,8 @@ def test_a_break_names_the_lost_ids_and_its_cause_and_starts_a_segment() -> None
     assert seq.anchored
     seq.interrupt("reconnect")
     assert seq.observe(6, 7) == NEW  # contiguous after the cut: no break, the cause is spent
-    assert seq.observe(20, 22) == Break(8, 19, None)
+    assert seq.observe(9, 10) == Break(8, 8, None)  # one id lost is a break too
+    assert seq.observe(20, 22) == Break(11, 19, None)
     assert Break(8, 19).missing == 12
     assert seq.start == 20 and not seq.anchored and seq.wants  # never joined across a break
     seq.interrupt("reconnect")
@@ -48,6 +50,7 @@ def test_a_snapshot_older_than_the_segment_is_stale_and_one_ahead_anchors() -> N
     seq.observe(100, 110)
     seq.ask()
     assert seq.answer(98) == STALE  # 99 unknown
+    assert seq.asked is False
     assert seq.wants
     seq.ask()
     assert seq.answer(99) == ANCHORED  # the book at 99, then 100.. from the stream

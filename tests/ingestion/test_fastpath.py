@@ -127,3 +127,18 @@ def test_fast_and_pydantic_paths_parse_frames_alike(case: tuple[str, dict[str, A
 def test_valid_payloads_take_the_fast_path(kind: str) -> None:
     """The usual payloads are accepted by the checker itself, not left to pydantic."""
     assert CHECKERS[kind](BASES[kind], 7) is not None
+
+
+def test_a_symbol_seen_first_is_checked_then_remembered_and_the_memo_is_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The symbol memo (parse Rule 8): a valid symbol seen for the first time is accepted by the fastpath
+    itself (not handed to the model), remembered, and the memo is emptied when full."""
+    from ingestion import fastpath
+
+    monkeypatch.setattr(fastpath, "_SYMBOLS", set())
+    monkeypatch.setattr(fastpath, "SYMBOLS_MEMO", 2)
+    assert fastpath.trade(TRADE, 7) is not None and fastpath._SYMBOLS == {"BTCUSDT"}
+    assert fastpath.book_ticker(BOOK, 7) is not None and fastpath._SYMBOLS == {"BTCUSDT", "BNBUSDT"}
+    assert fastpath.trade({**TRADE, "s": "btcusdt"}, 7) is None and len(fastpath._SYMBOLS) == 2
+    assert fastpath.trade({**TRADE, "s": "ETHUSDT"}, 7) is not None and fastpath._SYMBOLS == {"ETHUSDT"}

@@ -208,3 +208,32 @@ def test_the_stream_memo_changes_no_answer() -> None:
         assert isinstance(parse_frame(book, 1), dict)
     with pytest.raises(ParseError, match="unknown event type 'None'"):
         parse_frame(_compact("bnbusdt@bookTicker", {k: v for k, v in BOOK.items() if k != "u"}), 1)
+
+
+def test_a_streams_later_frames_skip_the_envelope_checks_and_the_memo_is_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rule 8: once a stream's kind and symbol were accepted, its next frames (trade and bookTicker
+    shapes alike) pass without ``_kind_of`` and ``_check_symbol``, on the fastpath by default; the
+    memo is emptied when full."""
+    from ingestion import parse
+
+    monkeypatch.setattr(parse, "_STREAMS", {})
+    trade, book = _compact("btcusdt@trade", TRADE), _compact("bnbusdt@bookTicker", BOOK)
+    parse.decode(trade, 1)
+    parse.decode(book, 1)
+    assert parse._STREAMS == {
+        "btcusdt@trade": ("BTCUSDT", "trade"), "bnbusdt@bookTicker": ("BNBUSDT", "bookTicker"),
+    }  # fmt: skip
+
+    def refused(*_: object) -> None:
+        raise AssertionError("checked again")
+
+    monkeypatch.setattr(parse, "_kind_of", refused)
+    monkeypatch.setattr(parse, "_check_symbol", refused)
+    monkeypatch.setattr(parse, "_from_model", refused)
+    assert parse.decode(trade, 2)[1]["id"] == TRADE["t"]  # type: ignore[index]
+    assert parse.decode(book, 2)[1]["update_id"] == BOOK["u"]  # type: ignore[index]
+    monkeypatch.setattr(parse, "STREAMS_MEMO", 2)
+    parse._remember("ethusdt@trade", "ETHUSDT", "trade")
+    assert parse._STREAMS == {"ethusdt@trade": ("ETHUSDT", "trade")}

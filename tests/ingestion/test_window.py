@@ -111,11 +111,9 @@ pushed = st.tuples(
 )
 
 
-@given(st.lists(st.one_of(pushed, stamped, st.floats(0, 100, allow_nan=False), st.just("look")), max_size=80),
-       st.integers(0, 8), st.sampled_from([1, 2, 5]))  # fmt: skip
-def test_pushed_messages_wait_then_join_the_columns(ops: list[object], maxlen: int, settle: int) -> None:
-    """Rule 5: pushes (the hot path) mixed with appends and evictions give what a ``deque(maxlen)``
-    gives, whenever the window is looked at, however many pushes wait."""
+def against_deque(ops: list[object], maxlen: int, settle: int) -> None:
+    """Run ``ops`` (pushes, appends, evictions, looks) on a window of CHUNK 3 and on a ``deque(maxlen)``:
+    whenever looked at, they hold the same."""
     w.CHUNK, w.SETTLE = 3, settle
     try:
         win, model = ReplayWindow(maxlen), deque[Stamped](maxlen=maxlen)
@@ -142,6 +140,39 @@ def test_pushed_messages_wait_then_join_the_columns(ops: list[object], maxlen: i
         assert list(win) == list(model) and len(win) == len(model)
     finally:
         w.CHUNK, w.SETTLE = 4096, 128
+
+
+@given(st.lists(st.one_of(pushed, stamped, st.floats(0, 100, allow_nan=False), st.just("look")), max_size=80),
+       st.integers(0, 8), st.sampled_from([1, 2, 5]))  # fmt: skip
+def test_pushed_messages_wait_then_join_the_columns(ops: list[object], maxlen: int, settle: int) -> None:
+    """Rule 5: pushes (the hot path) mixed with appends and evictions give what a ``deque(maxlen)``
+    gives, whenever the window is looked at, however many pushes wait."""
+    against_deque(ops, maxlen, settle)
+
+
+def _push(n: int, stamp: float | None = None, key: str | None = "A") -> tuple[str, float, Pending]:
+    return ("push", float(n) if stamp is None else stamp, ("t", key, f"v{n}".encode(), n, None))
+
+
+@pytest.mark.parametrize(
+    ("ops", "maxlen", "settle"),
+    [
+        ([_push(n) for n in range(8)] + ["look"], 100, 5),  # settled across chunk seams, 3 left waiting
+        ([_push(n) for n in range(7)] + ["look"], 100, 1),  # each push settled at once
+        ([_push(n) for n in range(10)] + ["look"], 4, 2),  # the bound drops whole chunks and a run
+        ([_push(n) for n in range(10)] + ["look"], 4, 100),  # all waiting when looked at, then bounded
+        ([_push(0), _push(1), (1.5, msg("d", 2, headers=True)), _push(3), "look"], 100, 5),  # order kept
+        ([_push(n) for n in range(6)] + [3.5, "look", _push(9), 9.5, "look"], 100, 4),  # evict settles
+        ([_push(n) for n in range(5)] + [10.0, _push(11), "look"], 100, 3),  # all evicted, then more
+        ([_push(0, key=None), _push(1, key="B"), "look"], 100, 2),  # routes with and without a key
+        ([_push(n) for n in range(4)] + ["look"], 0, 2),  # a window of size zero keeps no push
+    ],
+    ids=["seams", "settle-1", "bound", "bound-waiting", "headers-between", "evict", "evict-all", "routes",
+         "size-zero"],
+)  # fmt: skip
+def test_pushes_against_a_deque(ops: list[object], maxlen: int, settle: int) -> None:
+    """Examples of the property above, one per path (mutation testing counts only example tests)."""
+    against_deque(ops, maxlen, settle)
 
 
 def test_evict_drops_whole_chunks_then_the_front_of_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
