@@ -32,14 +32,14 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from psycopg2.extras import execute_values
 
-from bench.common import BOOTSTRAP, ROOT, drop_schemas_of, fresh_schema, metric, vm
+from bench.common import BOOTSTRAP, ROOT, drop_schemas_of, fresh_schema, load_average, metric, vm
 from binance_pipeline.testing import events
 from consumer.decode import TRADE_COLUMNS, decode_trade, to_datetime
 
 N = int(os.environ.get("BENCH_ROWS", "300000"))
 BATCH = int(os.environ.get("BENCH_BATCH_ROWS", "5000"))
 PARTITIONS = 6
-PAIRS = 3
+PAIRS = int(os.environ.get("BENCH_PAIRS", "3"))
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT")
 
 
@@ -189,8 +189,8 @@ def main() -> int:
             runs[rollups].append(rate)
             hwm_kb = max(hwm_kb, hwm)
             label = "on " if rollups else "off"
-            print(f"worker, rollups {label} (Kafka -> hypertable): {rate:>10,.0f} rows/s ({drained_s:.1f} s)",
-                  flush=True)
+            print(f"worker, rollups {label} (Kafka -> hypertable): {rate:>10,.0f} rows/s ({drained_s:.1f} s)"
+                  f"  load average {load_average()}", flush=True)
         worker, worker_off = statistics.median(runs[True]), statistics.median(runs[False])
         pair_ratio = statistics.median(on / off for on, off in zip(runs[True], runs[False], strict=True))
         print(f"rollups on / off (median of {PAIRS} pairs): {pair_ratio:.3f} (goal >= 0.85)")
