@@ -18,8 +18,10 @@
 -- coverage_state.dirty says that rows were written to trades around the worker's rollups (by a
 -- statement from a session that did not declare it keeps them, SET pipeline.rollups = 'on'),
 -- so the coverage may not be the rows': the audit then reads raw rows only, as before. A full
--- rollup_rebuild() makes it clean again. (Statement triggers: TimescaleDB allows no transition
--- tables on hypertables, and one check per statement costs the worker nothing per row.)
+-- rollup_rebuild() makes it clean again; it locks coverage_state first, so a write around the
+-- worker during a rebuild waits for it and then marks the coverage dirty again. (Statement
+-- triggers: TimescaleDB allows no transition tables on hypertables, and one check per statement
+-- costs the worker nothing per row.)
 
 CREATE TABLE IF NOT EXISTS trades_cov_1m (
     symbol   text        NOT NULL,
@@ -56,7 +58,7 @@ INSERT INTO coverage_state VALUES (true, false) ON CONFLICT (one) DO NOTHING;
 CREATE OR REPLACE FUNCTION coverage_mark_dirty() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF current_setting('pipeline.rollups', true) IS DISTINCT FROM 'on' THEN
-        UPDATE coverage_state SET dirty = true WHERE NOT dirty;
+        UPDATE coverage_state SET dirty = true;  -- always: it waits for a rebuild in progress
     END IF;
     RETURN NULL;
 END
@@ -75,6 +77,9 @@ CREATE OR REPLACE FUNCTION rollup_rebuild(
 DECLARE
     done bigint;
 BEGIN
+    -- Taken first, so a write around the worker either committed before (and is rebuilt) or
+    -- marks the coverage dirty after this commits (its trigger waits on this row).
+    PERFORM 1 FROM coverage_state FOR UPDATE;
     DELETE FROM trades_1m WHERE bucket >= start_at AND bucket < end_at;
     DELETE FROM trades_cov_1m WHERE bucket >= start_at AND bucket < end_at;
     DELETE FROM book_ticker_1m WHERE bucket >= start_at AND bucket < end_at;
