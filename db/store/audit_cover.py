@@ -9,11 +9,12 @@ Rules:
   1. Only whole minutes inside the range are looked up in the coverage (``whole_minutes``); the
      partial minutes at the edges, and the rows around the range, are always read raw.
   2. A minute of one stream is *whole* when its ``n`` rows have ``n`` distinct ids
-     ``id_min..id_max``: n = id_max - id_min + 1 and the sum and the sum of squares of its ids
-     are those of id_min..id_max. It stands for a run of ids; any other minute is read raw.
+     ``id_min..id_max``: n = id_max - id_min + 1 and the sum of its ids and the sum of the
+     squares of their low 20 bits are those of id_min..id_max. It stands for a run of ids; any
+     other minute is read raw.
      (Count and bounds alone would take a duplicate for a missing id; the two sums rule out
-     every mix of up to two duplicated and two missing ids, and a mix of three or more would
-     have to solve a Prouhet-Tarry-Escott equation exactly.)
+     every mix of up to two duplicated and two missing ids between two multiples of 2^20, and a
+     mix of three or more would have to solve a Prouhet-Tarry-Escott equation exactly.)
   3. ``walk`` orders runs and raw rows by id and reports each place where the next id is not
      id + 1, as the raw scan does. When a run overlaps anything else (an id of a whole minute
      stored again elsewhere) it gives up (None) and the caller reads every row raw.
@@ -81,18 +82,24 @@ def _sum(lo: int, hi: int) -> int:
     return (lo + hi) * (hi - lo + 1) // 2
 
 
+LOW_BITS = 1 << 20  # id_sq sums the squares of id mod 2^20 (migration 006), so it stays an integer sum
+
+
 def _squares(n: int) -> int:
     """0² + 1² + ... + n² (0 for n < 0)."""
     return n * (n + 1) * (2 * n + 1) // 6 if n > 0 else 0
 
 
+def _low_squares(n: int) -> int:
+    """The sum of (i mod 2^20)² over i = 0..n, for n >= -1."""
+    cycles, rest = divmod(n + 1, LOW_BITS)
+    return cycles * _squares(LOW_BITS - 1) + _squares(rest - 1)
+
+
 def _sum_sq(lo: int, hi: int) -> int:
-    """lo² + ... + hi², for any signs."""
-    if lo >= 0:
-        return _squares(hi) - _squares(lo - 1)
-    if hi <= 0:
-        return _squares(-lo) - _squares(-hi - 1)
-    return _squares(-lo) + _squares(hi)
+    """The sum of (i mod 2^20)² over i = lo..hi (periodic in i, so shifted to non-negative ids)."""
+    shift = -(lo // LOW_BITS) * LOW_BITS if lo < 0 else 0
+    return _low_squares(hi + shift) - _low_squares(lo + shift - 1)
 
 
 def is_whole(c: Coverage) -> bool:

@@ -47,11 +47,20 @@ FROM {{source}} GROUP BY 1, 2, 3"""  # noqa: S608 (constant text)
 _COVERED = """(SELECT *, CASE WHEN type = 'trade' THEN id ELSE first_id END AS tid_lo,
                 CASE WHEN type = 'trade' THEN id ELSE last_id END AS tid_hi,
                 coverage_weight(time) AS w FROM {source}) s"""
+# Integer arithmetic where it cannot overflow (a trade names one id; id & 2^20 - 1 squared is below
+# 2^40), NUMERIC for the ranges aggTrades name (any first_id/last_id the contract allows): a
+# valid row must never fail on the coverage's arithmetic.
 _COVER_AGGREGATES = """min(id) AS id_min, max(id) AS id_max, sum(id) AS id_sum,
-       sum(id::numeric * id) AS id_sq, coalesce(sum(tid_hi - tid_lo + 1), 0) AS tid_n,
+       sum((id & 1048575) * (id & 1048575)) AS id_sq,
+       count(*) FILTER (WHERE type = 'trade')
+         + coalesce(sum(last_id::numeric - first_id + 1) FILTER (WHERE type <> 'trade'), 0) AS tid_n,
        min(tid_lo) AS tid_min, max(tid_hi) AS tid_max,
-       coalesce(sum((tid_lo + tid_hi)::numeric * (tid_hi - tid_lo + 1) / 2), 0) AS tid_sum,
-       coalesce(sum((tid_hi - tid_lo + 1) * w), 0) AS tid_tw, sum(qty * w) AS qty_tw"""
+       coalesce(sum(id) FILTER (WHERE type = 'trade'), 0)
+         + coalesce(sum((first_id::numeric + last_id) * (last_id::numeric - first_id + 1) / 2)
+                    FILTER (WHERE type <> 'trade'), 0) AS tid_sum,
+       coalesce(sum(w) FILTER (WHERE type = 'trade'), 0)
+         + coalesce(sum((last_id::numeric - first_id + 1) * w) FILTER (WHERE type <> 'trade'), 0) AS tid_tw,
+       sum(qty * w) AS qty_tw"""
 COVER_MINUTES = f"""
 SELECT symbol, type, time_bucket(INTERVAL '1 minute', time) AS bucket, count(*) AS n,
        sum(qty) AS volume, {_COVER_AGGREGATES}

@@ -3,7 +3,8 @@
 --
 -- trades_cov_1m: per (symbol, type, minute), over the rows of that minute:
 --   n, volume                       how many rows, the sum of their quantities
---   id_min, id_max, id_sum, id_sq   the stream's own ids: least, greatest, sum, sum of squares
+--   id_min, id_max, id_sum, id_sq   the stream's own ids: least, greatest, sum, and the sum of
+--                                   the squares of their low 20 bits (id & 1048575)
 --   tid_n, tid_min, tid_max, tid_sum the trade ids the rows name: a trade names its id, an
 --                                   aggTrade first_id..last_id: how many (0 when either is
 --                                   NULL), least, greatest, their sum
@@ -32,7 +33,7 @@ CREATE TABLE IF NOT EXISTS trades_cov_1m (
     id_min   bigint      NOT NULL,
     id_max   bigint      NOT NULL,
     id_sum   numeric     NOT NULL,
-    id_sq    numeric     NOT NULL,
+    id_sq    numeric     NOT NULL,  -- of (id & 1048575)^2
     tid_n    numeric     NOT NULL,
     tid_min  bigint,
     tid_max  bigint,
@@ -95,13 +96,20 @@ BEGIN
     GET DIAGNOSTICS done = ROW_COUNT;
     INSERT INTO trades_cov_1m
     SELECT symbol, type, time_bucket(INTERVAL '1 minute', time), count(*), sum(qty),
-           min(id), max(id), sum(id), sum(id::numeric * id),
-           coalesce(sum(tid_hi - tid_lo + 1), 0), min(tid_lo), max(tid_hi),
-           coalesce(sum((tid_lo + tid_hi)::numeric * (tid_hi - tid_lo + 1) / 2), 0),
-           coalesce(sum((tid_hi - tid_lo + 1) * coverage_weight(time)), 0),
-           sum(qty * coverage_weight(time))
-    FROM (SELECT time, symbol, type, id, qty, CASE WHEN type = 'trade' THEN id ELSE first_id END AS tid_lo,
-                 CASE WHEN type = 'trade' THEN id ELSE last_id END AS tid_hi
+           min(id), max(id), sum(id), sum((id & 1048575) * (id & 1048575)),
+           count(*) FILTER (WHERE type = 'trade')
+             + coalesce(sum(last_id::numeric - first_id + 1) FILTER (WHERE type <> 'trade'), 0),
+           min(tid_lo), max(tid_hi),
+           coalesce(sum(id) FILTER (WHERE type = 'trade'), 0)
+             + coalesce(sum((first_id::numeric + last_id) * (last_id::numeric - first_id + 1) / 2)
+                        FILTER (WHERE type <> 'trade'), 0),
+           coalesce(sum(w) FILTER (WHERE type = 'trade'), 0)
+             + coalesce(sum((last_id::numeric - first_id + 1) * w) FILTER (WHERE type <> 'trade'), 0),
+           sum(qty * w)
+    FROM (SELECT time, symbol, type, id, first_id, last_id, qty,
+                 CASE WHEN type = 'trade' THEN id ELSE first_id END AS tid_lo,
+                 CASE WHEN type = 'trade' THEN id ELSE last_id END AS tid_hi,
+                 coverage_weight(time) AS w
           FROM trades WHERE time >= start_at AND time < end_at) t
     GROUP BY 1, 2, 3;
     INSERT INTO book_ticker_1m
