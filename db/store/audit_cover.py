@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+from binance_pipeline.common.utc import EPOCH
+
 MINUTE = timedelta(minutes=1)
-_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # any whole minute
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class Piece:
 
 
 def floor_minute(t: datetime) -> datetime:
-    return t - (t - _EPOCH) % MINUTE
+    return t - (t - EPOCH) % MINUTE
 
 
 def whole_minutes(start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
@@ -124,7 +125,7 @@ def run_of(c: Coverage, lo_id: int, hi_id: int) -> Piece | None:
 def walk(pieces: list[Piece]) -> list[tuple[Piece, Piece]] | None:
     """Rule 3: consecutive pieces (in id order) whose ids do not follow on; None on an overlap
     with a run."""
-    ordered = sorted(pieces, key=lambda p: (p.lo, p.time or p.bucket or _EPOCH))
+    ordered = sorted(pieces, key=lambda p: (p.lo, p.time or p.bucket or EPOCH))
     out: list[tuple[Piece, Piece]] = []
     for a, b in itertools.pairwise(ordered):
         if b.lo <= a.hi and (a.bucket is not None or b.bucket is not None):

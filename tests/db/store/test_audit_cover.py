@@ -4,7 +4,7 @@ the same answer as the full scans, and the coverage trusted only while nothing w
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +12,7 @@ import orjson
 import psycopg2
 import pytest
 
+from binance_pipeline.common.utc import us_of
 from binance_pipeline.testing.helpers import query
 from consumer.decode import TRADES, decode
 from consumer.sink import Sink
@@ -19,14 +20,13 @@ from db.service import queries
 from db.store.migrate import apply
 from tests.db.store.audit_tape import T0, Row, Tape, synthetic
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 BOTH = ("trade", "aggTrade")
 S = timedelta(seconds=1)
 
 
 def message(row: Row) -> dict[str, Any]:
     t, typ, ident, first, last, price, qty = row
-    us = (t - EPOCH) // timedelta(microseconds=1)
+    us = us_of(t)
     return {"v": 1, "type": typ, "symbol": "BTCUSDT", "id": ident, "price": price, "qty": qty,
             "first_id": first, "last_id": last, "trade_time": us, "event_time": us + 5,
             "buyer_maker": False, "best_match": True, "received_at": us + 100, "source": "stream"}
