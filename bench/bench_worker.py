@@ -11,7 +11,8 @@ In one run, on the local services (KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL, defau
            in transactions of the worker's batch size.
   usual    (b) psycopg2 execute_values + ON CONFLICT DO NOTHING, 500-row pages, same transactions.
 Each run gets a fresh schema (all migrations) and fresh topics; both are dropped at the end.
-Goal: worker >= 0.6 x (a), >= 4 x (b), peak memory <= 150 MB; rollups on >= 0.85 x off.
+Goal (issue 26): worker with rollups off >= 0.8 x (a), rollups on >= 0.85 x off; and >= 4 x (b),
+peak memory <= 150 MB.
 """
 
 from __future__ import annotations
@@ -32,14 +33,14 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from psycopg2.extras import execute_values
 
-from bench.common import BOOTSTRAP, ROOT, drop_schemas_of, fresh_schema, metric, vm
+from bench.common import BOOTSTRAP, ROOT, drop_schemas_of, fresh_schema, load_average, metric, vm
 from binance_pipeline.testing import events
 from consumer.decode import TRADE_COLUMNS, decode_trade, to_datetime
 
 N = int(os.environ.get("BENCH_ROWS", "300000"))
 BATCH = int(os.environ.get("BENCH_BATCH_ROWS", "5000"))
 PARTITIONS = 6
-PAIRS = 3
+PAIRS = int(os.environ.get("BENCH_PAIRS", "3"))
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT")
 
 
@@ -174,26 +175,33 @@ def main() -> int:
     try:
         print(f"pre-filling {topic_env['TOPIC_TRADES']} with {N:,} trade messages ...", flush=True)
         prefill(topic_env["TOPIC_TRADES"], values)
-        urls.append(fresh_schema("copy"))
-        ceiling = run_copy(urls[-1], lines)
-        print(f"(a) COPY pre-built text:              {ceiling:>10,.0f} rows/s", flush=True)
         urls.append(fresh_schema("ev"))
         usual = run_execute_values(urls[-1], msgs)
         print(f"(b) execute_values ON CONFLICT, 500:  {usual:>10,.0f} rows/s", flush=True)
         port = 18_000 + int(tag[:4], 16) % 2000
-        runs: dict[bool, list[float]] = {False: [], True: []}
+        runs: dict[str, list[float]] = {"copy": [], "off": [], "on": []}
         hwm_kb = 0
-        for rollups in (False, True) * PAIRS:
-            urls.append(fresh_schema("worker"))
-            rate, hwm, drained_s = run_worker(urls[-1], topic_env, port, rollups)
-            runs[rollups].append(rate)
-            hwm_kb = max(hwm_kb, hwm)
-            label = "on " if rollups else "off"
-            print(f"worker, rollups {label} (Kafka -> hypertable): {rate:>10,.0f} rows/s ({drained_s:.1f} s)",
-                  flush=True)
-        worker, worker_off = statistics.median(runs[True]), statistics.median(runs[False])
-        pair_ratio = statistics.median(on / off for on, off in zip(runs[True], runs[False], strict=True))
+        for _ in range(PAIRS):  # each pair beside its own ceiling: a shared machine's load drifts
+            urls.append(fresh_schema("copy"))
+            runs["copy"].append(run_copy(urls[-1], lines))
+            print(f"(a) COPY pre-built text:              {runs['copy'][-1]:>10,.0f} rows/s"
+                  f"  load average {load_average()}", flush=True)
+            for rollups in (False, True):
+                urls.append(fresh_schema("worker"))
+                rate, hwm, drained_s = run_worker(urls[-1], topic_env, port, rollups)
+                runs["on" if rollups else "off"].append(rate)
+                hwm_kb = max(hwm_kb, hwm)
+                label = "on " if rollups else "off"
+                print(f"worker, rollups {label} (Kafka -> hypertable): {rate:>10,.0f} rows/s "
+                      f"({drained_s:.1f} s)  load average {load_average()}", flush=True)
+        ceiling = statistics.median(runs["copy"])
+        worker, worker_off = statistics.median(runs["on"]), statistics.median(runs["off"])
+        pair_ratio = statistics.median(on / off for on, off in zip(runs["on"], runs["off"], strict=True))
+        off_ratio = statistics.median(off / c for off, c in zip(runs["off"], runs["copy"], strict=True))
+        on_ratio = statistics.median(on / c for on, c in zip(runs["on"], runs["copy"], strict=True))
         print(f"rollups on / off (median of {PAIRS} pairs): {pair_ratio:.3f} (goal >= 0.85)")
+        print(f"rollups off / COPY ceiling (median of {PAIRS}): {off_ratio:.3f} (goal >= 0.8); "
+              f"rollups on / COPY ceiling: {on_ratio:.3f}")
     finally:
         drop_schemas_of(urls)
         for f in admin.delete_topics(names, operation_timeout=10).values():
@@ -209,18 +217,19 @@ def main() -> int:
         "ratio_rollups_on_to_off": round(pair_ratio, 3),
         "copy_ceiling_rows_per_s": round(ceiling),
         "execute_values_rows_per_s": round(usual),
-        "ratio_to_ceiling": round(worker / ceiling, 3),
+        "ratio_to_ceiling": round(on_ratio, 3),
+        "ratio_rollups_off_to_ceiling": round(off_ratio, 3),
         "ratio_to_execute_values": round(worker / usual, 2),
         "worker_peak_memory_mb": round(hwm_kb / 1024, 1),
     }
     met = (
-        figures["ratio_to_ceiling"] >= 0.6
+        figures["ratio_rollups_off_to_ceiling"] >= 0.8
         and figures["ratio_to_execute_values"] >= 4
         and hwm_kb <= 150 * 1024
         and figures["ratio_rollups_on_to_off"] >= 0.85
     )
     print(
-        f"worker / (a) = {figures['ratio_to_ceiling']:.2f} (goal >= 0.6); "
+        f"worker / (a) = {figures['ratio_to_ceiling']:.2f}, rollups off {off_ratio:.2f} (goal >= 0.8); "
         f"worker / (b) = {figures['ratio_to_execute_values']:.2f} (goal >= 4); "
         f"peak memory {figures['worker_peak_memory_mb']} MB (goal <= 150); met: {met}"
     )
@@ -231,8 +240,8 @@ def main() -> int:
             {
                 "name": "worker",
                 "figures": figures,
-                "goal": "worker >= 0.6 x COPY ceiling, >= 4 x execute_values, peak memory <= 150 MB, "
-                "rollups on >= 0.85 x off",
+                "goal": "worker with rollups off >= 0.8 x COPY ceiling, >= 4 x execute_values, "
+                "peak memory <= 150 MB, rollups on >= 0.85 x off",
                 "met": met,
             },
             indent=2,

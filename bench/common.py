@@ -29,6 +29,11 @@ def write_result(file_name: str, result: dict[str, object]) -> Path:
     return path
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as ``uptime`` prints them (the machine is shared)."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def vm(pid: int, field: str) -> int:
     """A /proc/<pid>/status memory field in kB (VmRSS, VmHWM, ...); 0 when absent."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

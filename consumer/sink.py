@@ -22,9 +22,11 @@ Rules:
      transaction: gaps whose data span is not settled get it from the rows now stored (the
      repaired rows' times, else their neighbours'), so ``gaps --from/--to`` can select gaps by
      the time of the missing events however late the rows or the records arrive.
-  8. Rollups (consumer.rollup): the rows a transaction inserted are merged into the 1-minute
-     rollups by ``_roll_up`` in that same transaction, just before COMMIT. ``rollups=False``
-     (benchmarks only) writes the raw rows alone.
+  8. Rollups (consumer.rollup): the rows a transaction inserted are merged into the rollups and
+     the audit's coverage in that same transaction, just before COMMIT: read back by xmin after
+     the fast path's COPY, captured into a twin on the duplicate path. ``rollups=False``
+     (benchmarks only) writes the raw rows alone (and the coverage is then marked dirty by
+     migration 006's trigger, so the audit does not trust it).
   9. Counts are what the database returned, so never negative. No rows, no statement: an empty
      ``execute_values`` runs nothing and leaves ``cursor.rowcount`` at -1 ("no statement"), which
      once came back as -1 rows written and stopped the worker.
@@ -55,7 +57,7 @@ from consumer.decode import (
 )
 from consumer.errors import Disposition, FatalDatabaseError, TransientDatabaseError, classify, describe
 from consumer.ports import WriteOutcome
-from consumer.rollup import capture_copied, capturing_insert, create_capture_tables, roll_up
+from consumer.rollup import capturing_insert, create_capture_tables, roll_up, roll_up_copied
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +170,8 @@ class TimescaleSink:
                             (str(self._statement_timeout_ms),))
                 for table in COPY_TABLES:
                     cur.execute(STATEMENTS[f"create:{table}"])
-                create_capture_tables(cur)
+                if self._rollups:
+                    create_capture_tables(cur)
             conn.commit()
         except psycopg2.Error as exc:
             raise self._failure(exc) from exc
@@ -195,7 +198,8 @@ class TimescaleSink:
             try:
                 with conn.cursor() as cur:
                     payload = self._copy(cur, STATEMENTS[f"copy:{table}"], rows)
-                    self._roll_up(cur, table, payload)
+                    if self._rollups:
+                        roll_up_copied(cur, table, rows, payload)  # type: ignore[arg-type]  # str rows
                 return WriteOutcome(inserted=len(rows))
             except psycopg2.Error as exc:
                 if exc.pgcode != errorcodes.UNIQUE_VIOLATION and classify(exc) is not Disposition.ROW:
@@ -203,7 +207,8 @@ class TimescaleSink:
                 conn.rollback()
         with conn.cursor() as cur:
             inserted, rejected = self._isolate(cur, table, rows, keep, first=True)
-            self._roll_up(cur, table)
+            if self._rollups and table in COPY_TABLES:
+                roll_up(cur, table)
         skipped = len(rows) - inserted - len(rejected)
         if table in COPY_TABLES:
             (self._dup_mode.add if skipped else self._dup_mode.discard)(table)
@@ -238,14 +243,6 @@ class TimescaleSink:
         self._copy(cur, STATEMENTS[f"stage:{table}"], rows)
         cur.execute(capturing_insert(table) if self._rollups else STATEMENTS[f"insert:{table}"])
         return int(cur.rowcount)
-
-    def _roll_up(self, cur: psycopg2.extensions.cursor, table: str, copied: bytes | None = None) -> None:
-        """Rule 8: merge this transaction's inserted rows into the rollups (before COMMIT)."""
-        if not self._rollups or table not in COPY_TABLES:
-            return
-        if copied is not None:
-            capture_copied(cur, table, copied)
-        roll_up(cur, table)
 
     @staticmethod
     def _copy(cur: psycopg2.extensions.cursor, statement: sql.Composed, rows: list[Row]) -> bytes:

@@ -13,6 +13,11 @@ Rules:
   3. psycopg2 errors leave as they are: each caller classifies them (the query service by
      SQLSTATE, the history import as its ``AuditError``).
   4. ``written`` counts the stored rows of an id span (an import waits on it before auditing).
+  5. One snapshot: the scans of one audit run in one REPEATABLE READ transaction (on an autocommit
+     session), so rows a worker commits meanwhile are in all of them or in none.
+  6. The coverage first: while it is usable (migration 006, db.store.audit_cover_scan), each scan
+     reads raw rows only in the minutes the coverage does not prove, with the same answer; when
+     it is not, or the shortcut declines, the full scans below run as they always did.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 import psycopg2.extensions
 
 from db.store import audit as au
+from db.store import audit_cover_scan as cover
 
 Connection = psycopg2.extensions.connection
 _SESSION = "-c TimeZone=UTC -c jit=off -c default_transaction_read_only=on"
@@ -121,6 +127,28 @@ def _rows(conn: Connection, query: str, params: Sequence[Any] | dict[str, Any]) 
 
 
 @contextmanager
+def snapshot(conn: Connection) -> Iterator[None]:
+    """Rule 5: the block in one read-only REPEATABLE READ transaction (autocommit sessions only;
+    a session already in a transaction keeps its own)."""
+    if not conn.autocommit:
+        yield
+        return
+    _execute(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    try:
+        yield
+    except BaseException:
+        if not conn.closed:
+            _execute(conn, "ROLLBACK")
+        raise
+    _execute(conn, "COMMIT")
+
+
+def _execute(conn: Connection, statement: str) -> None:
+    with conn.cursor() as cur:
+        cur.execute(statement)
+
+
+@contextmanager
 def statement_timeout(conn: Connection, timeout_ms: int) -> Iterator[None]:
     """Rule 2: run the block under ``timeout_ms`` instead of the session's statement timeout."""
     before = _rows(conn, "SELECT current_setting('statement_timeout')", ())[0][0]
@@ -138,10 +166,11 @@ def audit(
 ) -> au.Audit:
     """Continuity of each stream over [start, end) and, when both trade and aggTrade are
     audited and stored, their consistency; all checked in SQL (db.store.audit has the rules)."""
-    with statement_timeout(conn, timeout_ms):
-        parts = [_audit_stream(conn, symbol, s, start, end, limit) for s in streams]
+    with statement_timeout(conn, timeout_ms), snapshot(conn):
+        fast = cover.usable(conn)
+        parts = [_audit_stream(conn, symbol, s, start, end, limit, fast) for s in streams]
         both = set(streams) == {"trade", "aggTrade"} and all(p[0].rows for p in parts)
-        mismatches = _consistency(conn, symbol, start, end, limit) if both else []
+        mismatches = _consistency(conn, symbol, start, end, limit, fast) if both else []
     stream_audits = [p[0] for p in parts]
     return au.Audit(
         symbol=symbol, start=start, end=end, complete=au.is_complete(stream_audits, mismatches),
@@ -151,7 +180,7 @@ def audit(
 
 
 def _audit_stream(
-    conn: Connection, symbol: str, stream: str, start: datetime, end: datetime, limit: int
+    conn: Connection, symbol: str, stream: str, start: datetime, end: datetime, limit: int, fast: bool
 ) -> tuple[au.StreamAudit, list[au.Hole], list[au.Duplicate]]:
     args: dict[str, Any] = {"symbol": symbol, "type": stream, "start": start, "end": end}
     b_id, b_t, f_id, _f_t, l_id, _l_t, a_id, a_t = _rows(conn, AUDIT_BOUNDS_SQL, args)[0]
@@ -160,24 +189,32 @@ def _audit_stream(
         rows = 1 if f_id is not None else 0
         return au.StreamAudit(stream, rows, f_id, l_id, 0, 0, 0, False), [], []
     args.update(lo_id=lo_id, hi_id=hi_id, lo_t=b_t or start, hi_t=a_t or end, limit=limit + 1)
-    found = _rows(conn, AUDIT_ANOMALIES_SQL, args)
-    scanned = int(found[0][4])  # the last row (next_id NULL) comes first: its row_number
-    anomalies = [au.Anomaly(i, t.astimezone(UTC), n, nt.astimezone(UTC)) for i, t, n, nt, _ in found[1:]]
+    found = (cover.anomalies(conn, args, start, end) if fast else None) or _anomalies(conn, args)
+    scanned, anomalies, truncated = found[0], found[1][:limit], len(found[1]) >= limit
     gaps = [au.GapSpan(*g) for g in _rows(conn, AUDIT_GAPS_SQL, args)]
     holes, dups = au.holes_of(stream, anomalies, gaps), au.duplicates_of(stream, anomalies)
     in_range = scanned - (b_id is not None) - (a_id is not None)
     summary = au.StreamAudit(
         stream, in_range, f_id, l_id, sum(1 for a in anomalies if a.next_id > a.id + 1),
-        sum(a.next_id - a.id - 1 for a in anomalies if a.next_id > a.id), len(dups), len(found) > limit,
+        sum(a.next_id - a.id - 1 for a in anomalies if a.next_id > a.id), len(dups), truncated,
     )
     return summary, holes, dups
 
 
+def _anomalies(conn: Connection, args: dict[str, Any]) -> tuple[int, list[au.Anomaly]]:
+    """The full continuity scan: rows scanned, and the anomalies in id order (at most limit)."""
+    found = _rows(conn, AUDIT_ANOMALIES_SQL, args)
+    scanned = int(found[0][4])  # the last row (next_id NULL) comes first: its row_number
+    return scanned, [au.Anomaly(i, t.astimezone(UTC), n, nt.astimezone(UTC)) for i, t, n, nt, _ in found[1:]]
+
+
 def _consistency(
-    conn: Connection, symbol: str, start: datetime, end: datetime, limit: int
+    conn: Connection, symbol: str, start: datetime, end: datetime, limit: int, fast: bool
 ) -> list[au.AggMismatch]:
     args: dict[str, Any] = {"symbol": symbol, "start": start, "end": end, "limit": limit}
-    times = [t for (t,) in _rows(conn, AUDIT_TIMES_SQL, args)]
+    times = cover.disagreeing_times(conn, symbol, start, end, limit, AUDIT_TIMES_SQL) if fast else None
+    if times is None:
+        times = [t for (t,) in _rows(conn, AUDIT_TIMES_SQL, args)]
     if not times:
         return []
     args["times"] = times

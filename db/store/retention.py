@@ -37,6 +37,7 @@ ADD_POLICY = f"SELECT add_retention_policy(%s::regclass, drop_after => {_AGE})"
 DROP_CHUNKS = f"SELECT drop_chunks(%s::regclass, older_than => now() - {_AGE})"
 ROLLUPS = {  # rollup -> (raw table, its bucket)
     "trades_1m": ("trades", "1 minute"), "trades_1h": ("trades", "1 hour"),
+    "trades_cov_1m": ("trades", "1 minute"),  # the audit's coverage (migration 006)
     "book_ticker_1m": ("book_ticker", "1 minute"), "book_ticker_1h": ("book_ticker", "1 hour"),
 }
 TRIM_ROLLUP = {
