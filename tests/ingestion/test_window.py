@@ -206,3 +206,20 @@ def test_a_dropped_dead_letter_is_freed_at_once(monkeypatch: pytest.MonkeyPatch)
     for n in range(3):
         win.append(float(n), msg("d", n, None, headers=n == 0))
     assert win._chunks[0].extras == {}
+
+
+def test_pushes_settle_at_settle_and_fill_chunks_of_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rule 5: the SETTLE-th push moves the waiting ones into the columns; they fill chunks of CHUNK."""
+    monkeypatch.setattr(w, "CHUNK", 4)
+    monkeypatch.setattr(w, "SETTLE", 3)
+    win = ReplayWindow(100)
+    route = win.route("t", "A")
+    for n in range(2):
+        win.push(float(n), route, b"v%d" % n, n)
+    assert len(win._values) == 2 and win._chunks[0].ends.tolist() == []
+    win.push(2.0, route, b"v2", 2)
+    assert win._values == [] and win._chunks[0].ends.tolist() == [2, 4, 6]
+    for n in range(3, 6):
+        win.push(float(n), route, b"v%d" % n, n)
+    assert [len(c.ends) for c in win._chunks] == [4, 2]
+    assert [item[2] for _, item in win] == [b"v%d" % n for n in range(6)]
