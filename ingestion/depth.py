@@ -27,8 +27,9 @@ Rules:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final, Literal
+
+from ingestion.sequencer import Gap
 
 NEW: Final = "new"
 DUPLICATE: Final = "duplicate"
@@ -36,17 +37,7 @@ ANCHORED: Final = "anchored"
 STALE: Final = "stale"
 
 
-@dataclass(frozen=True, slots=True)
-class Break:
-    """Update ids ``first..last`` (inclusive) never arrived (Rule 3)."""
-
-    first: int
-    last: int
-    cause: str | None = None  # set when the stream had been interrupted (Rule 4)
-
-    @property
-    def missing(self) -> int:
-        return self.last - self.first + 1
+Break = Gap  # update ids ``first..last`` that never arrived, and the cut's cause (Rules 3-4)
 
 
 Verdict = Literal["new", "duplicate"] | Break

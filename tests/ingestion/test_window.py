@@ -84,24 +84,7 @@ stamped = st.tuples(
 @given(st.lists(st.one_of(stamped, st.floats(0, 100, allow_nan=False)), max_size=60), st.integers(0, 8))
 def test_it_behaves_as_a_bounded_deque_with_front_eviction(ops: list[object], maxlen: int) -> None:
     """Appends (pairs) and evictions (floats) give what a ``deque(maxlen)`` of the pairs gives."""
-    w.CHUNK = 3  # small chunks, so the chunk seams are crossed often
-    try:
-        win, model = ReplayWindow(maxlen), deque[Stamped](maxlen=maxlen)
-        for op in ops:
-            if isinstance(op, float):
-                dropped = 0
-                while model and model[0][0] < op:
-                    model.popleft()
-                    dropped += 1
-                assert win.evict(op) == dropped
-            else:
-                stamp, item = op  # type: ignore[misc]
-                win.append(stamp, item)
-                if maxlen:
-                    model.append((stamp, item))
-            assert list(win) == list(model) and len(win) == len(model)
-    finally:
-        w.CHUNK = 4096
+    against_deque([step for op in ops for step in (op, "look")], maxlen, 128)
 
 
 pushed = st.tuples(
